@@ -1,0 +1,1 @@
+"""Authentication and authorization: passwords, JWTs, API keys, roles and principals."""

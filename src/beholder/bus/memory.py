@@ -1,0 +1,155 @@
+"""In-memory bus for ``beholder serve``: one process, asyncio queues, no durability."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from beholder.bus.base import BusMessage, Handler, subject_matches
+from beholder.errors import BusError
+from beholder.messages import new_id
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(eq=False)
+class _MemorySubscription:
+    bus: MemoryBus
+    subject: str
+    handler: Handler
+    queue_group: str | None
+    inbox: asyncio.Queue[BusMessage | None] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+    async def unsubscribe(self) -> None:
+        self.bus._remove(self)
+        if self.task is not None and not self.task.done():
+            self.inbox.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self.task, timeout=1.0)
+
+    async def _run(self) -> None:
+        # One consumer task per subscription: a slow handler delays only itself.
+        while True:
+            msg = await self.inbox.get()
+            if msg is None:
+                return
+            try:
+                await self.handler(msg)
+            except Exception:
+                self.bus.handler_errors += 1
+                log.exception("bus handler failed", subject=msg.subject)
+
+
+class MemoryBus:
+    """Bus within one process. Handlers run in their own task per subscription.
+
+    ``max_backlog`` bounds each subscription's inbox; beyond it messages to that subscriber
+    are dropped and counted (a stuck consumer must not grow memory without bound).
+    """
+
+    name = "memory"
+
+    def __init__(self, max_backlog: int = 10_000) -> None:
+        self._subs: list[_MemorySubscription] = []
+        self._rr = itertools.count()
+        self._closed = True
+        self.max_backlog = max_backlog
+        self.published = 0
+        self.delivered = 0
+        self.dropped = 0
+        self.handler_errors = 0
+        self.by_subject: dict[str, int] = {}
+
+    async def start(self) -> None:
+        self._closed = False
+
+    async def close(self) -> None:
+        self._closed = True
+        subs, self._subs = self._subs, []
+        for sub in subs:
+            await sub.unsubscribe()
+
+    def _remove(self, sub: _MemorySubscription) -> None:
+        with contextlib.suppress(ValueError):
+            self._subs.remove(sub)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusError(detail="in-memory bus is closed")
+
+    async def publish(
+        self, subject: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        self._deliver(BusMessage(subject=subject, data=data, headers=dict(headers or {})))
+
+    def _deliver(self, msg: BusMessage) -> int:
+        self._check_open()
+        self.published += 1
+        self.by_subject[msg.subject] = self.by_subject.get(msg.subject, 0) + 1
+        groups: dict[str, list[_MemorySubscription]] = {}
+        targets: list[_MemorySubscription] = []
+        for sub in self._subs:
+            if not subject_matches(sub.subject, msg.subject):
+                continue
+            if sub.queue_group is None:
+                targets.append(sub)
+            else:
+                groups.setdefault(sub.queue_group, []).append(sub)
+        n = next(self._rr)
+        for members in groups.values():
+            targets.append(members[n % len(members)])
+        for sub in targets:
+            if sub.inbox.qsize() >= self.max_backlog:
+                self.dropped += 1
+                continue
+            sub.inbox.put_nowait(msg)
+            self.delivered += 1
+        return len(targets)
+
+    async def subscribe(
+        self, subject: str, handler: Handler, queue: str | None = None
+    ) -> _MemorySubscription:
+        self._check_open()
+        sub = _MemorySubscription(self, subject, handler, queue)
+        sub.task = asyncio.create_task(sub._run(), name=f"bus-sub:{subject}")
+        self._subs.append(sub)
+        return sub
+
+    async def request(self, subject: str, data: bytes, timeout: float = 2.0) -> bytes:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bytes] = loop.create_future()
+
+        async def responder(reply: bytes) -> None:
+            if not fut.done():
+                fut.set_result(reply)
+
+        msg = BusMessage(
+            subject=subject, data=data, reply=f"_INBOX.{new_id()}", _responder=responder
+        )
+        if self._deliver(msg) == 0:
+            raise BusError(detail=f"no responders on {subject}")
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError as exc:
+            raise BusError(detail=f"request on {subject} timed out after {timeout}s") from exc
+
+    async def ping(self) -> float:
+        self._check_open()
+        t0 = time.perf_counter()
+        await asyncio.sleep(0)
+        return time.perf_counter() - t0
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "published": self.published,
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "handlerErrors": self.handler_errors,
+            "subscriptions": len(self._subs),
+        }

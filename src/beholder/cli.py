@@ -1,0 +1,115 @@
+"""Command line: ``beholder serve|api|worker|detect|migrate|user|api-key``.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage error (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from beholder.config import Settings, load_settings
+
+
+def _add_server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=None, help="bind address (BEHOLDER_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (BEHOLDER_PORT, default 8080)")
+    p.add_argument("--data-dir", default=None, help="data directory (BEHOLDER_DATA_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``beholder`` command."""
+    parser = argparse.ArgumentParser(prog="beholder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run every role in one process (SQLite + in-memory bus)")
+    _add_server_args(p)
+    p = sub.add_parser("api", help="run the api role only (distributed mode)")
+    _add_server_args(p)
+    p = sub.add_parser("worker", help="run the camera worker role only")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--worker-id", default=None, help="stable id of this worker")
+
+    p = sub.add_parser("migrate", help="apply database migrations and exit")
+    p.add_argument("--data-dir", default=None)
+
+    p = sub.add_parser("detect", help="run the face detector on images or videos")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--detector", choices=["yunet", "haar"], default=None)
+    p.add_argument("--threshold", type=float, default=None, help="minimum confidence 0-1")
+    p.add_argument("--fps", type=float, default=None, help="samples per second for videos")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    p = user.add_parser("create")
+    p.add_argument("username")
+    p.add_argument("--role", choices=["viewer", "operator", "admin"], default="viewer")
+    p.add_argument("--password", default=None, help="default: generated and printed once")
+    user.add_parser("list")
+    p = user.add_parser("set-password")
+    p.add_argument("username")
+    p.add_argument("--password", default=None, help="default: generated and printed once")
+    p = user.add_parser("disable")
+    p.add_argument("username")
+    p = user.add_parser("enable")
+    p.add_argument("username")
+
+    key = sub.add_parser("api-key", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    p = key.add_parser("create")
+    p.add_argument("name")
+    p.add_argument("--scope", choices=["worker", "nvr", "mobile", "ml-service"], required=True)
+    p.add_argument("--owner", default=None, help="username owning the key")
+    key.add_parser("list")
+    p = key.add_parser("revoke")
+    p.add_argument("key_id")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        data_dir=getattr(args, "data_dir", None),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``beholder`` console script."""
+    args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    from beholder.observability import configure_logging
+
+    configure_logging(settings)
+    cmd = args.command
+    if cmd in ("serve", "api"):
+        from beholder.server import run_server
+
+        return run_server(settings, role=cmd)
+    if cmd == "worker":
+        from beholder.worker.manager import run_worker
+
+        return run_worker(settings, worker_id=args.worker_id)
+    if cmd == "detect":
+        from beholder.worker.detect.cli import run_detect
+
+        return run_detect(
+            args.paths,
+            detector=args.detector,
+            threshold=args.threshold,
+            fps=args.fps,
+            as_json=args.json,
+        )
+    from beholder import admin_cli
+
+    if cmd == "migrate":
+        return asyncio.run(admin_cli.migrate(settings))
+    if cmd == "user":
+        return asyncio.run(admin_cli.user_command(settings, args))
+    if cmd == "api-key":
+        return asyncio.run(admin_cli.api_key_command(settings, args))
+    print(f"unknown command {cmd}", file=sys.stderr)
+    return 2

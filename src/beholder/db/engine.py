@@ -1,0 +1,91 @@
+"""Async engine and session factory for SQLite (aiosqlite, WAL) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from beholder.config import Settings
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    # WAL lets readers run while the api writes; foreign keys are off by default in SQLite.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    """Engine for the configured URL. PostgreSQL gets a bounded, pre-pinged pool."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 5})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"timeout": settings.db_pool_timeout, "command_timeout": 10},
+    )
+
+
+class Database:
+    """Owns the engine and hands out sessions. ``ping`` is used by the health checker."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session that commits on success and rolls back on error."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def ping(self) -> float:
+        """Round trip of ``SELECT 1`` in seconds; raises on failure."""
+        t0 = time.perf_counter()
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return time.perf_counter() - t0
+
+    def pool_status(self) -> dict[str, int]:
+        """Checked-out and idle connections (PostgreSQL pool; zeros for SQLite)."""
+        pool: Any = self.engine.pool
+        try:
+            return {"checkedOut": int(pool.checkedout()), "idle": int(pool.checkedin())}
+        except AttributeError:
+            return {"checkedOut": 0, "idle": 0}
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Repositories: the queries the api runs, one module per aggregate."""

@@ -1,0 +1,127 @@
+"""Alerts: insert, filtered newest-first listing with opaque cursors, acknowledge, replay."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from beholder.db.models import Alert
+from beholder.errors import InvalidInput, NotFound
+from beholder.messages import utcnow
+
+
+@dataclass(slots=True)
+class AlertFilter:
+    """Filters of ``GET /api/alerts``; ``None`` means no filter."""
+
+    camera_id: str | None = None
+    stream_id: str | None = None
+    severity: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    acknowledged: bool | None = None
+
+
+def encode_cursor(created_at: datetime, alert_id: str) -> str:
+    """Opaque cursor for the position just after (older than) this alert."""
+    raw = json.dumps([created_at.isoformat(), alert_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Inverse of :func:`encode_cursor`; raises ``InvalidInput`` for a bad cursor."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, alert_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(alert_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("The page cursor is not valid.", detail=str(exc)) from exc
+
+
+async def insert(session: AsyncSession, alert: Alert) -> Alert:
+    """Persist a new alert (idempotent on id: a redelivered alert is returned as is)."""
+    existing = await session.get(Alert, alert.id)
+    if existing is not None:
+        return existing
+    session.add(alert)
+    await session.flush()
+    return alert
+
+
+async def get(session: AsyncSession, alert_id: str) -> Alert:
+    """The alert; raises ``NotFound``."""
+    row = await session.get(Alert, alert_id)
+    if row is None:
+        raise NotFound("Alert not found.")
+    return row
+
+
+async def page(
+    session: AsyncSession, flt: AlertFilter, limit: int, cursor: str | None
+) -> tuple[list[Alert], str | None]:
+    """Up to ``limit`` alerts newest first, and the cursor of the next page (or ``None``)."""
+    q = select(Alert)
+    conds = []
+    if flt.camera_id is not None:
+        conds.append(Alert.camera_id == flt.camera_id)
+    if flt.stream_id is not None:
+        conds.append(Alert.stream_id == flt.stream_id)
+    if flt.severity is not None:
+        conds.append(Alert.severity == flt.severity)
+    if flt.type is not None:
+        conds.append(Alert.type == flt.type)
+    if flt.since is not None:
+        conds.append(Alert.created_at >= flt.since)
+    if flt.until is not None:
+        conds.append(Alert.created_at <= flt.until)
+    if flt.acknowledged is True:
+        conds.append(Alert.acknowledged_at.is_not(None))
+    elif flt.acknowledged is False:
+        conds.append(Alert.acknowledged_at.is_(None))
+    if cursor:
+        c_at, c_id = decode_cursor(cursor)
+        conds.append(or_(Alert.created_at < c_at, and_(Alert.created_at == c_at, Alert.id < c_id)))
+    if conds:
+        q = q.where(and_(*conds))
+    q = q.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(q)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(last.created_at, last.id)
+    return rows, next_cursor
+
+
+async def after(session: AsyncSession, last_alert_id: str, limit: int) -> list[Alert]:
+    """Alerts newer than ``last_alert_id``, oldest first (hub replay). Unknown id → []."""
+    last = await session.get(Alert, last_alert_id)
+    if last is None:
+        return []
+    q = (
+        select(Alert)
+        .where(
+            or_(
+                Alert.created_at > last.created_at,
+                and_(Alert.created_at == last.created_at, Alert.id > last.id),
+            )
+        )
+        .order_by(Alert.created_at.asc(), Alert.id.asc())
+        .limit(limit)
+    )
+    return list((await session.execute(q)).scalars())
+
+
+async def acknowledge(session: AsyncSession, alert_id: str, by: str) -> Alert:
+    """Mark acknowledged (first acknowledgement wins); raises ``NotFound``."""
+    row = await get(session, alert_id)
+    if row.acknowledged_at is None:
+        row.acknowledged_at = utcnow()
+        row.acknowledged_by = by
+    return row

@@ -1,0 +1,42 @@
+"""API keys for machines."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from beholder.auth.api_keys import generate_api_key
+from beholder.db.models import ApiKey
+from beholder.errors import NotFound
+from beholder.messages import utcnow
+
+
+async def create(
+    session: AsyncSession, name: str, scope: str, owner_id: str | None
+) -> tuple[ApiKey, str]:
+    """A new key; returns the row and the full key (shown once, never stored)."""
+    full, prefix, digest = generate_api_key()
+    row = ApiKey(name=name, prefix=prefix, key_hash=digest, scope=scope, owner_id=owner_id)
+    session.add(row)
+    await session.flush()
+    return row, full
+
+
+async def by_prefix(session: AsyncSession, prefix: str) -> ApiKey | None:
+    """The key with this lookup prefix, revoked or not."""
+    return (await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar_one_or_none()
+
+
+async def list_all(session: AsyncSession) -> list[ApiKey]:
+    """Every key, newest first."""
+    return list((await session.execute(select(ApiKey).order_by(ApiKey.created_at.desc()))).scalars())
+
+
+async def revoke(session: AsyncSession, key_id: str) -> ApiKey:
+    """Revoke a key (idempotent); raises ``NotFound``."""
+    row = await session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound("API key not found.")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
