@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     ws_send_queue: int = Field(default=256, ge=1)
     ws_max_message_bytes: int = Field(default=65536, ge=256)
     alert_replay_limit: int = Field(default=500, ge=1)
+    snapshot_retention_count: int = Field(default=5000, ge=1)
+    snapshot_retention_days: float = Field(default=30.0, gt=0)
 
     # roles run by `serve`
     run_worker: bool = True

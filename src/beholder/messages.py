@@ -44,6 +44,8 @@ class Subjects:
     NVR_STATUS = "nvr.status"
     SYSTEM_HEALTH = "system.health"
     WORKER_HEARTBEAT = "worker.heartbeat"
+    HUB_BROADCAST = "hub.broadcast"
+    """api → every api instance's hub: ``{"topic", "cameraId"?, "message"}``."""
     WORKER_PING = "worker.ping"
     """Request/reply: any live worker answers with a :class:`WorkerHeartbeat`."""
 

@@ -1,0 +1,1 @@
+"""The api role: FastAPI app, routers, middleware and bus consumers."""

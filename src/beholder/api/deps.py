@@ -1,0 +1,103 @@
+"""FastAPI dependencies: shared state, DB session, the calling principal and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from beholder.api.state import AppState
+from beholder.auth.roles import Principal, Role
+from beholder.errors import PermissionDenied, Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="JWT access token from /api/auth/login")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Machine API key")
+
+
+def get_state(request: Request) -> AppState:
+    """The app's shared :class:`AppState`."""
+    state: AppState = request.app.state.beholder
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    """A DB session per request: committed when the handler returns, rolled back on error."""
+    async with state.db.session() as session:
+        yield session
+
+
+# scope="function": commit before the response is sent, so a client's next request
+# always sees its own write.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def current_principal(
+    request: Request,
+    state: StateDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The authenticated caller; raises ``Unauthorized`` (401) when absent or invalid.
+
+    Media endpoints that browsers load with ``<img>``/``<video>`` may also pass the access
+    token as ``?access_token=`` (see :func:`media_principal`)."""
+    credential = None
+    if bearer is not None and bearer.scheme.lower() == "bearer":
+        credential = bearer.credentials
+    elif api_key:
+        credential = api_key
+    if not credential:
+        raise Unauthorized(detail="no credentials")
+    principal = await state.auth.authenticate(credential)
+    await state.limiter.check_principal(principal.key)
+    request.state.principal = principal
+    return principal
+
+
+def require(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """Dependency factory: the principal if it holds at least ``role``, else 403."""
+
+    async def dep(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.can(role):
+            raise PermissionDenied(detail=f"{principal.key} lacks role {role}")
+        return principal
+
+    dep.__name__ = f"require_{role.value}"
+    return dep
+
+
+require_viewer = require(Role.VIEWER)
+require_operator = require(Role.OPERATOR)
+require_admin = require(Role.ADMIN)
+
+ViewerDep = Annotated[Principal, Depends(require_viewer)]
+OperatorDep = Annotated[Principal, Depends(require_operator)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+async def media_principal(
+    request: Request,
+    state: StateDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+    access_token: str | None = None,
+) -> Principal:
+    """Like :func:`current_principal` (viewer and up) but also accepts ``?access_token=``,
+    because ``<img src>`` cannot send headers. Only used on read-only media endpoints."""
+    if bearer is None and not api_key and access_token:
+        principal = await state.auth.authenticate(access_token)
+        await state.limiter.check_principal(principal.key)
+    else:
+        principal = await current_principal(request, state, bearer, api_key)
+    if not principal.can(Role.VIEWER):
+        raise PermissionDenied()
+    return principal
+
+
+MediaViewerDep = Annotated[Principal, Depends(media_principal)]

@@ -1,0 +1,246 @@
+"""Bus consumers of the api: persist what workers report, then push it to dashboards.
+
+``stream.status`` → camera status/stats in the DB → ``camera-status-update`` on the hub.
+``camera.events`` → alert row + snapshot file → ``face-detection-alert`` on the hub.
+Malformed payloads are logged and dropped; they never stop the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from beholder.api.schemas import CameraOut
+from beholder.api.state import AppState
+from beholder.api.views import alert_message
+from beholder.bus.base import BusMessage, Subscription
+from beholder.db.models import Alert
+from beholder.db.repositories import alerts as alerts_repo
+from beholder.db.repositories import cameras as cameras_repo
+from beholder.errors import BusError
+from beholder.messages import (
+    CameraStatus,
+    FaceDetectionAlert,
+    StreamStatusEvent,
+    Subjects,
+    iso_z,
+    utcnow,
+)
+from beholder.observability import BUS_MESSAGES
+
+log = structlog.get_logger(__name__)
+
+_API_GROUP = "api"
+_PRUNE_EVERY = 50
+
+
+async def fan_out(
+    state: AppState, topic: str, message: dict[str, Any], camera_id: str | None = None
+) -> None:
+    """Send a hub message to the dashboards of every api instance (via ``hub.broadcast``).
+
+    Falls back to this instance's hub alone when the bus refuses (dashboards here still
+    see it)."""
+    envelope = {"topic": topic, "cameraId": camera_id, "message": message}
+    try:
+        await state.bus.publish(Subjects.HUB_BROADCAST, json.dumps(envelope).encode())
+    except BusError:
+        log.warning("hub fan-out over the bus failed; local hub only", topic=topic)
+        state.hub.broadcast(topic, message, camera_id=camera_id)
+
+
+async def broadcast_camera(
+    state: AppState, cam: CameraOut, correlation_id: str | None = None
+) -> None:
+    """Push a camera's current state to dashboards (topic ``cameras`` and ``camera:<id>``)."""
+    body = cam.model_dump(mode="json", by_alias=True)
+    msg: dict[str, Any] = {
+        "type": "camera-status-update",
+        "cameraId": cam.id,
+        "status": body["status"],
+        "errorCode": body.get("errorCode"),
+        "details": body.get("statusDetail"),
+        "camera": body,
+        "timestamp": iso_z(utcnow()),
+    }
+    if correlation_id:
+        msg["correlationId"] = correlation_id
+    await fan_out(state, "cameras", msg, camera_id=cam.id)
+
+
+async def broadcast_camera_deleted(state: AppState, camera_id: str) -> None:
+    """Tell dashboards a camera is gone."""
+    await fan_out(
+        state,
+        "cameras",
+        {"type": "camera-deleted", "cameraId": camera_id, "timestamp": iso_z(utcnow())},
+        camera_id=camera_id,
+    )
+
+
+class EventConsumers:
+    """Subscribes the api to worker output. One api instance in a queue group handles each
+    message (so N api instances don't insert the same alert N times); every instance's hub
+    still gets the update through the ``hub.broadcast`` fan-out subject."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self._subs: list[Subscription] = []
+        self._alerts_since_prune = 0
+
+    async def start(self) -> None:
+        bus = self.state.bus
+        self._subs = [
+            await bus.subscribe(Subjects.STREAM_STATUS, self.on_status, queue=_API_GROUP),
+            await bus.subscribe(Subjects.CAMERA_EVENTS, self.on_alert, queue=_API_GROUP),
+            await bus.subscribe(Subjects.WORKER_HEARTBEAT, self.state.workers.on_heartbeat),
+            await bus.subscribe(Subjects.HUB_BROADCAST, self.on_hub_broadcast),
+        ]
+
+    async def on_hub_broadcast(self, msg: BusMessage) -> None:
+        try:
+            envelope = json.loads(msg.data)
+            topic, message = envelope["topic"], envelope["message"]
+            camera_id = envelope.get("cameraId")
+        except (ValueError, KeyError, TypeError):
+            log.warning("malformed hub.broadcast dropped")
+            return
+        self.state.hub.broadcast(str(topic), message, camera_id=camera_id)
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs = []
+
+    async def on_status(self, msg: BusMessage) -> None:
+        BUS_MESSAGES.labels(msg.subject).inc()
+        try:
+            event = StreamStatusEvent.from_bytes(msg.data)
+        except ValidationError as exc:
+            log.warning("malformed stream.status dropped", errors=exc.error_count())
+            return
+        stats = event.stats.to_wire() if event.stats else None
+        async with self.state.db.session() as s:
+            cam = await cameras_repo.find(s, event.camera_id)
+            if cam is None:
+                log.info("status for unknown camera ignored", camera_id=event.camera_id)
+                return
+            if cam.status == CameraStatus.STOPPED and event.status.is_running and not cam.enabled:
+                # A late event from a session that was already stopped must not revive it.
+                return
+            await cameras_repo.set_status(
+                s,
+                event.camera_id,
+                event.status.value,
+                error_code=event.error_code,
+                detail=event.details,
+                stats=stats,
+            )
+            await s.commit()
+        hub_msg = event.to_wire()
+        hub_msg["type"] = "camera-status-update"
+        await fan_out(self.state, "cameras", hub_msg, camera_id=event.camera_id)
+        if stats is not None:
+            await fan_out(
+                self.state,
+                "stats",
+                {"type": "stats:updated", "cameraId": event.camera_id, "stats": stats},
+                camera_id=event.camera_id,
+            )
+
+    async def on_alert(self, msg: BusMessage) -> None:
+        BUS_MESSAGES.labels(msg.subject).inc()
+        try:
+            event = FaceDetectionAlert.from_bytes(msg.data)
+        except ValidationError as exc:
+            log.warning("malformed camera.events dropped", errors=exc.error_count())
+            return
+        snapshot_path = await self._store_snapshot(event)
+        faces = [f.to_wire() for f in event.faces]
+        async with self.state.db.session() as s:
+            cam = await cameras_repo.find(s, event.camera_id)
+            if cam is None:
+                log.info("alert for unknown camera ignored", camera_id=event.camera_id)
+                return
+            n = len(faces)
+            alert = await alerts_repo.insert(
+                s,
+                Alert(
+                    id=event.id,
+                    camera_id=event.camera_id,
+                    type="face-detection",
+                    severity="medium",
+                    message=f"{n} face{'s' if n != 1 else ''} detected on {cam.name}",
+                    alert_metadata={
+                        "faces": faces,
+                        "cameraName": cam.name,
+                        "frameWidth": event.frame_width,
+                        "frameHeight": event.frame_height,
+                        "detectedAt": iso_z(event.detected_at),
+                        **({"sourceTs": event.source_ts} if event.source_ts else {}),
+                    },
+                    thumbnail=event.thumbnail,
+                    snapshot_path=snapshot_path,
+                    created_at=event.detected_at,
+                ),
+            )
+            await s.commit()
+            hub_msg = alert_message(alert)
+        await fan_out(self.state, "alerts", hub_msg, camera_id=event.camera_id)
+        self._alerts_since_prune += 1
+        if self._alerts_since_prune >= _PRUNE_EVERY:
+            self._alerts_since_prune = 0
+            settings = self.state.settings
+            await asyncio.to_thread(
+                prune_snapshots,
+                settings.snapshot_dir,
+                settings.snapshot_retention_count,
+                settings.snapshot_retention_days,
+            )
+
+    async def _store_snapshot(self, event: FaceDetectionAlert) -> str | None:
+        if not event.snapshot:
+            return None
+        try:
+            data = base64.b64decode(event.snapshot, validate=True)
+        except (binascii.Error, ValueError):
+            log.warning("alert snapshot is not base64; stored without it", alert_id=event.id)
+            return None
+        if not data.startswith(b"\xff\xd8"):
+            log.warning("alert snapshot is not a JPEG; stored without it", alert_id=event.id)
+            return None
+        name = f"{event.id}.jpg"
+        directory = self.state.settings.snapshot_dir
+        await asyncio.to_thread(_write_file, directory, name, data)
+        return name
+
+
+def _write_file(directory: Path, name: str, data: bytes) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{name}.tmp"
+    tmp.write_bytes(data)
+    tmp.replace(directory / name)  # atomic: a reader never sees half a JPEG
+
+
+def prune_snapshots(directory: Path, max_count: int, max_age_days: float) -> int:
+    """Delete snapshots beyond ``max_count`` (oldest first) or older than ``max_age_days``.
+
+    Returns how many were deleted. The alert rows stay; their snapshot answers 404."""
+    if not directory.exists():
+        return 0
+    files = sorted(directory.glob("*.jpg"), key=lambda p: p.stat().st_mtime, reverse=True)
+    horizon = time.time() - max_age_days * 86400
+    removed = 0
+    for i, path in enumerate(files):
+        if i >= max_count or path.stat().st_mtime < horizon:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

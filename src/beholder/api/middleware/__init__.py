@@ -1,0 +1,1 @@
+"""ASGI middleware: correlation id + access log + metrics, security headers, size limits."""

@@ -1,0 +1,160 @@
+"""Pure ASGI middleware for every HTTP request: correlation id, access log, metrics,
+security headers, request size limit and per-IP rate limit.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) keeps streaming responses (MJPEG) and the hub's
+WebSocket traffic off the per-request task machinery.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from beholder.api.middleware.rate_limit import RateLimiter
+from beholder.errors import AppError, ErrorCode, default_message, error_body, http_status
+from beholder.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id_var
+
+log = structlog.get_logger("beholder.access")
+
+_CID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        b"connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; "
+        b"script-src 'self'; frame-ancestors 'none'; base-uri 'self'",
+    ),
+]
+# The API docs pages need inline scripts; they get no CSP (they hold no user data).
+_DOCS_PATHS = ("/api/docs", "/api/redoc")
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "<unmatched>"
+
+
+def client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def send_error(
+    send: Send, code: ErrorCode, cid: str, headers: dict[str, str] | None = None
+) -> None:
+    """Write a complete error response in the one shape (used before routing)."""
+    body = json.dumps(error_body(code, default_message(code), cid)).encode()
+    hdrs = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *SECURITY_HEADERS,
+    ]
+    hdrs += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": http_status(code), "headers": hdrs})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class HttpMiddleware:
+    """Correlation id in/out, one access-log line and metrics per request, security
+    headers, ``max_bytes`` body limit (413) and the per-IP rate limit (429)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, limiter: RateLimiter | None = None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        raw_cid = headers.get(b"x-correlation-id", b"").decode("latin-1")
+        cid = raw_cid if _CID_RE.match(raw_cid) else str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = cid
+        token = correlation_id_var.set(cid)
+        start = time.perf_counter()
+        status_holder = [500, 0]  # status, response started
+        path: str = scope.get("path", "")
+        is_docs = path.startswith(_DOCS_PATHS)
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                status_holder[1] = 1
+                hdrs = list(message.get("headers", []))
+                hdrs.append((b"x-correlation-id", cid.encode()))
+                existing = {k.lower() for k, _ in hdrs}
+                for k, v in SECURITY_HEADERS:
+                    if k in existing or (is_docs and k == b"content-security-policy"):
+                        continue
+                    hdrs.append((k, v))
+                message = {**message, "headers": hdrs}
+            await send(message)
+
+        try:
+            length = headers.get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+                await send_error(send_wrapper, ErrorCode.PAYLOAD_TOO_LARGE, cid)
+                return
+            if self.limiter is not None and path.startswith("/api/"):
+                try:
+                    await self.limiter.check_ip(client_ip(scope))
+                except AppError as exc:
+                    await send_error(send_wrapper, exc.code, cid, exc.headers)
+                    return
+            await self.app(scope, self._limited_receive(receive), send_wrapper)
+        except _BodyTooLarge:
+            await send_error(send_wrapper, ErrorCode.PAYLOAD_TOO_LARGE, cid)
+        except Exception:
+            # Last line of defence: whatever escaped the routers becomes the one error shape.
+            log.exception("unhandled error", path=path)
+            if status_holder[1] == 0:
+                await send_error(send_wrapper, ErrorCode.INTERNAL_ERROR, cid)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = _route_template(scope)
+            method = scope.get("method", "GET")
+            HTTP_REQUESTS.labels(method, route, str(status_holder[0])).inc()
+            HTTP_LATENCY.labels(method, route).observe(elapsed)
+            log.info(
+                "request",
+                method=method,
+                route=route,
+                path=path,
+                status=status_holder[0],
+                duration_ms=round(elapsed * 1000, 2),
+                client=client_ip(scope),
+            )
+            correlation_id_var.reset(token)
+
+    def _limited_receive(self, receive: Receive) -> Receive:
+        # Chunked bodies have no content-length: count bytes as they arrive.
+        seen = 0
+        limit = self.max_bytes
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message: dict[str, Any] = dict(await receive())
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge
+            return message
+
+        return wrapped

@@ -1,0 +1,98 @@
+"""``/api/alerts``: filtered history (cursor pagination, newest first), get, acknowledge,
+snapshot."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+
+from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep, ViewerDep
+from beholder.api.events import fan_out
+from beholder.api.schemas import AlertOut, AlertSeverity, AlertType, Page
+from beholder.api.views import alert_out
+from beholder.db.repositories import alerts as alerts_repo
+from beholder.errors import InvalidInput, NotFound
+from beholder.messages import iso_z, utcnow
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+
+@router.get("", response_model=Page[AlertOut])
+async def list_alerts(
+    _: ViewerDep,
+    session: SessionDep,
+    camera_id: Annotated[str | None, Query(alias="cameraId", max_length=64)] = None,
+    stream_id: Annotated[str | None, Query(alias="streamId", max_length=64)] = None,
+    severity: AlertSeverity | None = None,
+    type: AlertType | None = None,  # noqa: A002 - the wire name
+    since: datetime | None = None,
+    until: datetime | None = None,
+    acknowledged: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[AlertOut]:
+    """Alerts newest first; pass ``nextCursor`` back as ``cursor`` for the next page."""
+    if since is not None and until is not None and since > until:
+        raise InvalidInput("'since' must be before 'until'.")
+    flt = alerts_repo.AlertFilter(
+        camera_id=camera_id,
+        stream_id=stream_id,
+        severity=severity,
+        type=type,
+        since=since,
+        until=until,
+        acknowledged=acknowledged,
+    )
+    rows, next_cursor = await alerts_repo.page(session, flt, limit, cursor)
+    return Page(items=[alert_out(a) for a in rows], next_cursor=next_cursor)
+
+
+@router.get("/{alert_id}", response_model=AlertOut)
+async def get_alert(alert_id: str, _: ViewerDep, session: SessionDep) -> AlertOut:
+    return alert_out(await alerts_repo.get(session, alert_id))
+
+
+@router.post("/{alert_id}/acknowledge", response_model=AlertOut)
+async def acknowledge_alert(
+    alert_id: str, principal: OperatorDep, session: SessionDep, state: StateDep
+) -> AlertOut:
+    """Mark an alert as handled (idempotent: the first acknowledgement is kept)."""
+    row = await alerts_repo.acknowledge(session, alert_id, principal.name)
+    await session.commit()
+    out = alert_out(row)
+    await fan_out(
+        state,
+        "alerts",
+        {
+            "type": "alert-acknowledged",
+            "alertId": row.id,
+            "cameraId": row.camera_id,
+            "acknowledgedBy": row.acknowledged_by,
+            "acknowledgedAt": iso_z(row.acknowledged_at or utcnow()),
+        },
+        camera_id=row.camera_id,
+    )
+    return out
+
+
+@router.get(
+    "/{alert_id}/snapshot.jpg",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG image"}},
+)
+async def alert_snapshot(
+    alert_id: str, _: MediaViewerDep, session: SessionDep, state: StateDep
+) -> FileResponse:
+    """The full frame with the faces boxed, as stored when the alert was raised."""
+    row = await alerts_repo.get(session, alert_id)
+    if row.snapshot_path is None:
+        raise NotFound("This alert has no snapshot.")
+    # The stored name is ours ("<uuid>.jpg"), but never trust a path from the DB blindly.
+    directory = state.settings.snapshot_dir.resolve()
+    path = (directory / row.snapshot_path).resolve()
+    if path.parent != directory or not path.is_file():
+        raise NotFound("The snapshot is no longer available.", detail=f"missing {row.snapshot_path}")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})

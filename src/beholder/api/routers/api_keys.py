@@ -1,0 +1,37 @@
+"""``/api/api-keys`` (admin only). The full key is returned once, at creation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from beholder.api.deps import AdminDep, SessionDep
+from beholder.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Page
+from beholder.db.repositories import api_keys as keys_repo
+
+router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+
+
+@router.get("", response_model=Page[ApiKeyOut])
+async def list_keys(_: AdminDep, session: SessionDep) -> Page[ApiKeyOut]:
+    """Every key (hashes never leave the server)."""
+    return Page(items=[ApiKeyOut.model_validate(k) for k in await keys_repo.list_all(session)])
+
+
+@router.post("", response_model=ApiKeyCreated, status_code=201)
+async def create_key(body: ApiKeyCreate, principal: AdminDep, session: SessionDep) -> ApiKeyCreated:
+    """Create a key for a machine; store the returned ``key`` now, it is not shown again."""
+    owner = principal.id if principal.kind == "user" else None
+    row, full = await keys_repo.create(session, body.name, body.scope.value, owner)
+    return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(row).model_dump(), "key": full})
+
+
+@router.post("/{key_id}/revoke", response_model=ApiKeyOut)
+async def revoke_key(key_id: str, _: AdminDep, session: SessionDep) -> ApiKeyOut:
+    """Revoke a key; requests with it are refused from now on."""
+    return ApiKeyOut.model_validate(await keys_repo.revoke(session, key_id))
+
+
+@router.delete("/{key_id}", response_model=ApiKeyOut)
+async def delete_key(key_id: str, _: AdminDep, session: SessionDep) -> ApiKeyOut:
+    """Same as revoke (keys are kept for the audit trail)."""
+    return ApiKeyOut.model_validate(await keys_repo.revoke(session, key_id))

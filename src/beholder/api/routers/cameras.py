@@ -1,0 +1,192 @@
+"""``/api/cameras``: CRUD, commands to the worker (202 + correlation id), snapshot."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep, ViewerDep
+from beholder.api.events import broadcast_camera, broadcast_camera_deleted
+from beholder.api.schemas import (
+    CameraCreate,
+    CameraOut,
+    CameraUpdate,
+    CommandAccepted,
+    FaceDetectionToggle,
+    Page,
+)
+from beholder.api.state import AppState
+from beholder.api.views import camera_out
+from beholder.db.models import Camera
+from beholder.db.repositories import cameras as cameras_repo
+from beholder.errors import BusError, StreamUnavailable
+from beholder.messages import CameraCommand, CameraSpec, CameraStatus, CommandType, Subjects
+
+router = APIRouter(prefix="/cameras", tags=["cameras"])
+
+_JPEG = {200: {"content": {"image/jpeg": {}}, "description": "JPEG image"}}
+
+
+def camera_spec(cam: Camera) -> CameraSpec:
+    """What a worker needs to run ``cam`` (the only place the full URL leaves the DB)."""
+    return CameraSpec(
+        camera_id=cam.id,
+        name=cam.name,
+        rtsp_url=cam.rtsp_url,
+        face_detection_enabled=cam.face_detection_enabled,
+    )
+
+
+async def send_command(
+    state: AppState, cam: Camera, command_type: CommandType, payload: dict[str, object]
+) -> CameraCommand:
+    """Publish a :class:`CameraCommand` on ``camera.commands``; raises ``BusError`` (503)."""
+    cmd = CameraCommand(command_type=command_type, camera_id=cam.id, payload=payload)
+    await state.bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
+    return cmd
+
+
+@router.get("", response_model=Page[CameraOut])
+async def list_cameras(_: ViewerDep, session: SessionDep) -> Page[CameraOut]:
+    """Every camera, by name."""
+    return Page(items=[camera_out(c) for c in await cameras_repo.list_all(session)])
+
+
+@router.post("", response_model=CameraOut, status_code=201)
+async def create_camera(
+    body: CameraCreate, _: OperatorDep, session: SessionDep, state: StateDep
+) -> CameraOut:
+    """Add a camera (not started). 409 CONFLICT when the name is taken."""
+    cam = await cameras_repo.create(session, **body.model_dump())
+    await session.commit()
+    out = camera_out(cam)
+    await broadcast_camera(state, out)
+    return out
+
+
+@router.get("/{camera_id}", response_model=CameraOut)
+async def get_camera(camera_id: str, _: ViewerDep, session: SessionDep) -> CameraOut:
+    return camera_out(await cameras_repo.get(session, camera_id))
+
+
+@router.patch("/{camera_id}", response_model=CameraOut)
+async def update_camera(
+    camera_id: str, body: CameraUpdate, _: OperatorDep, session: SessionDep, state: StateDep
+) -> CameraOut:
+    """Change fields; a running camera whose URL changed is restarted with the new one."""
+    cam = await cameras_repo.get(session, camera_id)
+    changes = body.model_dump(exclude_unset=True)
+    url_changed = "rtsp_url" in changes and changes["rtsp_url"] != cam.rtsp_url
+    for key, value in changes.items():
+        if value is None and key in ("name", "rtsp_url", "enabled", "face_detection_enabled"):
+            continue
+        setattr(cam, key, value)
+    await cameras_repo.flush_unique(session)
+    await session.commit()
+    if url_changed and CameraStatus(cam.status).is_running:
+        await send_command(state, cam, CommandType.RESTART_STREAM, camera_spec(cam).to_wire())
+    out = camera_out(cam)
+    await broadcast_camera(state, out)
+    return out
+
+
+@router.delete("/{camera_id}", status_code=204, response_class=Response)
+async def delete_camera(
+    camera_id: str, _: OperatorDep, session: SessionDep, state: StateDep
+) -> Response:
+    """Stop (if running) and delete a camera and its alerts."""
+    cam = await cameras_repo.get(session, camera_id)
+    try:
+        await send_command(state, cam, CommandType.STOP_STREAM, {})
+    except BusError:
+        pass  # deleting must work while the bus is down; the worker drops unknown cameras
+    await session.delete(cam)
+    await session.commit()
+    await broadcast_camera_deleted(state, camera_id)
+    return Response(status_code=204)
+
+
+async def _lifecycle(
+    state: AppState, session: SessionDep, camera_id: str, command_type: CommandType
+) -> CommandAccepted:
+    cam = await cameras_repo.get(session, camera_id)
+    if command_type is CommandType.STOP_STREAM:
+        payload: dict[str, object] = {}
+        new_status = CameraStatus.STOPPING
+        cam.enabled = False
+    else:
+        payload = camera_spec(cam).to_wire()
+        new_status = CameraStatus.STARTING
+        cam.enabled = True
+    cmd = await send_command(state, cam, command_type, payload)
+    cam.status = new_status.value
+    cam.error_code = None
+    cam.status_detail = None
+    await session.commit()
+    await broadcast_camera(state, camera_out(cam), correlation_id=cmd.correlation_id)
+    return CommandAccepted(
+        camera_id=cam.id, status=new_status, correlation_id=cmd.correlation_id
+    )
+
+
+@router.post("/{camera_id}/start", response_model=CommandAccepted, status_code=202)
+async def start_camera(
+    camera_id: str, _: OperatorDep, session: SessionDep, state: StateDep
+) -> CommandAccepted:
+    """Ask a worker to start the camera; status updates follow on the hub."""
+    return await _lifecycle(state, session, camera_id, CommandType.START_STREAM)
+
+
+@router.post("/{camera_id}/stop", response_model=CommandAccepted, status_code=202)
+async def stop_camera(
+    camera_id: str, _: OperatorDep, session: SessionDep, state: StateDep
+) -> CommandAccepted:
+    """Ask the worker holding the camera to stop it."""
+    return await _lifecycle(state, session, camera_id, CommandType.STOP_STREAM)
+
+
+@router.post("/{camera_id}/restart", response_model=CommandAccepted, status_code=202)
+async def restart_camera(
+    camera_id: str, _: OperatorDep, session: SessionDep, state: StateDep
+) -> CommandAccepted:
+    """Reconnect the camera's stream."""
+    return await _lifecycle(state, session, camera_id, CommandType.RESTART_STREAM)
+
+
+@router.post("/{camera_id}/face-detection", response_model=CommandAccepted, status_code=202)
+async def toggle_face_detection(
+    camera_id: str,
+    body: FaceDetectionToggle,
+    _: OperatorDep,
+    session: SessionDep,
+    state: StateDep,
+) -> CommandAccepted:
+    """Turn face detection on or off (persisted; a running session applies it at once)."""
+    cam = await cameras_repo.get(session, camera_id)
+    cam.face_detection_enabled = body.enabled
+    cmd = await send_command(
+        state, cam, CommandType.TOGGLE_FACE_DETECTION, {"enabled": body.enabled}
+    )
+    await session.commit()
+    await broadcast_camera(state, camera_out(cam), correlation_id=cmd.correlation_id)
+    return CommandAccepted(
+        camera_id=cam.id, status=CameraStatus(cam.status), correlation_id=cmd.correlation_id
+    )
+
+
+@router.get("/{camera_id}/snapshot.jpg", response_class=Response, responses=_JPEG)
+async def camera_snapshot(
+    camera_id: str, _: MediaViewerDep, session: SessionDep, state: StateDep
+) -> Response:
+    """The latest decoded frame of a running camera; 503 STREAM_UNAVAILABLE otherwise."""
+    cam = await cameras_repo.get(session, camera_id)
+    if not CameraStatus(cam.status).is_running:
+        raise StreamUnavailable("The camera is not running.", detail=f"status {cam.status}")
+    try:
+        data = await state.bus.request(f"camera.snapshot.{camera_id}", b"", timeout=3.0)
+    except BusError as exc:
+        raise StreamUnavailable(
+            "The camera has no picture yet.", detail=exc.detail
+        ) from exc
+    if not data.startswith(b"\xff\xd8"):
+        raise StreamUnavailable("The camera has no picture yet.", detail="empty snapshot reply")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

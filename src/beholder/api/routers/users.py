@@ -1,0 +1,59 @@
+"""``/api/users`` (admin only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from beholder.api.deps import AdminDep, SessionDep
+from beholder.api.schemas import Page, UserCreate, UserOut, UserUpdate
+from beholder.db.repositories import users as users_repo
+from beholder.errors import Conflict
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("", response_model=Page[UserOut])
+async def list_users(_: AdminDep, session: SessionDep) -> Page[UserOut]:
+    """Every user."""
+    return Page(items=[UserOut.model_validate(u) for u in await users_repo.list_all(session)])
+
+
+@router.post("", response_model=UserOut, status_code=201)
+async def create_user(body: UserCreate, _: AdminDep, session: SessionDep) -> UserOut:
+    """Create a user; 409 CONFLICT when the username is taken."""
+    user = await users_repo.create(session, body.username, body.password, body.role.value)
+    return UserOut.model_validate(user)
+
+
+@router.get("/{user_id}", response_model=UserOut)
+async def get_user(user_id: str, _: AdminDep, session: SessionDep) -> UserOut:
+    return UserOut.model_validate(await users_repo.get(session, user_id))
+
+
+@router.patch("/{user_id}", response_model=UserOut)
+async def update_user(
+    user_id: str, body: UserUpdate, principal: AdminDep, session: SessionDep
+) -> UserOut:
+    """Change role, password or disabled. An admin cannot demote or disable themself."""
+    user = await users_repo.get(session, user_id)
+    if user.id == principal.id and (
+        (body.role is not None and body.role.value != user.role) or body.disabled
+    ):
+        raise Conflict("You cannot demote or disable your own account.")
+    if body.role is not None:
+        user.role = body.role.value
+    if body.password is not None:
+        await users_repo.set_password(session, user, body.password)
+    if body.disabled is not None:
+        await users_repo.set_disabled(session, user, body.disabled)
+    return UserOut.model_validate(user)
+
+
+@router.delete("/{user_id}", status_code=204, response_class=Response)
+async def delete_user(user_id: str, principal: AdminDep, session: SessionDep) -> Response:
+    """Delete a user (not yourself)."""
+    user = await users_repo.get(session, user_id)
+    if user.id == principal.id:
+        raise Conflict("You cannot delete your own account.")
+    await session.delete(user)
+    return Response(status_code=204)

@@ -1,0 +1,240 @@
+"""Request and response models of the REST API (camelCase JSON, DESIGN §6)."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from beholder.auth.roles import ApiKeyScope, Role
+from beholder.messages import CameraStatus, UtcDatetime
+from beholder.rtsp_url import validate_rtsp_url
+
+T = TypeVar("T")
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown request fields are refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ErrorDetail(ApiModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    code: str = Field(examples=["NOT_FOUND"])
+    message: str = Field(description="Safe to show to a user")
+    severity: Literal["INFO", "WARNING", "ERROR", "CRITICAL"]
+    correlation_id: str
+
+
+class ErrorResponse(ApiModel):
+    """The one error shape of every failed request."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    error: ErrorDetail
+
+
+class Page(ApiModel, Generic[T]):
+    """Lists are always ``{"items": [...], "nextCursor"?}``."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+# --- auth ---
+
+class LoginRequest(ApiModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(ApiModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="access token lifetime in seconds")
+
+
+class RefreshRequest(ApiModel):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class Me(ApiModel):
+    id: str
+    username: str
+    role: Role
+    kind: Literal["user", "api_key"] = "user"
+    scope: ApiKeyScope | None = None
+
+
+# --- users ---
+
+
+def _check_username(v: str) -> str:
+    v = v.strip()
+    if not v or not all(c.isalnum() or c in "._-@" for c in v):
+        raise ValueError("use letters, digits and . _ - @ only")
+    return v
+
+
+class UserCreate(ApiModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=256)
+    role: Role = Role.VIEWER
+
+    _u = field_validator("username")(_check_username)
+
+
+class UserUpdate(ApiModel):
+    role: Role | None = None
+    disabled: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+
+
+class UserOut(ApiModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+    id: str
+    username: str
+    role: Role
+    disabled: bool
+    created_at: UtcDatetime
+
+
+# --- api keys ---
+
+
+class ApiKeyCreate(ApiModel):
+    name: str = Field(min_length=1, max_length=128)
+    scope: ApiKeyScope
+
+
+class ApiKeyOut(ApiModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+    id: str
+    name: str
+    prefix: str
+    scope: ApiKeyScope
+    owner_id: str | None
+    created_at: UtcDatetime
+    last_used_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The full key. Shown once; store it now.")
+
+
+# --- cameras ---
+
+
+class CameraCreate(ApiModel):
+    name: str = Field(min_length=1, max_length=128)
+    rtsp_url: str = Field(min_length=1, max_length=2048)
+    location: str | None = Field(default=None, max_length=128)
+    enabled: bool = True
+    face_detection_enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("the camera needs a name")
+        return v
+
+    @field_validator("rtsp_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return validate_rtsp_url(v)
+
+
+class CameraUpdate(ApiModel):
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    rtsp_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    location: str | None = Field(default=None, max_length=128)
+    enabled: bool | None = None
+    face_detection_enabled: bool | None = None
+
+    @field_validator("rtsp_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else validate_rtsp_url(v)
+
+
+class CameraOut(ApiModel):
+    id: str
+    name: str
+    rtsp_url: str = Field(description="Credentials masked, e.g. rtsp://admin:***@host/stream")
+    location: str | None
+    nvr_id: str | None
+    enabled: bool
+    face_detection_enabled: bool
+    status: CameraStatus
+    status_detail: str | None
+    error_code: str | None
+    stats: dict[str, Any] | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class CommandAccepted(ApiModel):
+    camera_id: str
+    status: CameraStatus
+    correlation_id: str
+
+
+class FaceDetectionToggle(ApiModel):
+    enabled: bool
+
+
+# --- alerts ---
+
+AlertType = Literal["face-detection", "system-alert", "stream-error"]
+AlertSeverity = Literal["low", "medium", "high", "critical"]
+
+
+class AlertOut(ApiModel):
+    id: str
+    camera_id: str | None
+    stream_id: str | None
+    type: AlertType
+    severity: AlertSeverity
+    message: str
+    metadata: dict[str, Any]
+    thumbnail: str | None = Field(default=None, description="small JPEG, base64")
+    has_snapshot: bool
+    created_at: UtcDatetime
+    acknowledged_at: UtcDatetime | None
+    acknowledged_by: str | None
+
+
+# --- system ---
+
+
+class ServiceHealthOut(ApiModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    status: Literal["UNKNOWN", "STARTING", "HEALTHY", "DEGRADED", "UNHEALTHY"]
+    response_time_ms: float | None
+    details: dict[str, Any]
+    last_checked: str | None
+    critical: bool
+
+
+class HealthOut(ApiModel):
+    status: Literal["UNKNOWN", "STARTING", "HEALTHY", "DEGRADED", "UNHEALTHY"]
+    ready: bool
+    services: dict[str, ServiceHealthOut]
+    timestamp: str
+    version: str | None = None
+
+
+class ReadyOut(ApiModel):
+    ready: bool
+    status: str
+    services: dict[str, ServiceHealthOut]
+
+
+class StatsOut(ApiModel):
+    cameras: dict[str, dict[str, Any]] = Field(description="per camera id: status and stats")
+    totals: dict[str, Any]

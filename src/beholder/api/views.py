@@ -1,0 +1,54 @@
+"""Public views of DB rows, shared by the REST routers and the hub messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beholder.api.schemas import AlertOut, CameraOut
+from beholder.db.models import Alert, Camera
+from beholder.messages import CameraStatus
+from beholder.rtsp_url import mask_rtsp_url
+
+
+def camera_out(cam: Camera) -> CameraOut:
+    """A camera as clients see it: the RTSP URL with its password masked."""
+    return CameraOut(
+        id=cam.id,
+        name=cam.name,
+        rtsp_url=mask_rtsp_url(cam.rtsp_url),
+        location=cam.location,
+        nvr_id=cam.nvr_id,
+        enabled=cam.enabled,
+        face_detection_enabled=cam.face_detection_enabled,
+        status=CameraStatus(cam.status),
+        status_detail=cam.status_detail,
+        error_code=cam.error_code,
+        stats=cam.stats,
+        created_at=cam.created_at,
+        updated_at=cam.updated_at,
+    )
+
+
+def alert_out(alert: Alert) -> AlertOut:
+    """An alert as clients see it (snapshot served separately by id)."""
+    return AlertOut(
+        id=alert.id,
+        camera_id=alert.camera_id,
+        stream_id=alert.stream_id,
+        type=alert.type,  # type: ignore[arg-type]
+        severity=alert.severity,  # type: ignore[arg-type]
+        message=alert.message,
+        metadata=alert.alert_metadata or {},
+        thumbnail=alert.thumbnail,
+        has_snapshot=alert.snapshot_path is not None,
+        created_at=alert.created_at,
+        acknowledged_at=alert.acknowledged_at,
+        acknowledged_by=alert.acknowledged_by,
+    )
+
+
+def alert_message(alert: Alert) -> dict[str, Any]:
+    """Hub message for an alert: ``{"type": "face-detection-alert", ...alert fields}``."""
+    body = alert_out(alert).model_dump(mode="json", by_alias=True)
+    kind = "face-detection-alert" if alert.type == "face-detection" else "alert"
+    return {"type": kind, "alertType": body.pop("type"), **body}

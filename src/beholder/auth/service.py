@@ -1,0 +1,131 @@
+"""Authentication use cases: login, refresh, logout, and turning a credential into a
+:class:`Principal` (bearer JWT or API key)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from beholder.auth import passwords
+from beholder.auth.api_keys import key_matches, parse_prefix
+from beholder.auth.roles import SCOPE_ROLE, ApiKeyScope, Principal, Role
+from beholder.auth.tokens import TokenPair, TokenService
+from beholder.db.engine import Database
+from beholder.db.repositories import api_keys as keys_repo
+from beholder.db.repositories import users as users_repo
+from beholder.errors import Unauthorized
+from beholder.messages import utcnow
+
+log = structlog.get_logger(__name__)
+
+_BAD_LOGIN = "Incorrect username or password."
+_API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+class AuthService:
+    """Verifies credentials against the database. Every failure raises ``Unauthorized``."""
+
+    def __init__(self, db: Database, tokens: TokenService) -> None:
+        self.db = db
+        self.tokens = tokens
+
+    async def login(self, username: str, password: str) -> TokenPair:
+        """Check a password and issue tokens; the same error for unknown user or bad password."""
+        async with self.db.session() as s:
+            user = await users_repo.get_by_username(s, username)
+            ok = passwords.verify_password(user.password_hash if user else None, password)
+            if user is None or not ok or user.disabled:
+                raise Unauthorized(_BAD_LOGIN, detail=f"login failed for {username!r}")
+            if passwords.needs_rehash(user.password_hash):
+                user.password_hash = passwords.hash_password(password)
+            pair = self.tokens.issue(user.id, user.username, user.role)
+            await users_repo.store_refresh(
+                s, pair.refresh_jti, user.id, datetime.fromtimestamp(pair.refresh_expires_at, UTC)
+            )
+            return pair
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token: the old one is revoked, a new pair is issued.
+
+        Reuse of a revoked refresh token revokes every token of that user (theft signal)."""
+        claims = self.tokens.decode(refresh_token, "refresh")
+        async with self.db.session() as s:
+            stored = await users_repo.get_refresh(s, claims["jti"])
+            if stored is None:
+                raise Unauthorized("Invalid credentials.", detail="unknown refresh token")
+            if stored.revoked_at is not None:
+                await users_repo.revoke_all_refresh(s, stored.user_id)
+                await s.commit()
+                raise Unauthorized(
+                    "Your session has ended. Please sign in again.",
+                    detail="revoked refresh token reused",
+                )
+            user = await users_repo.get(s, stored.user_id)
+            if user.disabled:
+                raise Unauthorized(_BAD_LOGIN, detail="user disabled")
+            await users_repo.revoke_refresh(s, stored.id)
+            pair = self.tokens.issue(user.id, user.username, user.role)
+            await users_repo.store_refresh(
+                s, pair.refresh_jti, user.id, datetime.fromtimestamp(pair.refresh_expires_at, UTC)
+            )
+            return pair
+
+    async def logout(self, refresh_token: str, principal: Principal) -> None:
+        """Revoke a refresh token belonging to ``principal`` (others' tokens are ignored)."""
+        try:
+            claims = self.tokens.decode(refresh_token, "refresh")
+        except Unauthorized:
+            return
+        if claims.get("sub") != principal.id:
+            return
+        async with self.db.session() as s:
+            await users_repo.revoke_refresh(s, claims["jti"])
+
+    async def authenticate(self, credential: str) -> Principal:
+        """A principal for a bearer access token or an API key; raises ``Unauthorized``."""
+        if parse_prefix(credential) is not None:
+            return await self.authenticate_api_key(credential)
+        claims = self.tokens.decode(credential, "access")
+        async with self.db.session() as s:
+            user = await users_repo.get(s, claims["sub"]) if claims.get("sub") else None
+        # Role and disabled are read from the DB so that changes apply at once.
+        if user is None or user.disabled:
+            raise Unauthorized("Invalid credentials.", detail="user missing or disabled")
+        return Principal(
+            kind="user",
+            id=user.id,
+            name=user.username,
+            role=Role(user.role),
+            expires_at=float(claims["exp"]),
+        )
+
+    async def authenticate_api_key(self, key: str) -> Principal:
+        """A principal for an API key; raises ``Unauthorized`` when unknown or revoked."""
+        prefix = parse_prefix(key)
+        if prefix is None:
+            raise Unauthorized("Invalid API key.", detail="malformed API key")
+        async with self.db.session() as s:
+            row = await keys_repo.by_prefix(s, prefix)
+            if row is None or row.revoked_at is not None or not key_matches(key, row.key_hash):
+                raise Unauthorized("Invalid API key.", detail=f"API key {prefix} refused")
+            now = utcnow()
+            if row.last_used_at is None or now - row.last_used_at > _API_KEY_TOUCH_INTERVAL:
+                row.last_used_at = now  # throttled: avoids a write on every request
+            scope = ApiKeyScope(row.scope)
+            return Principal(
+                kind="api_key",
+                id=row.id,
+                name=row.name,
+                role=SCOPE_ROLE[scope],
+                scope=scope,
+                owner_id=row.owner_id,
+            )
+
+
+def seconds_left(principal: Principal) -> float | None:
+    """Seconds until the principal's access token expires (``None`` for API keys)."""
+    if principal.expires_at is None:
+        return None
+    return principal.expires_at - time.time()

@@ -1,0 +1,253 @@
+"""Health checker: database, worker, websocket hub, bus and media, every ``health_interval`` s.
+
+Each check yields a :class:`ServiceHealth` (status, response time in ms, details). The
+overall status is the worst of the services, with non-critical failures counting as
+DEGRADED. ``ready`` is true once every critical service is HEALTHY or DEGRADED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from beholder.bus.base import Bus, BusMessage
+from beholder.messages import Subjects, WorkerHeartbeat, iso_z, utcnow
+from beholder.observability import HEALTH_STATUS
+
+log = structlog.get_logger(__name__)
+
+
+class HealthStatus(StrEnum):
+    UNKNOWN = "UNKNOWN"
+    STARTING = "STARTING"
+    HEALTHY = "HEALTHY"
+    DEGRADED = "DEGRADED"
+    UNHEALTHY = "UNHEALTHY"
+
+
+_ORDER = {
+    HealthStatus.HEALTHY: 0,
+    HealthStatus.DEGRADED: 1,
+    HealthStatus.STARTING: 2,
+    HealthStatus.UNKNOWN: 3,
+    HealthStatus.UNHEALTHY: 4,
+}
+_GAUGE = {
+    HealthStatus.UNKNOWN: 0,
+    HealthStatus.STARTING: 1,
+    HealthStatus.HEALTHY: 2,
+    HealthStatus.DEGRADED: 3,
+    HealthStatus.UNHEALTHY: 4,
+}
+
+SERVICES = ("database", "worker", "websocket", "bus", "media")
+CRITICAL = frozenset({"database", "websocket", "bus"})
+
+
+@dataclass(slots=True)
+class ServiceHealth:
+    """One service's last check. ``response_time_ms`` is how long the check took."""
+
+    status: HealthStatus = HealthStatus.UNKNOWN
+    response_time_ms: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    last_checked: str | None = None
+    critical: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "responseTimeMs": self.response_time_ms,
+            "details": self.details,
+            "lastChecked": self.last_checked,
+            "critical": self.critical,
+        }
+
+
+Check = Callable[[], Awaitable[tuple[HealthStatus, dict[str, Any]]]]
+
+
+class WorkerTracker:
+    """Remembers worker heartbeats seen on the bus (``worker.heartbeat``)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.workers: dict[str, tuple[float, WorkerHeartbeat]] = {}
+
+    async def on_heartbeat(self, msg: BusMessage) -> None:
+        try:
+            hb = WorkerHeartbeat.from_bytes(msg.data)
+        except ValueError:
+            log.warning("malformed worker heartbeat dropped")
+            return
+        self.workers[hb.worker_id] = (time.monotonic(), hb)
+
+    def alive(self) -> list[WorkerHeartbeat]:
+        """Workers heard from within three heartbeat intervals."""
+        horizon = time.monotonic() - 3 * self.interval
+        self.workers = {k: v for k, v in self.workers.items() if v[0] >= horizon}
+        return [hb for _, hb in self.workers.values()]
+
+
+class HealthChecker:
+    """Runs the checks periodically and notifies ``on_change(snapshot)`` when anything changes.
+
+    ``checks`` maps a service name to a coroutine returning (status, details); each check is
+    bounded by ``timeout`` seconds (a hung check reports UNHEALTHY).
+    """
+
+    def __init__(
+        self,
+        checks: dict[str, Check],
+        interval: float,
+        on_change: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        timeout: float = 3.0,
+    ) -> None:
+        self.checks = checks
+        self.interval = interval
+        self.timeout = timeout
+        self.on_change = on_change
+        self.results: dict[str, ServiceHealth] = {
+            name: ServiceHealth(critical=name in CRITICAL) for name in checks
+        }
+        self._task: asyncio.Task[None] | None = None
+        self._last_signature: tuple[tuple[str, str], ...] | None = None
+
+    async def _run_one(self, name: str) -> ServiceHealth:
+        t0 = time.perf_counter()
+        try:
+            status, details = await asyncio.wait_for(self.checks[name](), self.timeout)
+        except TimeoutError:
+            status, details = HealthStatus.UNHEALTHY, {"error": "check timed out"}
+        except Exception as exc:  # a failing check is a result, not a crash
+            log.warning("health check failed", service=name, error=repr(exc))
+            status, details = HealthStatus.UNHEALTHY, {"error": type(exc).__name__}
+        return ServiceHealth(
+            status=status,
+            response_time_ms=round((time.perf_counter() - t0) * 1000, 2),
+            details=details,
+            last_checked=iso_z(utcnow()),
+            critical=name in CRITICAL,
+        )
+
+    async def check_now(self) -> dict[str, Any]:
+        """Run every check once, store the results and notify on change; returns snapshot."""
+        names = list(self.checks)
+        results = await asyncio.gather(*(self._run_one(n) for n in names))
+        self.results = dict(zip(names, results, strict=True))
+        for name, res in self.results.items():
+            HEALTH_STATUS.labels(service=name).set(_GAUGE[res.status])
+        snap = self.snapshot()
+        signature = tuple((n, r.status.value) for n, r in self.results.items())
+        if signature != self._last_signature:
+            self._last_signature = signature
+            if self.on_change is not None:
+                try:
+                    await self.on_change(snap)
+                except Exception:
+                    log.exception("health change notification failed")
+        return snap
+
+    def overall(self) -> HealthStatus:
+        """Worst status across services; non-critical trouble only degrades."""
+        worst = HealthStatus.HEALTHY
+        for name, res in self.results.items():
+            st = res.status
+            if name not in CRITICAL and st in (HealthStatus.UNHEALTHY, HealthStatus.UNKNOWN):
+                st = HealthStatus.DEGRADED
+            if _ORDER[st] > _ORDER[worst]:
+                worst = st
+        return worst
+
+    def ready(self) -> bool:
+        """True when every critical service is HEALTHY or DEGRADED."""
+        return all(
+            self.results[n].status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
+            for n in CRITICAL
+            if n in self.results
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"status", "ready", "services": {name: {...}}, "timestamp"}``."""
+        return {
+            "status": self.overall().value,
+            "ready": self.ready(),
+            "services": {n: r.to_wire() for n, r in self.results.items()},
+            "timestamp": iso_z(utcnow()),
+        }
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.check_now()
+            except Exception:
+                log.exception("health loop iteration failed")
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        """Start the periodic loop (first check immediately)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="health-checker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+def bus_check(bus: Bus) -> Check:
+    """Bus round trip; HEALTHY under 100 ms, DEGRADED above, UNHEALTHY on error."""
+
+    async def check() -> tuple[HealthStatus, dict[str, Any]]:
+        rtt = await bus.ping()
+        details: dict[str, Any] = {"backend": bus.name, "rttMs": round(rtt * 1000, 2)}
+        details.update(bus.stats())
+        return (HealthStatus.HEALTHY if rtt < 0.1 else HealthStatus.DEGRADED), details
+
+    return check
+
+
+def worker_check(tracker: WorkerTracker, started_at: float, grace: float) -> Check:
+    """HEALTHY with ≥1 live heartbeat; STARTING during the start-up grace; else UNHEALTHY."""
+
+    async def check() -> tuple[HealthStatus, dict[str, Any]]:
+        alive = tracker.alive()
+        details: dict[str, Any] = {
+            "workers": len(alive),
+            "sessions": sum(hb.sessions for hb in alive),
+        }
+        if alive:
+            return HealthStatus.HEALTHY, details
+        if time.monotonic() - started_at < grace:
+            details["reason"] = "waiting for the first worker heartbeat"
+            return HealthStatus.STARTING, details
+        details["reason"] = "no worker heartbeat on the bus"
+        return HealthStatus.UNHEALTHY, details
+
+    return check
+
+
+def media_check(tracker: WorkerTracker, started_at: float, grace: float) -> Check:
+    """Egress state reported by the workers: sessions and errors since start."""
+
+    async def check() -> tuple[HealthStatus, dict[str, Any]]:
+        alive = tracker.alive()
+        if not alive:
+            if time.monotonic() - started_at < grace:
+                return HealthStatus.STARTING, {"reason": "waiting for a worker"}
+            return HealthStatus.UNHEALTHY, {"reason": "no worker to serve live video"}
+        sessions = sum(hb.egress_sessions for hb in alive)
+        errors = sum(hb.egress_errors for hb in alive)
+        details = {"egressSessions": sessions, "egressErrors": errors, "workers": len(alive)}
+        return HealthStatus.HEALTHY, details
+
+    return check

@@ -1,0 +1,40 @@
+"""Runs the api (and, for ``serve``, every role) under uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from beholder.config import Settings
+
+
+def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
+    """uvicorn settings tuned for the hub: uvloop + httptools, no permessage-deflate
+    (compressing small JSON per client costs more CPU than it saves on a LAN), and no
+    protocol-level pings (the hub runs its own heartbeat)."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+        ws_per_message_deflate=False,
+        ws_ping_interval=None,
+        ws_max_size=settings.ws_max_message_bytes,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def run_server(settings: Settings, role: str = "serve") -> int:
+    """Start ``beholder serve`` (all roles) or ``beholder api`` and block until stopped."""
+    from beholder.api.app import create_app
+
+    app = create_app(settings, role=role)
+    server = uvicorn.Server(uvicorn_config(app, settings))
+    print(f"Beholder {role} listening on http://{settings.host}:{settings.port}", flush=True)
+    server.run()
+    return 0
