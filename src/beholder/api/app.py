@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -157,7 +157,7 @@ def _include_optional_routers(app: FastAPI) -> None:
     app.include_router(live.router, prefix="/api")
 
 
-async def _hub_endpoint(websocket: Any) -> None:
+async def _hub_endpoint(websocket: WebSocket) -> None:
     state: AppState = websocket.app.state.beholder
     await state.hub.endpoint(websocket)
 

@@ -55,7 +55,7 @@ def error_response(
     return JSONResponse(
         error_body(code, message, cid, extra=extra),
         status_code=status or http_status(code),
-        headers={**(headers or {}), "X-Correlation-ID": cid},
+        headers=headers,  # X-Correlation-ID is added by HttpMiddleware
     )
 
 

@@ -189,7 +189,9 @@ class EventConsumers:
                     },
                     thumbnail=event.thumbnail,
                     snapshot_path=snapshot_path,
-                    created_at=event.detected_at,
+                    # Receipt time (µs) orders history and replay in delivery order; the
+                    # wire's millisecond detectedAt would tie for alerts raised together.
+                    created_at=utcnow(),
                 ),
             )
             await s.commit()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from beholder.config import Settings
+from beholder.errors import DatabaseError
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -63,14 +66,21 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session that commits on success and rolls back on error."""
-        async with self.sessionmaker() as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+        """A session that commits on success and rolls back on error.
+
+        Driver and connection failures (SQLAlchemy errors, refused sockets, timeouts)
+        surface as ``DatabaseError`` so that callers answer 503, never a 500 with SQL."""
+        try:
+            async with self.sessionmaker() as session:
+                try:
+                    yield session
+                    await session.commit()
+                except BaseException:
+                    with contextlib.suppress(SQLAlchemyError, OSError, TimeoutError):
+                        await session.rollback()
+                    raise
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            raise DatabaseError(detail=f"{type(exc).__name__}: {exc}"[:2000]) from exc
 
     async def ping(self) -> float:
         """Round trip of ``SELECT 1`` in seconds; raises on failure."""

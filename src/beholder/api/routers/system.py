@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from beholder import __version__
 from beholder.api.deps import SessionDep, StateDep, ViewerDep
-from beholder.api.errors import correlation_id, error_response
+from beholder.api.errors import correlation_id
 from beholder.api.schemas import ErrorResponse, HealthOut, ServiceHealthOut, StatsOut
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import ErrorCode, NotFound, error_body
@@ -44,14 +44,13 @@ async def ready(request: Request, state: StateDep) -> JSONResponse:
     snap = state.health.snapshot()
     if snap["ready"]:
         return JSONResponse({**snap, "version": __version__})
-    resp = error_response(request, ErrorCode.SERVICE_UNAVAILABLE, "Beholder is starting up.")
     body = {
         **error_body(ErrorCode.SERVICE_UNAVAILABLE, "Beholder is starting up.", correlation_id(request)),
         "ready": False,
         "status": snap["status"],
         "services": snap["services"],
     }
-    return JSONResponse(body, status_code=503, headers=dict(resp.headers))
+    return JSONResponse(body, status_code=503)
 
 
 @router.get("/stats", response_model=StatsOut)

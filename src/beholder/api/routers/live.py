@@ -1,0 +1,437 @@
+"""Live view endpoints: WHEP (WebRTC playback, IETF RFC 9725 style) and MJPEG fallback.
+
+The api never touches media: it authorizes the viewer, checks the camera in the database and
+relays signalling over the bus to the worker that holds the camera (subjects and models in
+:mod:`beholder.worker.egress.protocol`). Routes (mounted under ``/api``):
+
+* ``POST /cameras/{id}/whep`` — body ``application/sdp`` offer → ``201 Created``,
+  ``application/sdp`` answer, ``Location: /api/cameras/{id}/whep/{session}``, ``Link`` headers
+  for configured STUN/TURN servers, ``X-Beholder-Egress: passthrough|transcode``.
+  404 unknown camera, 409 camera stopped, 503 ``STREAM_UNAVAILABLE`` not producing / no worker,
+  503 ``SERVICE_UNAVAILABLE`` viewer limit, 400 ``INVALID_INPUT`` unusable SDP.
+* ``DELETE /cameras/{id}/whep/{session}`` — hang up → 200.
+* ``PATCH`` on a session → 405 (no trickle ICE / ICE restart: the answer carries every
+  candidate); ``OPTIONS`` on both → 204 with ``Allow`` (and ``Accept-Post`` on the endpoint).
+* ``POST /cameras/{id}/whep/{session}/renew`` (extension) — move the session's expiry to the
+  caller's current token expiry; the worker otherwise hangs up when the token used for the
+  POST expires.
+* ``GET /cameras/{id}/mjpeg`` — ``multipart/x-mixed-replace`` JPEG stream; accepts
+  ``?access_token=`` for ``<img src>``. The worker encodes once per camera; this module fans
+  the frames out to HTTP clients, each with a ``mjpeg_client_queue``-frame buffer that drops
+  the oldest frame for a slow client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import StreamingResponse
+
+from beholder.api.deps import MediaViewerDep, StateDep, ViewerDep
+from beholder.auth.roles import Role
+from beholder.bus.base import Bus, BusMessage, Subscription
+from beholder.db.repositories import cameras as cameras_repo
+from beholder.errors import (
+    AppError,
+    BusError,
+    Conflict,
+    ErrorCode,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    StreamUnavailable,
+)
+from beholder.messages import CameraStatus, new_id
+from beholder.worker.egress.protocol import (
+    EgressReply,
+    MjpegKeepAlive,
+    MjpegReply,
+    WhepAnswer,
+    WhepDelete,
+    WhepOffer,
+    WhepRenew,
+    mjpeg_keepalive_subject,
+    mjpeg_subject,
+    valid_subject_token,
+    whep_delete_subject,
+    whep_renew_subject,
+    whep_subject,
+)
+from beholder.worker.egress.settings import EgressSettings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["live"])
+
+MAX_OFFER_BYTES = 64 * 1024
+SESSION_ALLOW = "OPTIONS, DELETE"
+ENDPOINT_ALLOW = "OPTIONS, POST"
+BOUNDARY = "beholderframe"
+
+CameraId = Annotated[str, Path(description="Camera id (UUID)")]
+SessionId = Annotated[str, Path(description="WHEP session id returned in Location")]
+
+_SDP = {"content": {"application/sdp": {"schema": {"type": "string"}}}}
+
+
+def egress_settings(request: Request, state: Any) -> EgressSettings:
+    """Live-view settings of this app (built once from the app settings)."""
+    cached = getattr(request.app.state, "beholder_egress_settings", None)
+    if isinstance(cached, EgressSettings):
+        return cached
+    es = EgressSettings.from_sources(state.settings)
+    request.app.state.beholder_egress_settings = es
+    return es
+
+
+def _check_ids(*ids: str) -> None:
+    for value in ids:
+        if not valid_subject_token(value):
+            raise NotFound("Not found.")
+
+
+async def require_live_camera(state: Any, camera_id: str) -> None:
+    """Raise ``NotFound`` (unknown), ``Conflict`` (stopped) or ``StreamUnavailable`` (starting,
+    reconnecting, failed) unless the camera is being processed."""
+    _check_ids(camera_id)
+    async with state.db.session() as s:
+        cam = await cameras_repo.get(s, camera_id)
+        status = str(cam.status)
+    if status == CameraStatus.PROCESSING:
+        return
+    if status in (CameraStatus.STARTING, CameraStatus.CONNECTING, CameraStatus.ERROR):
+        raise StreamUnavailable(
+            "The camera is not streaming yet. Try again in a moment.", detail=f"status={status}"
+        )
+    raise Conflict("The camera is not running. Start it to watch it live.", detail=f"status={status}")
+
+
+def _raise_refusal(reply: EgressReply) -> None:
+    code = reply.error_code or ErrorCode.INTERNAL_ERROR.value
+    message = reply.message
+    mapping: dict[str, type[AppError]] = {
+        ErrorCode.STREAM_UNAVAILABLE: StreamUnavailable,
+        ErrorCode.SERVICE_UNAVAILABLE: ServiceUnavailable,
+        ErrorCode.INVALID_INPUT: InvalidInput,
+        ErrorCode.NOT_FOUND: NotFound,
+    }
+    cls = mapping.get(code)
+    if cls is not None:
+        raise cls(message, detail=f"worker refused: {code}")
+    try:
+        error_code = ErrorCode(code)
+    except ValueError:
+        error_code = ErrorCode.INTERNAL_ERROR
+    if error_code is ErrorCode.INTERNAL_ERROR:
+        message = None
+    raise AppError(message, code=error_code, detail=f"worker refused: {code}")
+
+
+async def _request(bus: Bus, subject: str, data: bytes, timeout: float) -> bytes:
+    try:
+        return await bus.request(subject, data, timeout=timeout)
+    except BusError as exc:
+        raise StreamUnavailable(
+            "The camera is not being served right now. Try again in a moment.",
+            detail=f"no egress reply on {subject}: {exc.detail or exc}",
+        ) from exc
+
+
+def _link_headers(urls: list[str], es: EgressSettings) -> list[str]:
+    links: list[str] = []
+    for url in urls:
+        link = f'<{url}>; rel="ice-server"'
+        if url.startswith(("turn:", "turns:")) and es.webrtc_turn_username:
+            link += (
+                f'; username="{es.webrtc_turn_username}"'
+                f'; credential="{es.webrtc_turn_password or ""}"; credential-type="password"'
+            )
+        links.append(link)
+    return links
+
+
+@router.post(
+    "/cameras/{camera_id}/whep",
+    status_code=201,
+    response_class=Response,
+    openapi_extra={"requestBody": {"required": True, **_SDP}},
+    responses={201: {"description": "SDP answer; session URL in Location", **_SDP}},
+    summary="Start watching a camera (WHEP)",
+)
+async def whep_offer(
+    camera_id: CameraId, request: Request, state: StateDep, principal: ViewerDep
+) -> Response:
+    """WHEP offer → answer. See the module docstring for status codes."""
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype != "application/sdp":
+        raise InvalidInput("The offer must be sent as application/sdp.", detail=f"content-type {ctype!r}")
+    body = await request.body()
+    if len(body) > MAX_OFFER_BYTES:
+        raise AppError(code=ErrorCode.PAYLOAD_TOO_LARGE, detail=f"offer of {len(body)} bytes")
+    try:
+        sdp = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("The offer is not valid SDP.", detail="offer not UTF-8") from exc
+    if not sdp.lstrip().startswith("v=0") or "m=video" not in sdp:
+        raise InvalidInput("The offer is not a WebRTC video offer (SDP).", detail="bad SDP head")
+    await require_live_camera(state, camera_id)
+    es = egress_settings(request, state)
+    offer = WhepOffer(
+        camera_id=camera_id,
+        sdp=sdp,
+        principal=principal.key,
+        expires_at=principal.expires_at,
+        client=request.client.host if request.client else None,
+    )
+    raw = await _request(state.bus, whep_subject(camera_id), offer.to_bytes(), es.webrtc_signal_timeout)
+    reply = WhepAnswer.from_bytes(raw)
+    if not reply.ok or not reply.session_id or not reply.sdp:
+        _raise_refusal(reply)
+    assert reply.session_id is not None and reply.sdp is not None
+    location = request.url_for("whep_session_delete", camera_id=camera_id, session_id=reply.session_id)
+    headers = {
+        "Location": location.path,
+        "ETag": f'"{reply.session_id}"',
+        "X-Beholder-Egress": reply.egress or "passthrough",
+    }
+    response = Response(content=reply.sdp, status_code=201, media_type="application/sdp", headers=headers)
+    for link in _link_headers(reply.ice_servers, es):
+        response.headers.append("Link", link)
+    return response
+
+
+@router.options("/cameras/{camera_id}/whep", status_code=204, response_class=Response)
+async def whep_endpoint_options(camera_id: CameraId) -> Response:
+    """What the WHEP endpoint accepts (no authentication needed)."""
+    return Response(status_code=204, headers={"Allow": ENDPOINT_ALLOW, "Accept-Post": "application/sdp"})
+
+
+@router.delete(
+    "/cameras/{camera_id}/whep/{session_id}",
+    name="whep_session_delete",
+    response_class=Response,
+    summary="Stop watching (WHEP hang up)",
+)
+async def whep_delete(
+    camera_id: CameraId, session_id: SessionId, request: Request, state: StateDep, principal: ViewerDep
+) -> Response:
+    """End the session. 404 when it does not exist (any more)."""
+    _check_ids(camera_id, session_id)
+    es = egress_settings(request, state)
+    req = WhepDelete(
+        camera_id=camera_id,
+        session_id=session_id,
+        principal=principal.key,
+        any_owner=principal.can(Role.OPERATOR),
+    )
+    try:
+        raw = await state.bus.request(whep_delete_subject(camera_id), req.to_bytes(), timeout=es.webrtc_signal_timeout)
+    except BusError as exc:
+        raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
+    reply = EgressReply.from_bytes(raw)
+    if not reply.ok:
+        _raise_refusal(reply)
+    return Response(status_code=200)
+
+
+@router.options("/cameras/{camera_id}/whep/{session_id}", status_code=204, response_class=Response)
+async def whep_session_options(camera_id: CameraId, session_id: SessionId) -> Response:
+    """What a WHEP session resource accepts."""
+    return Response(status_code=204, headers={"Allow": SESSION_ALLOW})
+
+
+@router.patch("/cameras/{camera_id}/whep/{session_id}", response_class=Response)
+async def whep_patch(camera_id: CameraId, session_id: SessionId, principal: ViewerDep) -> Response:
+    """Trickle ICE and ICE restart are not supported: always 405 (the answer is complete)."""
+    raise AppError(
+        "Trickle ICE and ICE restart are not supported; start a new session.",
+        code=ErrorCode.METHOD_NOT_ALLOWED,
+        headers={"Allow": SESSION_ALLOW},
+    )
+
+
+@router.api_route(
+    "/cameras/{camera_id}/whep", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+async def whep_endpoint_other(camera_id: CameraId) -> Response:
+    """Methods the WHEP endpoint does not support: 405 with ``Allow``."""
+    raise AppError(code=ErrorCode.METHOD_NOT_ALLOWED, headers={"Allow": ENDPOINT_ALLOW})
+
+
+@router.api_route(
+    "/cameras/{camera_id}/whep/{session_id}", methods=["GET", "PUT", "POST"], include_in_schema=False
+)
+async def whep_session_other(camera_id: CameraId, session_id: SessionId) -> Response:
+    """Methods a WHEP session resource does not support: 405 with ``Allow``."""
+    raise AppError(code=ErrorCode.METHOD_NOT_ALLOWED, headers={"Allow": SESSION_ALLOW})
+
+
+@router.post("/cameras/{camera_id}/whep/{session_id}/renew", summary="Extend a WHEP session")
+async def whep_renew(
+    camera_id: CameraId, session_id: SessionId, request: Request, state: StateDep, principal: ViewerDep
+) -> dict[str, Any]:
+    """Move the session's expiry to the expiry of the token of this request (after a token
+    refresh) → ``{"sessionId", "expiresAt"}``."""
+    _check_ids(camera_id, session_id)
+    es = egress_settings(request, state)
+    req = WhepRenew(
+        camera_id=camera_id,
+        session_id=session_id,
+        principal=principal.key,
+        any_owner=False,
+        expires_at=principal.expires_at,
+    )
+    try:
+        raw = await state.bus.request(whep_renew_subject(camera_id), req.to_bytes(), timeout=es.webrtc_signal_timeout)
+    except BusError as exc:
+        raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
+    reply = EgressReply.from_bytes(raw)
+    if not reply.ok:
+        _raise_refusal(reply)
+    return {"sessionId": session_id, "expiresAt": principal.expires_at}
+
+
+# --- MJPEG ------------------------------------------------------------------------------------
+
+
+class _CameraFeed:
+    """One camera's MJPEG frames on this api instance, shared by its HTTP clients."""
+
+    def __init__(self, hub: MjpegHub, camera_id: str) -> None:
+        self.hub = hub
+        self.camera_id = camera_id
+        self.clients: set[asyncio.Queue[bytes | None]] = set()
+        self.subscription: Subscription | None = None
+        self.keepalive: asyncio.Task[None] | None = None
+        self.frames = 0
+        self.dropped = 0
+
+    async def on_frame(self, msg: BusMessage) -> None:
+        self.frames += 1
+        for q in list(self.clients):
+            if q.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    q.get_nowait()
+                    self.dropped += 1
+            q.put_nowait(msg.data)
+
+    async def keep_alive(self) -> None:
+        failures = 0
+        while self.clients:
+            await asyncio.sleep(self.hub.settings.mjpeg_keepalive)
+            try:
+                await self.hub.keepalive(self.camera_id, len(self.clients))
+                failures = 0
+            except AppError:
+                failures += 1
+                if failures >= 3:
+                    for q in list(self.clients):
+                        with contextlib.suppress(asyncio.QueueFull):
+                            q.put_nowait(None)
+                    return
+
+
+class MjpegHub:
+    """Per-api-instance MJPEG fan-out: one bus subscription and keep-alive per camera."""
+
+    def __init__(self, bus: Bus, settings: EgressSettings) -> None:
+        self.bus = bus
+        self.settings = settings
+        self.api_id = new_id()
+        self.feeds: dict[str, _CameraFeed] = {}
+        self._lock = asyncio.Lock()
+
+    async def keepalive(self, camera_id: str, clients: int) -> MjpegReply:
+        """Ask the worker to (keep) encoding; raises ``StreamUnavailable``/``AppError``."""
+        req = MjpegKeepAlive(camera_id=camera_id, api_id=self.api_id, clients=clients)
+        raw = await _request(
+            self.bus, mjpeg_keepalive_subject(camera_id), req.to_bytes(), self.settings.webrtc_signal_timeout
+        )
+        reply = MjpegReply.from_bytes(raw)
+        if not reply.ok:
+            _raise_refusal(reply)
+        return reply
+
+    async def join(self, camera_id: str) -> asyncio.Queue[bytes | None]:
+        """A new client queue for ``camera_id`` (starting the worker's encoder if needed)."""
+        async with self._lock:
+            feed = self.feeds.get(camera_id)
+            if feed is None:
+                await self.keepalive(camera_id, 1)
+                feed = _CameraFeed(self, camera_id)
+                feed.subscription = await self.bus.subscribe(mjpeg_subject(camera_id), feed.on_frame)
+                self.feeds[camera_id] = feed
+            q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=max(1, self.settings.mjpeg_client_queue))
+            feed.clients.add(q)
+            if feed.keepalive is None or feed.keepalive.done():
+                feed.keepalive = asyncio.create_task(feed.keep_alive(), name=f"mjpeg-keepalive:{camera_id}")
+            return q
+
+    async def leave(self, camera_id: str, q: asyncio.Queue[bytes | None]) -> None:
+        """Drop a client; the last one stops the subscription and keep-alive."""
+        async with self._lock:
+            feed = self.feeds.get(camera_id)
+            if feed is None:
+                return
+            feed.clients.discard(q)
+            if feed.clients:
+                return
+            del self.feeds[camera_id]
+            if feed.keepalive is not None:
+                feed.keepalive.cancel()
+            if feed.subscription is not None:
+                with contextlib.suppress(Exception):
+                    await feed.subscription.unsubscribe()
+
+
+def mjpeg_hub(request: Request, state: Any) -> MjpegHub:
+    """This app's :class:`MjpegHub` (created on first use)."""
+    hub = getattr(request.app.state, "beholder_mjpeg", None)
+    if not isinstance(hub, MjpegHub) or hub.bus is not state.bus:
+        hub = MjpegHub(state.bus, egress_settings(request, state))
+        request.app.state.beholder_mjpeg = hub
+    return hub
+
+
+@router.get(
+    "/cameras/{camera_id}/mjpeg",
+    response_class=StreamingResponse,
+    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}},
+    summary="Watch a camera as MJPEG (fallback for clients without WebRTC)",
+)
+async def mjpeg_stream(
+    camera_id: CameraId, request: Request, state: StateDep, principal: MediaViewerDep
+) -> StreamingResponse:
+    """``multipart/x-mixed-replace`` stream of JPEG parts at ≤ ``mjpeg_max_fps``. Ends when the
+    camera stops producing (no frame for ``mjpeg_idle_timeout`` s)."""
+    await require_live_camera(state, camera_id)
+    hub = mjpeg_hub(request, state)
+    queue = await hub.join(camera_id)
+    idle = max(hub.settings.mjpeg_idle_timeout, 2 * hub.settings.mjpeg_keepalive)
+
+    async def parts() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                try:
+                    jpeg = await asyncio.wait_for(queue.get(), timeout=idle)
+                except TimeoutError:
+                    return
+                if jpeg is None:
+                    return
+                yield (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                ).encode() + jpeg + b"\r\n"
+        finally:
+            await hub.leave(camera_id, queue)
+
+    return StreamingResponse(
+        parts(),
+        media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+

@@ -1,0 +1,102 @@
+"""Cameras CRUD, masking, validation and commands — on SQLite and PostgreSQL."""
+
+import asyncio
+import json
+
+from conftest import LiveApi
+
+from beholder.bus import BusMessage
+from beholder.messages import CameraCommand, Subjects
+
+URL = "rtsp://admin:s3cret-pw@192.168.1.20:554/Streaming/Channels/101"
+
+
+async def _create(api: LiveApi, name: str = "Front door", url: str = URL, **extra: object) -> dict:
+    r = await api.client.post(
+        "/api/cameras", json={"name": name, "rtspUrl": url, **extra}, headers=await api.headers("operator")
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_crud_masks_credentials_everywhere(api: LiveApi) -> None:
+    cam = await _create(api, location="Porch")
+    assert cam["rtspUrl"] == "rtsp://admin:***@192.168.1.20:554/Streaming/Channels/101"
+    assert cam["status"] == "OFFLINE" and cam["faceDetectionEnabled"] is True
+    viewer = await api.headers("viewer")
+    listed = await api.client.get("/api/cameras", headers=viewer)
+    assert "s3cret-pw" not in listed.text and listed.json()["items"][0]["id"] == cam["id"]
+    got = await api.client.get(f"/api/cameras/{cam['id']}", headers=viewer)
+    assert got.json()["location"] == "Porch"
+    op = await api.headers("operator")
+    upd = await api.client.patch(f"/api/cameras/{cam['id']}", json={"location": "Garage"}, headers=op)
+    assert upd.status_code == 200 and upd.json()["location"] == "Garage" and "s3cret" not in upd.text
+    assert (await api.client.delete(f"/api/cameras/{cam['id']}", headers=op)).status_code == 204
+    gone = await api.client.get(f"/api/cameras/{cam['id']}", headers=viewer)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_duplicate_name_is_a_conflict(api: LiveApi) -> None:
+    await _create(api, "Yard")
+    r = await api.client.post(
+        "/api/cameras", json={"name": "Yard", "rtspUrl": "rtsp://10.0.0.9/s"}, headers=await api.headers("operator")
+    )
+    assert r.status_code == 409
+    err = r.json()["error"]
+    assert err["code"] == "CONFLICT" and "name" in err["message"]
+    assert "UNIQUE" not in r.text and "IntegrityError" not in r.text and "duplicate key" not in r.text
+
+
+async def test_bad_rtsp_url_gets_a_human_message(api: LiveApi) -> None:
+    r = await api.client.post(
+        "/api/cameras", json={"name": "x", "rtspUrl": "http://cam/stream"}, headers=await api.headers("operator")
+    )
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == "INVALID_INPUT" and "rtsp://" in err["message"]
+
+
+async def test_commands_return_202_and_reach_the_bus(api: LiveApi) -> None:
+    cam = await _create(api)
+    seen: list[CameraCommand] = []
+
+    async def on_cmd(msg: BusMessage) -> None:
+        seen.append(CameraCommand.from_bytes(msg.data))
+
+    await api.state.bus.subscribe(Subjects.CAMERA_COMMANDS, on_cmd)
+    op = await api.headers("operator")
+    r = await api.client.post(f"/api/cameras/{cam['id']}/start", headers=op)
+    assert r.status_code == 202
+    body = r.json()
+    assert body["cameraId"] == cam["id"] and body["status"] == "STARTING" and body["correlationId"]
+    r2 = await api.client.post(f"/api/cameras/{cam['id']}/face-detection", json={"enabled": False}, headers=op)
+    assert r2.status_code == 202
+    r3 = await api.client.post(f"/api/cameras/{cam['id']}/stop", headers=op)
+    assert r3.status_code == 202 and r3.json()["status"] == "STOPPING"
+    for _ in range(40):
+        if len(seen) >= 3:
+            break
+        await asyncio.sleep(0.025)
+    kinds = [c.command_type.value for c in seen]
+    assert kinds == ["START_STREAM", "TOGGLE_FACE_DETECTION", "STOP_STREAM"]
+    # The worker gets the real URL (it needs it); clients never do.
+    assert seen[0].payload["rtspUrl"] == URL and seen[0].correlation_id == body["correlationId"]
+    assert seen[1].payload == {"enabled": False}
+    after = (await api.client.get(f"/api/cameras/{cam['id']}", headers=op)).json()
+    assert after["faceDetectionEnabled"] is False
+
+
+async def test_snapshot_of_stopped_camera_is_503(api: LiveApi) -> None:
+    cam = await _create(api)
+    r = await api.client.get(f"/api/cameras/{cam['id']}/snapshot.jpg", headers=await api.headers("viewer"))
+    assert r.status_code == 503 and r.json()["error"]["code"] == "STREAM_UNAVAILABLE"
+
+
+async def test_hundred_cameras_list(api: LiveApi) -> None:
+    op = await api.headers("operator")
+    for i in range(100):
+        r = await api.client.post("/api/cameras", json={"name": f"cam-{i:03d}", "rtspUrl": f"rtsp://10.0.1.{i}/s"}, headers=op)
+        assert r.status_code == 201
+    items = (await api.client.get("/api/cameras", headers=op)).json()["items"]
+    assert [c["name"] for c in items] == [f"cam-{i:03d}" for i in range(100)]
+    json.dumps(items)

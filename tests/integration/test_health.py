@@ -1,0 +1,82 @@
+"""Health checker and readiness, with the worker check telling the truth."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import websockets
+from conftest import LiveApi, make_settings, start_live_api, stop_live_api
+
+from beholder.messages import Subjects, WorkerHeartbeat
+
+
+async def test_health_reports_every_service(sqlite_api: LiveApi) -> None:
+    r = await sqlite_api.client.get("/api/system/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body["services"]) == {"database", "worker", "websocket", "bus", "media"}
+    for svc in body["services"].values():
+        assert svc["status"] in ("UNKNOWN", "STARTING", "HEALTHY", "DEGRADED", "UNHEALTHY")
+        assert "responseTimeMs" in svc and "details" in svc
+    assert body["services"]["database"]["status"] == "HEALTHY"
+    one = await sqlite_api.client.get("/api/system/health/database")
+    assert one.json()["status"] == "HEALTHY" and one.json()["details"]["backend"] == "sqlite"
+    missing = await sqlite_api.client.get("/api/system/health/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_worker_check_follows_heartbeats(tmp_path: Path) -> None:
+    # No worker runs here: after the grace period the worker check must say UNHEALTHY,
+    # and a heartbeat on the bus turns it HEALTHY — nothing hard-coded.
+    live = await start_live_api(
+        make_settings(tmp_path, health_interval=0.2, worker_heartbeat_interval=0.2)
+    )
+    try:
+        async def worker_status() -> str:
+            r = await live.client.get("/api/system/health/worker")
+            return str(r.json()["status"])
+
+        for _ in range(50):
+            if await worker_status() == "UNHEALTHY":
+                break
+            await asyncio.sleep(0.1)
+        assert await worker_status() == "UNHEALTHY"
+        overall = (await live.client.get("/api/system/health")).json()["status"]
+        assert overall == "DEGRADED"  # the worker is not critical for the api itself
+        assert (await live.client.get("/api/system/ready")).status_code == 200
+
+        ws = await websockets.connect(live.ws_url)
+        await ws.send(json.dumps({"type": "auth", "token": await live.token("viewer")}))
+        await ws.recv()
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["health"]}))
+
+        hb = WorkerHeartbeat(worker_id="w1", sessions=3)
+        for _ in range(30):
+            await live.state.bus.publish(Subjects.WORKER_HEARTBEAT, hb.to_bytes())
+            if await worker_status() == "HEALTHY":
+                break
+            await asyncio.sleep(0.1)
+        assert await worker_status() == "HEALTHY"
+        detail = (await live.client.get("/api/system/health/worker")).json()["details"]
+        assert detail["sessions"] == 3
+        async with asyncio.timeout(5):
+            while True:
+                msg = json.loads(await ws.recv())
+                if msg["type"] == "health-update" and msg["services"]["worker"]["status"] == "HEALTHY":
+                    break
+        await ws.close()
+    finally:
+        await stop_live_api(live)
+
+
+async def test_ready_is_503_in_error_shape_until_critical_services_are_up(sqlite_api: LiveApi) -> None:
+    ok = await sqlite_api.client.get("/api/system/ready")
+    assert ok.status_code == 200 and ok.json()["ready"] is True
+    await sqlite_api.state.bus.close()
+    await sqlite_api.state.health.check_now()
+    r = await sqlite_api.client.get("/api/system/ready")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert body["services"]["bus"]["status"] == "UNHEALTHY"
+    assert body["services"]["database"]["status"] == "HEALTHY"
