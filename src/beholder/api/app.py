@@ -130,7 +130,9 @@ def create_app(
     app.openapi = lambda: _openapi_with_error_shape(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     for module in (auth, users, api_keys, cameras, alerts, system):
-        app.include_router(module.router, prefix="/api")
+        # Routers carry their full "/api/..." prefix so that route templates in logs and
+        # metrics are the real paths.
+        app.include_router(module.router)
     _include_optional_routers(app)
     app.add_api_websocket_route("/ws", _hub_endpoint)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)

@@ -17,7 +17,7 @@ from beholder.db.repositories import alerts as alerts_repo
 from beholder.errors import InvalidInput, NotFound
 from beholder.messages import iso_z, utcnow
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 
 @router.get("", response_model=Page[AlertOut])

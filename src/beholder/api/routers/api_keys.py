@@ -8,7 +8,7 @@ from beholder.api.deps import AdminDep, SessionDep
 from beholder.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Page
 from beholder.db.repositories import api_keys as keys_repo
 
-router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+router = APIRouter(prefix="/api/api-keys", tags=["api-keys"])
 
 
 @router.get("", response_model=Page[ApiKeyOut])

@@ -9,7 +9,7 @@ from beholder.api.middleware.http import client_ip
 from beholder.api.schemas import LoginRequest, Me, RefreshRequest, TokenResponse
 from beholder.auth.tokens import TokenPair
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 def _tokens(pair: TokenPair) -> TokenResponse:

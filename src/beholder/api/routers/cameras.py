@@ -21,7 +21,7 @@ from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import BusError, StreamUnavailable
 from beholder.messages import CameraCommand, CameraSpec, CameraStatus, CommandType, Subjects
 
-router = APIRouter(prefix="/cameras", tags=["cameras"])
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 
 _JPEG = {200: {"content": {"image/jpeg": {}}, "description": "JPEG image"}}
 

@@ -14,7 +14,7 @@ from beholder.api.schemas import ErrorResponse, HealthOut, ServiceHealthOut, Sta
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import ErrorCode, NotFound, error_body
 
-router = APIRouter(prefix="/system", tags=["system"])
+router = APIRouter(prefix="/api/system", tags=["system"])
 
 
 @router.get("/health", response_model=HealthOut)

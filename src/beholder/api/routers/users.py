@@ -9,7 +9,7 @@ from beholder.api.schemas import Page, UserCreate, UserOut, UserUpdate
 from beholder.db.repositories import users as users_repo
 from beholder.errors import Conflict
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/api/users", tags=["users"])
 
 
 @router.get("", response_model=Page[UserOut])

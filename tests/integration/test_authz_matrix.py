@@ -1,0 +1,95 @@
+"""Authorization matrix: every /api route × anonymous / viewer / operator / admin / API key.
+
+A new route that is not classified here fails the test: every endpoint must be given a
+minimum role on purpose (DESIGN §10)."""
+
+import re
+
+from conftest import LiveApi
+
+PUBLIC = "public"
+RANK = {PUBLIC: 0, "viewer": 1, "operator": 2, "admin": 3}
+ZERO_ID = "00000000-0000-0000-0000-000000000000"
+
+# (method, path regex) -> minimum role. First match wins.
+POLICY: list[tuple[str, str, str]] = [
+    ("POST", r"^/api/auth/(login|refresh)$", PUBLIC),
+    ("GET", r"^/api/system/(health|health/\{service\}|ready)$", PUBLIC),
+    ("*", r"^/api/auth/(me|logout)$", "viewer"),
+    ("GET", r"^/api/system/stats$", "viewer"),
+    ("*", r"^/api/(users|api-keys)", "admin"),
+    ("GET", r"^/api/(cameras|alerts)", "viewer"),
+    ("*", r"^/api/cameras/\{camera_id\}/whep", "viewer"),  # watching live is reading
+    ("*", r"^/api/cameras", "operator"),
+    ("POST", r"^/api/alerts/\{alert_id\}/acknowledge$", "operator"),
+]
+
+# What each principal may do. The ML-service API key acts as a viewer (roles.SCOPE_ROLE).
+PRINCIPALS = {"anonymous": 0, "viewer": 1, "operator": 2, "admin": 3, "api_key": 1}
+
+
+def required_role(method: str, path: str) -> str:
+    for m, pattern, role in POLICY:
+        if (m == "*" or m == method) and re.search(pattern, path):
+            return role
+    raise AssertionError(f"route {method} {path} has no authorization policy")
+
+
+async def test_every_route_refuses_the_wrong_principal(api: LiveApi) -> None:
+    headers = {
+        "anonymous": {},
+        "viewer": await api.headers("viewer"),
+        "operator": await api.headers("operator"),
+        "admin": await api.headers("admin"),
+        "api_key": {"X-API-Key": await api.api_key("ml-service")},
+    }
+    checked = 0
+    paths = api.app.openapi()["paths"]
+    for template, item in paths.items():
+        if not template.startswith("/api/"):
+            continue
+        for method in sorted(m.upper() for m in item if m.upper() not in ("HEAD", "OPTIONS")):
+            need = RANK[required_role(method, template)]
+            path = re.sub(r"\{[^}]+\}", ZERO_ID, template)
+            for who, rank in PRINCIPALS.items():
+                if method in ("POST", "PATCH", "PUT"):
+                    r = await api.client.request(method, path, json={}, headers=headers[who])
+                else:
+                    r = await api.client.request(method, path, headers=headers[who])
+                label = f"{who} {method} {template} -> {r.status_code}"
+                if need == 0 or rank >= need:
+                    assert r.status_code not in (401, 403), label
+                elif who == "anonymous":
+                    assert r.status_code == 401, label
+                    assert r.json()["error"]["code"] == "UNAUTHORIZED", label
+                else:
+                    assert r.status_code == 403, label
+                    assert r.json()["error"]["code"] == "PERMISSION_DENIED", label
+                checked += 1
+    assert checked > 100
+
+
+async def test_worker_scoped_key_may_drive_cameras_but_not_manage_users(api: LiveApi) -> None:
+    key = {"X-API-Key": await api.api_key("worker")}
+    r = await api.client.post(
+        "/api/cameras", json={"name": "k", "rtspUrl": "rtsp://h/s"}, headers=key
+    )
+    assert r.status_code == 201
+    assert (await api.client.get("/api/users", headers=key)).status_code == 403
+    assert (
+        await api.client.post("/api/api-keys", json={"name": "x", "scope": "nvr"}, headers=key)
+    ).status_code == 403
+
+
+async def test_metrics_are_restricted(api: LiveApi) -> None:
+    # 127.0.0.1 is allow-listed by default; with an empty allow-list only admins get in.
+    ok = await api.client.get("/metrics")
+    assert ok.status_code == 200 and "beholder_http_requests_total" in ok.text
+    api.state.settings.metrics_allow = []
+    assert (await api.client.get("/metrics")).status_code == 401
+    assert (
+        await api.client.get("/metrics", headers=await api.headers("viewer"))
+    ).status_code == 403
+    r = await api.client.get("/metrics", headers=await api.headers("admin"))
+    assert r.status_code == 200
+    assert 'route="/api/cameras"' in r.text or 'route="/cameras"' in r.text

@@ -1,0 +1,124 @@
+"""`beholder serve` on an empty data dir, second run, and the admin commands — as a user
+would run them (real processes)."""
+
+import os
+import re
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from conftest import free_port
+
+BEHOLDER = [sys.executable, "-m", "beholder"]
+
+
+def _env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEHOLDER_")}
+    env.update(
+        BEHOLDER_DATA_DIR=str(data_dir),
+        BEHOLDER_PORT=str(port),
+        BEHOLDER_RUN_WORKER="false",
+        BEHOLDER_LOG_FORMAT="json",
+        **extra,
+    )
+    return env
+
+
+def _serve(data_dir: Path, port: int, **extra: str) -> tuple[subprocess.Popen[str], float]:
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [*BEHOLDER, "serve"], env=_env(data_dir, port, **extra), stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/system/ready", timeout=1).status_code == 200:
+                return proc, time.monotonic() - t0
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, "serve exited during start-up"
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("serve did not become ready")
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    return out
+
+
+def test_first_run_creates_everything_and_second_run_reuses_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    proc, _ = _serve(data, port)
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/api/cameras")
+        assert r.status_code == 401
+    finally:
+        out = _stop(proc)
+    match = re.search(r"created user 'admin' with password\s+(\S+)", out)
+    assert match, out
+    password = match.group(1)
+    secret = data / "secret.key"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert (data / "beholder.db").exists()
+    with sqlite3.connect(data / "beholder.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    first_secret = secret.read_text()
+
+    proc, _ = _serve(data, port)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"username": "admin", "password": password})
+        assert r.status_code == 200
+    finally:
+        out2 = _stop(proc)
+    assert "created user 'admin'" not in out2
+    assert secret.read_text() == first_secret
+
+
+def test_admin_password_from_environment(tmp_path: Path) -> None:
+    port = free_port()
+    proc, _ = _serve(tmp_path / "d", port, BEHOLDER_ADMIN_PASSWORD="from-env-pass-1")
+    try:
+        r = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"username": "admin", "password": "from-env-pass-1"})
+        assert r.status_code == 200
+    finally:
+        out = _stop(proc)
+    assert "from-env-pass-1" not in out
+
+
+def test_user_and_api_key_commands(tmp_path: Path) -> None:
+    env = _env(tmp_path / "d", free_port())
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*BEHOLDER, *args], env=env, capture_output=True, text=True, timeout=60)
+
+    created = run("user", "create", "alice", "--role", "operator", "--password", "alice-pass-1")
+    assert created.returncode == 0, created.stderr
+    assert "alice\toperator\tactive" in run("user", "list").stdout
+    assert run("user", "create", "alice", "--password", "x" * 10).returncode == 1
+    pw = run("user", "set-password", "alice")
+    assert pw.returncode == 0 and "password: " in pw.stdout
+    assert run("user", "disable", "alice").returncode == 0
+    assert "alice\toperator\tdisabled" in run("user", "list").stdout
+    assert run("user", "disable", "nobody").returncode == 1
+
+    key = run("api-key", "create", "phone", "--scope", "mobile")
+    assert key.returncode == 0
+    full = re.search(r"key: (bhk_\S+)", key.stdout)
+    assert full
+    key_id = re.search(r"\(([0-9a-f-]{36})\)", key.stdout).group(1)  # type: ignore[union-attr]
+    listed = run("api-key", "list").stdout
+    assert "phone\tmobile" in listed and full.group(1) not in listed
+    assert run("api-key", "revoke", key_id).returncode == 0
+    assert "revoked" in run("api-key", "list").stdout
+    bad = run("api-key", "create", "x", "--scope", "root")
+    assert bad.returncode == 2
