@@ -51,7 +51,11 @@ _CATALOGUE: dict[ErrorCode, tuple[int, str, Severity]] = {
         Severity.WARNING,
     ),
     ErrorCode.NOT_FOUND: (404, "Not found.", Severity.WARNING),
-    ErrorCode.CONFLICT: (409, "This conflicts with something that already exists.", Severity.WARNING),
+    ErrorCode.CONFLICT: (
+        409,
+        "This conflicts with something that already exists.",
+        Severity.WARNING,
+    ),
     ErrorCode.METHOD_NOT_ALLOWED: (405, "This method is not allowed here.", Severity.WARNING),
     ErrorCode.PAYLOAD_TOO_LARGE: (413, "The request is too large.", Severity.WARNING),
     ErrorCode.RATE_LIMIT_EXCEEDED: (

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from beholder.bus.base import Bus, BusMessage
-from beholder.messages import Subjects, WorkerHeartbeat, iso_z, utcnow
+from beholder.messages import WorkerHeartbeat, iso_z, utcnow
 from beholder.observability import HEALTH_STATUS
 
 log = structlog.get_logger(__name__)

@@ -8,7 +8,9 @@ from urllib.parse import SplitResult, quote, urlsplit
 
 from beholder.errors import InvalidInput
 
-_HOST_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOST_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 MASK = "***"
 
 
@@ -69,4 +71,6 @@ def mask_rtsp_url(url: str) -> str:
     netloc = host if parts.port is None else f"{host}:{parts.port}"
     user = quote(parts.username or "", safe="")
     userinfo = f"{user}:{MASK}" if parts.password is not None else user
-    return SplitResult(parts.scheme, f"{userinfo}@{netloc}", parts.path, parts.query, parts.fragment).geturl()
+    return SplitResult(
+        parts.scheme, f"{userinfo}@{netloc}", parts.path, parts.query, parts.fragment
+    ).geturl()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 
 from beholder.config import Settings
 
 
-def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
+def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     """uvicorn settings tuned for the hub: uvloop + httptools, no permessage-deflate
     (compressing small JSON per client costs more CPU than it saves on a LAN), and no
     protocol-level pings (the hub runs its own heartbeat)."""

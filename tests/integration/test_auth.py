@@ -4,11 +4,15 @@ from conftest import ADMIN_PASSWORD, LiveApi
 
 
 async def test_login_me_and_refresh_rotation(api: LiveApi) -> None:
-    r = await api.client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    r = await api.client.post(
+        "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["tokenType"] == "bearer" and body["expiresIn"] > 0
-    me = await api.client.get("/api/auth/me", headers={"Authorization": f"Bearer {body['accessToken']}"})
+    me = await api.client.get(
+        "/api/auth/me", headers={"Authorization": f"Bearer {body['accessToken']}"}
+    )
     assert me.json()["username"] == "admin" and me.json()["role"] == "admin"
 
     r2 = await api.client.post("/api/auth/refresh", json={"refreshToken": body["refreshToken"]})
@@ -30,12 +34,18 @@ async def test_wrong_password_and_unknown_user_look_the_same(api: LiveApi) -> No
 
 
 async def test_logout_revokes_refresh_token(api: LiveApi) -> None:
-    r = await api.client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    r = await api.client.post(
+        "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    )
     tokens = r.json()
     h = {"Authorization": f"Bearer {tokens['accessToken']}"}
-    out = await api.client.post("/api/auth/logout", json={"refreshToken": tokens["refreshToken"]}, headers=h)
+    out = await api.client.post(
+        "/api/auth/logout", json={"refreshToken": tokens["refreshToken"]}, headers=h
+    )
     assert out.status_code == 204
-    again = await api.client.post("/api/auth/refresh", json={"refreshToken": tokens["refreshToken"]})
+    again = await api.client.post(
+        "/api/auth/refresh", json={"refreshToken": tokens["refreshToken"]}
+    )
     assert again.status_code == 401
 
 
@@ -48,18 +58,28 @@ async def test_disabled_user_is_refused_at_once(api: LiveApi) -> None:
     assert r.status_code == 200 and r.json()["disabled"] is True
     me = await api.client.get("/api/auth/me", headers={"Authorization": f"Bearer {viewer_token}"})
     assert me.status_code == 401
-    login = await api.client.post("/api/auth/login", json={"username": "viewer1", "password": "viewer-password-1"})
+    login = await api.client.post(
+        "/api/auth/login", json={"username": "viewer1", "password": "viewer-password-1"}
+    )
     assert login.status_code == 401
 
 
 async def test_api_key_authenticates_until_revoked(api: LiveApi) -> None:
     admin = await api.headers("admin")
-    created = (await api.client.post("/api/api-keys", json={"name": "ml", "scope": "ml-service"}, headers=admin)).json()
+    created = (
+        await api.client.post(
+            "/api/api-keys", json={"name": "ml", "scope": "ml-service"}, headers=admin
+        )
+    ).json()
     key = created["key"]
     listed = (await api.client.get("/api/api-keys", headers=admin)).json()["items"]
     assert all("key" not in k and "keyHash" not in k for k in listed)
     me = await api.client.get("/api/auth/me", headers={"X-API-Key": key})
-    assert me.status_code == 200 and me.json()["kind"] == "api_key" and me.json()["scope"] == "ml-service"
+    assert (
+        me.status_code == 200
+        and me.json()["kind"] == "api_key"
+        and me.json()["scope"] == "ml-service"
+    )
     r = await api.client.post(f"/api/api-keys/{created['id']}/revoke", headers=admin)
     assert r.status_code == 200 and r.json()["revokedAt"]
     assert (await api.client.get("/api/auth/me", headers={"X-API-Key": key})).status_code == 401

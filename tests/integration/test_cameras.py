@@ -3,17 +3,18 @@
 import asyncio
 import json
 
-from conftest import LiveApi
-
 from beholder.bus import BusMessage
 from beholder.messages import CameraCommand, Subjects
+from conftest import LiveApi
 
 URL = "rtsp://admin:s3cret-pw@192.168.1.20:554/Streaming/Channels/101"
 
 
 async def _create(api: LiveApi, name: str = "Front door", url: str = URL, **extra: object) -> dict:
     r = await api.client.post(
-        "/api/cameras", json={"name": name, "rtspUrl": url, **extra}, headers=await api.headers("operator")
+        "/api/cameras",
+        json={"name": name, "rtspUrl": url, **extra},
+        headers=await api.headers("operator"),
     )
     assert r.status_code == 201, r.text
     return r.json()
@@ -29,8 +30,12 @@ async def test_crud_masks_credentials_everywhere(api: LiveApi) -> None:
     got = await api.client.get(f"/api/cameras/{cam['id']}", headers=viewer)
     assert got.json()["location"] == "Porch"
     op = await api.headers("operator")
-    upd = await api.client.patch(f"/api/cameras/{cam['id']}", json={"location": "Garage"}, headers=op)
-    assert upd.status_code == 200 and upd.json()["location"] == "Garage" and "s3cret" not in upd.text
+    upd = await api.client.patch(
+        f"/api/cameras/{cam['id']}", json={"location": "Garage"}, headers=op
+    )
+    assert (
+        upd.status_code == 200 and upd.json()["location"] == "Garage" and "s3cret" not in upd.text
+    )
     assert (await api.client.delete(f"/api/cameras/{cam['id']}", headers=op)).status_code == 204
     gone = await api.client.get(f"/api/cameras/{cam['id']}", headers=viewer)
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "NOT_FOUND"
@@ -39,17 +44,23 @@ async def test_crud_masks_credentials_everywhere(api: LiveApi) -> None:
 async def test_duplicate_name_is_a_conflict(api: LiveApi) -> None:
     await _create(api, "Yard")
     r = await api.client.post(
-        "/api/cameras", json={"name": "Yard", "rtspUrl": "rtsp://10.0.0.9/s"}, headers=await api.headers("operator")
+        "/api/cameras",
+        json={"name": "Yard", "rtspUrl": "rtsp://10.0.0.9/s"},
+        headers=await api.headers("operator"),
     )
     assert r.status_code == 409
     err = r.json()["error"]
     assert err["code"] == "CONFLICT" and "name" in err["message"]
-    assert "UNIQUE" not in r.text and "IntegrityError" not in r.text and "duplicate key" not in r.text
+    assert (
+        "UNIQUE" not in r.text and "IntegrityError" not in r.text and "duplicate key" not in r.text
+    )
 
 
 async def test_bad_rtsp_url_gets_a_human_message(api: LiveApi) -> None:
     r = await api.client.post(
-        "/api/cameras", json={"name": "x", "rtspUrl": "http://cam/stream"}, headers=await api.headers("operator")
+        "/api/cameras",
+        json={"name": "x", "rtspUrl": "http://cam/stream"},
+        headers=await api.headers("operator"),
     )
     assert r.status_code == 400
     err = r.json()["error"]
@@ -69,7 +80,9 @@ async def test_commands_return_202_and_reach_the_bus(api: LiveApi) -> None:
     assert r.status_code == 202
     body = r.json()
     assert body["cameraId"] == cam["id"] and body["status"] == "STARTING" and body["correlationId"]
-    r2 = await api.client.post(f"/api/cameras/{cam['id']}/face-detection", json={"enabled": False}, headers=op)
+    r2 = await api.client.post(
+        f"/api/cameras/{cam['id']}/face-detection", json={"enabled": False}, headers=op
+    )
     assert r2.status_code == 202
     r3 = await api.client.post(f"/api/cameras/{cam['id']}/stop", headers=op)
     assert r3.status_code == 202 and r3.json()["status"] == "STOPPING"
@@ -88,14 +101,20 @@ async def test_commands_return_202_and_reach_the_bus(api: LiveApi) -> None:
 
 async def test_snapshot_of_stopped_camera_is_503(api: LiveApi) -> None:
     cam = await _create(api)
-    r = await api.client.get(f"/api/cameras/{cam['id']}/snapshot.jpg", headers=await api.headers("viewer"))
+    r = await api.client.get(
+        f"/api/cameras/{cam['id']}/snapshot.jpg", headers=await api.headers("viewer")
+    )
     assert r.status_code == 503 and r.json()["error"]["code"] == "STREAM_UNAVAILABLE"
 
 
 async def test_hundred_cameras_list(api: LiveApi) -> None:
     op = await api.headers("operator")
     for i in range(100):
-        r = await api.client.post("/api/cameras", json={"name": f"cam-{i:03d}", "rtspUrl": f"rtsp://10.0.1.{i}/s"}, headers=op)
+        r = await api.client.post(
+            "/api/cameras",
+            json={"name": f"cam-{i:03d}", "rtspUrl": f"rtsp://10.0.1.{i}/s"},
+            headers=op,
+        )
         assert r.status_code == 201
     items = (await api.client.get("/api/cameras", headers=op)).json()["items"]
     assert [c["name"] for c in items] == [f"cam-{i:03d}" for i in range(100)]

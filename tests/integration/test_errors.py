@@ -6,12 +6,15 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveApi, make_settings, start_live_api, stop_live_api
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from beholder.db.repositories import cameras as cameras_repo
+from conftest import LiveApi, make_settings, start_live_api, stop_live_api
 
-LEAKS = re.compile(r"Traceback|File \"|/work/|site-packages|SELECT |INSERT |sqlalchemy|asyncpg|sqlite3|s3cret", re.I)
+LEAKS = re.compile(
+    r"Traceback|File \"|/work/|site-packages|SELECT |INSERT |sqlalchemy|asyncpg|sqlite3|s3cret",
+    re.I,
+)
 
 
 def assert_error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -31,20 +34,52 @@ async def test_error_codes_from_real_requests(api: LiveApi) -> None:
     c = api.client
     viewer, op = await api.headers("viewer"), await api.headers("operator")
     assert_error(await c.get("/api/cameras"), 401, "UNAUTHORIZED")
-    assert_error(await c.get("/api/cameras", headers={"Authorization": "Bearer nonsense"}), 401, "UNAUTHORIZED")
-    assert_error(await c.post("/api/cameras", json={"name": "x", "rtspUrl": "rtsp://h/s"}, headers=viewer), 403, "PERMISSION_DENIED")
+    assert_error(
+        await c.get("/api/cameras", headers={"Authorization": "Bearer nonsense"}),
+        401,
+        "UNAUTHORIZED",
+    )
+    assert_error(
+        await c.post("/api/cameras", json={"name": "x", "rtspUrl": "rtsp://h/s"}, headers=viewer),
+        403,
+        "PERMISSION_DENIED",
+    )
     assert_error(await c.get("/api/cameras/does-not-exist", headers=viewer), 404, "NOT_FOUND")
     assert_error(await c.post("/api/cameras", json={"name": ""}, headers=op), 400, "INVALID_INPUT")
-    assert_error(await c.post("/api/cameras", content=b"{broken", headers={**op, "content-type": "application/json"}), 400, "INVALID_INPUT")
+    assert_error(
+        await c.post(
+            "/api/cameras", content=b"{broken", headers={**op, "content-type": "application/json"}
+        ),
+        400,
+        "INVALID_INPUT",
+    )
     assert_error(await c.get("/api/alerts?limit=100000", headers=viewer), 400, "INVALID_INPUT")
-    await c.post("/api/cameras", json={"name": "dup", "rtspUrl": "rtsp://admin:s3cret@h/s"}, headers=op)
-    assert_error(await c.post("/api/cameras", json={"name": "dup", "rtspUrl": "rtsp://admin:s3cret@h/s"}, headers=op), 409, "CONFLICT")
+    await c.post(
+        "/api/cameras", json={"name": "dup", "rtspUrl": "rtsp://admin:s3cret@h/s"}, headers=op
+    )
+    assert_error(
+        await c.post(
+            "/api/cameras", json={"name": "dup", "rtspUrl": "rtsp://admin:s3cret@h/s"}, headers=op
+        ),
+        409,
+        "CONFLICT",
+    )
     assert_error(await c.put("/api/cameras", headers=op), 405, "METHOD_NOT_ALLOWED")
     assert_error(await c.get("/api/no-such-route", headers=viewer), 404, "NOT_FOUND")
     big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
-    assert_error(await c.post("/api/cameras", content=big, headers={**op, "content-type": "application/json"}), 413, "PAYLOAD_TOO_LARGE")
+    assert_error(
+        await c.post(
+            "/api/cameras", content=big, headers={**op, "content-type": "application/json"}
+        ),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
     cam = (await c.get("/api/cameras", headers=viewer)).json()["items"][0]
-    assert_error(await c.get(f"/api/cameras/{cam['id']}/snapshot.jpg", headers=viewer), 503, "STREAM_UNAVAILABLE")
+    assert_error(
+        await c.get(f"/api/cameras/{cam['id']}/snapshot.jpg", headers=viewer),
+        503,
+        "STREAM_UNAVAILABLE",
+    )
 
 
 async def test_correlation_id_is_accepted_and_returned(sqlite_api: LiveApi) -> None:
@@ -57,7 +92,9 @@ async def test_correlation_id_is_accepted_and_returned(sqlite_api: LiveApi) -> N
     assert r2.headers["x-content-type-options"] == "nosniff"
 
 
-async def test_unhandled_exception_is_internal_error(sqlite_api: LiveApi, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_unhandled_exception_is_internal_error(
+    sqlite_api: LiveApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def boom(*_: Any, **__: Any) -> Any:
         raise RuntimeError("SELECT password FROM users at /work/secret/path.py")
 
@@ -70,7 +107,9 @@ async def test_database_down_is_service_unavailable(sqlite_api: LiveApi) -> None
     headers = await sqlite_api.headers("viewer")
     db = sqlite_api.state.db
     # Point the pool at a port where nothing listens: the DB "went away".
-    dead = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:9/none", connect_args={"timeout": 1})
+    dead = create_async_engine(
+        "postgresql+asyncpg://postgres@127.0.0.1:9/none", connect_args={"timeout": 1}
+    )
     original = db.sessionmaker
     db.sessionmaker = async_sessionmaker(dead, expire_on_commit=False)
     try:
@@ -83,7 +122,11 @@ async def test_database_down_is_service_unavailable(sqlite_api: LiveApi) -> None
 
 async def test_bus_down_is_service_unavailable(sqlite_api: LiveApi) -> None:
     op = await sqlite_api.headers("operator")
-    cam = (await sqlite_api.client.post("/api/cameras", json={"name": "c", "rtspUrl": "rtsp://h/s"}, headers=op)).json()
+    cam = (
+        await sqlite_api.client.post(
+            "/api/cameras", json={"name": "c", "rtspUrl": "rtsp://h/s"}, headers=op
+        )
+    ).json()
     await sqlite_api.state.bus.close()
     r = await sqlite_api.client.post(f"/api/cameras/{cam['id']}/start", headers=op)
     assert_error(r, 503, "SERVICE_UNAVAILABLE")
@@ -93,9 +136,13 @@ async def test_login_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
     live = await start_live_api(make_settings(tmp_path, rate_limit_login="3/minute"))
     try:
         for _ in range(3):
-            r = await live.client.post("/api/auth/login", json={"username": "admin", "password": "wrong"})
+            r = await live.client.post(
+                "/api/auth/login", json={"username": "admin", "password": "wrong"}
+            )
             assert r.status_code == 401
-        r = await live.client.post("/api/auth/login", json={"username": "admin", "password": "wrong"})
+        r = await live.client.post(
+            "/api/auth/login", json={"username": "admin", "password": "wrong"}
+        )
         assert_error(r, 429, "RATE_LIMIT_EXCEEDED")
         assert int(r.headers["retry-after"]) >= 1
     finally:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import websockets
-from conftest import LiveApi
 
 from beholder.messages import (
     CameraStatus,
@@ -18,6 +17,7 @@ from beholder.messages import (
     StreamStatusEvent,
     Subjects,
 )
+from conftest import LiveApi
 
 # A valid 1x1 JPEG.
 TINY_JPEG = base64.b64decode(
@@ -27,7 +27,9 @@ TINY_JPEG = base64.b64decode(
 
 async def _camera(api: LiveApi, name: str = "Lobby") -> str:
     r = await api.client.post(
-        "/api/cameras", json={"name": name, "rtspUrl": "rtsp://10.0.0.7/live"}, headers=await api.headers("operator")
+        "/api/cameras",
+        json={"name": name, "rtspUrl": "rtsp://10.0.0.7/live"},
+        headers=await api.headers("operator"),
     )
     return str(r.json()["id"])
 
@@ -54,7 +56,10 @@ def _alert(camera_id: str, n: int = 2, at: datetime | None = None) -> FaceDetect
     return FaceDetectionAlert(
         camera_id=camera_id,
         detected_at=at or datetime.now(UTC),
-        faces=[DetectedFace(box=(10 + 50 * i, 20, 40, 48), confidence=0.93, track_id=i + 1) for i in range(n)],
+        faces=[
+            DetectedFace(box=(10 + 50 * i, 20, 40, 48), confidence=0.93, track_id=i + 1)
+            for i in range(n)
+        ],
         thumbnail=base64.b64encode(TINY_JPEG).decode(),
         snapshot=base64.b64encode(TINY_JPEG).decode(),
         frame_width=480,
@@ -89,7 +94,9 @@ async def test_worker_events_are_persisted_and_pushed(api: LiveApi) -> None:
     viewer = await api.headers("viewer")
     cam = (await api.client.get(f"/api/cameras/{cam_id}", headers=viewer)).json()
     assert cam["status"] == "PROCESSING" and cam["stats"]["inputFps"] == 12.0
-    alerts = (await api.client.get(f"/api/alerts?cameraId={cam_id}&limit=10", headers=viewer)).json()
+    alerts = (
+        await api.client.get(f"/api/alerts?cameraId={cam_id}&limit=10", headers=viewer)
+    ).json()
     assert [a["id"] for a in alerts["items"]] == [alert.id]
     assert alerts["items"][0]["message"] == "2 faces detected on Lobby"
     snap = await api.client.get(f"/api/alerts/{alert.id}/snapshot.jpg", headers=viewer)
@@ -97,7 +104,9 @@ async def test_worker_events_are_persisted_and_pushed(api: LiveApi) -> None:
     assert snap.content == TINY_JPEG
     # <img> tags cannot send headers: the media endpoints take ?access_token=
     tok = await api.token("viewer")
-    assert (await api.client.get(f"/api/alerts/{alert.id}/snapshot.jpg?access_token={tok}")).status_code == 200
+    assert (
+        await api.client.get(f"/api/alerts/{alert.id}/snapshot.jpg?access_token={tok}")
+    ).status_code == 200
     assert (await api.client.get(f"/api/alerts/{alert.id}/snapshot.jpg")).status_code == 401
 
 
@@ -106,7 +115,15 @@ async def test_malformed_bus_payloads_are_dropped_not_fatal(api: LiveApi) -> Non
     bus = api.state.bus
     await bus.publish(Subjects.STREAM_STATUS, b"{not json")
     await bus.publish(Subjects.CAMERA_EVENTS, b'{"cameraId": 5}')
-    await bus.publish(Subjects.STREAM_STATUS, StreamStatusEvent(camera_id=cam_id, status=CameraStatus.ERROR, error_code="NETWORK_ERROR", details="The camera could not be reached.").to_bytes())
+    await bus.publish(
+        Subjects.STREAM_STATUS,
+        StreamStatusEvent(
+            camera_id=cam_id,
+            status=CameraStatus.ERROR,
+            error_code="NETWORK_ERROR",
+            details="The camera could not be reached.",
+        ).to_bytes(),
+    )
     viewer = await api.headers("viewer")
     for _ in range(60):
         cam = (await api.client.get(f"/api/cameras/{cam_id}", headers=viewer)).json()
@@ -125,7 +142,10 @@ async def test_alert_history_filters_pages_and_acknowledges(api: LiveApi) -> Non
         sent.append(alert)
         await api.state.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes())
         for _ in range(100):
-            if len((await api.client.get("/api/alerts?limit=50", headers=viewer)).json()["items"]) == i + 1:
+            if (
+                len((await api.client.get("/api/alerts?limit=50", headers=viewer)).json()["items"])
+                == i + 1
+            ):
                 break
             await asyncio.sleep(0.02)
         if i == 4:
@@ -142,14 +162,22 @@ async def test_alert_history_filters_pages_and_acknowledges(api: LiveApi) -> Non
     assert ids == [x.id for x in reversed(sent)]
     only_a = (await api.client.get(f"/api/alerts?cameraId={a}", headers=viewer)).json()["items"]
     assert len(only_a) == 4 and {x["cameraId"] for x in only_a} == {a}
-    recent = (await api.client.get("/api/alerts", params={"since": since.isoformat()}, headers=viewer)).json()["items"]
+    recent = (
+        await api.client.get("/api/alerts", params={"since": since.isoformat()}, headers=viewer)
+    ).json()["items"]
     assert [x["id"] for x in recent] == [sent[6].id, sent[5].id]
     # viewers read, operators acknowledge
     target = sent[0].id
-    assert (await api.client.post(f"/api/alerts/{target}/acknowledge", headers=viewer)).status_code == 403
-    ack = await api.client.post(f"/api/alerts/{target}/acknowledge", headers=await api.headers("operator"))
+    assert (
+        await api.client.post(f"/api/alerts/{target}/acknowledge", headers=viewer)
+    ).status_code == 403
+    ack = await api.client.post(
+        f"/api/alerts/{target}/acknowledge", headers=await api.headers("operator")
+    )
     assert ack.status_code == 200 and ack.json()["acknowledgedBy"] == "operator1"
-    unacked = (await api.client.get("/api/alerts?acknowledged=false&limit=50", headers=viewer)).json()["items"]
+    unacked = (
+        await api.client.get("/api/alerts?acknowledged=false&limit=50", headers=viewer)
+    ).json()["items"]
     assert target not in {x["id"] for x in unacked} and len(unacked) == 6
     bad = await api.client.get("/api/alerts?cursor=!!!notacursor", headers=viewer)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_INPUT"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from conftest import free_port
 
 BEHOLDER = [sys.executable, "-m", "beholder"]
@@ -32,8 +33,11 @@ def _env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
 def _serve(data_dir: Path, port: int, **extra: str) -> tuple[subprocess.Popen[str], float]:
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [*BEHOLDER, "serve"], env=_env(data_dir, port, **extra), stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True,
+        [*BEHOLDER, "serve"],
+        env=_env(data_dir, port, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -76,7 +80,10 @@ def test_first_run_creates_everything_and_second_run_reuses_it(tmp_path: Path) -
 
     proc, _ = _serve(data, port)
     try:
-        r = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"username": "admin", "password": password})
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/auth/login",
+            json={"username": "admin", "password": password},
+        )
         assert r.status_code == 200
     finally:
         out2 = _stop(proc)
@@ -88,7 +95,10 @@ def test_admin_password_from_environment(tmp_path: Path) -> None:
     port = free_port()
     proc, _ = _serve(tmp_path / "d", port, BEHOLDER_ADMIN_PASSWORD="from-env-pass-1")
     try:
-        r = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"username": "admin", "password": "from-env-pass-1"})
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/auth/login",
+            json={"username": "admin", "password": "from-env-pass-1"},
+        )
         assert r.status_code == 200
     finally:
         out = _stop(proc)
@@ -99,7 +109,9 @@ def test_user_and_api_key_commands(tmp_path: Path) -> None:
     env = _env(tmp_path / "d", free_port())
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*BEHOLDER, *args], env=env, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [*BEHOLDER, *args], env=env, capture_output=True, text=True, timeout=60
+        )
 
     created = run("user", "create", "alice", "--role", "operator", "--password", "alice-pass-1")
     assert created.returncode == 0, created.stderr

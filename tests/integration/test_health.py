@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import websockets
-from conftest import LiveApi, make_settings, start_live_api, stop_live_api
 
 from beholder.messages import Subjects, WorkerHeartbeat
+from conftest import LiveApi, make_settings, start_live_api, stop_live_api
 
 
 async def test_health_reports_every_service(sqlite_api: LiveApi) -> None:
@@ -32,6 +32,7 @@ async def test_worker_check_follows_heartbeats(tmp_path: Path) -> None:
         make_settings(tmp_path, health_interval=0.2, worker_heartbeat_interval=0.2)
     )
     try:
+
         async def worker_status() -> str:
             r = await live.client.get("/api/system/health/worker")
             return str(r.json()["status"])
@@ -62,14 +63,19 @@ async def test_worker_check_follows_heartbeats(tmp_path: Path) -> None:
         async with asyncio.timeout(5):
             while True:
                 msg = json.loads(await ws.recv())
-                if msg["type"] == "health-update" and msg["services"]["worker"]["status"] == "HEALTHY":
+                if (
+                    msg["type"] == "health-update"
+                    and msg["services"]["worker"]["status"] == "HEALTHY"
+                ):
                     break
         await ws.close()
     finally:
         await stop_live_api(live)
 
 
-async def test_ready_is_503_in_error_shape_until_critical_services_are_up(sqlite_api: LiveApi) -> None:
+async def test_ready_is_503_in_error_shape_until_critical_services_are_up(
+    sqlite_api: LiveApi,
+) -> None:
     ok = await sqlite_api.client.get("/api/system/ready")
     assert ok.status_code == 200 and ok.json()["ready"] is True
     await sqlite_api.state.bus.close()

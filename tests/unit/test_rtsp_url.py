@@ -37,7 +37,10 @@ def test_invalid_urls_get_a_human_message(url: str, words: str) -> None:
 
 
 def test_mask_hides_only_the_password() -> None:
-    assert mask_rtsp_url("rtsp://admin:secret@10.0.0.5:554/s1?x=1") == "rtsp://admin:***@10.0.0.5:554/s1?x=1"
+    assert (
+        mask_rtsp_url("rtsp://admin:secret@10.0.0.5:554/s1?x=1")
+        == "rtsp://admin:***@10.0.0.5:554/s1?x=1"
+    )
     assert mask_rtsp_url("rtsp://10.0.0.5/s1") == "rtsp://10.0.0.5/s1"
     assert "secret" not in mask_rtsp_url("rtsp://admin:secret@[::1]:8554/cam")
 

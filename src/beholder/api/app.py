@@ -88,8 +88,9 @@ def _openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
     from beholder.api.schemas import ErrorResponse
 
     comps.update(
-        ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
-        .pop("$defs", {})
+        ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}").pop(
+            "$defs", {}
+        )
     )
     comps["ErrorResponse"] = ErrorResponse.model_json_schema(
         ref_template="#/components/schemas/{model}"
@@ -241,7 +242,9 @@ async def _start(
     await ensure_admin(db, settings)
     bus = bus_override or create_bus(settings.bus_url)
     await bus.start()
-    auth_service = AuthService(db, TokenService(secret, settings.access_token_ttl, settings.refresh_token_ttl))
+    auth_service = AuthService(
+        db, TokenService(secret, settings.access_token_ttl, settings.refresh_token_ttl)
+    )
     started = time.monotonic()
 
     async def replay(last_alert_id: str, limit: int) -> list[dict[str, Any]]:

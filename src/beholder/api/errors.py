@@ -90,7 +90,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        log.info("invalid input", errors=[{k: str(v) for k, v in e.items() if k != "input"} for e in errors])
+        log.info(
+            "invalid input",
+            errors=[{k: str(v) for k, v in e.items() if k != "input"} for e in errors],
+        )
         return error_response(request, ErrorCode.INVALID_INPUT, _field_message(errors))
 
     @app.exception_handler(StarletteHTTPException)
@@ -118,4 +121,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
-        return error_response(request, ErrorCode.INTERNAL_ERROR, "Something went wrong on our side. Please try again.")
+        return error_response(
+            request, ErrorCode.INTERNAL_ERROR, "Something went wrong on our side. Please try again."
+        )

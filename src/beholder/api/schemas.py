@@ -44,6 +44,7 @@ class Page(ApiModel, Generic[T]):
 
 # --- auth ---
 
+
 class LoginRequest(ApiModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)

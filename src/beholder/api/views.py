@@ -35,8 +35,8 @@ def alert_out(alert: Alert) -> AlertOut:
         id=alert.id,
         camera_id=alert.camera_id,
         stream_id=alert.stream_id,
-        type=alert.type,  # type: ignore[arg-type]
-        severity=alert.severity,  # type: ignore[arg-type]
+        type=alert.type,
+        severity=alert.severity,
         message=alert.message,
         metadata=alert.alert_metadata or {},
         thumbnail=alert.thumbnail,

@@ -90,7 +90,9 @@ class TokenService:
                 options={"require": ["exp", "sub", "typ", "jti"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("Your session has expired. Please sign in again.", detail=str(exc)) from exc
+            raise Unauthorized(
+                "Your session has expired. Please sign in again.", detail=str(exc)
+            ) from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("Invalid credentials.", detail=f"bad token: {exc}") from exc
         if claims.get("typ") != typ:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from beholder.bus.base import Bus, BusMessage, Handler, Subscription, subject_matches
 from beholder.bus.memory import MemoryBus
 
-__all__ = ["Bus", "BusMessage", "Handler", "MemoryBus", "Subscription", "create_bus", "subject_matches"]
+__all__ = [
+    "Bus",
+    "BusMessage",
+    "Handler",
+    "MemoryBus",
+    "Subscription",
+    "create_bus",
+    "subject_matches",
+]
 
 
 def create_bus(url: str) -> Bus:

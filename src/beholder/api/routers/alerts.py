@@ -27,7 +27,7 @@ async def list_alerts(
     camera_id: Annotated[str | None, Query(alias="cameraId", max_length=64)] = None,
     stream_id: Annotated[str | None, Query(alias="streamId", max_length=64)] = None,
     severity: AlertSeverity | None = None,
-    type: AlertType | None = None,  # noqa: A002 - the wire name
+    type: AlertType | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     acknowledged: bool | None = None,
@@ -94,5 +94,9 @@ async def alert_snapshot(
     directory = state.settings.snapshot_dir.resolve()
     path = (directory / row.snapshot_path).resolve()
     if path.parent != directory or not path.is_file():
-        raise NotFound("The snapshot is no longer available.", detail=f"missing {row.snapshot_path}")
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+        raise NotFound(
+            "The snapshot is no longer available.", detail=f"missing {row.snapshot_path}"
+        )
+    return FileResponse(
+        path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )

@@ -36,7 +36,10 @@ async def service_health(service: str, state: StateDep) -> dict[str, Any]:
     "/ready",
     responses={
         200: {"description": "ready", "model": HealthOut},
-        503: {"description": "not ready: error shape plus per-service detail", "model": ErrorResponse},
+        503: {
+            "description": "not ready: error shape plus per-service detail",
+            "model": ErrorResponse,
+        },
     },
 )
 async def ready(request: Request, state: StateDep) -> JSONResponse:
@@ -45,7 +48,9 @@ async def ready(request: Request, state: StateDep) -> JSONResponse:
     if snap["ready"]:
         return JSONResponse({**snap, "version": __version__})
     body = {
-        **error_body(ErrorCode.SERVICE_UNAVAILABLE, "Beholder is starting up.", correlation_id(request)),
+        **error_body(
+            ErrorCode.SERVICE_UNAVAILABLE, "Beholder is starting up.", correlation_id(request)
+        ),
         "ready": False,
         "status": snap["status"],
         "services": snap["services"],

@@ -24,12 +24,16 @@ async def create(
 
 async def by_prefix(session: AsyncSession, prefix: str) -> ApiKey | None:
     """The key with this lookup prefix, revoked or not."""
-    return (await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar_one_or_none()
+    return (
+        await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))
+    ).scalar_one_or_none()
 
 
 async def list_all(session: AsyncSession) -> list[ApiKey]:
     """Every key, newest first."""
-    return list((await session.execute(select(ApiKey).order_by(ApiKey.created_at.desc()))).scalars())
+    return list(
+        (await session.execute(select(ApiKey).order_by(ApiKey.created_at.desc()))).scalars()
+    )
 
 
 async def revoke(session: AsyncSession, key_id: str) -> ApiKey:

@@ -16,7 +16,9 @@ from beholder.messages import utcnow
 
 async def get_by_username(session: AsyncSession, username: str) -> User | None:
     """The user named ``username`` or ``None``."""
-    return (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    return (
+        await session.execute(select(User).where(User.username == username))
+    ).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, user_id: str) -> User:
@@ -61,7 +63,9 @@ async def set_disabled(session: AsyncSession, user: User, disabled: bool) -> Non
         await revoke_all_refresh(session, user.id)
 
 
-async def store_refresh(session: AsyncSession, jti: str, user_id: str, expires_at: datetime) -> None:
+async def store_refresh(
+    session: AsyncSession, jti: str, user_id: str, expires_at: datetime
+) -> None:
     """Record an issued refresh token."""
     session.add(RefreshToken(id=jti, user_id=user_id, expires_at=expires_at))
     await session.flush()
