@@ -6,13 +6,13 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 WEB_STAMP := src/beholder/web/.built
-FRONTEND_SRC := $(shell find frontend -type f \( -path 'frontend/node_modules' -prune -o -print \) 2>/dev/null | grep -v node_modules)
+FRONTEND_SRC := $(shell find frontend -path frontend/node_modules -prune -o -type f -print 2>/dev/null)
 APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test venv web system-deps services lint typecheck openapi gen-api clean
+.PHONY: run test venv web system-deps services lint typecheck openapi gen-api frontend-test clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,7 +53,13 @@ services:
 test: system-deps $(STAMP) web services
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
+	$(MAKE) --no-print-directory frontend-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Web app: type check, unit tests (Vitest) and drift of the generated API client.
+frontend-test: $(WEB_STAMP) openapi
+	cd frontend && npm run --silent typecheck && npm test --silent
+	cd frontend && npm run --silent check:api
 
 lint:
 	$(VENV)/bin/ruff check src tests bench

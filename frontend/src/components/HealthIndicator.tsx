@@ -1,0 +1,75 @@
+import { useQuery } from '@tanstack/react-query';
+import { api } from '../api/endpoints';
+import type { ServiceHealth, SystemHealth } from '../api/types';
+import { HEALTH_COLORS, HEALTH_LABELS, healthKey, relativeTime } from '../lib/format';
+import { useRealtime } from '../realtime';
+import { Popover } from './Popover';
+import { Dot } from './ui';
+
+function detailText(d: unknown): string | null {
+  if (d === null || d === undefined) return null;
+  if (typeof d === 'string') return d;
+  if (typeof d === 'number' || typeof d === 'boolean') return String(d);
+  if (typeof d === 'object') {
+    const parts: string[] = [];
+    for (const [k, v] of Object.entries(d as Record<string, unknown>)) {
+      if (v === null || v === undefined) continue;
+      if (typeof v === 'object') continue; // nested structures are for the API, not for this line
+      parts.push(`${k}: ${String(v)}`);
+    }
+    return parts.join(', ') || null;
+  }
+  return null;
+}
+
+export function ServiceList({ services }: { services: Record<string, ServiceHealth> }) {
+  const entries = Object.entries(services);
+  if (!entries.length) return <p className="text-sm text-slate-400">No service reported yet.</p>;
+  return (
+    <ul className="space-y-2">
+      {entries.map(([name, s]) => {
+        const k = healthKey(s.status);
+        const detail = detailText(s.details);
+        return (
+          <li key={name} className="flex items-start gap-2 text-sm" data-service={name} data-status={k}>
+            <Dot color={HEALTH_COLORS[k]} className="mt-1.5" />
+            <div className="min-w-0 flex-1">
+              <div className="flex items-baseline justify-between gap-2">
+                <span className="font-medium capitalize">{name}</span>
+                <span className="text-xs text-slate-400">
+                  {HEALTH_LABELS[k]}
+                  {typeof s.responseTimeMs === 'number' ? ` · ${s.responseTimeMs.toFixed(0)} ms` : ''}
+                </span>
+              </div>
+              {detail && <p className="break-words text-xs text-slate-400">{detail}</p>}
+              {s.lastChecked && <p className="text-[11px] text-slate-500">checked {relativeTime(s.lastChecked)}</p>}
+            </div>
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+export function HealthIndicator() {
+  const connected = useRealtime((s) => s.connection === 'connected');
+  const pushed = useRealtime((s) => s.health);
+  const q = useQuery({ queryKey: ['health'], queryFn: api.health, refetchInterval: connected ? 60_000 : 10_000 });
+  // The hub pushes changes; the poll covers the time the socket is down.
+  const health: SystemHealth | undefined = pushed ?? q.data;
+  const k = healthKey(health?.status);
+  return (
+    <Popover
+      label={`System health: ${HEALTH_LABELS[k]}`}
+      button={
+        <>
+          <Dot color={HEALTH_COLORS[k]} pulse={k === 'UNHEALTHY' || k === 'STARTING'} />
+          <span className="hidden text-slate-300 lg:inline">{HEALTH_LABELS[k]}</span>
+        </>
+      }
+    >
+      <h2 className="mb-2 text-sm font-semibold">System health: {HEALTH_LABELS[k]}</h2>
+      {health ? <ServiceList services={health.services ?? {}} /> : <p className="text-sm text-slate-400">{q.isError ? 'Health is not available right now.' : 'Checking…'}</p>}
+    </Popover>
+  );
+}

@@ -1,0 +1,312 @@
+"""The web dashboard end to end: real headless Chromium (Debian ``chromium`` driven by
+Playwright) against a real ``beholder serve`` whose cameras read the GStreamer RTSP fixture.
+
+Covers issue 5's browser checks: sign in; quick-add the fixture URL → a tile plays (the
+video's ``currentTime`` advances); a face alert from ``headpose-two-faces.mp4`` shows in the
+notification panel under the camera's name and as a toast; hiding and showing the video keeps
+the same peer connection (no second WHEP POST, no DELETE); a viewer sees no control; the RTSP
+server dies → the tile says so, comes back → it plays again; a second browser context sees a
+camera created in the first within a second. Screenshots of the dashboard, the notification
+panel and the cameras page go to ``artifacts/e2e/`` (not compared pixel by pixel).
+
+Needs the built web app (``npm --prefix frontend run build`` → ``src/beholder/web``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from fixtures.rtsp_server import MEDIA_DIR, RtspServer  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.rtsp, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+WEB_INDEX = ROOT / "src" / "beholder" / "web" / "index.html"
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+ADMIN_PASSWORD = "e2e-admin-password-1"
+VIEWER = ("e2e-viewer", "e2e-viewer-password-1")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+# --- real parts --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rtsp() -> Iterator[RtspServer]:
+    if not Path("/usr/bin/python3").exists():
+        pytest.skip("system python3 (for the GStreamer RTSP server) is missing")
+    server = RtspServer(
+        {
+            "faces": MEDIA_DIR / "headpose-two-faces.mp4",
+            "street": MEDIA_DIR / "street-cars-no-faces.mp4",
+        }
+    )
+    try:
+        server.start()
+    except (RuntimeError, FileNotFoundError, OSError) as exc:
+        pytest.skip(f"RTSP fixture unavailable: {exc}")
+    yield server
+    server.stop()
+
+
+@dataclass
+class Serve:
+    base: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    client: httpx.Client
+
+    def log_tail(self, n: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        return ""
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    if not WEB_INDEX.is_file():
+        pytest.skip("web app not built (npm --prefix frontend run build)")
+    data = tmp_path_factory.mktemp("e2e-data")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BEHOLDER_DATA_DIR": str(data),
+        "BEHOLDER_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "BEHOLDER_WEBRTC_HOSTS": "127.0.0.1",
+    }
+    log = data / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "beholder", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base, timeout=10)
+    srv = Serve(base, proc, log, client)
+    try:
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"beholder serve exited:\n{srv.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                return client.get("/api/system/ready").status_code == 200
+            return False
+
+        wait_until(ready, 30, "beholder serve to be ready")
+        tok = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+        tok.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {tok.json()['accessToken']}"
+        r = client.post("/api/users", json={"username": VIEWER[0], "password": VIEWER[1], "role": "viewer"})
+        assert r.status_code in (200, 201), r.text
+        yield srv
+    finally:
+        client.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def cleanup_cameras(serve: Serve) -> Iterator[None]:
+    """Each test leaves no camera behind (two cores: keep the worker's load small)."""
+    yield
+    for cam in serve.client.get("/api/cameras").json()["items"]:
+        serve.client.delete(f"/api/cameras/{cam['id']}")
+
+
+# --- page helpers ------------------------------------------------------------------------
+
+
+def new_page(browser: Any, serve: Serve, user: str = "admin", password: str = ADMIN_PASSWORD, width: int = 1400) -> Any:
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(serve.base + "/")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Notifications").wait_for()
+    # The hub socket is up (the header says so) before the test goes on.
+    page.locator('[data-connection="connected"]').wait_for()
+    return page
+
+
+def quick_add(page: Any, url: str) -> None:
+    field = page.get_by_placeholder("RTSP", exact=False)
+    field.fill(url)
+    field.press("Enter")
+
+
+def tile(page: Any, name: str) -> Any:
+    return page.locator('[data-testid="camera-tile"]').filter(has=page.get_by_role("heading", name=name))
+
+
+def video_time(page: Any, tile_locator: Any) -> float:
+    return float(tile_locator.locator("video").evaluate("v => v.currentTime"))
+
+
+def wait_playing(page: Any, t: Any, timeout: float = 30) -> None:
+    start = video_time(page, t)
+    wait_until(lambda: video_time(page, t) > start + 1.0, timeout, "the tile's video to play")
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+# --- tests -------------------------------------------------------------------------------
+
+
+def test_sign_in_quick_add_plays_and_alerts(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
+    page = new_page(browser, serve)
+    # A wrong URL is refused in words, inline.
+    quick_add(page, "http://127.0.0.1/not-rtsp")
+    assert "rtsp://" in page.get_by_role("alert").first.inner_text()
+
+    t0 = time.monotonic()
+    quick_add(page, rtsp.url("faces"))
+    t = tile(page, "127.0.0.1 faces")
+    t.wait_for()
+    wait_playing(page, t)
+    first_frame_s = time.monotonic() - t0
+    print(f"\nquick-add to playing tile: {first_frame_s:.2f} s")
+
+    # A face alert arrives: as a toast, and in the panel under the camera's name.
+    page.locator("[data-sonner-toast]").filter(has_text="127.0.0.1 faces").first.wait_for(timeout=60_000)
+    shot(page, "dashboard")
+    page.get_by_role("button", name="Notifications").click()
+    group = page.locator('[data-testid="notification-group"]').filter(has_text="127.0.0.1 faces")
+    group.wait_for()
+    assert "face" in group.inner_text().lower()
+    shot(page, "notification-panel")
+    # Click → detail with the full snapshot.
+    group.get_by_role("button").first.click()
+    page.get_by_role("img", name="Snapshot of the alert", exact=False).wait_for()
+    page.keyboard.press("Escape")
+    page.context.close()
+
+
+def test_hide_and_show_keeps_the_peer_connection(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
+    page = new_page(browser, serve)
+    whep: list[str] = []
+    page.on("request", lambda r: whep.append(r.method) if "/whep" in r.url and r.method in ("POST", "DELETE") and not r.url.endswith("/renew") else None)
+    quick_add(page, rtsp.url("faces"))
+    t = tile(page, "127.0.0.1 faces")
+    t.wait_for()
+    wait_playing(page, t)
+    assert whep == ["POST"]
+
+    t.get_by_role("button", name="Hide video", exact=False).click()
+    assert t.locator("video").evaluate("v => getComputedStyle(v).visibility") == "hidden"
+    time.sleep(3)
+    t.get_by_role("button", name="Show video", exact=False).click()
+    # Instant: it is already playing, no new negotiation, nothing hung up.
+    wait_playing(page, t, timeout=5)
+    assert whep == ["POST"], f"WHEP requests while hiding/showing: {whep}"
+    page.context.close()
+
+
+def test_viewer_sees_no_controls(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
+    r = serve.client.post("/api/cameras", json={"name": "viewer check", "rtspUrl": rtsp.url("street")})
+    assert r.status_code == 201, r.text
+    page = new_page(browser, serve, *VIEWER)
+    tile(page, "viewer check").wait_for()
+    assert page.get_by_placeholder("RTSP", exact=False).count() == 0
+    assert page.get_by_role("switch").count() == 0
+    assert page.get_by_role("button", name="Start", exact=False).count() == 0
+    page.get_by_role("link", name="Cameras").click()
+    page.get_by_role("button", name="viewer check", exact=True).wait_for()
+    for verb in ("Start", "Stop", "Restart", "Edit", "Delete"):
+        assert page.get_by_role("button", name=f"{verb} viewer check").count() == 0, verb
+    page.context.close()
+
+
+def test_rtsp_outage_shows_and_recovers(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
+    page = new_page(browser, serve)
+    quick_add(page, rtsp.url("faces"))
+    t = tile(page, "127.0.0.1 faces")
+    t.wait_for()
+    wait_playing(page, t)
+    rtsp.stop()
+    try:
+        t.locator('[data-status="CONNECTING"], [data-status="ERROR"]').first.wait_for(timeout=30_000)
+        assert t.get_by_text("Reconnecting", exact=False).or_(t.get_by_role("alert")).count() >= 1
+    finally:
+        rtsp.start()
+    t.locator('[data-status="PROCESSING"]').wait_for(timeout=60_000)
+    wait_playing(page, t, timeout=45)
+    page.context.close()
+
+
+def test_second_browser_sees_new_camera_within_a_second(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
+    a = new_page(browser, serve)
+    b = new_page(browser, serve)
+    with a.expect_response(lambda r: r.url.endswith("/api/cameras") and r.request.method == "POST") as created:
+        quick_add(a, rtsp.url("street"))
+    assert created.value.status == 201
+    t0 = time.monotonic()
+    tile(b, "127.0.0.1 street").wait_for(timeout=1_000)
+    print(f"\nseen in the second browser after {time.monotonic() - t0:.3f} s")
+    b.get_by_role("link", name="Cameras").click()
+    b.get_by_role("button", name="127.0.0.1 street", exact=True).wait_for()
+    shot(b, "cameras-page")
+    a.context.close()
+    b.context.close()
