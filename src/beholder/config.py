@@ -68,6 +68,28 @@ class Settings(BaseSettings):
     snapshot_retention_count: int = Field(default=5000, ge=1)
     snapshot_retention_days: float = Field(default=30.0, gt=0)
 
+    # camera worker (RTSP ingest and detection); read by worker.session.WorkerSettings
+    worker_sample_fps: float = Field(default=2.0, gt=0, description="detection samples/s")
+    worker_stall_timeout: float = Field(default=10.0, gt=0, description="no packet for N s")
+    worker_open_timeout: float = Field(default=10.0, gt=0)
+    worker_backoff_initial: float = Field(default=1.0, gt=0)
+    worker_backoff_max: float = Field(default=30.0, gt=0)
+    worker_stats_interval: float = Field(default=5.0, gt=0)
+    worker_stop_timeout: float = Field(default=2.0, gt=0)
+    worker_detect_threads: int = Field(default=0, ge=0, description="0: one per CPU")
+    worker_detector: Literal["yunet", "haar"] = "yunet"
+    worker_detector_threshold: float | None = Field(default=None, ge=0, le=1)
+    worker_alert_cooldown: float = Field(default=10.0, ge=0)
+    worker_detect_max_side: int = Field(default=640, ge=64)
+    worker_detect_isolation: Literal["process", "thread"] = Field(
+        default="process",
+        description="run detectors in child processes (yunet holds the GIL while it runs)",
+    )
+    worker_snapshot_cache: float = Field(default=1.0, ge=0)
+    worker_probesize: int = Field(default=262144, ge=32)
+    worker_analyzeduration: float = Field(default=1.0, gt=0)
+    worker_max_decode_errors: int = Field(default=50, ge=1)
+
     # roles run by `serve`
     run_worker: bool = True
     log_level: str = "INFO"

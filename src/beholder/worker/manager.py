@@ -1,0 +1,461 @@
+"""The worker role: camera sessions driven by bus commands (DESIGN §1, §4, §5).
+
+Bus contract of :class:`WorkerManager`:
+
+* consumes ``camera.commands`` in queue group ``workers`` (:class:`CameraCommand`);
+* publishes :class:`StreamStatusEvent` on ``stream.status`` and :class:`FaceDetectionAlert`
+  on ``camera.events``;
+* publishes :class:`WorkerHeartbeat` on ``worker.heartbeat`` every
+  ``settings.worker_heartbeat_interval`` s and answers ``worker.ping`` requests with one;
+* answers ``camera.snapshot.<cameraId>`` requests while that camera's session runs: the reply
+  is the latest sampled frame as **JPEG bytes**, or an **empty reply** (``b""``) when the
+  camera has no frame yet or is not streaming (the api then answers 503 STREAM_UNAVAILABLE).
+  A camera this worker does not hold has no subscriber, so the request times out / reports
+  no responders.
+
+It never opens the database. A malformed payload is logged and dropped; a failing command
+affects only its camera (it gets an ``ERROR`` status event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from beholder.bus import Bus, BusMessage, Subscription, create_bus
+from beholder.config import Settings
+from beholder.errors import AppError, ErrorCode
+from beholder.messages import (
+    CameraCommand,
+    CameraSpec,
+    CameraStatus,
+    CommandType,
+    FaceDetectionAlert,
+    StreamStatusEvent,
+    Subjects,
+    WorkerHeartbeat,
+    new_id,
+)
+from beholder.rtsp_url import validate_rtsp_url
+from beholder.worker import metrics
+from beholder.worker.session import CameraSession, PipelineFactory, WorkerSettings
+
+log = structlog.get_logger(__name__)
+
+COMMAND_QUEUE_GROUP = "workers"
+SNAPSHOT_SUBJECT = "camera.snapshot.{camera_id}"
+
+SessionListener = Callable[[str, CameraSession | None], None]
+
+
+def snapshot_subject(camera_id: str) -> str:
+    """Request/reply subject for a camera's snapshot (reply: JPEG bytes or ``b""``)."""
+    return SNAPSHOT_SUBJECT.format(camera_id=camera_id)
+
+
+class _ThreadLocalDetector:
+    """Detector facade holding one real detector per pool thread.
+
+    Detectors keep scratch buffers and are not safe to share between threads; one per camera
+    would cost memory for 50 cameras. The pool has a handful of threads, so a handful of
+    detectors serve every camera.
+    """
+
+    def __init__(self, name: str, threshold: float | None, isolation: str = "process") -> None:
+        self._name = name
+        self._threshold = threshold
+        self._isolation = isolation
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        det = getattr(self._local, "detector", None)
+        if det is None:
+            if self._isolation == "process":
+                # yunet holds the GIL for its whole native call; in a child process it
+                # cannot pause the event loop (api, hub, live view) of `serve`.
+                from beholder.worker.detect.isolated import SubprocessDetector
+
+                det = SubprocessDetector(self._name, self._threshold)
+            else:
+                from beholder.worker.detect.base import create_detector
+
+                det = create_detector(name=self._name, threshold=self._threshold)
+            self._local.detector = det
+            with self._lock:
+                self._all.append(det)
+        return det
+
+    def close(self) -> None:
+        """Stop the detector child processes (if any)."""
+        with self._lock:
+            dets, self._all = self._all, []
+        for det in dets:
+            close = getattr(det, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+
+    def detect(self, frame_bgr: Any) -> Any:
+        return self._get().detect(frame_bgr)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+def default_pipeline_factory(ws: WorkerSettings) -> PipelineFactory:
+    """Factory of :class:`DetectionPipeline` objects sharing per-thread detectors."""
+    detector = _ThreadLocalDetector(ws.detector, ws.detector_threshold, ws.detect_isolation)
+
+    def make(camera_id: str) -> Any:
+        from beholder.worker.detect.pipeline import DetectionPipeline
+
+        return DetectionPipeline(
+            camera_id, detector, cooldown_s=ws.alert_cooldown, max_side=ws.detect_max_side
+        )
+
+    make.close = detector.close  # type: ignore[attr-defined]
+    return make
+
+
+class WorkerManager:
+    """Holds this worker's camera sessions and speaks the bus protocol above.
+
+    ``pipeline_factory`` (tests/benches) replaces the default detection pipeline.
+    ``worker_settings`` overrides the values read from ``settings``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        worker_id: str | None = None,
+        *,
+        worker_settings: WorkerSettings | None = None,
+        pipeline_factory: PipelineFactory | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}"
+        self.ws = worker_settings or WorkerSettings.from_settings(settings)
+        self._pipeline_factory = pipeline_factory or default_pipeline_factory(self.ws)
+        threads = self._threads = self.ws.detect_threads or (os.cpu_count() or 2)
+        # Shared by every session: detection jobs and snapshot encodes. Bounded by CPUs, since
+        # the work is CPU-bound native code that releases the GIL.
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="detect")
+        self._sessions: dict[str, CameraSession] = {}
+        self._snapshot_subs: dict[str, Subscription] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._subs: list[Subscription] = []
+        self._listeners: list[SessionListener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._started = False
+        self.egress_stats: Callable[[], tuple[int, int]] | None = None
+        """Optional hook set by live-view egress: () -> (egress sessions, egress errors)."""
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Subscribe to commands and pings, start heartbeats. The bus must be started."""
+        if self._started:
+            return
+        self._started = True
+        self._subs.append(
+            await self.bus.subscribe(
+                Subjects.CAMERA_COMMANDS, self._on_command, queue=COMMAND_QUEUE_GROUP
+            )
+        )
+        self._subs.append(await self.bus.subscribe(Subjects.WORKER_PING, self._on_ping))
+        self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat")
+        log.info("worker started", worker_id=self.worker_id, detect_threads=self._threads)
+
+    async def stop(self) -> None:
+        """Stop every session (in parallel), unsubscribe, shut the pool down. Idempotent."""
+        if not self._started:
+            return
+        self._started = False
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs.clear()
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._heartbeat_task
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, self.ws.stop_timeout + 1)
+        await asyncio.gather(
+            *(self._stop_session(cid) for cid in list(self._sessions)), return_exceptions=True
+        )
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        close_detectors = getattr(self._pipeline_factory, "close", None)
+        if close_detectors is not None:
+            await asyncio.to_thread(close_detectors)
+        log.info("worker stopped", worker_id=self.worker_id)
+
+    # ------------------------------------------------------------------ public accessors
+    def get_session(self, camera_id: str) -> CameraSession | None:
+        """The running session of ``camera_id`` on this worker, if any."""
+        return self._sessions.get(camera_id)
+
+    @property
+    def sessions(self) -> dict[str, CameraSession]:
+        return dict(self._sessions)
+
+    def add_session_listener(self, cb: SessionListener) -> None:
+        """``cb(camera_id, session)`` on start, ``cb(camera_id, None)`` on stop (loop thread)."""
+        self._listeners.append(cb)
+
+    def remove_session_listener(self, cb: SessionListener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(cb)
+
+    def heartbeat(self) -> WorkerHeartbeat:
+        egress = self.egress_stats() if self.egress_stats is not None else (0, 0)
+        return WorkerHeartbeat(
+            worker_id=self.worker_id,
+            sessions=len(self._sessions),
+            camera_ids=sorted(self._sessions),
+            egress_sessions=egress[0],
+            egress_errors=egress[1],
+        )
+
+    # ------------------------------------------------------------------ commands
+    async def _on_command(self, msg: BusMessage) -> None:
+        try:
+            cmd = CameraCommand.from_bytes(msg.data)
+        except (ValidationError, ValueError) as exc:
+            log.warning("dropping malformed camera command", error=str(exc)[:300])
+            return
+        # One task per command, serialised per camera by its lock (FIFO), so a slow stop of
+        # one camera never delays another camera's commands.
+        task = asyncio.create_task(self._apply(cmd), name=f"cmd:{cmd.command_type}:{cmd.camera_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def apply(self, cmd: CameraCommand) -> None:
+        """Apply a command directly (same path as the bus; used by ``serve`` and tests)."""
+        await self._apply(cmd)
+
+    async def _apply(self, cmd: CameraCommand) -> None:
+        lock = self._locks.setdefault(cmd.camera_id, asyncio.Lock())
+        async with lock:
+            try:
+                await self._dispatch(cmd)
+            except AppError as exc:
+                log.warning(
+                    "camera command rejected",
+                    camera_id=cmd.camera_id,
+                    command=cmd.command_type.value,
+                    detail=exc.detail or exc.message,
+                )
+                await self._publish_error(cmd, exc.code, exc.message)
+            except Exception:
+                log.exception(
+                    "camera command failed", camera_id=cmd.camera_id, command=cmd.command_type.value
+                )
+                await self._publish_error(
+                    cmd, ErrorCode.INTERNAL_ERROR, "The camera could not be started."
+                )
+
+    async def _dispatch(self, cmd: CameraCommand) -> None:
+        kind = cmd.command_type
+        if kind in (CommandType.START_STREAM, CommandType.RESTART_STREAM):
+            spec = self._spec_from(cmd)
+            current = self._sessions.get(cmd.camera_id)
+            if current is not None and kind is CommandType.START_STREAM and current.spec == spec:
+                # Already running as asked: say so again (the api may have missed it).
+                await self._publish_status(
+                    StreamStatusEvent(
+                        camera_id=cmd.camera_id,
+                        status=current.status,
+                        worker_id=self.worker_id,
+                        correlation_id=cmd.correlation_id,
+                        stats=current.current_stats(),
+                    )
+                )
+                return
+            if current is not None:
+                await self._stop_session(cmd.camera_id)
+            await self._start_session(spec, cmd.correlation_id)
+        elif kind is CommandType.STOP_STREAM:
+            if cmd.camera_id in self._sessions:
+                await self._stop_session(cmd.camera_id)
+            else:
+                await self._publish_status(
+                    StreamStatusEvent(
+                        camera_id=cmd.camera_id,
+                        status=CameraStatus.STOPPED,
+                        worker_id=self.worker_id,
+                        correlation_id=cmd.correlation_id,
+                    )
+                )
+        elif kind is CommandType.TOGGLE_FACE_DETECTION:
+            enabled = cmd.payload.get("enabled")
+            if not isinstance(enabled, bool):
+                raise AppError(
+                    "The face-detection toggle needs enabled: true or false.",
+                    code=ErrorCode.INVALID_INPUT,
+                    detail=f"bad TOGGLE payload keys={sorted(cmd.payload)}",
+                )
+            session = self._sessions.get(cmd.camera_id)
+            if session is None:
+                log.info("toggle for a camera this worker does not hold", camera_id=cmd.camera_id)
+                return
+            session.set_face_detection(enabled)
+            log.info("face detection toggled", camera_id=cmd.camera_id, enabled=enabled)
+
+    def _spec_from(self, cmd: CameraCommand) -> CameraSpec:
+        payload = dict(cmd.payload)
+        if not payload and cmd.command_type is CommandType.RESTART_STREAM:
+            current = self._sessions.get(cmd.camera_id)
+            if current is not None:
+                return current.spec
+        payload.setdefault("cameraId", cmd.camera_id)
+        try:
+            spec = CameraSpec.model_validate(payload)
+        except ValidationError as exc:
+            raise AppError(
+                "The camera settings sent to the worker are not valid.",
+                code=ErrorCode.INVALID_INPUT,
+                detail=f"invalid CameraSpec: {exc.error_count()} errors",
+            ) from exc
+        if spec.camera_id != cmd.camera_id:
+            raise AppError(
+                "The camera settings sent to the worker are not valid.",
+                code=ErrorCode.INVALID_INPUT,
+                detail="payload cameraId differs from the command's",
+            )
+        validate_rtsp_url(spec.rtsp_url)  # raises InvalidInput with a user-safe message
+        return spec
+
+    async def _start_session(self, spec: CameraSpec, correlation_id: str | None) -> CameraSession:
+        session = CameraSession(
+            spec,
+            settings=self.ws,
+            publish_status=self._publish_status,
+            publish_alert=self._publish_alert,
+            executor=self.executor,
+            pipeline_factory=self._pipeline_factory,
+            worker_id=self.worker_id,
+            correlation_id=correlation_id,
+        )
+        self._sessions[spec.camera_id] = session
+        metrics.SESSIONS.set(len(self._sessions))
+        await session.start()
+        try:
+            self._snapshot_subs[spec.camera_id] = await self.bus.subscribe(
+                snapshot_subject(spec.camera_id), self._snapshot_handler(session)
+            )
+        except Exception:
+            log.exception("could not subscribe snapshot requests", camera_id=spec.camera_id)
+        self._notify(spec.camera_id, session)
+        return session
+
+    async def _stop_session(self, camera_id: str) -> None:
+        session = self._sessions.get(camera_id)
+        if session is None:
+            return
+        sub = self._snapshot_subs.pop(camera_id, None)
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        try:
+            await session.stop()
+        finally:
+            if self._sessions.get(camera_id) is session:
+                del self._sessions[camera_id]
+            metrics.SESSIONS.set(len(self._sessions))
+            self._notify(camera_id, None)
+
+    def _notify(self, camera_id: str, session: CameraSession | None) -> None:
+        for cb in list(self._listeners):
+            try:
+                cb(camera_id, session)
+            except Exception:
+                log.exception("session listener failed", camera_id=camera_id)
+
+    def _snapshot_handler(self, session: CameraSession) -> Any:
+        async def handle(msg: BusMessage) -> None:
+            try:
+                jpeg = await session.snapshot_jpeg()
+            except Exception:
+                log.exception("snapshot failed", camera_id=session.camera_id)
+                jpeg = None
+            await msg.respond(jpeg or b"")
+
+        return handle
+
+    # ------------------------------------------------------------------ publishing
+    async def _publish_status(self, event: StreamStatusEvent) -> None:
+        await self.bus.publish(Subjects.STREAM_STATUS, event.to_bytes())
+
+    async def _publish_alert(self, alert: FaceDetectionAlert) -> None:
+        await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes())
+
+    async def _publish_error(self, cmd: CameraCommand, code: ErrorCode, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._publish_status(
+                StreamStatusEvent(
+                    camera_id=cmd.camera_id,
+                    status=CameraStatus.ERROR,
+                    error_code=code.value,
+                    details=message,
+                    worker_id=self.worker_id,
+                    correlation_id=cmd.correlation_id,
+                )
+            )
+
+    async def _on_ping(self, msg: BusMessage) -> None:
+        await msg.respond(self.heartbeat().to_bytes())
+
+    async def _heartbeat_loop(self) -> None:
+        interval = float(getattr(self.settings, "worker_heartbeat_interval", 5.0))
+        while True:
+            try:
+                await self.bus.publish(Subjects.WORKER_HEARTBEAT, self.heartbeat().to_bytes())
+            except Exception as exc:
+                log.warning("heartbeat not published", error=str(exc)[:200])
+            await asyncio.sleep(interval)
+
+
+def run_worker(settings: Settings, worker_id: str | None = None) -> int:
+    """Run the worker role standalone (``beholder worker``) until SIGINT/SIGTERM.
+
+    Returns the process exit code: 0 after a clean stop, 1 when the bus cannot be reached.
+    """
+    return asyncio.run(_run_worker(settings, worker_id))
+
+
+async def _run_worker(settings: Settings, worker_id: str | None) -> int:
+    bus = create_bus(settings.bus_url)
+    try:
+        await bus.start()
+    except Exception as exc:
+        log.error("worker cannot reach the bus", error=str(exc)[:300])
+        return 1
+    manager = WorkerManager(settings, bus, worker_id)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await manager.start()
+        await stop.wait()
+    finally:
+        await manager.stop()
+        await bus.close()
+    return 0

@@ -1,0 +1,655 @@
+"""One camera: an isolated session with its own asyncio task and its own ingest thread.
+
+Lifecycle (DESIGN §4): ``STARTING → CONNECTING → PROCESSING``; a failure reports ``ERROR`` with
+a code and a user-safe detail, waits an exponential backoff with jitter and reports
+``CONNECTING`` with the attempt number again, until stopped (``STOPPING → STOPPED``).
+
+Threads: the PyAV container of a connection is opened, read and decoded on one dedicated
+thread (``ingest-<camera>``), one connection at a time; it hands events back with
+``loop.call_soon_threadsafe``. Detection jobs run on the manager's shared pool, at most one per
+camera at a time; a sample that finds the previous job still running is dropped and counted,
+so a slow detector never backs up ingest or the packet sinks (live view).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+import av
+import av.error
+import cv2
+import structlog
+
+from beholder.errors import ErrorCode
+from beholder.messages import (
+    CameraSpec,
+    CameraStatus,
+    FaceDetectionAlert,
+    StreamStats,
+    StreamStatusEvent,
+)
+from beholder.rtsp_url import mask_rtsp_url
+from beholder.worker import metrics
+from beholder.worker.ingest import (
+    DecodePolicy,
+    IngestError,
+    IngestOptions,
+    Interrupter,
+    classify_error,
+    open_input,
+    read_wallclock_sei,
+    stream_info,
+)
+from beholder.worker.stats import SessionCounters, StatsTracker
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Worker tunables; each reads ``Settings.worker_<name>`` when that field exists.
+
+    Durations in seconds. ``detect_threads`` 0 = one per CPU.
+    """
+
+    sample_fps: float = 2.0
+    stall_timeout: float = 10.0
+    open_timeout: float = 10.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    stats_interval: float = 5.0
+    stop_timeout: float = 2.0
+    detect_threads: int = 0
+    detector: str = "yunet"
+    detector_threshold: float | None = None
+    alert_cooldown: float = 10.0
+    detect_max_side: int = 640
+    detect_isolation: str = "process"
+    snapshot_cache: float = 1.0
+    probesize: int = 262_144
+    analyzeduration: float = 1.0
+    max_decode_errors: int = 50
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> WorkerSettings:
+        """Build from a :class:`beholder.config.Settings` (missing fields keep defaults)."""
+        kw: dict[str, Any] = {}
+        for f in fields(cls):
+            value = getattr(settings, f"worker_{f.name}", None)
+            if value is not None:
+                kw[f.name] = value
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**kw)
+
+    def ingest_options(self) -> IngestOptions:
+        return IngestOptions(
+            open_timeout=self.open_timeout,
+            read_timeout=self.stall_timeout,
+            analyzeduration_us=int(self.analyzeduration * 1_000_000),
+            probesize=self.probesize,
+        )
+
+
+class PacketSink(Protocol):
+    """Receives every demuxed video packet of a session (live-view egress).
+
+    All three are called on the session's ingest thread; implementations must be
+    thread-safe on their side, O(1) and never block.
+    """
+
+    def on_stream_open(self, stream: Any) -> None:
+        """After each (re)connect, before that connection's first packet (VideoStream)."""
+
+    def on_packet(self, packet: av.Packet[Any]) -> None:
+        """Every video packet, keyframe or not."""
+
+    def on_stream_closed(self) -> None:
+        """On disconnect or stop."""
+
+
+StatusPublisher = Callable[[StreamStatusEvent], Awaitable[None]]
+AlertPublisher = Callable[[FaceDetectionAlert], Awaitable[None]]
+PipelineFactory = Callable[[str], Any]
+"""camera_id -> object with ``process(frame_bgr, ts, source_ts=None)``, ``reset()``,
+``last_detector_ms`` (a :class:`beholder.worker.detect.pipeline.DetectionPipeline`)."""
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: ``initial * 2**(attempt-1)``,
+    ±25 % jitter (so cameras behind one flapping switch do not reconnect in lockstep),
+    clamped to ``[initial, maximum]``."""
+    base = min(maximum, initial * 2 ** max(0, attempt - 1))
+    return float(min(maximum, max(initial, base * (0.75 + 0.5 * random.random()))))  # noqa: S311
+
+
+def encode_jpeg(frame: av.VideoFrame, quality: int = 80) -> bytes:
+    """JPEG bytes of a decoded frame (full size). Blocking, a few ms for 720p."""
+    img = frame.to_ndarray(format="bgr24")
+    ok, buf = cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+    if not ok:  # pragma: no cover - cv2 fails only on empty images
+        raise ValueError("JPEG encoding failed")
+    return bytes(buf)
+
+
+class CameraSession:
+    """One camera's ingest, sampling, detection and stats. Create, ``await start()``,
+    ``await stop()``. Public attributes read by other parts of the worker:
+
+    * ``packet_sinks``: list of :class:`PacketSink` (append/remove from any thread).
+    * ``status``, ``video_stream`` (PyAV stream while connected, else None), ``counters``.
+    * ``threads_started`` / ``threads_alive`` / ``containers_open``: resource accounting.
+    """
+
+    def __init__(
+        self,
+        spec: CameraSpec,
+        *,
+        settings: WorkerSettings,
+        publish_status: StatusPublisher,
+        publish_alert: AlertPublisher,
+        executor: Executor,
+        pipeline_factory: PipelineFactory | None,
+        worker_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.camera_id = spec.camera_id
+        self.settings = settings
+        self.worker_id = worker_id
+        self.correlation_id = correlation_id
+        self.packet_sinks: list[PacketSink] = []
+        self.status = CameraStatus.OFFLINE
+        self.face_detection_enabled = spec.face_detection_enabled
+        self.counters = SessionCounters()
+        self.tracker = StatsTracker(self.counters)
+        self.video_stream: Any = None
+        self.threads_started = 0
+        self.threads_alive = 0
+        self.containers_open = 0
+        self.attempt = 0
+        self.decode_mode: str | None = None
+        """``keyframes`` or ``all`` while connected (see :class:`DecodePolicy`)."""
+        self._publish_status = publish_status
+        self._publish_alert = publish_alert
+        self._executor = executor
+        self._pipeline_factory = pipeline_factory
+        self._pipeline: Any = None
+        self._reset_pipeline = False
+        self._detect_busy = False
+        self._stopping = threading.Event()
+        self._stop_evt = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stats_task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._publish_lock = asyncio.Lock()
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._latest: tuple[av.VideoFrame, float] | None = None
+        self._snapshot: tuple[av.VideoFrame, bytes] | None = None
+        self._masked_url = mask_rtsp_url(spec.rtsp_url)
+
+    # ------------------------------------------------------------------ public api (loop)
+    async def start(self) -> None:
+        """Start the session task (returns at once)."""
+        if self._task is not None:
+            return
+        Interrupter.install()
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name=f"camera:{self.camera_id}")
+        self._stats_task = asyncio.create_task(self._stats_loop(), name=f"stats:{self.camera_id}")
+
+    async def stop(self) -> None:
+        """Stop cleanly within ``settings.stop_timeout``: STOPPING, thread joined, container
+        closed, STOPPED. Idempotent."""
+        if self._task is None or self._stopping.is_set():
+            if self._task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._task)
+            return
+        self._stopping.set()  # also aborts the ingest thread's blocked FFmpeg call
+        self._stop_evt.set()
+        await self._set_status(CameraStatus.STOPPING)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.settings.stop_timeout)
+        except TimeoutError:
+            log.warning("camera session did not stop in time", camera_id=self.camera_id)
+        except Exception:  # pragma: no cover - _run never raises
+            log.exception("camera session failed while stopping", camera_id=self.camera_id)
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._stats_task
+        self._latest = None
+        self._snapshot = None
+        self._pipeline = None
+        await self._set_status(CameraStatus.STOPPED)
+        for task in list(self._pending):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 1.0)
+        metrics.remove_camera(self.camera_id)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._stopping.is_set()
+
+    def set_face_detection(self, enabled: bool) -> None:
+        """Turn detection on/off; takes effect from the next sample."""
+        if enabled and not self.face_detection_enabled:
+            self._reset_pipeline = True  # a new episode: faces already in view alert again
+        self.face_detection_enabled = enabled
+        self.spec = self.spec.model_copy(update={"face_detection_enabled": enabled})
+
+    async def snapshot_jpeg(self) -> bytes | None:
+        """JPEG of the latest sampled frame, or None when the camera is not streaming.
+
+        Encoded lazily on request, off the loop; reused while no newer frame was sampled and
+        for at least ``settings.snapshot_cache`` seconds.
+        """
+        latest = self._latest
+        if latest is None or self.status is not CameraStatus.PROCESSING:
+            return None
+        frame, sampled_at = latest
+        cached = self._snapshot
+        if cached is not None and (
+            cached[0] is frame or time.monotonic() - sampled_at < self.settings.snapshot_cache
+        ):
+            return cached[1]
+        loop = asyncio.get_running_loop()
+        jpeg = await loop.run_in_executor(self._executor, encode_jpeg, frame)
+        self._snapshot = (frame, jpeg)
+        return jpeg
+
+    def current_stats(self) -> StreamStats:
+        """Stats now (rates over the time since the previous snapshot)."""
+        return self.tracker.build(processing=self.status is CameraStatus.PROCESSING)
+
+    # ------------------------------------------------------------------ session task
+    async def _run(self) -> None:
+        await self._set_status(CameraStatus.STARTING)
+        first = True
+        try:
+            while not self._stopping.is_set():
+                self.attempt += 1
+                if not first:
+                    self.tracker.note_reconnect()
+                    metrics.RECONNECTS.labels(self.camera_id).inc()
+                first = False
+                await self._set_status(CameraStatus.CONNECTING, attempt=self.attempt)
+                started = time.monotonic()
+                error = await self._connect_once()
+                if self._stopping.is_set():
+                    break
+                processing_for = (
+                    time.monotonic() - self.tracker.processing_since
+                    if self.tracker.processing_since and self.tracker.processing_since >= started
+                    else 0.0
+                )
+                self.tracker.processing_since = None
+                if error is None:  # pragma: no cover - a connection always ends with a reason
+                    error = IngestError(ErrorCode.NETWORK_ERROR, "The camera stream ended.")
+                log.warning(
+                    "camera ingest failed",
+                    camera_id=self.camera_id,
+                    url=self._masked_url,
+                    code=error.code.value,
+                    detail=error.log_detail,
+                    attempt=self.attempt,
+                    stall=error.stall,
+                )
+                if error.stall:
+                    self.tracker.note_stall()
+                    metrics.STALLS.labels(self.camera_id).inc()
+                    await self._set_status(
+                        CameraStatus.CONNECTING, details=error.detail, attempt=self.attempt
+                    )
+                else:
+                    await self._set_status(
+                        CameraStatus.ERROR,
+                        error_code=error.code.value,
+                        details=error.detail,
+                        attempt=self.attempt,
+                    )
+                if processing_for >= max(10.0, self.settings.stall_timeout):
+                    self.attempt = 0  # it worked for a while: start the backoff over
+                delay = backoff_delay(
+                    max(1, self.attempt), self.settings.backoff_initial, self.settings.backoff_max
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_evt.wait(), delay)
+        except Exception:  # pragma: no cover - defensive: one camera never takes others down
+            log.exception("camera session crashed", camera_id=self.camera_id)
+            await self._set_status(
+                CameraStatus.ERROR,
+                error_code=ErrorCode.DECODER_CRASH.value,
+                details="The camera stream could not be processed.",
+            )
+
+    async def _connect_once(self) -> IngestError | None:
+        """Run one connection on a fresh ingest thread; returns why it ended (None: stop)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[IngestError | None] = loop.create_future()
+        thread = threading.Thread(
+            target=self._ingest_thread,
+            args=(loop, done),
+            name=f"ingest-{self.camera_id[:12]}",
+            daemon=True,
+        )
+        self._thread = thread
+        self.threads_started += 1
+        self.threads_alive += 1
+        thread.start()
+        try:
+            return await done
+        finally:
+            if done.done():
+                # The thread resolves ``done`` as its very last action: this join takes
+                # microseconds, so it may block the loop.
+                thread.join(timeout=1.0)
+            if not thread.is_alive():
+                self.threads_alive -= 1
+            self._thread = None
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stats_interval)
+            if self.status is CameraStatus.PROCESSING and not self._stopping.is_set():
+                stats = self.current_stats()
+                metrics.update_camera(self.camera_id, stats)
+                await self._set_status(CameraStatus.PROCESSING, stats=stats, periodic=True)
+
+    async def _set_status(
+        self,
+        status: CameraStatus,
+        *,
+        error_code: str | None = None,
+        details: str | None = None,
+        attempt: int | None = None,
+        stats: StreamStats | None = None,
+        periodic: bool = False,
+    ) -> None:
+        """Publish a status event (serialised, in order). ``periodic``: a stats refresh,
+        dropped if the status changed while it waited for the lock."""
+        async with self._publish_lock:
+            if periodic and self.status is not status:
+                return
+            if self._stopping.is_set() and status in (
+                CameraStatus.CONNECTING,
+                CameraStatus.PROCESSING,
+                CameraStatus.ERROR,
+            ):
+                return  # never report "running" after STOPPING went out
+            self.status = status
+            if stats is None and status in _STATS_STATUSES:
+                stats = self.current_stats()
+            event = StreamStatusEvent(
+                camera_id=self.camera_id,
+                status=status,
+                error_code=error_code,
+                details=details,
+                attempt=attempt,
+                stats=stats,
+                worker_id=self.worker_id,
+                correlation_id=self.correlation_id,
+            )
+            try:
+                await self._publish_status(event)
+            except Exception:
+                log.exception("could not publish camera status", camera_id=self.camera_id)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    # ------------------------------------------------------------------ thread -> loop
+    def _on_opened(self, info: Any) -> None:
+        if self._stopping.is_set():
+            return
+        t = self.tracker
+        t.width, t.height, t.codec, t.expected_fps = info.width, info.height, info.codec, info.fps
+        t.processing_since = time.monotonic()
+        t.reset_window()
+        if self.counters.samples:
+            # A reconnect: we cannot know a face is the same person (the pipeline keeps its
+            # cooldown, so a flapping camera cannot turn into an alert storm).
+            self._reset_pipeline = True
+        log.info(
+            "camera streaming",
+            camera_id=self.camera_id,
+            url=self._masked_url,
+            codec=info.codec,
+            size=f"{info.width}x{info.height}",
+            fps=info.fps,
+        )
+        self._spawn(self._set_status(CameraStatus.PROCESSING))
+
+    def _on_alert(self, alert: FaceDetectionAlert) -> None:
+        if self._stopping.is_set():
+            return
+        self.counters.alerts += 1
+        metrics.ALERTS.labels(self.camera_id).inc()
+        self._spawn(self._publish_alert_safe(alert))
+
+    async def _publish_alert_safe(self, alert: FaceDetectionAlert) -> None:
+        try:
+            await self._publish_alert(alert)
+        except Exception:
+            log.exception("could not publish face alert", camera_id=self.camera_id)
+
+    # ------------------------------------------------------------------ ingest thread
+    def _ingest_thread(
+        self, loop: asyncio.AbstractEventLoop, done: asyncio.Future[IngestError | None]
+    ) -> None:
+        outcome: IngestError | None = None
+        container: Any = None
+        opened: list[PacketSink] = []
+        try:
+            with Interrupter.watch(self._stopping):
+                if self._stopping.is_set():
+                    return
+                container, stream = open_input(self.spec.rtsp_url, self.settings.ingest_options())
+                self.containers_open += 1
+                if self._stopping.is_set():
+                    return
+                info = stream_info(stream)
+                self.video_stream = stream
+                loop.call_soon_threadsafe(self._on_opened, info)
+                self._demux(loop, container, stream, info, opened)
+        except BaseException as exc:  # report every failure, for this camera only
+            if not self._stopping.is_set():
+                outcome = classify_error(exc, self.spec.rtsp_url, opening=container is None)
+        finally:
+            self.video_stream = None
+            for sink in opened:
+                try:
+                    sink.on_stream_closed()
+                except Exception:
+                    log.exception("packet sink failed on close", camera_id=self.camera_id)
+            if container is not None:
+                with contextlib.suppress(Exception):
+                    container.close()
+                self.containers_open -= 1
+            with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting
+                loop.call_soon_threadsafe(_resolve, done, outcome)
+
+    def _demux(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        container: Any,
+        stream: Any,
+        info: Any,
+        opened: list[PacketSink],
+    ) -> None:
+        """Blocking demux/decode loop of one connection; returns on stop, raises on failure."""
+        c = self.counters
+        interval = 1.0 / max(0.01, self.settings.sample_fps)
+        tolerance = 0.25 * interval  # a frame slightly early still counts for its slot
+        policy = DecodePolicy(interval, b_frames=info.b_frames)
+        ctx = stream.codec_context
+        tb = float(stream.time_base) if stream.time_base else 0.0
+        next_sample = 0.0
+        consecutive_errors = 0
+        decoded_any = False
+        packets = container.demux(stream)
+        try:
+            for packet in packets:
+                if self._stopping.is_set():
+                    return
+                size = packet.size
+                if size == 0:  # PyAV's flush packet after EOF
+                    continue
+                now = time.monotonic()
+                c.packets += 1
+                c.bytes_in += size
+                if self.packet_sinks or opened:
+                    self._feed_sinks(stream, packet, opened)
+                is_key = bool(packet.is_keyframe)
+                pts, dts = packet.pts, packet.dts
+                policy.observe(
+                    is_key,
+                    pts * tb if pts is not None and tb else now,
+                    pts is not None and dts is not None and pts != dts,
+                )
+                self.decode_mode = policy.mode
+                if not policy.should_decode(is_key):
+                    continue
+                due = now >= next_sample - tolerance
+                # Wall clock of the frame at its source: the stream's own stamp when it carries
+                # one (the test camera's SEI), else when its packet reached us.
+                source_ts = (read_wallclock_sei(packet) or time.time()) if due else None
+                t0 = time.perf_counter()
+                try:
+                    frames = ctx.decode(packet)
+                except (av.error.FFmpegError, ValueError) as exc:
+                    c.decode_errors += 1
+                    consecutive_errors += 1
+                    if consecutive_errors >= self.settings.max_decode_errors:
+                        raise IngestError(
+                            ErrorCode.DECODER_CRASH,
+                            "The camera stream could not be decoded.",
+                            log_detail=f"{consecutive_errors} consecutive decode errors; last: "
+                            f"{type(exc).__name__}: {exc}",
+                        ) from exc
+                    continue
+                ms = (time.perf_counter() - t0) * 1000.0
+                c.decode_ms.append(ms)
+                metrics.DECODE_LATENCY.observe(ms / 1000.0)
+                if not frames:
+                    continue
+                consecutive_errors = 0
+                c.decoded += len(frames)
+                decoded_any = True
+                if now < next_sample - tolerance:
+                    continue
+                next_sample = (
+                    next_sample + interval if now - next_sample < interval else now + interval
+                )
+                self._sample(loop, frames[-1], source_ts)
+        finally:
+            packets.close()  # frees its read buffer before the container is closed
+        if not self._stopping.is_set():
+            # A live camera never ends: EOF means the connection dropped.
+            raise IngestError(
+                ErrorCode.NETWORK_ERROR,
+                "The camera closed the connection.",
+                log_detail=f"end of stream (decoded frames: {decoded_any})",
+            )
+
+    def _feed_sinks(self, stream: Any, packet: av.Packet[Any], opened: list[PacketSink]) -> None:
+        sinks = self.packet_sinks
+        # Sinks come and go from other threads; compare identities (cheap for a few sinks)
+        # and open the ones attached mid-stream before their first packet.
+        if len(sinks) != len(opened) or any(
+            a is not b for a, b in zip(sinks, opened, strict=False)
+        ):
+            current = list(sinks)
+            for sink in current:
+                if not any(sink is o for o in opened):
+                    try:
+                        sink.on_stream_open(stream)
+                    except Exception:
+                        self.counters.sink_errors += 1
+                        log.exception("packet sink failed on open", camera_id=self.camera_id)
+            opened[:] = current
+        for sink in opened:
+            try:
+                sink.on_packet(packet)
+            except Exception:
+                self.counters.sink_errors += 1
+                if self.counters.sink_errors <= 5:
+                    log.exception("packet sink failed", camera_id=self.camera_id)
+
+    def _sample(
+        self, loop: asyncio.AbstractEventLoop, frame: av.VideoFrame, source_ts: float | None
+    ) -> None:
+        """A frame picked for detection/snapshot (ingest thread)."""
+        c = self.counters
+        c.samples += 1
+        self._latest = (frame, time.monotonic())
+        if not self.face_detection_enabled or self._pipeline_factory is None:
+            return
+        if self._detect_busy:
+            c.dropped_samples += 1
+            metrics.DROPPED_SAMPLES.labels(self.camera_id).inc()
+            return
+        self._detect_busy = True
+        try:
+            self._executor.submit(self._detect_job, loop, frame, time.monotonic(), source_ts)
+        except RuntimeError:  # pool shut down: the worker is stopping
+            self._detect_busy = False
+
+    def _detect_job(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        frame: av.VideoFrame,
+        ts: float,
+        source_ts: float | None,
+    ) -> None:
+        """Detection on the shared pool: convert, detect, track; post an alert to the loop.
+
+        ``ts``: monotonic seconds when sampled (tracker and cooldown clock); ``source_ts``:
+        Unix seconds of the frame at its source (copied into the alert for latency).
+        """
+        try:
+            if self._stopping.is_set() or not self.face_detection_enabled:
+                return
+            if self._pipeline is None:
+                assert self._pipeline_factory is not None
+                self._pipeline = self._pipeline_factory(self.camera_id)
+            pipeline = self._pipeline
+            if self._reset_pipeline:
+                self._reset_pipeline = False
+                pipeline.reset()
+            t0 = time.perf_counter()
+            img = frame.to_ndarray(format="bgr24")
+            alert = pipeline.process(img, ts, source_ts=source_ts)
+            elapsed = time.perf_counter() - t0
+            detector_ms = getattr(pipeline, "last_detector_ms", None)
+            self.counters.detections += 1
+            self.counters.detector_ms.append(
+                float(detector_ms) if detector_ms is not None else elapsed * 1000.0
+            )
+            metrics.DETECTOR_LATENCY.observe(elapsed)
+            if alert is not None:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._on_alert, alert)
+        except Exception:
+            log.exception("face detection failed", camera_id=self.camera_id)
+        finally:
+            self._detect_busy = False
+
+
+_STATS_STATUSES = frozenset({CameraStatus.CONNECTING, CameraStatus.PROCESSING, CameraStatus.ERROR})
+
+
+def _resolve(fut: asyncio.Future[IngestError | None], value: IngestError | None) -> None:
+    if not fut.done():
+        fut.set_result(value)

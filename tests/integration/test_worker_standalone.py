@@ -1,0 +1,141 @@
+"""``beholder worker`` as its own process over a real NATS server (distributed mode).
+
+The test runs a private ``nats-server`` on a free port: the shared one on 4222 carries other
+suites' commands, and a worker in queue group ``workers`` there could steal them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beholder.bus import create_bus
+from beholder.messages import (
+    CameraCommand,
+    CameraSpec,
+    CommandType,
+    FaceDetectionAlert,
+    StreamStatusEvent,
+    Subjects,
+    WorkerHeartbeat,
+)
+from beholder.worker.manager import snapshot_subject
+
+pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def nats_url() -> Iterator[str]:
+    if not os.path.exists(NATS_SERVER):
+        pytest.skip("nats-server not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"nats://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=5)
+
+
+@pytest.fixture
+async def worker_proc(nats_url: str, tmp_path: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
+    env = dict(os.environ)
+    env.update({
+        "BEHOLDER_BUS_URL": nats_url,
+        "BEHOLDER_DATA_DIR": str(tmp_path),
+        "BEHOLDER_WORKER_HEARTBEAT_INTERVAL": "0.5",
+        "BEHOLDER_LOG_FORMAT": "json",
+    })
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "beholder", "worker", "--worker-id", "standalone-1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+async def test_worker_process_over_nats(
+    nats_url: str, worker_proc: subprocess.Popen[bytes], rtsp_camera: Any
+) -> None:
+    bus = create_bus(nats_url)
+    await bus.start()
+    events: list[StreamStatusEvent] = []
+    alerts: list[FaceDetectionAlert] = []
+    beats: list[WorkerHeartbeat] = []
+
+    async def on_status(msg: Any) -> None:
+        events.append(StreamStatusEvent.from_bytes(msg.data))
+
+    async def on_alert(msg: Any) -> None:
+        alerts.append(FaceDetectionAlert.from_bytes(msg.data))
+
+    async def on_beat(msg: Any) -> None:
+        beats.append(WorkerHeartbeat.from_bytes(msg.data))
+
+    await bus.subscribe(Subjects.STREAM_STATUS, on_status)
+    await bus.subscribe(Subjects.CAMERA_EVENTS, on_alert)
+    await bus.subscribe(Subjects.WORKER_HEARTBEAT, on_beat)
+
+    async def until(cond: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            assert worker_proc.poll() is None, "worker exited"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.05)
+
+    try:
+        await until(lambda: beats, 20, "a heartbeat")
+        assert beats[0].worker_id == "standalone-1"
+        pong = WorkerHeartbeat.from_bytes(await bus.request(Subjects.WORKER_PING, b"", 3))
+        assert pong.worker_id == "standalone-1"
+
+        spec = CameraSpec(camera_id="nats-cam", name="n", rtsp_url=rtsp_camera.url("two"))
+        cmd = CameraCommand(command_type=CommandType.START_STREAM, camera_id="nats-cam",
+                            payload=spec.to_wire())
+        await bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
+        await until(lambda: any(e.status.value == "PROCESSING" for e in events), 20, "PROCESSING")
+        assert all(e.correlation_id == cmd.correlation_id for e in events)
+        await until(lambda: alerts, 15, "an alert")
+        assert len(alerts[0].faces) == 2
+        jpeg = await bus.request(snapshot_subject("nats-cam"), b"", 3)
+        assert jpeg[:3] == b"\xff\xd8\xff"
+
+        stop = CameraCommand(command_type=CommandType.STOP_STREAM, camera_id="nats-cam")
+        await bus.publish(Subjects.CAMERA_COMMANDS, stop.to_bytes())
+        await until(lambda: events[-1].status.value == "STOPPED", 5, "STOPPED")
+    finally:
+        await bus.close()
+
+    worker_proc.send_signal(signal.SIGTERM)
+    assert worker_proc.wait(timeout=10) == 0
+    out = worker_proc.stdout.read().decode() if worker_proc.stdout else ""
+    assert "worker stopped" in out
