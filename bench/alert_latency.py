@@ -71,7 +71,9 @@ async def run(n_alerts: int, cameras: int, sample_fps: float, bus_url: str) -> d
 
     await bus.subscribe(Subjects.CAMERA_EVENTS, on_alert)
     mgr = WorkerManager(
-        Settings(), bus, "latency-bench",
+        Settings(),
+        bus,
+        "latency-bench",
         worker_settings=WorkerSettings(sample_fps=sample_fps, alert_cooldown=0.0),
     )
     await mgr.start()

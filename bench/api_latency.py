@@ -68,8 +68,10 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "beholder", "serve"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "beholder", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     results: dict[str, object] = {}
     try:
@@ -91,14 +93,33 @@ def main() -> int:
         h = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=h) as c:
             for i in range(args.cameras):
-                c.post("/api/cameras", json={"name": f"cam-{i:03d}", "rtspUrl": f"rtsp://admin:pw@10.1.0.{i % 250}/s{i}", "location": "bench"})
+                c.post(
+                    "/api/cameras",
+                    json={
+                        "name": f"cam-{i:03d}",
+                        "rtspUrl": f"rtsp://admin:pw@10.1.0.{i % 250}/s{i}",
+                        "location": "bench",
+                    },
+                )
             assert len(c.get("/api/cameras").json()["items"]) == args.cameras
         workers = 10
         cpu0 = _cpu_s(proc.pid)
         out = subprocess.run(
-            ["hey", "-z", f"{args.seconds}s", "-c", str(workers), "-q", str(args.rate // workers),
-             "-H", f"Authorization: Bearer {token}", f"{base}/api/cameras"],
-            capture_output=True, text=True, check=True,
+            [
+                "hey",
+                "-z",
+                f"{args.seconds}s",
+                "-c",
+                str(workers),
+                "-q",
+                str(args.rate // workers),
+                "-H",
+                f"Authorization: Bearer {token}",
+                f"{base}/api/cameras",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         cpu1 = _cpu_s(proc.pid)
         pct = dict(re.findall(r"\s+(\d+)%% in ([\d.]+) secs".replace("%%", "%"), out))
@@ -117,8 +138,17 @@ def main() -> int:
         )
         if shutil.which("wrk"):
             w = subprocess.run(
-                ["wrk", "-t2", "-c20", "-d10s", "-H", f"Authorization: Bearer {token}", f"{base}/api/cameras"],
-                capture_output=True, text=True,
+                [
+                    "wrk",
+                    "-t2",
+                    "-c20",
+                    "-d10s",
+                    "-H",
+                    f"Authorization: Bearer {token}",
+                    f"{base}/api/cameras",
+                ],
+                capture_output=True,
+                text=True,
             ).stdout
             m = re.search(r"Requests/sec:\s+([\d.]+)", w)
             results["max_rps_wrk_c20"] = float(m.group(1)) if m else None

@@ -46,8 +46,9 @@ def _cpu(proc: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
-async def run_k(clip: Path, k: int, seconds: float, warmup: float, sample_fps: float,
-                detect: bool) -> dict[str, Any]:
+async def run_k(
+    clip: Path, k: int, seconds: float, warmup: float, sample_fps: float, detect: bool
+) -> dict[str, Any]:
     me = psutil.Process()
     server = RtspServer({f"cam{i}": clip for i in range(k)})
     server.start()
@@ -62,9 +63,12 @@ async def run_k(clip: Path, k: int, seconds: float, warmup: float, sample_fps: f
 
     await bus.subscribe(Subjects.CAMERA_EVENTS, on_alert)
     mgr = WorkerManager(
-        Settings(), bus, "bench",
-        worker_settings=WorkerSettings(sample_fps=sample_fps, stats_interval=5.0,
-                                       alert_cooldown=10.0),
+        Settings(),
+        bus,
+        "bench",
+        worker_settings=WorkerSettings(
+            sample_fps=sample_fps, stats_interval=5.0, alert_cooldown=10.0
+        ),
     )
     await mgr.start()
     if detect:
@@ -75,18 +79,26 @@ async def run_k(clip: Path, k: int, seconds: float, warmup: float, sample_fps: f
         from beholder.worker.detect.base import create_detector
 
         warm = np.zeros((360, 640, 3), np.uint8)
-        await asyncio.gather(*(
-            asyncio.get_running_loop().run_in_executor(
-                mgr.executor, lambda: create_detector(mgr.ws.detector).detect(warm))
-            for _ in range(2)
-        ))
+        await asyncio.gather(
+            *(
+                asyncio.get_running_loop().run_in_executor(
+                    mgr.executor, lambda: create_detector(mgr.ws.detector).detect(warm)
+                )
+                for _ in range(2)
+            )
+        )
     rss0 = me.memory_info().rss
     try:
         for i in range(k):
-            spec = CameraSpec(camera_id=f"cam{i}", name=f"cam{i}", rtsp_url=server.url(f"cam{i}"),
-                              face_detection_enabled=detect)
-            cmd = CameraCommand(command_type=CommandType.START_STREAM, camera_id=f"cam{i}",
-                                payload=spec.to_wire())
+            spec = CameraSpec(
+                camera_id=f"cam{i}",
+                name=f"cam{i}",
+                rtsp_url=server.url(f"cam{i}"),
+                face_detection_enabled=detect,
+            )
+            cmd = CameraCommand(
+                command_type=CommandType.START_STREAM, camera_id=f"cam{i}", payload=spec.to_wire()
+            )
             await bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
         t_start = time.monotonic()
         deadline = t_start + 60
@@ -98,8 +110,16 @@ async def run_k(clip: Path, k: int, seconds: float, warmup: float, sample_fps: f
         t_up = time.monotonic()
         await asyncio.sleep(warmup)
         sessions = list(mgr.sessions.values())
-        c0 = {s.camera_id: (s.counters.packets, s.counters.samples, s.counters.detections,
-                            s.counters.dropped_samples, s.counters.decoded) for s in sessions}
+        c0 = {
+            s.camera_id: (
+                s.counters.packets,
+                s.counters.samples,
+                s.counters.detections,
+                s.counters.dropped_samples,
+                s.counters.decoded,
+            )
+            for s in sessions
+        }
         cpu0, srv_cpu0, t0 = _cpu(me), _cpu(srv_proc) if srv_proc else 0.0, time.monotonic()
         await asyncio.sleep(seconds)
         dt = time.monotonic() - t0
@@ -161,22 +181,42 @@ def main() -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    clip = transcode(MEDIA_DIR / "headpose-two-faces.mp4", work / f"two-720p25-g{args.gop}.mp4",
-                     width=1280, height=720, fps=25, gop=args.gop)
+    clip = transcode(
+        MEDIA_DIR / "headpose-two-faces.mp4",
+        work / f"two-720p25-g{args.gop}.mp4",
+        width=1280,
+        height=720,
+        fps=25,
+        gop=args.gop,
+    )
     results = []
     for k in args.cameras:
         if len(args.cameras) > 1:
             # One fresh process per K: RSS freed by a previous run would hide new growth.
-            cmd = [sys.executable, __file__, "--cameras", str(k), "--seconds", str(args.seconds),
-                   "--warmup", str(args.warmup), "--sample-fps", str(args.sample_fps),
-                   "--gop", str(args.gop), "--workdir", str(work)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--cameras",
+                str(k),
+                "--seconds",
+                str(args.seconds),
+                "--warmup",
+                str(args.warmup),
+                "--sample-fps",
+                str(args.sample_fps),
+                "--gop",
+                str(args.gop),
+                "--workdir",
+                str(work),
+            ]
             if args.no_detect:
                 cmd.append("--no-detect")
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
         else:
-            r = asyncio.run(run_k(clip, k, args.seconds, args.warmup, args.sample_fps,
-                                  not args.no_detect))
+            r = asyncio.run(
+                run_k(clip, k, args.seconds, args.warmup, args.sample_fps, not args.no_detect)
+            )
             r["gop"] = args.gop
             print(json.dumps(r), flush=True)
         results.append(r)

@@ -7,12 +7,16 @@ the in-memory bus and one in-process worker. Distributed mode is the same code w
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+StrList = Annotated[list[str], NoDecode]
+"""A list setting given in the environment as JSON (``["a","b"]``) or comma-separated."""
 
 
 class Settings(BaseSettings):
@@ -43,7 +47,7 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = Field(default=7 * 24 * 3600, ge=60)
 
     # edges
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: StrList = Field(default_factory=list)
     rate_limit_per_ip: str = "600/minute"
     rate_limit_per_principal: str = "1200/minute"
     rate_limit_login: str = "10/minute"
@@ -51,7 +55,7 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(
         default=None, description="bearer token accepted on /metrics in addition to admin auth"
     )
-    metrics_allow: list[str] = Field(
+    metrics_allow: StrList = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"],
         description="client networks allowed to read /metrics without credentials",
     )
@@ -90,10 +94,59 @@ class Settings(BaseSettings):
     worker_analyzeduration: float = Field(default=1.0, gt=0)
     worker_max_decode_errors: int = Field(default=50, ge=1)
 
+    # live view (WHEP / MJPEG egress); read by worker.egress.settings.EgressSettings
+    webrtc_hosts: StrList = Field(
+        default_factory=list,
+        description="host addresses offered as ICE candidates; [] = the machine's interfaces",
+    )
+    webrtc_peer_networks: StrList = Field(
+        default_factory=list,
+        description="remote candidate networks accepted; [] = networks of the host addresses",
+    )
+    webrtc_ice_servers: StrList = Field(default_factory=list, description="stun:/turn: URLs")
+    webrtc_turn_username: str | None = None
+    webrtc_turn_password: str | None = None
+    webrtc_max_viewers_per_camera: int = Field(default=16, ge=1)
+    webrtc_max_viewers: int = Field(default=64, ge=1)
+    webrtc_signal_timeout: float = Field(default=10.0, gt=0)
+    webrtc_connect_timeout: float = Field(default=20.0, gt=0)
+    webrtc_idle_timeout: float = Field(default=15.0, gt=0)
+    webrtc_restart_grace: float = Field(default=3.0, ge=0)
+    egress_gop_cache_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
+    egress_viewer_queue: int = Field(default=90, ge=1)
+    transcode_max_width: int = Field(default=1280, ge=16)
+    transcode_max_height: int = Field(default=720, ge=16)
+    transcode_max_fps: float = Field(default=15.0, gt=0)
+    transcode_bitrate: int = Field(default=1_500_000, ge=10_000)
+    transcode_gop_seconds: float = Field(default=1.0, gt=0)
+    mjpeg_max_fps: float = Field(default=5.0, gt=0)
+    mjpeg_max_width: int = Field(default=640, ge=16)
+    mjpeg_quality: int = Field(default=7, ge=1, le=31, description="FFmpeg qscale, lower=better")
+    mjpeg_keepalive: float = Field(default=2.0, gt=0)
+    mjpeg_idle_timeout: float = Field(default=6.0, gt=0)
+    mjpeg_client_queue: int = Field(default=2, ge=1)
+
     # roles run by `serve`
     run_worker: bool = True
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator(
+        "cors_origins",
+        "metrics_allow",
+        "webrtc_hosts",
+        "webrtc_peer_networks",
+        "webrtc_ice_servers",
+        mode="before",
+    )
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
 
     @field_validator("cors_origins")
     @classmethod

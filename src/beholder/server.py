@@ -10,16 +10,18 @@ from beholder.config import Settings
 
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
-    """uvicorn settings tuned for the hub: uvloop + httptools, no permessage-deflate
-    (compressing small JSON per client costs more CPU than it saves on a LAN), and no
-    protocol-level pings (the hub runs its own heartbeat)."""
+    """uvicorn settings tuned for the hub: uvloop + httptools, the sans-I/O websockets
+    protocol (the hub's fast path writes one pre-framed message per client on it), no
+    permessage-deflate (a zlib state per client costs 30-100 KB and CPU per message for
+    ~1 KB alerts that barely compress; see bench/hub_fanout), and no protocol-level pings
+    (the hub runs its own heartbeat)."""
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        ws="websockets-sansio",  # the hub writes pre-framed messages on this protocol
         ws_per_message_deflate=False,
         ws_ping_interval=None,
         ws_max_size=settings.ws_max_message_bytes,

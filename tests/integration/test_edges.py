@@ -3,19 +3,26 @@
 from pathlib import Path
 
 import pytest
-from conftest import make_settings, start_live_api, stop_live_api
 
 from beholder.config import Settings
+from conftest import make_settings, start_live_api, stop_live_api
 
 
 async def test_cors_allows_only_listed_origins(tmp_path: Path) -> None:
     live = await start_live_api(make_settings(tmp_path, cors_origins=["https://ops.example.com"]))
     try:
-        pre = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
-        ok = await live.client.options("/api/cameras", headers={"Origin": "https://ops.example.com", **pre})
+        pre = {
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        }
+        ok = await live.client.options(
+            "/api/cameras", headers={"Origin": "https://ops.example.com", **pre}
+        )
         assert ok.headers["access-control-allow-origin"] == "https://ops.example.com"
         assert ok.headers["access-control-allow-credentials"] == "true"
-        bad = await live.client.options("/api/cameras", headers={"Origin": "https://evil.example", **pre})
+        bad = await live.client.options(
+            "/api/cameras", headers={"Origin": "https://evil.example", **pre}
+        )
         assert "access-control-allow-origin" not in bad.headers
     finally:
         await stop_live_api(live)

@@ -3,18 +3,23 @@
 import asyncio
 from pathlib import Path
 
-from conftest import LiveApi, make_settings, start_live_api, stop_live_api
-
 from beholder.bus import BusMessage, MemoryBus
 from beholder.messages import CameraCommand, Subjects, WorkerHeartbeat
+from conftest import LiveApi, make_settings, start_live_api, stop_live_api
 
 
 async def _running_camera(tmp_path: Path, database_url: str | None) -> tuple[str, Path]:
     live = await start_live_api(make_settings(tmp_path, database_url))
     try:
         op = await live.headers("operator")
-        cam = (await live.client.post("/api/cameras", json={"name": "c", "rtspUrl": "rtsp://h/s"}, headers=op)).json()
-        assert (await live.client.post(f"/api/cameras/{cam['id']}/start", headers=op)).status_code == 202
+        cam = (
+            await live.client.post(
+                "/api/cameras", json={"name": "c", "rtspUrl": "rtsp://h/s"}, headers=op
+            )
+        ).json()
+        assert (
+            await live.client.post(f"/api/cameras/{cam['id']}/start", headers=op)
+        ).status_code == 202
     finally:
         await stop_live_api(live)
     return str(cam["id"]), tmp_path
@@ -30,7 +35,9 @@ async def _status(live: LiveApi, cam_id: str, want: str) -> dict:
     return cam
 
 
-async def test_running_camera_without_worker_is_marked_error(tmp_path: Path, database_url: str | None) -> None:
+async def test_running_camera_without_worker_is_marked_error(
+    tmp_path: Path, database_url: str | None
+) -> None:
     cam_id, _ = await _running_camera(tmp_path, database_url)
     live = await start_live_api(make_settings(tmp_path, database_url))
     try:
@@ -41,7 +48,9 @@ async def test_running_camera_without_worker_is_marked_error(tmp_path: Path, dat
         await stop_live_api(live)
 
 
-async def test_running_camera_is_restarted_on_a_live_worker(tmp_path: Path, database_url: str | None) -> None:
+async def test_running_camera_is_restarted_on_a_live_worker(
+    tmp_path: Path, database_url: str | None
+) -> None:
     cam_id, _ = await _running_camera(tmp_path, database_url)
     bus = MemoryBus()
     await bus.start()

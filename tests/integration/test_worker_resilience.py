@@ -44,8 +44,11 @@ async def test_reconnects_with_backoff_after_the_camera_comes_back(
     await h.wait_for(
         "cam", "CONNECTING", after=mark, timeout=10, where=lambda e: (e.attempt or 0) >= 3
     )
-    attempts = [e.attempt for e in h.events[mark:]
-                if e.camera_id == "cam" and e.status.value == "CONNECTING"]
+    attempts = [
+        e.attempt
+        for e in h.events[mark:]
+        if e.camera_id == "cam" and e.status.value == "CONNECTING"
+    ]
     assert attempts == sorted(attempts) and len(set(attempts)) == len(attempts), attempts
     errors = [e for e in h.events[mark:] if e.camera_id == "cam" and e.status.value == "ERROR"]
     assert all(e.error_code == "NETWORK_ERROR" and e.attempt for e in errors)

@@ -50,7 +50,8 @@ def nats_url() -> Iterator[str]:
     port = _free_port()
     proc = subprocess.Popen(
         [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -67,15 +68,19 @@ def nats_url() -> Iterator[str]:
 @pytest.fixture
 async def worker_proc(nats_url: str, tmp_path: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
     env = dict(os.environ)
-    env.update({
-        "BEHOLDER_BUS_URL": nats_url,
-        "BEHOLDER_DATA_DIR": str(tmp_path),
-        "BEHOLDER_WORKER_HEARTBEAT_INTERVAL": "0.5",
-        "BEHOLDER_LOG_FORMAT": "json",
-    })
+    env.update(
+        {
+            "BEHOLDER_BUS_URL": nats_url,
+            "BEHOLDER_DATA_DIR": str(tmp_path),
+            "BEHOLDER_WORKER_HEARTBEAT_INTERVAL": "0.5",
+            "BEHOLDER_LOG_FORMAT": "json",
+        }
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "beholder", "worker", "--worker-id", "standalone-1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     yield proc
     if proc.poll() is None:
@@ -119,8 +124,9 @@ async def test_worker_process_over_nats(
         assert pong.worker_id == "standalone-1"
 
         spec = CameraSpec(camera_id="nats-cam", name="n", rtsp_url=rtsp_camera.url("two"))
-        cmd = CameraCommand(command_type=CommandType.START_STREAM, camera_id="nats-cam",
-                            payload=spec.to_wire())
+        cmd = CameraCommand(
+            command_type=CommandType.START_STREAM, camera_id="nats-cam", payload=spec.to_wire()
+        )
         await bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
         await until(lambda: any(e.status.value == "PROCESSING" for e in events), 20, "PROCESSING")
         assert all(e.correlation_id == cmd.correlation_id for e in events)

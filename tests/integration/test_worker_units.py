@@ -36,15 +36,24 @@ def test_backoff_grows_with_jitter_within_bounds() -> None:
 def test_connection_quality(fps: float, reconnects: int, stalls: int, expected: str) -> None:
     assert (
         connection_quality(
-            processing=True, input_fps=fps, expected_fps=12.0,
-            reconnects_last_hour=reconnects, stalls_last_hour=stalls,
+            processing=True,
+            input_fps=fps,
+            expected_fps=12.0,
+            reconnects_last_hour=reconnects,
+            stalls_last_hour=stalls,
         )
         == expected
     )
-    assert connection_quality(
-        processing=False, input_fps=fps, expected_fps=12.0,
-        reconnects_last_hour=0, stalls_last_hour=0,
-    ) == "unusable"
+    assert (
+        connection_quality(
+            processing=False,
+            input_fps=fps,
+            expected_fps=12.0,
+            reconnects_last_hour=0,
+            stalls_last_hour=0,
+        )
+        == "unusable"
+    )
 
 
 def test_decode_policy_keyframes_only_when_gop_fits_the_sample_interval() -> None:

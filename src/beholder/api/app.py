@@ -135,7 +135,9 @@ def create_app(
         # metrics are the real paths.
         app.include_router(module.router)
     _include_optional_routers(app)
-    app.add_api_websocket_route("/ws", _hub_endpoint)
+    # A plain Starlette route: the hub needs no FastAPI dependencies, and this saves ~4 KB
+    # per connection (bench/hub_fanout).
+    app.router.add_websocket_route("/ws", _hub_endpoint)
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     if settings.cors_origins:
         app.add_middleware(
@@ -144,7 +146,14 @@ def create_app(
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Correlation-ID"],
-            expose_headers=["X-Correlation-ID", "Location", "Retry-After"],
+            expose_headers=[
+                "X-Correlation-ID",
+                "Location",
+                "Retry-After",
+                "Link",
+                "ETag",
+                "X-Beholder-Egress",
+            ],
         )
     app.add_middleware(HttpMiddleware, max_bytes=settings.max_request_bytes, limiter=limiter)
     _mount_web(app)
@@ -152,12 +161,9 @@ def create_app(
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    # Live view (WHEP/MJPEG) ships with the worker's egress package.
-    try:
-        from beholder.api.routers import live
-    except ImportError:
-        return
-    app.include_router(live.router, prefix="/api")
+    from beholder.api.routers import live
+
+    app.include_router(live.router)
 
 
 async def _hub_endpoint(websocket: WebSocket) -> None:
@@ -297,10 +303,12 @@ async def _start(
     state.consumers = EventConsumers(state)
     await state.consumers.start()
     if role == "serve" and settings.run_worker:
+        from beholder.worker.egress.whep import start_egress
         from beholder.worker.manager import WorkerManager
 
         state.worker = WorkerManager(settings, bus)
         await state.worker.start()
+        state.egress = await start_egress(state.worker, bus, settings)
     await health.check_now()
     health.start()
     # Reconciliation waits for a worker ping; it must not hold up readiness.
@@ -328,6 +336,9 @@ async def _stop(state: AppState) -> None:
     await state.health.stop()
     if state.consumers is not None:
         await state.consumers.stop()
+    if state.egress is not None:
+        with contextlib.suppress(Exception):
+            await state.egress.close()
     if state.worker is not None:
         with contextlib.suppress(Exception):
             await state.worker.stop()

@@ -32,4 +32,5 @@ class AppState:
     started_at: float = field(default_factory=time.monotonic)
     worker: Any = None  # in-process WorkerManager under `serve`
     consumers: Any = None  # EventConsumers
+    egress: Any = None  # in-process live-view EgressHub under `serve`
     background: list[Any] = field(default_factory=list)  # asyncio tasks to cancel on stop

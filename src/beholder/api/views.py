@@ -39,8 +39,8 @@ def alert_out(alert: Alert) -> AlertOut:
         id=alert.id,
         camera_id=alert.camera_id,
         stream_id=alert.stream_id,
-        type=alert.type,
-        severity=alert.severity,
+        type=alert.type,  # type: ignore[arg-type]  # DB holds only AlertType values
+        severity=alert.severity,  # type: ignore[arg-type]
         message=alert.message,
         metadata=alert.alert_metadata or {},
         thumbnail=alert.thumbnail,

@@ -452,10 +452,16 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    egress = None
     try:
         await manager.start()
+        from beholder.worker.egress.whep import start_egress
+
+        egress = await start_egress(manager, bus, settings)
         await stop.wait()
     finally:
+        if egress is not None:
+            await egress.close()
         await manager.stop()
         await bus.close()
     return 0

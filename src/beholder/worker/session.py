@@ -268,8 +268,21 @@ class CameraSession:
         return jpeg
 
     def current_stats(self) -> StreamStats:
-        """Stats now (rates over the time since the previous snapshot)."""
-        return self.tracker.build(processing=self.status is CameraStatus.PROCESSING)
+        """Stats now (rates over the time since the previous snapshot), with the egress
+        mode and viewer count of live-view sinks that report them."""
+        stats = self.tracker.build(processing=self.status is CameraStatus.PROCESSING)
+        for sink in list(self.packet_sinks):
+            sink_stats = getattr(sink, "stats", None)
+            if sink_stats is None:
+                continue
+            try:
+                extra = sink_stats()
+            except Exception:  # a sink's bug must not break the camera's status events
+                log.exception("egress stats failed", camera_id=self.camera_id)
+                continue
+            stats.egress = extra.get("egress", stats.egress)
+            stats.viewers = extra.get("viewers", stats.viewers)
+        return stats
 
     # ------------------------------------------------------------------ session task
     async def _run(self) -> None:

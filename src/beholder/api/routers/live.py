@@ -66,7 +66,7 @@ from beholder.worker.egress.settings import EgressSettings
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["live"])
+router = APIRouter(prefix="/api", tags=["live"])
 
 MAX_OFFER_BYTES = 64 * 1024
 SESSION_ALLOW = "OPTIONS, DELETE"
@@ -108,7 +108,9 @@ async def require_live_camera(state: Any, camera_id: str) -> None:
         raise StreamUnavailable(
             "The camera is not streaming yet. Try again in a moment.", detail=f"status={status}"
         )
-    raise Conflict("The camera is not running. Start it to watch it live.", detail=f"status={status}")
+    raise Conflict(
+        "The camera is not running. Start it to watch it live.", detail=f"status={status}"
+    )
 
 
 def _raise_refusal(reply: EgressReply) -> None:
@@ -132,9 +134,9 @@ def _raise_refusal(reply: EgressReply) -> None:
     raise AppError(message, code=error_code, detail=f"worker refused: {code}")
 
 
-async def _request(bus: Bus, subject: str, data: bytes, timeout: float) -> bytes:
+async def _request(bus: Bus, subject: str, data: bytes, wait: float) -> bytes:
     try:
-        return await bus.request(subject, data, timeout=timeout)
+        return await bus.request(subject, data, timeout=wait)
     except BusError as exc:
         raise StreamUnavailable(
             "The camera is not being served right now. Try again in a moment.",
@@ -169,7 +171,9 @@ async def whep_offer(
     """WHEP offer → answer. See the module docstring for status codes."""
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype != "application/sdp":
-        raise InvalidInput("The offer must be sent as application/sdp.", detail=f"content-type {ctype!r}")
+        raise InvalidInput(
+            "The offer must be sent as application/sdp.", detail=f"content-type {ctype!r}"
+        )
     body = await request.body()
     if len(body) > MAX_OFFER_BYTES:
         raise AppError(code=ErrorCode.PAYLOAD_TOO_LARGE, detail=f"offer of {len(body)} bytes")
@@ -188,18 +192,24 @@ async def whep_offer(
         expires_at=principal.expires_at,
         client=request.client.host if request.client else None,
     )
-    raw = await _request(state.bus, whep_subject(camera_id), offer.to_bytes(), es.webrtc_signal_timeout)
+    raw = await _request(
+        state.bus, whep_subject(camera_id), offer.to_bytes(), es.webrtc_signal_timeout
+    )
     reply = WhepAnswer.from_bytes(raw)
     if not reply.ok or not reply.session_id or not reply.sdp:
         _raise_refusal(reply)
     assert reply.session_id is not None and reply.sdp is not None
-    location = request.url_for("whep_session_delete", camera_id=camera_id, session_id=reply.session_id)
+    location = request.url_for(
+        "whep_session_delete", camera_id=camera_id, session_id=reply.session_id
+    )
     headers = {
         "Location": location.path,
         "ETag": f'"{reply.session_id}"',
         "X-Beholder-Egress": reply.egress or "passthrough",
     }
-    response = Response(content=reply.sdp, status_code=201, media_type="application/sdp", headers=headers)
+    response = Response(
+        content=reply.sdp, status_code=201, media_type="application/sdp", headers=headers
+    )
     for link in _link_headers(reply.ice_servers, es):
         response.headers.append("Link", link)
     return response
@@ -208,7 +218,9 @@ async def whep_offer(
 @router.options("/cameras/{camera_id}/whep", status_code=204, response_class=Response)
 async def whep_endpoint_options(camera_id: CameraId) -> Response:
     """What the WHEP endpoint accepts (no authentication needed)."""
-    return Response(status_code=204, headers={"Allow": ENDPOINT_ALLOW, "Accept-Post": "application/sdp"})
+    return Response(
+        status_code=204, headers={"Allow": ENDPOINT_ALLOW, "Accept-Post": "application/sdp"}
+    )
 
 
 @router.delete(
@@ -218,7 +230,11 @@ async def whep_endpoint_options(camera_id: CameraId) -> Response:
     summary="Stop watching (WHEP hang up)",
 )
 async def whep_delete(
-    camera_id: CameraId, session_id: SessionId, request: Request, state: StateDep, principal: ViewerDep
+    camera_id: CameraId,
+    session_id: SessionId,
+    request: Request,
+    state: StateDep,
+    principal: ViewerDep,
 ) -> Response:
     """End the session. 404 when it does not exist (any more)."""
     _check_ids(camera_id, session_id)
@@ -230,7 +246,9 @@ async def whep_delete(
         any_owner=principal.can(Role.OPERATOR),
     )
     try:
-        raw = await state.bus.request(whep_delete_subject(camera_id), req.to_bytes(), timeout=es.webrtc_signal_timeout)
+        raw = await state.bus.request(
+            whep_delete_subject(camera_id), req.to_bytes(), timeout=es.webrtc_signal_timeout
+        )
     except BusError as exc:
         raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
     reply = EgressReply.from_bytes(raw)
@@ -264,7 +282,9 @@ async def whep_endpoint_other(camera_id: CameraId) -> Response:
 
 
 @router.api_route(
-    "/cameras/{camera_id}/whep/{session_id}", methods=["GET", "PUT", "POST"], include_in_schema=False
+    "/cameras/{camera_id}/whep/{session_id}",
+    methods=["GET", "PUT", "POST"],
+    include_in_schema=False,
 )
 async def whep_session_other(camera_id: CameraId, session_id: SessionId) -> Response:
     """Methods a WHEP session resource does not support: 405 with ``Allow``."""
@@ -273,7 +293,11 @@ async def whep_session_other(camera_id: CameraId, session_id: SessionId) -> Resp
 
 @router.post("/cameras/{camera_id}/whep/{session_id}/renew", summary="Extend a WHEP session")
 async def whep_renew(
-    camera_id: CameraId, session_id: SessionId, request: Request, state: StateDep, principal: ViewerDep
+    camera_id: CameraId,
+    session_id: SessionId,
+    request: Request,
+    state: StateDep,
+    principal: ViewerDep,
 ) -> dict[str, Any]:
     """Move the session's expiry to the expiry of the token of this request (after a token
     refresh) → ``{"sessionId", "expiresAt"}``."""
@@ -287,7 +311,9 @@ async def whep_renew(
         expires_at=principal.expires_at,
     )
     try:
-        raw = await state.bus.request(whep_renew_subject(camera_id), req.to_bytes(), timeout=es.webrtc_signal_timeout)
+        raw = await state.bus.request(
+            whep_renew_subject(camera_id), req.to_bytes(), timeout=es.webrtc_signal_timeout
+        )
     except BusError as exc:
         raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
     reply = EgressReply.from_bytes(raw)
@@ -350,7 +376,10 @@ class MjpegHub:
         """Ask the worker to (keep) encoding; raises ``StreamUnavailable``/``AppError``."""
         req = MjpegKeepAlive(camera_id=camera_id, api_id=self.api_id, clients=clients)
         raw = await _request(
-            self.bus, mjpeg_keepalive_subject(camera_id), req.to_bytes(), self.settings.webrtc_signal_timeout
+            self.bus,
+            mjpeg_keepalive_subject(camera_id),
+            req.to_bytes(),
+            self.settings.webrtc_signal_timeout,
         )
         reply = MjpegReply.from_bytes(raw)
         if not reply.ok:
@@ -364,12 +393,18 @@ class MjpegHub:
             if feed is None:
                 await self.keepalive(camera_id, 1)
                 feed = _CameraFeed(self, camera_id)
-                feed.subscription = await self.bus.subscribe(mjpeg_subject(camera_id), feed.on_frame)
+                feed.subscription = await self.bus.subscribe(
+                    mjpeg_subject(camera_id), feed.on_frame
+                )
                 self.feeds[camera_id] = feed
-            q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=max(1, self.settings.mjpeg_client_queue))
+            q: asyncio.Queue[bytes | None] = asyncio.Queue(
+                maxsize=max(1, self.settings.mjpeg_client_queue)
+            )
             feed.clients.add(q)
             if feed.keepalive is None or feed.keepalive.done():
-                feed.keepalive = asyncio.create_task(feed.keep_alive(), name=f"mjpeg-keepalive:{camera_id}")
+                feed.keepalive = asyncio.create_task(
+                    feed.keep_alive(), name=f"mjpeg-keepalive:{camera_id}"
+                )
             return q
 
     async def leave(self, camera_id: str, q: asyncio.Queue[bytes | None]) -> None:
@@ -423,9 +458,9 @@ async def mjpeg_stream(
                     return
                 if jpeg is None:
                     return
-                yield (
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                ).encode() + jpeg + b"\r\n"
+                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                head += f"Content-Length: {len(jpeg)}\r\n\r\n"
+                yield (head.encode() + jpeg + b"\r\n")
         finally:
             await hub.leave(camera_id, queue)
 
@@ -434,4 +469,3 @@ async def mjpeg_stream(
         media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
-

@@ -1,0 +1,288 @@
+"""One dashboard connection: subscriptions, heartbeat state and its bounded send path.
+
+Delivery never awaits. :meth:`Connection.push` writes the pre-built frame straight to the
+socket when the connection is idle and its transport is below the high-water mark (the
+common case), otherwise appends to a per-connection backlog drained by a short-lived
+flusher task that writes every queued frame in one ``writelines`` (one syscall). A backlog
+longer than ``ws_send_queue`` live messages means the client cannot keep up: ``push``
+returns ``False`` and the hub disconnects it, so a slow client never delays anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from beholder.realtime.frames import Outgoing
+from beholder.realtime.rawsend import WriteTransport, raw_channel
+
+if TYPE_CHECKING:
+    from starlette.websockets import WebSocket
+
+    from beholder.auth.roles import Principal
+
+log = structlog.get_logger(__name__)
+
+CLOSE_GRACE = 2.0
+"""Seconds a close handshake may take before the socket is aborted (a stuck peer)."""
+
+
+class _NoTransport:
+    """Stand-in transport for connections without the fast path (never written to)."""
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("no raw transport")
+
+    def writelines(self, data: list[bytes]) -> None:
+        raise RuntimeError("no raw transport")
+
+    def is_closing(self) -> bool:
+        return True
+
+    def abort(self) -> None:
+        return None
+
+
+_NO_TRANSPORT = _NoTransport()
+
+
+class Counters:
+    """Hub-wide counters shared by every connection (read by :meth:`Hub.stats`)."""
+
+    __slots__ = (
+        "auth_failures",
+        "broadcasts",
+        "disconnected_dead",
+        "disconnected_slow",
+        "dropped",
+        "expired",
+        "invalid_messages",
+        "replayed",
+        "replays",
+        "sent",
+    )
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.dropped = 0
+        self.broadcasts = 0
+        self.disconnected_slow = 0
+        self.disconnected_dead = 0
+        self.auth_failures = 0
+        self.expired = 0
+        self.invalid_messages = 0
+        self.replays = 0
+        self.replayed = 0
+
+
+class Connection:
+    """State of one accepted ``/ws`` connection (``__slots__``: ~1000s of these live at once).
+
+    ``topics``: subscribed topic names. ``seen``: a message arrived since the last
+    heartbeat tick; ``missed``: consecutive ticks without one. ``held``: live messages
+    parked while a replay is in flight (``None`` otherwise). ``backlog``: messages waiting
+    for the transport (``None`` when the fast path is free).
+    """
+
+    __slots__ = (
+        "_exempt",
+        "backlog",
+        "close_task",
+        "closing",
+        "counters",
+        "expiry",
+        "flusher",
+        "held",
+        "idle",
+        "missed",
+        "pending_replay",
+        "principal",
+        "queue_limit",
+        "raw",
+        "seen",
+        "topics",
+        "transport",
+        "websocket",
+        "writable",
+    )
+
+    def __init__(self, websocket: WebSocket, queue_limit: int, counters: Counters) -> None:
+        self.websocket = websocket
+        # Starlette keeps the server's own ASGI ``send`` as ``_send``; the fast path needs
+        # it to find uvicorn's protocol (see rawsend). Absent or wrapped → ASGI sends.
+        raw = self.raw = raw_channel(getattr(websocket, "_send", None))
+        # Fast-path handles copied out of ``raw`` (dummies when absent; ``idle`` guards them).
+        self.transport: WriteTransport = raw.transport if raw else _NO_TRANSPORT
+        self.writable: asyncio.Event = raw.writable if raw else asyncio.Event()
+        self.queue_limit = queue_limit
+        self.counters = counters
+        self.principal: Principal | None = None
+        self.topics: set[str] = set()
+        self.seen = True
+        self.missed = 0
+        self.closing = False
+        self.backlog: deque[Outgoing] | None = None
+        self._exempt = 0  # replayed/control items in the backlog, not counted against the bound
+        self.flusher: asyncio.Task[None] | None = None
+        self.held: list[Outgoing] | None = None
+        self.pending_replay: str | None = None
+        self.expiry: asyncio.TimerHandle | None = None
+        self.close_task: asyncio.Task[None] | None = None
+        self.idle = raw is not None  # True: push() may write straight to the transport
+
+    @property
+    def client(self) -> str:
+        """``host:port`` of the peer, for logs."""
+        client = self.websocket.scope.get("client")
+        return f"{client[0]}:{client[1]}" if client else "?"
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def push(self, out: Outgoing, live: bool = True) -> bool:
+        """Send ``out`` without awaiting. ``live``: a broadcast (held during a replay and
+        counted against the queue bound); control replies and replayed alerts are not.
+
+        Returns ``False`` only when the live backlog overflowed (caller disconnects).
+        """
+        if self.idle:
+            # Hot path (one call per client per broadcast): no backlog, no replay hold, not
+            # closing. is_closing() covers a peer's close: uvicorn closes the transport then.
+            transport = self.transport
+            if self.writable.is_set() and not transport.is_closing():
+                try:
+                    transport.write(out.frame)
+                    return True
+                except Exception:  # torn down under us: the receive loop sees the close
+                    log.debug("hub write failed", client=self.client)
+                self.counters.dropped += 1
+                return True
+        return self._push_slow(out, live)
+
+    def _push_slow(self, out: Outgoing, live: bool) -> bool:
+        if live and self.held is not None:
+            self.held.append(out)
+            return len(self.held) <= self.queue_limit
+        if self.closing or (self.raw is not None and not self.raw.is_open()):
+            self.counters.dropped += 1
+            return True
+        if self.raw is not None and self.backlog is None and self.writable.is_set():
+            try:  # idle except for a replay hold
+                self.transport.write(out.frame)
+            except Exception:
+                self.counters.dropped += 1
+            return True
+        return self._enqueue(out, live)
+
+    def _update_idle(self) -> None:
+        self.idle = (
+            self.raw is not None and self.backlog is None and self.held is None and not self.closing
+        )
+
+    def hold(self) -> None:
+        """Park live messages (replay in flight) until :meth:`release` returns them."""
+        self.held = []
+        self.idle = False
+
+    def release(self) -> list[Outgoing]:
+        """End the hold; returns the parked live messages in arrival order."""
+        held, self.held = self.held or [], None
+        self._update_idle()
+        return held
+
+    def _enqueue(self, out: Outgoing, live: bool) -> bool:
+        backlog = self.backlog
+        if backlog is None:
+            backlog = self.backlog = deque()
+            self.idle = False
+        backlog.append(out)
+        if not live:
+            self._exempt += 1
+        if self.flusher is None:
+            self.flusher = asyncio.get_running_loop().create_task(self._flush())
+        return len(backlog) <= self.queue_limit + self._exempt
+
+    async def _flush(self) -> None:
+        backlog = self.backlog
+        raw = self.raw
+        try:
+            while backlog and not self.closing:
+                if raw is not None:
+                    await raw.writable.wait()  # set by uvicorn's resume_writing
+                    if self.closing or not raw.is_open():
+                        break
+                    # everything queued goes out in one writev
+                    frames = [o.frame for o in backlog]
+                    backlog.clear()
+                    raw.transport.writelines(frames)
+                else:
+                    out = backlog.popleft()
+                    await self.websocket.send({"type": "websocket.send", "text": out.text})
+        except Exception:  # disconnected while sending; the receive loop ends the connection
+            log.debug("hub flush stopped", client=self.client)
+        finally:
+            if backlog:
+                self.counters.dropped += len(backlog)
+                backlog.clear()
+            if self.backlog is backlog:
+                self.backlog = None
+            self._exempt = 0
+            self.flusher = None
+            self._update_idle()
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def close_soon(self, code: int, reason: str, final: dict[str, Any] | None = None) -> None:
+        """Stop delivering now and close in the background (``final`` is sent first).
+
+        Idempotent. Safe from synchronous code (broadcast, timers, heartbeat).
+        """
+        if self.closing:
+            return
+        self.closing = True
+        self.idle = False
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
+        self.close_task = asyncio.get_running_loop().create_task(self._close(code, reason, final))
+
+    async def close(self, code: int, reason: str, final: dict[str, Any] | None = None) -> None:
+        """Close and wait (bounded by :data:`CLOSE_GRACE`) until the close frame is out."""
+        self.close_soon(code, reason, final)
+        if self.close_task is not None:
+            with contextlib.suppress(Exception):
+                await self.close_task
+
+    async def _close(self, code: int, reason: str, final: dict[str, Any] | None) -> None:
+        if self.flusher is not None:
+            self.flusher.cancel()
+        raw = self.raw
+        try:
+            if raw is None:
+                # ASGI only: a peer that never reads keeps this pending (nothing to abort);
+                # it completes as soon as the peer drains or its TCP connection dies.
+                await self._send_close(code, reason, final)
+                return
+            async with asyncio.timeout(CLOSE_GRACE):
+                await self._send_close(code, reason, final)
+        except TimeoutError:
+            # The peer does not read (its buffers are full): give up on a clean close.
+            log.info("hub close timed out; aborting", client=self.client, code=code)
+            if raw is not None:
+                raw.transport.abort()
+        except Exception:  # already disconnected, or Starlette already saw a close
+            log.debug("hub close skipped", client=self.client, code=code)
+
+    async def _send_close(self, code: int, reason: str, final: dict[str, Any] | None) -> None:
+        if final is not None:
+            out = Outgoing.of(final)
+            if self.raw is not None:
+                if self.raw.is_open():
+                    self.raw.transport.write(out.frame)  # same stream as every other frame
+            else:
+                await self.websocket.send({"type": "websocket.send", "text": out.text})
+        # The close frame goes through ASGI so that uvicorn runs the closing handshake.
+        await self.websocket.send({"type": "websocket.close", "code": code, "reason": reason})

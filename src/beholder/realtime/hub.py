@@ -1,0 +1,443 @@
+"""Dashboard hub ``/ws`` (DESIGN §6/§7): authenticated topic fan-out to browsers.
+
+The api calls :meth:`Hub.broadcast` for every camera status, alert, health and stats event
+it has persisted; the hub serializes the message once, frames it once and hands the same
+bytes to every subscribed connection without awaiting (see :mod:`.connection` and
+:mod:`.rawsend` for the per-connection send path and its bounds).
+
+Mount with ``app.add_api_websocket_route("/ws", hub.endpoint)``; call :meth:`Hub.start` on
+start-up and :meth:`Hub.close` on shutdown. Best served by uvicorn with
+``ws="websockets-sansio"`` and ``ws_per_message_deflate=False`` (see bench/hub_fanout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from starlette.types import Message
+from starlette.websockets import WebSocket
+
+from beholder.auth.roles import Principal
+from beholder.config import Settings
+from beholder.errors import AppError, ErrorCode, public_code
+from beholder.realtime.connection import CLOSE_GRACE, Connection, Counters
+from beholder.realtime.frames import Outgoing, alert_id_of
+from beholder.realtime.protocol import (
+    CAMERA_PREFIX,
+    CLOSE_GOING_AWAY,
+    CLOSE_HEARTBEAT,
+    CLOSE_INTERNAL,
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    MAX_TOPICS,
+    ProtocolError,
+    carries_alerts,
+    error_message,
+    last_alert_id_of,
+    parse_text,
+    split_topics,
+    subprotocol_token,
+    token_of,
+)
+from beholder.realtime.replay import Replay, replay_missed
+
+log = structlog.get_logger(__name__)
+
+Authenticate = Callable[[str], Awaitable[Principal]]
+
+_CLOSE_FOR_CODE = {
+    ErrorCode.UNAUTHORIZED: CLOSE_UNAUTHORIZED,
+    ErrorCode.PERMISSION_DENIED: CLOSE_POLICY,
+}
+
+
+class Hub:
+    """WebSocket fan-out hub for dashboards.
+
+    ``authenticate(token) -> Principal`` checks a JWT access token or API key and raises
+    :class:`beholder.errors.Unauthorized` when it is bad. ``replay(last_alert_id, limit)``
+    returns the hub messages (``{"type": "face-detection-alert", "id", "cameraId", ...}``)
+    of alerts newer than ``last_alert_id``, oldest first, at most ``limit``.
+
+    Timing, sizes and bounds come from ``settings``: ``ws_auth_timeout`` (s),
+    ``ws_ping_interval`` (s), ``ws_missed_pongs``, ``ws_send_queue`` (messages),
+    ``ws_max_message_bytes`` (bytes, client → server), ``alert_replay_limit``.
+    """
+
+    def __init__(self, settings: Settings, authenticate: Authenticate, replay: Replay) -> None:
+        self.settings = settings
+        self._authenticate = authenticate
+        self._replay = replay
+        self._conns: set[Connection] = set()
+        self._authed: set[Connection] = set()
+        self._topics: dict[str, set[Connection]] = {}
+        self._counters = Counters()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the heartbeat task (app-level pings, dead-peer cleanup). Idempotent."""
+        self._closed = False
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(
+                self._heartbeat_loop(), name="hub-heartbeat"
+            )
+
+    async def close(self) -> None:
+        """Close every connection with 1001 (bounded by the close grace) and stop tasks."""
+        self._closed = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
+        for conn in list(self._conns):
+            conn.close_soon(CLOSE_GOING_AWAY, "server shutting down")
+        tasks = [c.close_task for c in self._conns if c.close_task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLOSE_GRACE + 0.5)
+
+    @property
+    def connection_count(self) -> int:
+        """Open connections (authenticated or not)."""
+        return len(self._conns)
+
+    def stats(self) -> dict[str, int]:
+        """Counters for health and metrics (camelCase keys; totals since start unless noted).
+
+        ``connections``/``authenticated``/``subscriptions``/``fastPath``/``backlogged`` are
+        current values; ``sent`` counts messages handed to connections, ``dropped`` messages
+        discarded for closing or overflowing connections.
+        """
+        c = self._counters
+        return {
+            "connections": len(self._conns),
+            "authenticated": len(self._authed),
+            "subscriptions": sum(len(s) for s in self._topics.values()),
+            "fastPath": sum(1 for conn in self._conns if conn.raw is not None),
+            "backlogged": sum(1 for conn in self._conns if conn.backlog),
+            "broadcasts": c.broadcasts,
+            "sent": c.sent,
+            "dropped": c.dropped,
+            "disconnectedSlow": c.disconnected_slow,
+            "disconnectedDead": c.disconnected_dead,
+            "authFailures": c.auth_failures,
+            "expired": c.expired,
+            "invalidMessages": c.invalid_messages,
+            "replays": c.replays,
+            "replayed": c.replayed,
+        }
+
+    # -- fan-out ---------------------------------------------------------------------------
+
+    def broadcast(self, topic: str, message: dict[str, Any], camera_id: str | None = None) -> int:
+        """Send ``message`` to every connection subscribed to ``topic`` or, when
+        ``camera_id`` is given, to ``camera:<camera_id>``; each connection gets it once.
+
+        Serializes once, never awaits or blocks. Returns the number of connections it was
+        handed to. A message JSON cannot carry is logged and dropped (returns 0).
+        """
+        self._counters.broadcasts += 1
+        subs = self._topics.get(topic)
+        cams = self._topics.get(CAMERA_PREFIX + camera_id) if camera_id else None
+        if cams:
+            targets = subs | cams if subs else cams
+        elif subs:
+            targets = subs
+        else:
+            return 0
+        try:
+            out = Outgoing.of(message, alert_id_of(message) if topic == "alerts" else None)
+        except TypeError:
+            log.error("hub message not serializable", topic=topic, type=message.get("type"))
+            return 0
+        slow: list[Connection] | None = None
+        for conn in targets:
+            if not conn.push(out):
+                if slow is None:
+                    slow = []
+                slow.append(conn)
+        if slow is not None:
+            for conn in slow:
+                self._disconnect_slow(conn)
+        n = len(targets)
+        self._counters.sent += n
+        return n
+
+    def _disconnect_slow(self, conn: Connection) -> None:
+        self._counters.disconnected_slow += 1
+        log.warning(
+            "hub client too slow; disconnecting", client=conn.client, limit=conn.queue_limit
+        )
+        conn.close_soon(CLOSE_TRY_AGAIN_LATER, "send queue overflow")
+
+    def _reply(self, conn: Connection, message: dict[str, Any]) -> None:
+        self._counters.sent += 1
+        conn.push(Outgoing.of(message), live=False)
+
+    # -- connection ------------------------------------------------------------------------
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        """The ``/ws`` endpoint: handshake, auth, then the client message loop."""
+        token, subprotocol = subprotocol_token(websocket.scope.get("subprotocols") or [])
+        if self._closed:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
+        try:
+            await websocket.accept(subprotocol=subprotocol)
+        except Exception:  # the client went away during the handshake
+            return
+        conn = Connection(websocket, self.settings.ws_send_queue, self._counters)
+        self._conns.add(conn)
+        try:
+            if await self._handshake_auth(conn, token):
+                await self._serve(conn)
+        except Exception:
+            log.exception("hub connection failed", client=conn.client)
+            conn.close_soon(CLOSE_INTERNAL, "internal error")
+        finally:
+            self._forget(conn)
+            if conn.close_task is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close_task
+
+    def _forget(self, conn: Connection) -> None:
+        conn.closing = True
+        self._conns.discard(conn)
+        self._authed.discard(conn)
+        for topic in conn.topics:
+            self._unsubscribe_one(conn, topic)
+        conn.topics.clear()
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+            conn.expiry = None
+        if conn.flusher is not None:
+            conn.flusher.cancel()
+
+    async def _handshake_auth(self, conn: Connection, token: str | None) -> bool:
+        """Authenticate within ``ws_auth_timeout``; on failure send an error and close."""
+        last_alert_id: str | None = None
+        try:
+            async with asyncio.timeout(self.settings.ws_auth_timeout):
+                if token is None:
+                    data = await self._next_message(conn)
+                    if data is None:
+                        return False
+                    if data["type"] != "auth":
+                        raise ProtocolError(
+                            'Send {"type": "auth", "token": "<token>"} first.',
+                            ErrorCode.UNAUTHORIZED,
+                            CLOSE_UNAUTHORIZED,
+                        )
+                    token = token_of(data)
+                    last_alert_id = last_alert_id_of(data)
+                principal = await self._authenticate(token)
+        except TimeoutError:
+            return await self._refuse(conn, ErrorCode.UNAUTHORIZED, "Authentication timed out.")
+        except ProtocolError as exc:
+            if exc.close_code == CLOSE_TOO_BIG:
+                self._counters.invalid_messages += 1
+                await conn.close(
+                    CLOSE_TOO_BIG, "message too big", error_message(exc.code, exc.message)
+                )
+                return False
+            return await self._refuse(conn, ErrorCode.UNAUTHORIZED, exc.message)
+        except AppError as exc:  # Unauthorized and friends: user-safe message
+            log.info("hub auth refused", client=conn.client, code=exc.code.value, detail=exc.detail)
+            return await self._refuse(conn, public_code(exc.code), exc.message)
+        except Exception:
+            log.exception("hub authenticate failed", client=conn.client)
+            return await self._refuse(
+                conn, ErrorCode.SERVICE_UNAVAILABLE, "Sign-in is unavailable right now."
+            )
+        expires_at = principal.expires_at
+        now = time.time()
+        if expires_at is not None and expires_at <= now:
+            return await self._refuse(conn, ErrorCode.UNAUTHORIZED, "Your session has expired.")
+        conn.principal = principal
+        conn.pending_replay = last_alert_id
+        self._authed.add(conn)
+        if expires_at is not None:
+            loop = asyncio.get_running_loop()
+            conn.expiry = loop.call_at(loop.time() + (expires_at - now), self._expire, conn)
+        self._reply(
+            conn,
+            {
+                "type": "auth-ok",
+                "principal": {"name": principal.name, "role": principal.role.value},
+                "expiresAt": expires_at,
+                "pingInterval": self.settings.ws_ping_interval,
+            },
+        )
+        return True
+
+    async def _refuse(self, conn: Connection, code: ErrorCode, message: str) -> bool:
+        self._counters.auth_failures += 1
+        close_code = _CLOSE_FOR_CODE.get(code, CLOSE_INTERNAL)
+        await conn.close(close_code, "unauthorized", error_message(code, message))
+        return False
+
+    def _expire(self, conn: Connection) -> None:
+        conn.expiry = None
+        self._counters.expired += 1
+        conn.close_soon(
+            CLOSE_UNAUTHORIZED,
+            "token expired",
+            error_message(
+                ErrorCode.UNAUTHORIZED, "Your session has expired. Reconnect with a new token."
+            ),
+        )
+
+    async def _next_message(self, conn: Connection) -> dict[str, Any] | None:
+        """The next client message as a JSON object; ``None`` when the client left.
+
+        Raises :class:`ProtocolError` for binary, oversized or malformed messages.
+        """
+        return self._decode(conn, await conn.websocket.receive())
+
+    def _decode(self, conn: Connection, message: Message) -> dict[str, Any] | None:
+        # A plain function, so that a connection parked in receive() holds one frame less.
+        if message["type"] == "websocket.disconnect":
+            return None
+        conn.seen = True  # any message proves the peer alive
+        text = message.get("text")
+        limit = self.settings.ws_max_message_bytes
+        if text is None:
+            if len(message.get("bytes") or b"") > limit:
+                raise ProtocolError("Message too large.", close_code=CLOSE_TOO_BIG)
+            raise ProtocolError("Binary messages are not accepted; send JSON text.")
+        return parse_text(text, limit)
+
+    async def _serve(self, conn: Connection) -> None:
+        """Client message loop after auth; returns when the client leaves or is closed."""
+        while not conn.closing:
+            try:
+                data = self._decode(conn, await conn.websocket.receive())
+                if data is None:
+                    return
+                await self._dispatch(conn, data)
+                # don't keep the last message alive across the (long) wait for the next
+                del data
+            except ProtocolError as exc:
+                self._counters.invalid_messages += 1
+                if exc.close_code is not None:
+                    await conn.close(
+                        exc.close_code, "protocol error", error_message(exc.code, exc.message)
+                    )
+                    return
+                self._reply(conn, error_message(exc.code, exc.message))
+
+    async def _dispatch(self, conn: Connection, data: dict[str, Any]) -> None:
+        kind = data["type"]
+        if kind == "pong":
+            return
+        if kind == "ping":
+            self._reply(conn, {"type": "pong", "ts": _now_ms()})
+        elif kind == "subscribe":
+            await self._subscribe(conn, data)
+        elif kind == "unsubscribe":
+            self._unsubscribe(conn, data)
+        elif kind == "replay":
+            last_id = last_alert_id_of(data, required=True)
+            assert last_id is not None  # required=True
+            if not carries_alerts(conn.topics):
+                raise ProtocolError('Subscribe to "alerts" or a camera topic first.')
+            await self._run_replay(conn, last_id)
+        elif kind == "auth":
+            raise ProtocolError("Already authenticated.")
+        else:
+            raise ProtocolError("Unknown message type.")
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    async def _subscribe(self, conn: Connection, data: dict[str, Any]) -> None:
+        valid, invalid = split_topics(data)
+        last_id = last_alert_id_of(data)
+        if invalid:
+            self._reply(
+                conn, error_message(ErrorCode.INVALID_INPUT, "Unknown topics.", topics=invalid)
+            )
+        new = [t for t in valid if t not in conn.topics]
+        if len(conn.topics) + len(new) > MAX_TOPICS:
+            raise ProtocolError(f"At most {MAX_TOPICS} topics per connection.")
+        had_alerts = carries_alerts(conn.topics)
+        for topic in new:
+            conn.topics.add(topic)
+            self._topics.setdefault(topic, set()).add(conn)
+        self._reply(conn, {"type": "subscribed", "topics": valid})
+        if last_id is None and not had_alerts:
+            last_id = conn.pending_replay  # lastAlertId given on auth
+        if last_id is not None and carries_alerts(conn.topics):
+            conn.pending_replay = None
+            # No await between adding the topics and holding live messages: nothing is missed.
+            await self._run_replay(conn, last_id)
+
+    def _unsubscribe(self, conn: Connection, data: dict[str, Any]) -> None:
+        valid, invalid = split_topics(data)
+        if invalid:
+            self._reply(
+                conn, error_message(ErrorCode.INVALID_INPUT, "Unknown topics.", topics=invalid)
+            )
+        for topic in valid:
+            if topic in conn.topics:
+                conn.topics.discard(topic)
+                self._unsubscribe_one(conn, topic)
+        self._reply(conn, {"type": "unsubscribed", "topics": valid})
+
+    def _unsubscribe_one(self, conn: Connection, topic: str) -> None:
+        subs = self._topics.get(topic)
+        if subs is not None:
+            subs.discard(conn)
+            if not subs:  # per-camera topics come and go: keep the map bounded
+                del self._topics[topic]
+
+    async def _run_replay(self, conn: Connection, last_id: str) -> None:
+        await replay_missed(
+            conn, self._replay, last_id, self.settings.alert_replay_limit, self._counters
+        )
+
+    # -- heartbeat -------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.settings.ws_ping_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self._tick()
+            except Exception:
+                log.exception("hub heartbeat tick failed")
+
+    def _tick(self) -> None:
+        """Ping every authenticated connection; close those silent for ``ws_missed_pongs``
+        consecutive pings (any client message counts as a pong)."""
+        limit = self.settings.ws_missed_pongs
+        ping: Outgoing | None = None
+        for conn in list(self._authed):
+            if conn.seen:
+                conn.seen = False
+                conn.missed = 0
+            else:
+                conn.missed += 1
+            if conn.missed >= limit:
+                self._counters.disconnected_dead += 1
+                log.info("hub client missed pongs; closing", client=conn.client, missed=conn.missed)
+                conn.close_soon(CLOSE_HEARTBEAT, "heartbeat timeout")
+                continue
+            if ping is None:
+                ping = Outgoing.of({"type": "ping", "ts": _now_ms()})
+            self._counters.sent += 1
+            conn.push(ping, live=False)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

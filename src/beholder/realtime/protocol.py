@@ -1,0 +1,148 @@
+"""The hub's wire protocol (DESIGN §6/§7): client message parsing, topics, close codes.
+
+Client → server (JSON text frames, objects with a ``type``)::
+
+    {"type": "auth", "token": "<JWT or API key>", "lastAlertId"?: "<id>"}   # first, always
+    {"type": "subscribe", "topics": ["cameras", "alerts", "camera:<id>", ...], "lastAlertId"?}
+    {"type": "unsubscribe", "topics": [...]}
+    {"type": "replay", "lastAlertId": "<id>"}
+    {"type": "pong"} | {"type": "ping"}
+
+Server → client: ``auth-ok``, ``subscribed``, ``unsubscribed``, ``replayed``, ``ping``,
+``pong``, ``error`` and the broadcast messages (``camera-status-update``,
+``face-detection-alert``, ``health-update``, ``nvr_*``, ``stats:updated``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from beholder.errors import ErrorCode
+
+# Close codes. 4401/4408 mirror HTTP 401/408 in the private-use range (RFC 6455 §7.4.2).
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_AGAIN_LATER = 1013  # slow consumer: its send queue overflowed
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_HEARTBEAT = 4408  # no pong for ws_missed_pongs pings
+
+SUBPROTOCOL = "beholder"
+BASE_TOPICS = frozenset({"cameras", "alerts", "health", "nvrs", "stats"})
+_CANONICAL = {t: t for t in BASE_TOPICS}
+CAMERA_PREFIX = "camera:"
+MAX_TOPICS = 256  # per connection; bounds memory a client can make the hub hold
+_CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_MAX_ID = 128
+_MAX_TOKEN = 8192
+
+
+class ProtocolError(Exception):
+    """A client message the hub refuses. ``close_code`` set → the connection is closed."""
+
+    def __init__(
+        self, message: str, code: ErrorCode = ErrorCode.INVALID_INPUT, close_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.close_code = close_code
+
+
+def error_message(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
+    """``{"type": "error", "code", "message", ...extra}``; ``message`` must be user-safe."""
+    return {"type": "error", "code": code.value, "message": message, **extra}
+
+
+def parse_text(text: str, max_bytes: int) -> dict[str, Any]:
+    """Decode one client text message into a JSON object with a string ``type``.
+
+    Raises :class:`ProtocolError`: oversized (> ``max_bytes`` UTF-8 bytes, close 1009),
+    malformed JSON, not an object, or no ``type``.
+    """
+    # len(str) <= UTF-8 length <= 4 * len(str): only encode when it could matter.
+    if len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes):
+        raise ProtocolError(
+            f"Message too large (limit {max_bytes} bytes).", close_code=CLOSE_TOO_BIG
+        )
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("Message is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("Message must be a JSON object.")
+    if not isinstance(data.get("type"), str):
+        raise ProtocolError('Message needs a string "type".')
+    return data
+
+
+def token_of(data: dict[str, Any]) -> str:
+    """The token of an ``auth`` message; raises :class:`ProtocolError` (UNAUTHORIZED)."""
+    token = data.get("token")
+    if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN:
+        raise ProtocolError(
+            'Send {"type": "auth", "token": "<token>"} first.',
+            ErrorCode.UNAUTHORIZED,
+            CLOSE_UNAUTHORIZED,
+        )
+    return token
+
+
+def last_alert_id_of(data: dict[str, Any], required: bool = False) -> str | None:
+    """``lastAlertId`` of a message (string ≤ 128 chars) or ``None``; raises ProtocolError."""
+    value = data.get("lastAlertId")
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID:
+        raise ProtocolError('"lastAlertId" must be an alert id string.')
+    return value
+
+
+def is_valid_topic(topic: object) -> bool:
+    """True for a base topic or ``camera:<id>`` (id: 1 to 128 of ``[A-Za-z0-9_.:-]``)."""
+    if not isinstance(topic, str):
+        return False
+    if topic in BASE_TOPICS:
+        return True
+    return topic.startswith(CAMERA_PREFIX) and bool(_CAMERA_ID.fullmatch(topic, len(CAMERA_PREFIX)))
+
+
+def split_topics(data: dict[str, Any]) -> tuple[list[str], list[Any]]:
+    """``(valid, invalid)`` topics of a (un)subscribe message, de-duplicated, order kept.
+
+    Raises :class:`ProtocolError` when ``topics`` is not a list (or is absurdly long).
+    """
+    topics = data.get("topics")
+    if not isinstance(topics, list) or len(topics) > MAX_TOPICS:
+        raise ProtocolError(f'"topics" must be a list of at most {MAX_TOPICS} topic names.')
+    valid: list[str] = []
+    invalid: list[Any] = []
+    for topic in topics:
+        if is_valid_topic(topic):
+            if topic not in valid:
+                # the shared constant, not the parsed copy: ~1000s of connections hold these
+                valid.append(_CANONICAL.get(topic) or topic)
+        else:
+            invalid.append(topic if isinstance(topic, str) and len(topic) <= 200 else "?")
+    return valid, invalid
+
+
+def carries_alerts(topics: set[str]) -> bool:
+    """True when a subscription set receives alerts (``alerts`` or any camera topic)."""
+    return "alerts" in topics or any(t.startswith(CAMERA_PREFIX) for t in topics)
+
+
+def subprotocol_token(subprotocols: list[str]) -> tuple[str | None, str | None]:
+    """``(token, accepted_subprotocol)`` from ``Sec-WebSocket-Protocol: beholder, <token>``.
+
+    Browsers cannot set headers on a WebSocket, so the token may ride as a second
+    subprotocol; the server accepts ``beholder`` (never echoes the token).
+    """
+    if SUBPROTOCOL not in subprotocols:
+        return None, None
+    rest = [p for p in subprotocols if p != SUBPROTOCOL]
+    return (rest[0] if rest else None), SUBPROTOCOL

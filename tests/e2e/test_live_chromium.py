@@ -1,0 +1,138 @@
+"""Live view in real headless Chromium (Debian ``chromium`` driven by Playwright): WHEP from a
+small page, frames decoded at the source resolution, and the same peer connection keeps
+decoding after the ``<video>`` is hidden and shown again."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from live_support import TWO_FACES, WALKING, RtspServer, WorkerStandIn, create_camera
+
+from conftest import make_settings, start_live_api, stop_live_api
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+PAGE = Path(__file__).with_name("whep_page.html")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.rtsp,
+    pytest.mark.slow,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian chromium is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def rtsp() -> Iterator[RtspServer]:
+    server = RtspServer({"two": TWO_FACES, "walk": WALKING})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[tuple[Any, WorkerStandIn]]:
+    live = await start_live_api(make_settings(tmp_path))
+    worker = WorkerStandIn(live.state.bus)
+    await worker.start()
+    try:
+        yield live, worker
+    finally:
+        await worker.close()
+        await stop_live_api(live)
+
+
+@pytest.fixture
+async def page(env: tuple[Any, WorkerStandIn]) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    live, _ = env
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            pg = await browser.new_page()
+            pg.on("console", lambda m: print("page:", m.text))
+            # serve the test page from the api's origin (same-origin WHEP requests)
+            page_url = f"{live.url}/__whep_test__.html"
+            html = PAGE.read_text()
+            await pg.route(
+                page_url, lambda route: route.fulfill(body=html, content_type="text/html")
+            )
+            await pg.goto(page_url)
+            yield pg
+        finally:
+            await browser.close()
+
+
+async def poll_stats(page: Any, until: float, want: int) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    stats: dict[str, Any] = {}
+    while loop.time() < until:
+        stats = await page.evaluate("whepStats()")
+        if stats["framesDecoded"] > want:
+            return stats
+        await asyncio.sleep(0.25)
+    return stats
+
+
+@pytest.mark.parametrize(
+    ("mount", "size", "egress"),
+    [("two", (480, 270), "passthrough"), ("walk", (768, 432), "transcode")],
+)
+async def test_chromium_plays_whep(
+    env: tuple, rtsp: RtspServer, page: Any, mount: str, size: tuple[int, int], egress: str
+) -> None:
+    live, worker = env
+    cid = await create_camera(live, mount, rtsp.url(mount))
+    await worker.start_camera(cid, rtsp.url(mount))
+    token = await live.token("viewer")
+    res = await page.evaluate("([u, t]) => whepStart(u, t)", [f"/api/cameras/{cid}/whep", token])
+    assert res["status"] == 201, res
+    assert res["egress"] == egress
+    loop = asyncio.get_running_loop()
+    stats = await poll_stats(page, loop.time() + 5.0, 50)
+    if mount == "two":
+        assert stats["framesDecoded"] > 50, stats  # 12 fps clip + the GOP cache in 5 s
+    else:
+        assert stats["framesDecoded"] > 30, stats  # 10 fps clip: transcoded, at most 15 fps
+    assert (stats["width"], stats["height"]) == size
+    assert stats["codec"] == "video/H264"
+    assert stats["state"] == "connected"
+    # hide the <video> for 3 s, show it again: the same peer connection keeps decoding
+    pc_id = stats["pcId"]
+    await page.evaluate("whepSetVisible(false)")
+    await asyncio.sleep(3.0)
+    await page.evaluate("whepSetVisible(true)")
+    before = (await page.evaluate("whepStats()"))["framesDecoded"]
+    after_stats = await poll_stats(page, loop.time() + 5.0, before + 20)
+    assert after_stats["pcId"] == pc_id and after_stats["state"] == "connected"
+    assert after_stats["framesDecoded"] > before + 20, (before, after_stats)
+    assert worker.hub.stats()["sessions"] == 1
+    await page.evaluate("([l, t]) => whepStop(l, t)", [res["location"], token])
+    await asyncio.sleep(0.5)
+    assert worker.hub.stats()["sessions"] == 0
+    assert worker.hub.stats()["errors"] == 0
