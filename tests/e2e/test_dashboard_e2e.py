@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -99,6 +100,12 @@ class Serve:
     log: Path
     client: httpx.Client
 
+    def whep_sessions_opened(self) -> int:
+        """WHEP sessions the server's worker has opened so far (from its log)."""
+        return len(
+            re.findall(r"egress: WHEP session \S+ on camera", self.log.read_text(errors="replace"))
+        )
+
     def log_tail(self, n: int = 40) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
@@ -116,18 +123,24 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         "BEHOLDER_DATA_DIR": str(data),
         "BEHOLDER_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "BEHOLDER_WEBRTC_HOSTS": "127.0.0.1",
+        # Every test signs in through the page (several times a minute).
+        "BEHOLDER_RATE_LIMIT_LOGIN": "1000/minute",
     }
     log = data / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "beholder", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     client = httpx.Client(base_url=base, timeout=10)
     srv = Serve(base, proc, log, client)
     try:
+
         def ready() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"beholder serve exited:\n{srv.log_tail()}")
@@ -139,7 +152,9 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         tok = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
         tok.raise_for_status()
         client.headers["Authorization"] = f"Bearer {tok.json()['accessToken']}"
-        r = client.post("/api/users", json={"username": VIEWER[0], "password": VIEWER[1], "role": "viewer"})
+        r = client.post(
+            "/api/users", json={"username": VIEWER[0], "password": VIEWER[1], "role": "viewer"}
+        )
         assert r.status_code in (200, 201), r.text
         yield srv
     finally:
@@ -174,8 +189,15 @@ def cleanup_cameras(serve: Serve) -> Iterator[None]:
 # --- page helpers ------------------------------------------------------------------------
 
 
-def new_page(browser: Any, serve: Serve, user: str = "admin", password: str = ADMIN_PASSWORD, width: int = 1400) -> Any:
+def new_page(
+    browser: Any,
+    serve: Serve,
+    user: str = "admin",
+    password: str = ADMIN_PASSWORD,
+    width: int = 1400,
+) -> Any:
     ctx = browser.new_context(viewport={"width": width, "height": 900})
+    ctx.add_init_script(PC_TRACKER)
     page = ctx.new_page()
     page.set_default_timeout(15_000)
     page.goto(serve.base + "/")
@@ -188,6 +210,27 @@ def new_page(browser: Any, serve: Serve, user: str = "admin", password: str = AD
     return page
 
 
+# Keeps every RTCPeerConnection the page creates in window.__pcs (runs before the app).
+PC_TRACKER = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  window.__pcs = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__pcs.push(this);
+    }
+  };
+})();
+"""
+
+
+def peer_connections(page: Any) -> list[str]:
+    """connectionState of every RTCPeerConnection the page has created, oldest first."""
+    return list(page.evaluate("() => (window.__pcs || []).map(pc => pc.connectionState)"))
+
+
 def quick_add(page: Any, url: str) -> None:
     field = page.get_by_placeholder("RTSP", exact=False)
     field.fill(url)
@@ -195,7 +238,9 @@ def quick_add(page: Any, url: str) -> None:
 
 
 def tile(page: Any, name: str) -> Any:
-    return page.locator('[data-testid="camera-tile"]').filter(has=page.get_by_role("heading", name=name))
+    return page.locator('[data-testid="camera-tile"]').filter(
+        has=page.get_by_role("heading", name=name)
+    )
 
 
 def video_time(page: Any, tile_locator: Any) -> float:
@@ -208,14 +253,22 @@ def wait_playing(page: Any, t: Any, timeout: float = 30) -> None:
 
 
 def shot(page: Any, name: str) -> None:
+    """Save a screenshot once finite animations (the drawer sliding in) have ended."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate(
+        """() => Promise.all(document.getAnimations()
+            .filter(a => Number.isFinite(a.effect?.getComputedTiming().endTime))
+            .map(a => a.finished.catch(() => undefined)))"""
+    )
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 # --- tests -------------------------------------------------------------------------------
 
 
-def test_sign_in_quick_add_plays_and_alerts(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
+def test_sign_in_quick_add_plays_and_alerts(
+    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+) -> None:
     page = new_page(browser, serve)
     # A wrong URL is refused in words, inline.
     quick_add(page, "http://127.0.0.1/not-rtsp")
@@ -230,7 +283,9 @@ def test_sign_in_quick_add_plays_and_alerts(browser: Any, serve: Serve, rtsp: Rt
     print(f"\nquick-add to playing tile: {first_frame_s:.2f} s")
 
     # A face alert arrives: as a toast, and in the panel under the camera's name.
-    page.locator("[data-sonner-toast]").filter(has_text="127.0.0.1 faces").first.wait_for(timeout=60_000)
+    page.locator("[data-sonner-toast]").filter(has_text="127.0.0.1 faces").first.wait_for(
+        timeout=60_000
+    )
     shot(page, "dashboard")
     page.get_by_role("button", name="Notifications").click()
     group = page.locator('[data-testid="notification-group"]').filter(has_text="127.0.0.1 faces")
@@ -244,15 +299,35 @@ def test_sign_in_quick_add_plays_and_alerts(browser: Any, serve: Serve, rtsp: Rt
     page.context.close()
 
 
-def test_hide_and_show_keeps_the_peer_connection(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
+def test_hide_and_show_keeps_the_peer_connection(
+    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+) -> None:
     page = new_page(browser, serve)
-    whep: list[str] = []
-    page.on("request", lambda r: whep.append(r.method) if "/whep" in r.url and r.method in ("POST", "DELETE") and not r.url.endswith("/renew") else None)
+    # Every WHEP POST/DELETE the page makes, with the server's answer. A POST refused with 503
+    # (the worker reports PROCESSING a moment before it has a keyframe to start a viewer on)
+    # creates no session; the tile retries.
+    whep: list[tuple[str, int]] = []
+    page.on(
+        "response",
+        lambda r: (
+            whep.append((r.request.method, r.status))
+            if "/whep" in r.url
+            and r.request.method in ("POST", "DELETE")
+            and not r.url.endswith("/renew")
+            else None
+        ),
+    )
     quick_add(page, rtsp.url("faces"))
     t = tile(page, "127.0.0.1 faces")
     t.wait_for()
     wait_playing(page, t)
-    assert whep == ["POST"]
+    sessions = [w for w in whep if w == ("POST", 201)]
+    assert sessions == [("POST", 201)], f"WHEP requests before playing: {whep}"
+    assert not [w for w in whep if w[0] == "DELETE"], whep
+    on_server = serve.whep_sessions_opened()
+    before = list(whep)
+    pcs = peer_connections(page)
+    assert pcs and pcs[-1] == "connected", pcs
 
     t.get_by_role("button", name="Hide video", exact=False).click()
     assert t.locator("video").evaluate("v => getComputedStyle(v).visibility") == "hidden"
@@ -260,12 +335,19 @@ def test_hide_and_show_keeps_the_peer_connection(browser: Any, serve: Serve, rts
     t.get_by_role("button", name="Show video", exact=False).click()
     # Instant: it is already playing, no new negotiation, nothing hung up.
     wait_playing(page, t, timeout=5)
-    assert whep == ["POST"], f"WHEP requests while hiding/showing: {whep}"
+    assert whep == before, f"WHEP requests while hiding/showing: {whep[len(before) :]}"
+    assert serve.whep_sessions_opened() == on_server, "a new WHEP session was opened"
+    # The very same RTCPeerConnection, still connected; none created since.
+    assert peer_connections(page) == pcs, peer_connections(page)
     page.context.close()
 
 
-def test_viewer_sees_no_controls(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
-    r = serve.client.post("/api/cameras", json={"name": "viewer check", "rtspUrl": rtsp.url("street")})
+def test_viewer_sees_no_controls(
+    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+) -> None:
+    r = serve.client.post(
+        "/api/cameras", json={"name": "viewer check", "rtspUrl": rtsp.url("street")}
+    )
     assert r.status_code == 201, r.text
     page = new_page(browser, serve, *VIEWER)
     tile(page, "viewer check").wait_for()
@@ -279,7 +361,9 @@ def test_viewer_sees_no_controls(browser: Any, serve: Serve, rtsp: RtspServer, c
     page.context.close()
 
 
-def test_rtsp_outage_shows_and_recovers(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
+def test_rtsp_outage_shows_and_recovers(
+    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+) -> None:
     page = new_page(browser, serve)
     quick_add(page, rtsp.url("faces"))
     t = tile(page, "127.0.0.1 faces")
@@ -287,7 +371,9 @@ def test_rtsp_outage_shows_and_recovers(browser: Any, serve: Serve, rtsp: RtspSe
     wait_playing(page, t)
     rtsp.stop()
     try:
-        t.locator('[data-status="CONNECTING"], [data-status="ERROR"]').first.wait_for(timeout=30_000)
+        t.locator('[data-status="CONNECTING"], [data-status="ERROR"]').first.wait_for(
+            timeout=30_000
+        )
         assert t.get_by_text("Reconnecting", exact=False).or_(t.get_by_role("alert")).count() >= 1
     finally:
         rtsp.start()
@@ -296,10 +382,14 @@ def test_rtsp_outage_shows_and_recovers(browser: Any, serve: Serve, rtsp: RtspSe
     page.context.close()
 
 
-def test_second_browser_sees_new_camera_within_a_second(browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None) -> None:
+def test_second_browser_sees_new_camera_within_a_second(
+    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+) -> None:
     a = new_page(browser, serve)
     b = new_page(browser, serve)
-    with a.expect_response(lambda r: r.url.endswith("/api/cameras") and r.request.method == "POST") as created:
+    with a.expect_response(
+        lambda r: r.url.endswith("/api/cameras") and r.request.method == "POST"
+    ) as created:
         quick_add(a, rtsp.url("street"))
     assert created.value.status == 201
     t0 = time.monotonic()
@@ -307,6 +397,9 @@ def test_second_browser_sees_new_camera_within_a_second(browser: Any, serve: Ser
     print(f"\nseen in the second browser after {time.monotonic() - t0:.3f} s")
     b.get_by_role("link", name="Cameras").click()
     b.get_by_role("button", name="127.0.0.1 street", exact=True).wait_for()
+    # The screenshot shows the camera live rather than starting (best effort).
+    with contextlib.suppress(Exception):
+        b.locator('[data-status="PROCESSING"]').first.wait_for(timeout=10_000)
     shot(b, "cameras-page")
     a.context.close()
     b.context.close()

@@ -51,7 +51,7 @@ function DrawerBody({ camera, onEdit, onDelete }: { camera: Camera; onEdit: (c: 
   return (
     <div className="space-y-4">
       <div className="aspect-video overflow-hidden rounded-md bg-black">
-        <LiveView cameraId={camera.id} cameraName={camera.name} status={view.status} />
+        <LiveView cameraId={camera.id} cameraName={camera.name} status={view.status} expectedFps={s?.expectedFps} />
       </div>
       <div className="flex flex-wrap items-center gap-3">
         <StatusBadge status={view.status} attempt={view.attempt} />

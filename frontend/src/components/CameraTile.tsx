@@ -94,6 +94,7 @@ export const CameraTile = memo(function CameraTile({ camera, onOpen }: { camera:
           status={view.status}
           hidden={hidden}
           inView={inView}
+          expectedFps={view.stats?.expectedFps}
           onQuality={setQuality}
           onPlayState={onPlayState}
         />

@@ -25,6 +25,8 @@ export interface LiveViewProps {
   hidden?: boolean;
   inView?: boolean;
   className?: string;
+  /** The camera's own frame rate (from its stats), to judge the delivered one against. */
+  expectedFps?: number | null;
   onQuality?: (q: ViewQuality | null) => void;
   /** reason: why live view is not playing (or why it fell back to MJPEG), user-safe. */
   onPlayState?: (s: PlayState, mode: 'whep' | 'mjpeg', reason: string | null) => void;
@@ -32,11 +34,13 @@ export interface LiveViewProps {
 
 const KEEP: ReadonlySet<CameraStatus> = new Set(['PROCESSING', 'CONNECTING', 'STARTING', 'ERROR']);
 
-export function LiveView({ cameraId, cameraName, status, hidden = false, inView = true, className, onQuality, onPlayState }: LiveViewProps) {
+export function LiveView({ cameraId, cameraName, status, hidden = false, inView = true, className, expectedFps, onQuality, onPlayState }: LiveViewProps) {
   const videoRef = useRef<HTMLVideoElement>(null);
   const imgRef = useRef<HTMLImageElement>(null);
   const sessionRef = useRef<WhepSession | null>(null);
   const failuresRef = useRef(0);
+  const expectedFpsRef = useRef(expectedFps);
+  expectedFpsRef.current = expectedFps;
   const [mode, setMode] = useState<'whep' | 'mjpeg'>(whepSupported() ? 'whep' : 'mjpeg');
   const [epoch, setEpoch] = useState(0);
   const [playState, setPlayState] = useState<PlayState>('idle');
@@ -64,9 +68,12 @@ export function LiveView({ cameraId, cameraName, status, hidden = false, inView 
       const n = failuresRef.current;
       const transient = err instanceof ApiError && (err.status === 0 || err.status === 409 || err.status === 429 || err.status >= 500);
       if (transient) setReason(errorMessage(err));
-      if (transient && n < 4) {
-        // Camera not producing yet, viewer limit, network: try WebRTC again shortly.
-        setTimeout(() => setEpoch((e) => e + 1), 1000 * 2 ** (n - 1));
+      // The camera reports PROCESSING as soon as its stream opens; the worker takes viewers
+      // from the first keyframe (up to a GOP later) and says STREAM_UNAVAILABLE until then:
+      // retry that soon (0.3, 0.6, 1.2, 2.4, 4.8 s), anything else transient after 1, 2, 4 s.
+      const notYet = err instanceof ApiError && err.status === 503 && err.code === 'STREAM_UNAVAILABLE';
+      if (transient && n < (notYet ? 6 : 4)) {
+        setTimeout(() => setEpoch((e) => e + 1), (notYet ? 300 : 1000) * 2 ** (n - 1));
         return;
       }
       setReason(`WebRTC unavailable (${errorMessage(err)}); showing MJPEG.`);
@@ -124,7 +131,7 @@ export function LiveView({ cameraId, cameraName, status, hidden = false, inView 
     const id = setInterval(() => {
       const s = sessionRef.current;
       if (!s) return;
-      void s.quality().then((q) => {
+      void s.quality(expectedFpsRef.current).then((q) => {
         onQuality?.(q);
         if (!q || !inView) return;
         if (q.framesDecoded === lastFrames) still++;

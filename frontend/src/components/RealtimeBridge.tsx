@@ -87,7 +87,9 @@ export function RealtimeBridge() {
       } else {
         for (const a of b.newAlerts) {
           const cam = a.cameraId ? names.get(a.cameraId) ?? 'a camera' : 'a stream';
-          toast(`${a.message || 'Face detected'} — ${cam}`, {
+          const text = a.message || 'Face detected';
+          // The server's message ("2 faces detected on <camera>") names the camera already.
+          toast(text.endsWith(` on ${cam}`) ? text : `${text} — ${cam}`, {
             id: a.id,
             description: new Date(a.createdAt).toLocaleTimeString(),
             action: {

@@ -26,6 +26,27 @@ export interface ViewQuality {
   label: ConnectionQuality;
 }
 
+/**
+ * Connection quality from loss, jitter and frame rate. The frame rate is judged against the
+ * camera's own rate when known (``expectedFps``: below 85 % fair, 50 % poor, 20 % unusable),
+ * else against absolute thresholds (15/8/2 fps).
+ */
+export function qualityLabel(
+  q: { fps: number | null; lossPct: number | null; jitterMs: number | null },
+  expectedFps?: number | null,
+): ConnectionQuality {
+  const loss = q.lossPct ?? 0;
+  const jitter = q.jitterMs ?? 0;
+  // A stream's declared rate can be nonsense (a 90 kHz time base read as fps): ignore that.
+  const ref = expectedFps && expectedFps > 0 && expectedFps <= 120 ? expectedFps : null;
+  const fpsBelow = (share: number, absolute: number) =>
+    q.fps !== null && (ref !== null ? q.fps < ref * share : q.fps < absolute);
+  if (loss > 10 || fpsBelow(0.2, 2)) return 'unusable';
+  if (loss > 3 || jitter > 100 || fpsBelow(0.5, 8)) return 'poor';
+  if (loss > 0.5 || jitter > 40 || fpsBelow(0.85, 15)) return 'fair';
+  return 'excellent';
+}
+
 export function whepSupported(): boolean {
   return typeof RTCPeerConnection !== 'undefined';
 }
@@ -134,7 +155,9 @@ export class WhepSession {
     for (const tr of this.stream.getVideoTracks()) tr.enabled = on;
   }
 
-  async quality(): Promise<ViewQuality | null> {
+  /** ``expectedFps``: the camera's own frame rate when known (a 12 fps camera delivering
+   * 12 fps is excellent, not fair). */
+  async quality(expectedFps?: number | null): Promise<ViewQuality | null> {
     const pc = this.pc;
     if (!pc) return null;
     const report = await pc.getStats();
@@ -159,10 +182,7 @@ export class WhepSession {
     }
     this.lastStats = { at: now, frames, lost, received };
     const jitterMs = r.jitter !== undefined ? r.jitter * 1000 : null;
-    let label: ConnectionQuality = 'excellent';
-    if ((lossPct ?? 0) > 10 || (fps !== null && fps < 2)) label = 'unusable';
-    else if ((lossPct ?? 0) > 3 || (jitterMs ?? 0) > 100 || (fps !== null && fps < 8)) label = 'poor';
-    else if ((lossPct ?? 0) > 0.5 || (jitterMs ?? 0) > 40 || (fps !== null && fps < 15)) label = 'fair';
+    const label = qualityLabel({ fps, lossPct, jitterMs }, expectedFps);
     return { fps, lossPct, jitterMs, framesDecoded: frames, width: r.frameWidth ?? null, height: r.frameHeight ?? null, label };
   }
 

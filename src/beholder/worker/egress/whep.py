@@ -62,6 +62,9 @@ from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
 
+_FIRST_KEYFRAME_WAIT_S = 4.0
+"""How long an offer may wait for a just-opened stream's first keyframe (seconds)."""
+
 log = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 64 * 1024
@@ -307,6 +310,19 @@ class EgressHub:
 
     # --- WHEP sessions -----------------------------------------------------------------------
 
+    async def _await_first_keyframe(self, camera_id: str) -> None:
+        """Hold an offer that arrives between the stream opening and its first keyframe.
+
+        The camera is reported PROCESSING as soon as its stream opens, but a viewer can
+        only start from a keyframe; waiting up to ``_FIRST_KEYFRAME_WAIT_S`` here (about
+        one GOP of a real camera) spares the viewer a refused offer and a retry."""
+        deadline = time.monotonic() + _FIRST_KEYFRAME_WAIT_S
+        while time.monotonic() < deadline:
+            source = self.sources.get(camera_id)
+            if source is None or source.producing or camera_id in self._detach_timers:
+                return
+            await asyncio.sleep(0.05)
+
     def _check_capacity(self, camera_id: str) -> CameraSource:
         source = self.sources.get(camera_id)
         if source is None or camera_id in self._detach_timers or not source.producing:
@@ -324,6 +340,7 @@ class EgressHub:
     async def create_session(self, offer: WhepOffer) -> WhepAnswer:
         """Answer a viewer's offer (see :meth:`_negotiate`); viewer slots are reserved while
         negotiating so concurrent offers cannot exceed the limits."""
+        await self._await_first_keyframe(offer.camera_id)
         self._check_capacity(offer.camera_id)
         cid = offer.camera_id
         self._pending[cid] = self._pending.get(cid, 0) + 1
