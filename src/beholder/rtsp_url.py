@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from urllib.parse import SplitResult, quote, urlsplit
@@ -51,11 +52,13 @@ def _valid_host(host: str) -> bool:
         return bool(_HOST_RE.match(host))
 
 
+@functools.lru_cache(maxsize=4096)
 def mask_rtsp_url(url: str) -> str:
     """The URL with its password (and only it) replaced, e.g. ``rtsp://admin:***@host/…``.
 
     A URL that cannot be parsed is masked whole after the scheme, so that nothing secret
-    can leak through a malformed value.
+    can leak through a malformed value. Cached: camera lists mask the same URLs on every
+    read.
     """
     try:
         parts = urlsplit(url)

@@ -98,7 +98,7 @@ async def test_unhandled_exception_is_internal_error(
     async def boom(*_: Any, **__: Any) -> Any:
         raise RuntimeError("SELECT password FROM users at /work/secret/path.py")
 
-    monkeypatch.setattr(cameras_repo, "list_all", boom)
+    monkeypatch.setattr(cameras_repo, "list_rows", boom)
     r = await sqlite_api.client.get("/api/cameras", headers=await sqlite_api.headers("viewer"))
     assert_error(r, 500, "INTERNAL_ERROR")
 

@@ -22,6 +22,11 @@ log = structlog.get_logger(__name__)
 
 _BAD_LOGIN = "Incorrect username or password."
 _API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+PRINCIPAL_CACHE_TTL = 5.0
+"""Seconds a verified credential's principal is reused without a DB read. Changes made
+through this api instance (role, disable, revoke) invalidate at once; changes made
+elsewhere (another instance, the CLI) apply within this time."""
+_PRINCIPAL_CACHE_MAX = 10_000
 
 
 class AuthService:
@@ -30,6 +35,16 @@ class AuthService:
     def __init__(self, db: Database, tokens: TokenService) -> None:
         self.db = db
         self.tokens = tokens
+        # credential -> (principal, monotonic expiry); saves a DB round trip per request
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    def invalidate(self, principal_id: str | None = None) -> None:
+        """Forget cached principals (of one user or key id, or all)."""
+        if principal_id is None:
+            self._cache.clear()
+            return
+        for cred in [c for c, (p, _) in self._cache.items() if p.id == principal_id]:
+            self._cache.pop(cred, None)
 
     async def login(self, username: str, password: str) -> TokenPair:
         """Check a password and issue tokens; the same error for unknown user or bad password."""
@@ -84,7 +99,23 @@ class AuthService:
             await users_repo.revoke_refresh(s, claims["jti"])
 
     async def authenticate(self, credential: str) -> Principal:
-        """A principal for a bearer access token or an API key; raises ``Unauthorized``."""
+        """A principal for a bearer access token or an API key; raises ``Unauthorized``.
+
+        Verified principals are cached for ``PRINCIPAL_CACHE_TTL`` seconds (never past the
+        token's own expiry)."""
+        now = time.monotonic()
+        hit = self._cache.get(credential)
+        if hit is not None and hit[1] > now:
+            principal = hit[0]
+            if principal.expires_at is None or principal.expires_at > time.time():
+                return principal
+        principal = await self._authenticate_uncached(credential)
+        if len(self._cache) >= _PRINCIPAL_CACHE_MAX:
+            self._cache.clear()
+        self._cache[credential] = (principal, now + PRINCIPAL_CACHE_TTL)
+        return principal
+
+    async def _authenticate_uncached(self, credential: str) -> Principal:
         if parse_prefix(credential) is not None:
             return await self.authenticate_api_key(credential)
         claims = self.tokens.decode(credential, "access")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from beholder.api.deps import AdminDep, SessionDep
+from beholder.api.deps import AdminDep, SessionDep, StateDep
 from beholder.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Page
 from beholder.db.repositories import api_keys as keys_repo
 
@@ -26,12 +26,17 @@ async def create_key(body: ApiKeyCreate, principal: AdminDep, session: SessionDe
 
 
 @router.post("/{key_id}/revoke", response_model=ApiKeyOut)
-async def revoke_key(key_id: str, _: AdminDep, session: SessionDep) -> ApiKeyOut:
+async def revoke_key(key_id: str, _: AdminDep, session: SessionDep, state: StateDep) -> ApiKeyOut:
     """Revoke a key; requests with it are refused from now on."""
-    return ApiKeyOut.model_validate(await keys_repo.revoke(session, key_id))
+    row = await keys_repo.revoke(session, key_id)
+    await session.commit()
+    state.auth.invalidate(row.id)
+    return ApiKeyOut.model_validate(row)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)
-async def delete_key(key_id: str, _: AdminDep, session: SessionDep) -> ApiKeyOut:
+async def delete_key(
+    key_id: str, admin: AdminDep, session: SessionDep, state: StateDep
+) -> ApiKeyOut:
     """Same as revoke (keys are kept for the audit trail)."""
-    return ApiKeyOut.model_validate(await keys_repo.revoke(session, key_id))
+    return await revoke_key(key_id, admin, session, state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Response
 
 from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep, ViewerDep
@@ -18,7 +19,7 @@ from beholder.api.schemas import (
     Page,
 )
 from beholder.api.state import AppState
-from beholder.api.views import camera_out
+from beholder.api.views import camera_dict, camera_out
 from beholder.db.models import Camera
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import BusError, StreamUnavailable
@@ -51,9 +52,11 @@ async def send_command(
 
 
 @router.get("", response_model=Page[CameraOut])
-async def list_cameras(_: ViewerDep, session: SessionDep) -> Page[CameraOut]:
-    """Every camera, by name."""
-    return Page(items=[camera_out(c) for c in await cameras_repo.list_all(session)])
+async def list_cameras(_: ViewerDep, session: SessionDep) -> Response:
+    """Every camera, by name (the shape of ``Page[CameraOut]``, serialized directly)."""
+    rows = await cameras_repo.list_rows(session)
+    body = orjson.dumps({"items": [camera_dict(r) for r in rows]})
+    return Response(body, media_type="application/json")
 
 
 @router.post("", response_model=CameraOut, status_code=201)

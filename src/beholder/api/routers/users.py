@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from beholder.api.deps import AdminDep, SessionDep
+from beholder.api.deps import AdminDep, SessionDep, StateDep
 from beholder.api.schemas import Page, UserCreate, UserOut, UserUpdate
 from beholder.db.repositories import users as users_repo
 from beholder.errors import Conflict
@@ -32,7 +32,7 @@ async def get_user(user_id: str, _: AdminDep, session: SessionDep) -> UserOut:
 
 @router.patch("/{user_id}", response_model=UserOut)
 async def update_user(
-    user_id: str, body: UserUpdate, principal: AdminDep, session: SessionDep
+    user_id: str, body: UserUpdate, principal: AdminDep, session: SessionDep, state: StateDep
 ) -> UserOut:
     """Change role, password or disabled. An admin cannot demote or disable themself."""
     user = await users_repo.get(session, user_id)
@@ -46,14 +46,20 @@ async def update_user(
         await users_repo.set_password(session, user, body.password)
     if body.disabled is not None:
         await users_repo.set_disabled(session, user, body.disabled)
+    await session.commit()
+    state.auth.invalidate(user.id)
     return UserOut.model_validate(user)
 
 
 @router.delete("/{user_id}", status_code=204, response_class=Response)
-async def delete_user(user_id: str, principal: AdminDep, session: SessionDep) -> Response:
+async def delete_user(
+    user_id: str, principal: AdminDep, session: SessionDep, state: StateDep
+) -> Response:
     """Delete a user (not yourself)."""
     user = await users_repo.get(session, user_id)
     if user.id == principal.id:
         raise Conflict("You cannot delete your own account.")
     await session.delete(user)
+    await session.commit()
+    state.auth.invalidate(user.id)
     return Response(status_code=204)

@@ -18,6 +18,13 @@ async def list_all(session: AsyncSession) -> list[Camera]:
     return list((await session.execute(select(Camera).order_by(Camera.name))).scalars())
 
 
+async def list_rows(session: AsyncSession) -> list[Any]:
+    """Every camera as plain Core rows (no ORM identity map), by name: for read-only lists."""
+    table = Camera.__table__
+    result = await session.execute(select(table).order_by(table.c.name))
+    return list(result.all())
+
+
 async def get(session: AsyncSession, camera_id: str) -> Camera:
     """The camera; raises ``NotFound``."""
     cam = await session.get(Camera, camera_id)
