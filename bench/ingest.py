@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -46,8 +47,29 @@ def _cpu(proc: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
+def _worker_cpu(me: psutil.Process, exclude: psutil.Process | None) -> float:
+    """CPU of this process plus its live children (the detector processes), without the
+    RTSP server (also a child, but the camera's cost, not the worker's)."""
+    total = _cpu(me)
+    skip = set()
+    if exclude is not None:
+        skip = {exclude.pid} | {c.pid for c in exclude.children(recursive=True)}
+    for child in me.children(recursive=True):
+        if child.pid in skip:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += _cpu(child)
+    return total
+
+
 async def run_k(
-    clip: Path, k: int, seconds: float, warmup: float, sample_fps: float, detect: bool
+    clip: Path,
+    k: int,
+    seconds: float,
+    warmup: float,
+    sample_fps: float,
+    detect: bool,
+    max_side: int = 640,
 ) -> dict[str, Any]:
     me = psutil.Process()
     server = RtspServer({f"cam{i}": clip for i in range(k)})
@@ -67,7 +89,10 @@ async def run_k(
         bus,
         "bench",
         worker_settings=WorkerSettings(
-            sample_fps=sample_fps, stats_interval=5.0, alert_cooldown=10.0
+            sample_fps=sample_fps,
+            stats_interval=5.0,
+            alert_cooldown=10.0,
+            detect_max_side=max_side,
         ),
     )
     await mgr.start()
@@ -120,10 +145,14 @@ async def run_k(
             )
             for s in sessions
         }
-        cpu0, srv_cpu0, t0 = _cpu(me), _cpu(srv_proc) if srv_proc else 0.0, time.monotonic()
+        cpu0, srv_cpu0, t0 = (
+            _worker_cpu(me, srv_proc),
+            _cpu(srv_proc) if srv_proc else 0.0,
+            time.monotonic(),
+        )
         await asyncio.sleep(seconds)
         dt = time.monotonic() - t0
-        cpu1, srv_cpu1 = _cpu(me), _cpu(srv_proc) if srv_proc else 0.0
+        cpu1, srv_cpu1 = _worker_cpu(me, srv_proc), _cpu(srv_proc) if srv_proc else 0.0
         rss1 = me.memory_info().rss
         fps, samples, dets, drops, decoded, dec_ms, det_ms = [], 0, 0, 0, 0, [], []
         for s in sessions:
@@ -175,6 +204,7 @@ def main() -> int:
     ap.add_argument("--sample-fps", type=float, default=1.0)
     ap.add_argument("--gop", type=int, default=25, help="keyframe interval in frames at 25 fps")
     ap.add_argument("--no-detect", action="store_true")
+    ap.add_argument("--max-side", type=int, default=640, help="detector input's longer side")
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "beholder-bench"))
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -211,13 +241,23 @@ def main() -> int:
             ]
             if args.no_detect:
                 cmd.append("--no-detect")
+            cmd += ["--max-side", str(args.max_side)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
         else:
             r = asyncio.run(
-                run_k(clip, k, args.seconds, args.warmup, args.sample_fps, not args.no_detect)
+                run_k(
+                    clip,
+                    k,
+                    args.seconds,
+                    args.warmup,
+                    args.sample_fps,
+                    not args.no_detect,
+                    args.max_side,
+                )
             )
             r["gop"] = args.gop
+            r["max_side"] = args.max_side
             print(json.dumps(r), flush=True)
         results.append(r)
         if len(args.cameras) > 1:
