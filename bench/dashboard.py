@@ -36,13 +36,12 @@ import gzip
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,26 +50,14 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from fixtures.rtsp_server import MEDIA_DIR, RtspServer  # noqa: E402
+from fixtures.rtsp_server import MEDIA_DIR, RtspServer, free_port  # noqa: E402
+from support.browser import launch_chromium  # noqa: E402
+from support.polling import wait_until  # noqa: E402
 
 WEB = ROOT / "src" / "beholder" / "web"
 RESULTS = ROOT / "bench" / "results" / "dashboard.json"
-CHROMIUM = "/usr/bin/chromium"
 ADMIN_PASSWORD = "bench-admin-password-1"
 SERVE = [sys.executable, "-m", "beholder", "serve"]
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 
 # Runs before the app: marks the first presented frame of any <video> and the sign-in submit.
 PROBE = """
@@ -119,23 +106,6 @@ TIMINGS = """
   };
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 def median(values: list[float]) -> float | None:
@@ -207,7 +177,7 @@ class Serve:
                 return self.client.get("/api/system/ready").status_code == 200
             return False
 
-        wait_until(ready, 60, "beholder serve to be ready")
+        wait_until(ready, 60, "beholder serve to be ready", error=TimeoutError)
         tok = self.client.post(
             "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
         )
@@ -233,7 +203,13 @@ class Serve:
             st = self.statuses()
             return all(st.get(i) == "PROCESSING" for i in ids)
 
-        wait_until(all_live, timeout, f"{len(ids)} camera(s) to be PROCESSING", every=0.5)
+        wait_until(
+            all_live,
+            timeout,
+            f"{len(ids)} camera(s) to be PROCESSING",
+            every=0.5,
+            error=TimeoutError,
+        )
 
     def delete_all(self) -> None:
         for cid in self.statuses():
@@ -254,7 +230,7 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        b = launch_chromium(p.chromium)
         try:
             yield b
         finally:
@@ -393,7 +369,7 @@ def sixteen_tiles(
         return sum(1 for f in page.evaluate(frames_js) if f[2] > 1.0) >= tiles
 
     t0 = time.monotonic()
-    wait_until(all_playing, 60, f"{tiles} tiles to play", every=0.5)
+    wait_until(all_playing, 60, f"{tiles} tiles to play", every=0.5, error=TimeoutError)
     all_playing_s = time.monotonic() - t0
     time.sleep(3)  # settle
 

@@ -33,20 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from live_view import MEDIA_DIR, RtspServer, ServerProcess, clip  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
+sys.path.insert(0, str(ROOT / "tests"))
+from support.browser import launch_chromium  # noqa: E402
+
 PAGE = ROOT / "tests" / "e2e" / "whep_page.html"
 
 
@@ -62,7 +51,7 @@ async def measure(server: ServerProcess, trials: int, latency_seconds: float) ->
     post: list[float] = []
     latency: list[float] = []
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = await launch_chromium(p.chromium)
         try:
             page = await browser.new_page()
             url = f"{server.url}/__whep_bench__.html"

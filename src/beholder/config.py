@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     snapshot_retention_count: int = Field(default=5000, ge=1)
     snapshot_retention_days: float = Field(default=30.0, gt=0)
 
-    # camera worker (RTSP ingest and detection); read by worker.session.WorkerSettings
+    # camera worker (RTSP ingest and detection); read by worker.settings.WorkerSettings
     worker_sample_fps: float = Field(default=2.0, gt=0, description="detection samples/s")
     worker_stall_timeout: float = Field(default=10.0, gt=0, description="no packet for N s")
     worker_open_timeout: float = Field(default=10.0, gt=0)

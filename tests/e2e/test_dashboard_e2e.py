@@ -17,11 +17,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,45 +30,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from fixtures.rtsp_server import MEDIA_DIR, RtspServer  # noqa: E402
+from fixtures.rtsp_server import MEDIA_DIR, RtspServer, free_port  # noqa: E402
+from support.browser import CHROMIUM, launch_chromium  # noqa: E402
+from support.polling import wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.rtsp, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 WEB_INDEX = ROOT / "src" / "beholder" / "web" / "index.html"
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 ADMIN_PASSWORD = "e2e-admin-password-1"
 VIEWER = ("e2e-viewer", "e2e-viewer-password-1")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 # --- real parts --------------------------------------------------------------------------
@@ -117,7 +87,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     if not WEB_INDEX.is_file():
         pytest.skip("web app not built (npm --prefix frontend run build)")
     data = tmp_path_factory.mktemp("e2e-data")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "BEHOLDER_DATA_DIR": str(data),
@@ -173,7 +143,7 @@ def browser() -> Iterator[Any]:
         pytest.skip("Debian chromium is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        b = launch_chromium(p.chromium)
         yield b
         b.close()
 

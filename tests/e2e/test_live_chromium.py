@@ -7,31 +7,25 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from live_support import TWO_FACES, WALKING, RtspServer, WorkerStandIn, create_camera
+from live_support import (
+    TWO_FACES,
+    WALKING,
+    RtspServer,
+    WorkerStandIn,
+    create_camera,
+    live_env_fixture,
+    rtsp_fixture,
+)
 
-from conftest import make_settings, start_live_api, stop_live_api
+from support.browser import CHROMIUM, launch_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 PAGE = Path(__file__).with_name("whep_page.html")
 
 pytestmark = [
@@ -42,26 +36,10 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def rtsp() -> Iterator[RtspServer]:
-    server = RtspServer({"two": TWO_FACES, "walk": WALKING})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+rtsp = rtsp_fixture(two=TWO_FACES, walk=WALKING)
 
 
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[Any, WorkerStandIn]]:
-    live = await start_live_api(make_settings(tmp_path))
-    worker = WorkerStandIn(live.state.bus)
-    await worker.start()
-    try:
-        yield live, worker
-    finally:
-        await worker.close()
-        await stop_live_api(live)
+env = live_env_fixture()
 
 
 @pytest.fixture
@@ -70,9 +48,7 @@ async def page(env: tuple[Any, WorkerStandIn]) -> AsyncIterator[Any]:
 
     live, _ = env
     async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
-        )
+        browser = await launch_chromium(p.chromium)
         try:
             pg = await browser.new_page()
             pg.on("console", lambda m: print("page:", m.text))

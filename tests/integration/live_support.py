@@ -13,11 +13,14 @@ import gc
 import re
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from beholder.db.repositories import cameras as cameras_repo
@@ -27,6 +30,7 @@ from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.whep import EgressHub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import make_settings, start_live_api, stop_live_api
 from fixtures.rtsp_server import MEDIA_DIR, RtspServer
 
 TWO_FACES = MEDIA_DIR / "headpose-two-faces.mp4"  # Constrained Baseline, 12 fps, no B-frames
@@ -79,6 +83,47 @@ class WorkerStandIn:
         for cid in list(self.feeders):
             await self.stop_camera(cid)
         await self.hub.close()
+
+
+@asynccontextmanager
+async def live_env(
+    tmp_path: Path, **worker_settings: Any
+) -> AsyncIterator[tuple[Any, WorkerStandIn]]:
+    """The app under uvicorn (``conftest.start_live_api``, settings in ``tmp_path``) and a
+    started :class:`WorkerStandIn` on its bus (``worker_settings``: ``EgressSettings``
+    overrides); both closed on exit, the worker first."""
+    live = await start_live_api(make_settings(tmp_path))
+    worker = WorkerStandIn(live.state.bus, **worker_settings)
+    await worker.start()
+    try:
+        yield live, worker
+    finally:
+        await worker.close()
+        await stop_live_api(live)
+
+
+def rtsp_fixture(**mounts: Path) -> Any:
+    """A module-scoped ``rtsp`` fixture: the RTSP fixture server with ``mounts`` (mount name
+    → media file). Use as ``rtsp = rtsp_fixture(two=TWO_FACES)`` in a test module."""
+
+    @pytest.fixture(scope="module", name="rtsp")
+    def _rtsp() -> Iterator[RtspServer]:
+        with RtspServer(mounts) as server:
+            yield server
+
+    return _rtsp
+
+
+def live_env_fixture(**worker_settings: Any) -> Any:
+    """An ``env`` fixture yielding ``(live, worker)`` from :func:`live_env` (the test's
+    ``tmp_path``, ``worker_settings`` for the stand-in). Use as ``env = live_env_fixture()``."""
+
+    @pytest.fixture(name="env")
+    async def _env(tmp_path: Path) -> AsyncIterator[tuple[Any, WorkerStandIn]]:
+        async with live_env(tmp_path, **worker_settings) as env:
+            yield env
+
+    return _env
 
 
 async def wait_for(pred: Any, timeout: float, what: str) -> None:

@@ -4,39 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from live_support import TWO_FACES, WALKING, RtspServer, WorkerStandIn, create_camera, wait_for
-
-from conftest import make_settings, start_live_api, stop_live_api
+from live_support import (
+    TWO_FACES,
+    WALKING,
+    RtspServer,
+    create_camera,
+    live_env_fixture,
+    rtsp_fixture,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def rtsp() -> Iterator[RtspServer]:
-    server = RtspServer({"two": TWO_FACES, "walk": WALKING})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+rtsp = rtsp_fixture(two=TWO_FACES, walk=WALKING)
 
 
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[Any, WorkerStandIn]]:
-    live = await start_live_api(make_settings(tmp_path))
-    worker = WorkerStandIn(live.state.bus, mjpeg_idle_timeout=2.0, mjpeg_max_fps=5.0)
-    await worker.start()
-    try:
-        yield live, worker
-    finally:
-        await worker.close()
-        await stop_live_api(live)
+env = live_env_fixture(mjpeg_idle_timeout=2.0, mjpeg_max_fps=5.0)
 
 
 async def read_parts(

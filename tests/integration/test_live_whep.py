@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,9 @@ from live_support import (
     WorkerStandIn,
     collect,
     create_camera,
+    live_env_fixture,
     open_viewer,
+    rtsp_fixture,
     set_status,
     wait_for,
 )
@@ -26,26 +27,10 @@ from conftest import make_settings, start_live_api, stop_live_api
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def rtsp() -> Iterator[RtspServer]:
-    server = RtspServer({"two": TWO_FACES, "walk": WALKING})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+rtsp = rtsp_fixture(two=TWO_FACES, walk=WALKING)
 
 
-@pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[object, WorkerStandIn]]:
-    live = await start_live_api(make_settings(tmp_path))
-    worker = WorkerStandIn(live.state.bus)
-    await worker.start()
-    try:
-        yield live, worker
-    finally:
-        await worker.close()
-        await stop_live_api(live)
+env = live_env_fixture()
 
 
 async def test_passthrough_h264_at_source_rate(env: tuple, rtsp: RtspServer) -> None:

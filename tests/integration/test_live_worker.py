@@ -6,26 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_support import TWO_FACES, RtspServer, open_viewer, wait_for
+from live_support import TWO_FACES, RtspServer, open_viewer, rtsp_fixture, wait_for
 
 from conftest import make_settings, start_live_api, stop_live_api
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def rtsp() -> Iterator[RtspServer]:
-    server = RtspServer({"two": TWO_FACES})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+rtsp = rtsp_fixture(two=TWO_FACES)
 
 
 @pytest.fixture

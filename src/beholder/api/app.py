@@ -161,9 +161,10 @@ def create_app(
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    from beholder.api.routers import live
+    from beholder.api.routers import live, mjpeg
 
     app.include_router(live.router)
+    app.include_router(mjpeg.router)
 
 
 async def _hub_endpoint(websocket: WebSocket) -> None:

@@ -1,4 +1,4 @@
-"""Live view endpoints: WHEP (WebRTC playback, IETF RFC 9725 style) and MJPEG fallback.
+"""Live view endpoints: WHEP (WebRTC playback, IETF RFC 9725 style).
 
 The api never touches media: it authorizes the viewer, checks the camera in the database and
 relays signalling over the bus to the worker that holds the camera (subjects and models in
@@ -15,26 +15,21 @@ relays signalling over the bus to the worker that holds the camera (subjects and
 * ``POST /cameras/{id}/whep/{session}/renew`` (extension) — move the session's expiry to the
   caller's current token expiry; the worker otherwise hangs up when the token used for the
   POST expires.
-* ``GET /cameras/{id}/mjpeg`` — ``multipart/x-mixed-replace`` JPEG stream; accepts
-  ``?access_token=`` for ``<img src>``. The worker encodes once per camera; this module fans
-  the frames out to HTTP clients, each with a ``mjpeg_client_queue``-frame buffer that drops
-  the oldest frame for a slow client.
+
+The MJPEG fallback (``GET /cameras/{id}/mjpeg``) is in :mod:`beholder.api.routers.mjpeg`; it
+shares this module's camera checks and worker-request helpers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
-from fastapi.responses import StreamingResponse
 
-from beholder.api.deps import MediaViewerDep, StateDep, ViewerDep
+from beholder.api.deps import StateDep, ViewerDep
 from beholder.auth.roles import Role
-from beholder.bus.base import Bus, BusMessage, Subscription
+from beholder.bus.base import Bus
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import (
     AppError,
@@ -46,17 +41,13 @@ from beholder.errors import (
     ServiceUnavailable,
     StreamUnavailable,
 )
-from beholder.messages import CameraStatus, new_id
+from beholder.messages import CameraStatus
 from beholder.worker.egress.protocol import (
     EgressReply,
-    MjpegKeepAlive,
-    MjpegReply,
     WhepAnswer,
     WhepDelete,
     WhepOffer,
     WhepRenew,
-    mjpeg_keepalive_subject,
-    mjpeg_subject,
     valid_subject_token,
     whep_delete_subject,
     whep_renew_subject,
@@ -71,7 +62,6 @@ router = APIRouter(prefix="/api", tags=["live"])
 MAX_OFFER_BYTES = 64 * 1024
 SESSION_ALLOW = "OPTIONS, DELETE"
 ENDPOINT_ALLOW = "OPTIONS, POST"
-BOUNDARY = "beholderframe"
 
 CameraId = Annotated[str, Path(description="Camera id (UUID)")]
 SessionId = Annotated[str, Path(description="WHEP session id returned in Location")]
@@ -113,7 +103,8 @@ async def require_live_camera(state: Any, camera_id: str) -> None:
     )
 
 
-def _raise_refusal(reply: EgressReply) -> None:
+def raise_refusal(reply: EgressReply) -> None:
+    """Raise the :class:`AppError` matching a worker's refusal (``reply.ok`` is False)."""
     code = reply.error_code or ErrorCode.INTERNAL_ERROR.value
     message = reply.message
     mapping: dict[str, type[AppError]] = {
@@ -134,7 +125,9 @@ def _raise_refusal(reply: EgressReply) -> None:
     raise AppError(message, code=error_code, detail=f"worker refused: {code}")
 
 
-async def _request(bus: Bus, subject: str, data: bytes, wait: float) -> bytes:
+async def request_worker(bus: Bus, subject: str, data: bytes, wait: float) -> bytes:
+    """Bus request to the worker holding a camera (``wait`` seconds); no reply raises
+    ``StreamUnavailable``."""
     try:
         return await bus.request(subject, data, timeout=wait)
     except BusError as exc:
@@ -192,12 +185,12 @@ async def whep_offer(
         expires_at=principal.expires_at,
         client=request.client.host if request.client else None,
     )
-    raw = await _request(
+    raw = await request_worker(
         state.bus, whep_subject(camera_id), offer.to_bytes(), es.webrtc_signal_timeout
     )
     reply = WhepAnswer.from_bytes(raw)
     if not reply.ok or not reply.session_id or not reply.sdp:
-        _raise_refusal(reply)
+        raise_refusal(reply)
     assert reply.session_id is not None and reply.sdp is not None
     location = request.url_for(
         "whep_session_delete", camera_id=camera_id, session_id=reply.session_id
@@ -253,7 +246,7 @@ async def whep_delete(
         raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
     reply = EgressReply.from_bytes(raw)
     if not reply.ok:
-        _raise_refusal(reply)
+        raise_refusal(reply)
     return Response(status_code=200)
 
 
@@ -318,154 +311,5 @@ async def whep_renew(
         raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
     reply = EgressReply.from_bytes(raw)
     if not reply.ok:
-        _raise_refusal(reply)
+        raise_refusal(reply)
     return {"sessionId": session_id, "expiresAt": principal.expires_at}
-
-
-# --- MJPEG ------------------------------------------------------------------------------------
-
-
-class _CameraFeed:
-    """One camera's MJPEG frames on this api instance, shared by its HTTP clients."""
-
-    def __init__(self, hub: MjpegHub, camera_id: str) -> None:
-        self.hub = hub
-        self.camera_id = camera_id
-        self.clients: set[asyncio.Queue[bytes | None]] = set()
-        self.subscription: Subscription | None = None
-        self.keepalive: asyncio.Task[None] | None = None
-        self.frames = 0
-        self.dropped = 0
-
-    async def on_frame(self, msg: BusMessage) -> None:
-        self.frames += 1
-        for q in list(self.clients):
-            if q.full():
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    q.get_nowait()
-                    self.dropped += 1
-            q.put_nowait(msg.data)
-
-    async def keep_alive(self) -> None:
-        failures = 0
-        while self.clients:
-            await asyncio.sleep(self.hub.settings.mjpeg_keepalive)
-            try:
-                await self.hub.keepalive(self.camera_id, len(self.clients))
-                failures = 0
-            except AppError:
-                failures += 1
-                if failures >= 3:
-                    for q in list(self.clients):
-                        with contextlib.suppress(asyncio.QueueFull):
-                            q.put_nowait(None)
-                    return
-
-
-class MjpegHub:
-    """Per-api-instance MJPEG fan-out: one bus subscription and keep-alive per camera."""
-
-    def __init__(self, bus: Bus, settings: EgressSettings) -> None:
-        self.bus = bus
-        self.settings = settings
-        self.api_id = new_id()
-        self.feeds: dict[str, _CameraFeed] = {}
-        self._lock = asyncio.Lock()
-
-    async def keepalive(self, camera_id: str, clients: int) -> MjpegReply:
-        """Ask the worker to (keep) encoding; raises ``StreamUnavailable``/``AppError``."""
-        req = MjpegKeepAlive(camera_id=camera_id, api_id=self.api_id, clients=clients)
-        raw = await _request(
-            self.bus,
-            mjpeg_keepalive_subject(camera_id),
-            req.to_bytes(),
-            self.settings.webrtc_signal_timeout,
-        )
-        reply = MjpegReply.from_bytes(raw)
-        if not reply.ok:
-            _raise_refusal(reply)
-        return reply
-
-    async def join(self, camera_id: str) -> asyncio.Queue[bytes | None]:
-        """A new client queue for ``camera_id`` (starting the worker's encoder if needed)."""
-        async with self._lock:
-            feed = self.feeds.get(camera_id)
-            if feed is None:
-                await self.keepalive(camera_id, 1)
-                feed = _CameraFeed(self, camera_id)
-                feed.subscription = await self.bus.subscribe(
-                    mjpeg_subject(camera_id), feed.on_frame
-                )
-                self.feeds[camera_id] = feed
-            q: asyncio.Queue[bytes | None] = asyncio.Queue(
-                maxsize=max(1, self.settings.mjpeg_client_queue)
-            )
-            feed.clients.add(q)
-            if feed.keepalive is None or feed.keepalive.done():
-                feed.keepalive = asyncio.create_task(
-                    feed.keep_alive(), name=f"mjpeg-keepalive:{camera_id}"
-                )
-            return q
-
-    async def leave(self, camera_id: str, q: asyncio.Queue[bytes | None]) -> None:
-        """Drop a client; the last one stops the subscription and keep-alive."""
-        async with self._lock:
-            feed = self.feeds.get(camera_id)
-            if feed is None:
-                return
-            feed.clients.discard(q)
-            if feed.clients:
-                return
-            del self.feeds[camera_id]
-            if feed.keepalive is not None:
-                feed.keepalive.cancel()
-            if feed.subscription is not None:
-                with contextlib.suppress(Exception):
-                    await feed.subscription.unsubscribe()
-
-
-def mjpeg_hub(request: Request, state: Any) -> MjpegHub:
-    """This app's :class:`MjpegHub` (created on first use)."""
-    hub = getattr(request.app.state, "beholder_mjpeg", None)
-    if not isinstance(hub, MjpegHub) or hub.bus is not state.bus:
-        hub = MjpegHub(state.bus, egress_settings(request, state))
-        request.app.state.beholder_mjpeg = hub
-    return hub
-
-
-@router.get(
-    "/cameras/{camera_id}/mjpeg",
-    response_class=StreamingResponse,
-    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}},
-    summary="Watch a camera as MJPEG (fallback for clients without WebRTC)",
-)
-async def mjpeg_stream(
-    camera_id: CameraId, request: Request, state: StateDep, principal: MediaViewerDep
-) -> StreamingResponse:
-    """``multipart/x-mixed-replace`` stream of JPEG parts at ≤ ``mjpeg_max_fps``. Ends when the
-    camera stops producing (no frame for ``mjpeg_idle_timeout`` s)."""
-    await require_live_camera(state, camera_id)
-    hub = mjpeg_hub(request, state)
-    queue = await hub.join(camera_id)
-    idle = max(hub.settings.mjpeg_idle_timeout, 2 * hub.settings.mjpeg_keepalive)
-
-    async def parts() -> AsyncIterator[bytes]:
-        try:
-            while True:
-                try:
-                    jpeg = await asyncio.wait_for(queue.get(), timeout=idle)
-                except TimeoutError:
-                    return
-                if jpeg is None:
-                    return
-                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                head += f"Content-Length: {len(jpeg)}\r\n\r\n"
-                yield (head.encode() + jpeg + b"\r\n")
-        finally:
-            await hub.leave(camera_id, queue)
-
-    return StreamingResponse(
-        parts(),
-        media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )

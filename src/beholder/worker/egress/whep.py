@@ -1,4 +1,4 @@
-"""WHEP sessions (one aiortc peer connection per viewer) and the worker's egress hub.
+"""The worker's egress hub: camera sources and the bus-facing side of live view (WHEP, MJPEG).
 
 :class:`EgressHub` lives in the worker process. For each camera session the worker runs it
 holds one :class:`~beholder.worker.egress.source.CameraSource` (a PacketSink of the session)
@@ -14,41 +14,27 @@ Wiring (worker process, after ``WorkerManager.start()``)::
 Each camera's :class:`CameraSource` is in ``session.packet_sinks`` and has ``stats()``
 (``egress``, ``viewers``, …) for the camera's ``StreamStats``.
 
-Lifecycle of a session: created on the offer (ICE host candidates restricted, H.264 forced);
-attached to the camera's source when its connection is ``connected`` (it then starts from
-the GOP cache); closed and freed when the viewer DELETEs, the connection fails or closes, it
-is not connected within ``webrtc_connect_timeout``, no RTCP receiver report arrived for
-``webrtc_idle_timeout``, the viewer's token expires, or the camera stops. RTSP reconnects
-inside a session keep every viewer (``on_stream_closed``/``on_stream_open``: they resume at
-the next keyframe on the same peer connection). When the camera's session itself ends, its
-viewers are kept ``webrtc_restart_grace`` seconds: a RESTART (stop + start of a new
-session, milliseconds apart) re-attaches them to the same source; a STOP closes them when
-the grace runs out.
+Viewer sessions (lifecycle, limits, sweeper) are in
+:mod:`~beholder.worker.egress.whep_sessions`; :class:`EgressRefused`, :class:`WhepSession`
+and ``MAX_SDP_BYTES`` are re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from typing import Any
 
 from beholder.bus.base import Bus, BusMessage, Subscription
-from beholder.messages import new_id
 from beholder.worker.egress import ice
 from beholder.worker.egress.mjpeg import MjpegEncoder
 from beholder.worker.egress.protocol import (
     EgressReply,
     MjpegKeepAlive,
     MjpegReply,
-    WhepAnswer,
     WhepDelete,
     WhepOffer,
     WhepRenew,
@@ -61,47 +47,19 @@ from beholder.worker.egress.protocol import (
 from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
+from beholder.worker.egress.whep_sessions import (
+    MAX_SDP_BYTES,
+    EgressRefused,
+    WhepSession,
+    WhepSessions,
+)
 
-_FIRST_KEYFRAME_WAIT_S = 4.0
-"""How long an offer may wait for a just-opened stream's first keyframe (seconds)."""
+__all__ = ["MAX_SDP_BYTES", "EgressHub", "EgressRefused", "WhepSession", "start_egress"]
 
 log = logging.getLogger(__name__)
 
-MAX_SDP_BYTES = 64 * 1024
 
-
-class EgressRefused(Exception):
-    """A request the worker answers with an error code (user-safe ``message``)."""
-
-    def __init__(self, code: str, message: str, detail: str | None = None) -> None:
-        super().__init__(detail or message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(eq=False)
-class WhepSession:
-    """One viewer. Times: ``created``/``connected_at``/``last_rtcp`` monotonic seconds,
-    ``expires_at`` unix seconds (``None``: no expiry)."""
-
-    id: str
-    camera_id: str
-    principal: str
-    pc: RTCPeerConnection
-    track: PassthroughTrack
-    sender: RTCRtpSender
-    expires_at: float | None
-    created: float = field(default_factory=time.monotonic)
-    connected_at: float | None = None
-    last_rtcp: float | None = None
-    closing: bool = False
-    close_reason: str | None = None
-    on_close: Callable[[], None] | None = None
-
-    alive: ClassVar[weakref.WeakSet[RTCPeerConnection]] = weakref.WeakSet()
-
-
-class EgressHub:
+class EgressHub(WhepSessions):
     """Per-worker registry of camera sources, WHEP sessions and MJPEG encoders.
 
     ``bus``: the worker's bus (``None`` in unit tests that call the methods directly)."""
@@ -307,219 +265,6 @@ class EgressHub:
         if session.principal != req.principal and not req.any_owner:
             raise EgressRefused("PERMISSION_DENIED", "This live view session is not yours.")
         return session
-
-    # --- WHEP sessions -----------------------------------------------------------------------
-
-    async def _await_first_keyframe(self, camera_id: str) -> None:
-        """Hold an offer that arrives between the stream opening and its first keyframe.
-
-        The camera is reported PROCESSING as soon as its stream opens, but a viewer can
-        only start from a keyframe; waiting up to ``_FIRST_KEYFRAME_WAIT_S`` here (about
-        one GOP of a real camera) spares the viewer a refused offer and a retry."""
-        deadline = time.monotonic() + _FIRST_KEYFRAME_WAIT_S
-        while time.monotonic() < deadline:
-            source = self.sources.get(camera_id)
-            if source is None or source.producing or camera_id in self._detach_timers:
-                return
-            await asyncio.sleep(0.05)
-
-    def _check_capacity(self, camera_id: str) -> CameraSource:
-        source = self.sources.get(camera_id)
-        if source is None or camera_id in self._detach_timers or not source.producing:
-            raise EgressRefused(
-                "STREAM_UNAVAILABLE", "The camera stream is not available right now."
-            )
-        per_camera = sum(1 for s in self.sessions.values() if s.camera_id == camera_id)
-        per_camera += self._pending.get(camera_id, 0)
-        if per_camera >= self.settings.webrtc_max_viewers_per_camera:
-            raise EgressRefused("SERVICE_UNAVAILABLE", "Too many viewers on this camera.")
-        if len(self.sessions) + sum(self._pending.values()) >= self.settings.webrtc_max_viewers:
-            raise EgressRefused("SERVICE_UNAVAILABLE", "Too many live viewers on this server.")
-        return source
-
-    async def create_session(self, offer: WhepOffer) -> WhepAnswer:
-        """Answer a viewer's offer (see :meth:`_negotiate`); viewer slots are reserved while
-        negotiating so concurrent offers cannot exceed the limits."""
-        await self._await_first_keyframe(offer.camera_id)
-        self._check_capacity(offer.camera_id)
-        cid = offer.camera_id
-        self._pending[cid] = self._pending.get(cid, 0) + 1
-        try:
-            return await self._negotiate(offer)
-        finally:
-            self._pending[cid] -= 1
-            if not self._pending[cid]:
-                del self._pending[cid]
-
-    async def _negotiate(self, offer: WhepOffer) -> WhepAnswer:
-        """Answer a viewer's offer. Raises :class:`EgressRefused` with ``STREAM_UNAVAILABLE``
-        (camera not producing), ``SERVICE_UNAVAILABLE`` (viewer limit) or ``INVALID_INPUT``
-        (SDP unusable: malformed, no video, no H.264)."""
-        if offer.expires_at is not None and offer.expires_at <= time.time():
-            raise EgressRefused("UNAUTHORIZED", "Sign in to continue.")
-        if len(offer.sdp.encode()) > MAX_SDP_BYTES or "m=video" not in offer.sdp:
-            raise EgressRefused("INVALID_INPUT", "The offer must contain H.264 video.")
-        sdp, dropped = ice.filter_sdp_candidates(offer.sdp, self.networks)
-        pc = RTCPeerConnection(ice.rtc_configuration(self.settings))
-        WhepSession.alive.add(pc)
-        sid = new_id()
-        track = PassthroughTrack(self.settings.egress_viewer_queue, on_stop=self._track_stopped)
-        try:
-            transceiver = pc.addTransceiver(track, direction="sendonly")
-            caps = RTCRtpSender.getCapabilities("video").codecs
-            transceiver.setCodecPreferences(
-                [c for c in caps if c.mimeType.lower() in ("video/h264", "video/rtx")]
-            )
-            try:
-                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            except Exception as exc:
-                raise EgressRefused(
-                    "INVALID_INPUT", "The offer is not a usable WebRTC video offer.", str(exc)
-                ) from exc
-            negotiated = [c.mimeType.lower() for c in getattr(transceiver, "_codecs", [])]
-            if transceiver.mid is None or not negotiated or negotiated[0] != "video/h264":
-                raise EgressRefused(
-                    "INVALID_INPUT", "The offer must accept H.264 video.", f"codecs={negotiated}"
-                )
-            ice.guard_connection(pc, self.networks)
-            with ice.host_addresses(self.settings.webrtc_hosts):
-                await pc.setLocalDescription(await pc.createAnswer())
-            # the source may have stopped while we negotiated
-            source = self._check_capacity_after(offer.camera_id)
-        except BaseException:
-            track.stop()
-            await pc.close()
-            raise
-        session = WhepSession(
-            id=sid,
-            camera_id=offer.camera_id,
-            principal=offer.principal,
-            pc=pc,
-            track=track,
-            sender=transceiver.sender,
-            expires_at=offer.expires_at,
-        )
-        self.sessions[sid] = session
-        self.sessions_created += 1
-        source.hold()  # warm the transcoder (if any) while ICE/DTLS run
-        held = [True]
-
-        def release() -> None:
-            if held[0]:
-                held[0] = False
-                source.release()
-
-        @pc.on("connectionstatechange")
-        def _on_state() -> None:
-            state = pc.connectionState
-            if state == "connected" and session.connected_at is None and not session.closing:
-                session.connected_at = time.monotonic()
-                source.add_viewer(track)
-                release()
-            elif state in ("failed", "closed"):
-                release()
-                if not session.closing:
-                    self._spawn(self.close_session(sid, f"connection {state}"), "egress-close")
-
-        session.on_close = release
-
-        log.info(
-            "egress: WHEP session %s on camera %s for %s (%d remote candidates ignored)",
-            sid,
-            offer.camera_id,
-            offer.principal,
-            dropped,
-        )
-        local = pc.localDescription
-        return WhepAnswer(
-            ok=True,
-            session_id=sid,
-            sdp=local.sdp,
-            egress=source.mode,
-            ice_servers=list(self.settings.webrtc_ice_servers),
-        )
-
-    def _check_capacity_after(self, camera_id: str) -> CameraSource:
-        source = self.sources.get(camera_id)
-        if source is None or source.closed:
-            raise EgressRefused(
-                "STREAM_UNAVAILABLE", "The camera stream is not available right now."
-            )
-        return source
-
-    def _track_stopped(self, track: PassthroughTrack) -> None:
-        for source in self.sources.values():
-            source.remove_viewer(track)
-
-    async def close_session(self, session_id: str, reason: str) -> bool:
-        """Close and forget a session (idempotent); False when unknown."""
-        session = self.sessions.pop(session_id, None)
-        if session is None or session.closing:
-            return False
-        session.closing = True
-        session.close_reason = reason
-        self.sessions_closed += 1
-        self.close_reasons[reason] = self.close_reasons.get(reason, 0) + 1
-        session.track.stop()
-        if session.on_close is not None:
-            session.on_close()
-            session.on_close = None
-        try:
-            await asyncio.wait_for(session.pc.close(), timeout=5.0)
-        except Exception:
-            self.errors += 1
-            log.exception("egress: closing session %s failed", session_id)
-        session.pc.remove_all_listeners()
-        log.info("egress: WHEP session %s closed (%s)", session_id, reason)
-        return True
-
-    # --- sweeper: expiry, silence, connect timeout, MJPEG idleness -------------------------
-
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                await self.sweep()
-            except Exception:
-                self.errors += 1
-                log.exception("egress sweeper failed")
-
-    async def sweep(self) -> None:
-        """One pass of the periodic checks (called every second)."""
-        now = time.monotonic()
-        wall = time.time()
-        s = self.settings
-        for session in list(self.sessions.values()):
-            reason = None
-            if session.expires_at is not None and wall >= session.expires_at:
-                reason = "token expired"
-            elif session.connected_at is None:
-                if now - session.created > s.webrtc_connect_timeout:
-                    reason = "connect timeout"
-            else:
-                last = await self._last_receiver_report(session)
-                if last is not None:
-                    session.last_rtcp = last
-                ref = session.last_rtcp or session.connected_at
-                if now - ref > s.webrtc_idle_timeout:
-                    reason = "viewer silent"
-            if reason is not None:
-                await self.close_session(session.id, reason)
-        for camera_id, enc in list(self.mjpeg.items()):
-            if now - enc.last_keepalive > s.mjpeg_idle_timeout:
-                self._stop_mjpeg(camera_id)
-
-    async def _last_receiver_report(self, session: WhepSession) -> float | None:
-        """Monotonic time of the viewer's last RTCP receiver report, if any."""
-        try:
-            report = await session.sender.getStats()
-        except Exception:
-            return None
-        stamps = [st.timestamp for st in report.values() if st.type == "remote-inbound-rtp"]
-        if not stamps:
-            return None
-        age = float((dt.datetime.now(dt.UTC) - max(stamps)).total_seconds())
-        return time.monotonic() - max(0.0, age)
 
     # --- MJPEG -----------------------------------------------------------------------------
 

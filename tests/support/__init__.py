@@ -1,0 +1,1 @@
+"""Helpers shared by the tests and the benches (``tests`` is on ``sys.path`` in both)."""
