@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     worker_probesize: int = Field(default=262144, ge=32)
     worker_analyzeduration: float = Field(default=1.0, gt=0)
     worker_max_decode_errors: int = Field(default=50, ge=1)
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="standalone `beholder worker`: serve Prometheus /metrics on this port",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1", description="bind address of the worker's metrics endpoint"
+    )
 
     # live view (WHEP / MJPEG egress); read by worker.egress.settings.EgressSettings
     webrtc_hosts: StrList = Field(

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from beholder.bus import create_bus
@@ -65,6 +66,9 @@ def nats_url() -> Iterator[str]:
     proc.wait(timeout=5)
 
 
+METRICS_PORT = _free_port()
+
+
 @pytest.fixture
 async def worker_proc(nats_url: str, tmp_path: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
     env = dict(os.environ)
@@ -74,6 +78,7 @@ async def worker_proc(nats_url: str, tmp_path: Path) -> AsyncIterator[subprocess
             "BEHOLDER_DATA_DIR": str(tmp_path),
             "BEHOLDER_WORKER_HEARTBEAT_INTERVAL": "0.5",
             "BEHOLDER_LOG_FORMAT": "json",
+            "BEHOLDER_WORKER_METRICS_PORT": str(METRICS_PORT),
         }
     )
     proc = subprocess.Popen(
@@ -134,6 +139,10 @@ async def test_worker_process_over_nats(
         assert len(alerts[0].faces) == 2
         jpeg = await bus.request(snapshot_subject("nats-cam"), b"", 3)
         assert jpeg[:3] == b"\xff\xd8\xff"
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"http://127.0.0.1:{METRICS_PORT}/metrics")).text
+        assert "beholder_worker_sessions 1.0" in metrics
+        assert 'beholder_camera_alerts_total{camera_id="nats-cam"} 1.0' in metrics
 
         stop = CameraCommand(command_type=CommandType.STOP_STREAM, camera_id="nats-cam")
         await bus.publish(Subjects.CAMERA_COMMANDS, stop.to_bytes())

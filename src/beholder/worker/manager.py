@@ -446,6 +446,12 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
     except Exception as exc:
         log.error("worker cannot reach the bus", error=str(exc)[:300])
         return 1
+    if settings.worker_metrics_port is not None:
+        # The api's /metrics shows the in-process worker under `serve`; a standalone worker
+        # serves its own (loopback by default: no auth on this endpoint).
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
     manager = WorkerManager(settings, bus, worker_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
