@@ -6,30 +6,14 @@ from typing import Any
 
 from beholder.api.schemas import AlertOut, CameraOut
 from beholder.db.models import Alert, Camera
-from beholder.messages import CameraStatus, iso_z
+from beholder.messages import iso_z
 from beholder.rtsp_url import mask_rtsp_url
 
 
 def camera_out(cam: Camera) -> CameraOut:
-    """A camera as clients see it: the RTSP URL with its password masked.
-
-    Built with ``model_construct``: the row was validated on the way in, and lists of a
-    hundred cameras should not pay for validating it again on every read."""
-    return CameraOut.model_construct(
-        id=cam.id,
-        name=cam.name,
-        rtsp_url=mask_rtsp_url(cam.rtsp_url),
-        location=cam.location,
-        nvr_id=cam.nvr_id,
-        enabled=cam.enabled,
-        face_detection_enabled=cam.face_detection_enabled,
-        status=CameraStatus(cam.status),
-        status_detail=cam.status_detail,
-        error_code=cam.error_code,
-        stats=cam.stats,
-        created_at=cam.created_at,
-        updated_at=cam.updated_at,
-    )
+    """A camera as clients see it: the RTSP URL with its password masked (one camera;
+    lists use :func:`camera_dict` directly)."""
+    return CameraOut.model_validate(camera_dict(cam))
 
 
 def camera_dict(row: Any) -> dict[str, Any]:

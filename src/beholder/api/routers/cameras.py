@@ -53,7 +53,7 @@ async def send_command(
 
 @router.get("", response_model=Page[CameraOut])
 async def list_cameras(_: ViewerDep, session: SessionDep) -> Response:
-    """Every camera, by name (the shape of ``Page[CameraOut]``, serialized directly)."""
+    """Every camera, by name."""
     rows = await cameras_repo.list_rows(session)
     body = orjson.dumps({"items": [camera_dict(r) for r in rows]})
     return Response(body, media_type="application/json")
