@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.auth.passwords import generate_password
 from beholder.config import Settings
@@ -22,80 +25,82 @@ async def migrate(settings: Settings) -> int:
     return 0
 
 
-async def _open(settings: Settings) -> Database:
+async def _in_session(settings: Settings, action: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    """Migrate, run ``action`` in one committed session, and turn an ``AppError`` into its
+    user-safe message on stderr with exit code 1."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await upgrade_async(settings.resolved_database_url)
-    return Database(settings)
+    db = Database(settings)
+    try:
+        async with db.session() as s:
+            return await action(s)
+    except AppError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
 
 
 async def user_command(settings: Settings, args: argparse.Namespace) -> int:
     """``user create|list|set-password|disable|enable``; exit 1 with a message on failure."""
-    db = await _open(settings)
-    try:
-        async with db.session() as s:
-            if args.action == "list":
-                for u in await users_repo.list_all(s):
-                    state = "disabled" if u.disabled else "active"
-                    print(f"{u.username}\t{u.role}\t{state}\t{u.id}")
-                return 0
-            if args.action == "create":
-                password = args.password or generate_password()
-                await users_repo.create(s, args.username, password, args.role)
-                print(f"created {args.role} {args.username}")
-                if not args.password:
-                    print(f"password: {password}")
-                return 0
-            user = await users_repo.get_by_username(s, args.username)
-            if user is None:
-                print(f"no user named {args.username!r}", file=sys.stderr)
-                return 1
-            if args.action == "set-password":
-                password = args.password or generate_password()
-                await users_repo.set_password(s, user, password)
-                print(f"password changed for {user.username}")
-                if not args.password:
-                    print(f"password: {password}")
-            elif args.action == "disable":
-                await users_repo.set_disabled(s, user, True)
-                print(f"disabled {user.username}")
-            elif args.action == "enable":
-                await users_repo.set_disabled(s, user, False)
-                print(f"enabled {user.username}")
+
+    async def action(s: AsyncSession) -> int:
+        if args.action == "list":
+            for u in await users_repo.list_all(s):
+                state = "disabled" if u.disabled else "active"
+                print(f"{u.username}\t{u.role}\t{state}\t{u.id}")
             return 0
-    except AppError as exc:
-        print(exc.message, file=sys.stderr)
-        return 1
-    finally:
-        await db.dispose()
+        if args.action == "create":
+            password = args.password or generate_password()
+            await users_repo.create(s, args.username, password, args.role)
+            print(f"created {args.role} {args.username}")
+            if not args.password:
+                print(f"password: {password}")
+            return 0
+        user = await users_repo.get_by_username(s, args.username)
+        if user is None:
+            print(f"no user named {args.username!r}", file=sys.stderr)
+            return 1
+        if args.action == "set-password":
+            password = args.password or generate_password()
+            await users_repo.set_password(s, user, password)
+            print(f"password changed for {user.username}")
+            if not args.password:
+                print(f"password: {password}")
+        elif args.action == "disable":
+            await users_repo.set_disabled(s, user, True)
+            print(f"disabled {user.username}")
+        elif args.action == "enable":
+            await users_repo.set_disabled(s, user, False)
+            print(f"enabled {user.username}")
+        return 0
+
+    return await _in_session(settings, action)
 
 
 async def api_key_command(settings: Settings, args: argparse.Namespace) -> int:
     """``api-key create|list|revoke``; the full key is printed once at creation."""
-    db = await _open(settings)
-    try:
-        async with db.session() as s:
-            if args.action == "list":
-                for k in await keys_repo.list_all(s):
-                    state = "revoked" if k.revoked_at else "active"
-                    print(f"{k.id}\t{k.name}\t{k.scope}\tbhk_{k.prefix}_…\t{state}")
-                return 0
-            if args.action == "create":
-                owner_id = None
-                if args.owner:
-                    owner = await users_repo.get_by_username(s, args.owner)
-                    if owner is None:
-                        print(f"no user named {args.owner!r}", file=sys.stderr)
-                        return 1
-                    owner_id = owner.id
-                row, full = await keys_repo.create(s, args.name, args.scope, owner_id)
-                print(f"created {args.scope} key {row.name} ({row.id})")
-                print(f"key: {full}")
-                return 0
-            await keys_repo.revoke(s, args.key_id)
-            print(f"revoked {args.key_id}")
+
+    async def action(s: AsyncSession) -> int:
+        if args.action == "list":
+            for k in await keys_repo.list_all(s):
+                state = "revoked" if k.revoked_at else "active"
+                print(f"{k.id}\t{k.name}\t{k.scope}\tbhk_{k.prefix}_…\t{state}")
             return 0
-    except AppError as exc:
-        print(exc.message, file=sys.stderr)
-        return 1
-    finally:
-        await db.dispose()
+        if args.action == "create":
+            owner_id = None
+            if args.owner:
+                owner = await users_repo.get_by_username(s, args.owner)
+                if owner is None:
+                    print(f"no user named {args.owner!r}", file=sys.stderr)
+                    return 1
+                owner_id = owner.id
+            row, full = await keys_repo.create(s, args.name, args.scope, owner_id)
+            print(f"created {args.scope} key {row.name} ({row.id})")
+            print(f"key: {full}")
+            return 0
+        await keys_repo.revoke(s, args.key_id)
+        print(f"revoked {args.key_id}")
+        return 0
+
+    return await _in_session(settings, action)
