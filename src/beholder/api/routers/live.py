@@ -137,6 +137,18 @@ async def request_worker(bus: Bus, subject: str, data: bytes, wait: float) -> by
         ) from exc
 
 
+async def _session_request(bus: Bus, subject: str, data: bytes, es: EgressSettings) -> None:
+    """Ask the worker to act on an existing WHEP session (hang up, renew). No worker
+    answering means no such session: ``NotFound``; a refusal raises its own error."""
+    try:
+        raw = await bus.request(subject, data, timeout=es.webrtc_signal_timeout)
+    except BusError as exc:
+        raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
+    reply = EgressReply.from_bytes(raw)
+    if not reply.ok:
+        raise_refusal(reply)
+
+
 def _link_headers(urls: list[str], es: EgressSettings) -> list[str]:
     links: list[str] = []
     for url in urls:
@@ -238,15 +250,7 @@ async def whep_delete(
         principal=principal.key,
         any_owner=principal.can(Role.OPERATOR),
     )
-    try:
-        raw = await state.bus.request(
-            whep_delete_subject(camera_id), req.to_bytes(), timeout=es.webrtc_signal_timeout
-        )
-    except BusError as exc:
-        raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
-    reply = EgressReply.from_bytes(raw)
-    if not reply.ok:
-        raise_refusal(reply)
+    await _session_request(state.bus, whep_delete_subject(camera_id), req.to_bytes(), es)
     return Response(status_code=200)
 
 
@@ -303,13 +307,5 @@ async def whep_renew(
         any_owner=False,
         expires_at=principal.expires_at,
     )
-    try:
-        raw = await state.bus.request(
-            whep_renew_subject(camera_id), req.to_bytes(), timeout=es.webrtc_signal_timeout
-        )
-    except BusError as exc:
-        raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
-    reply = EgressReply.from_bytes(raw)
-    if not reply.ok:
-        raise_refusal(reply)
+    await _session_request(state.bus, whep_renew_subject(camera_id), req.to_bytes(), es)
     return {"sessionId": session_id, "expiresAt": principal.expires_at}
