@@ -52,3 +52,33 @@ def test_a_dead_child_is_replaced(isolated: SubprocessDetector) -> None:
     proc.join(5)
     assert len(isolated.detect(img)) == 1
     assert isolated._proc is not proc and isolated._proc.is_alive()
+
+
+def test_the_child_is_recycled_after_max_calls_without_losing_a_frame() -> None:
+    img = cv2.imread(str(DATA / "face-astronaut.jpg"))
+    with SubprocessDetector("yunet", max_calls=3) as det:
+        pids = []
+        results = []
+        for _ in range(7):
+            pids.append(det.pid)
+            results.append(det.detect(img))
+        # Every call answered (none lost to a recycle), by three children in turn.
+        assert all(len(r) == 1 for r in results)
+        assert det.recycles == 2
+        assert len(set(pids)) == 3
+        assert pids[:3] == [pids[0]] * 3
+
+
+def test_the_child_is_recycled_when_its_memory_passes_the_bound() -> None:
+    img = cv2.imread(str(DATA / "face-astronaut.jpg"))
+    # 1 MB: any real child is above it, so the first RSS check (every RSS_CHECK_EVERY
+    # calls, the first right after call RSS_CHECK_EVERY) recycles it.
+    with SubprocessDetector("haar", max_rss_mb=1) as det:
+        first = det.pid
+        from beholder.worker.detect.isolated import RSS_CHECK_EVERY
+
+        for _ in range(RSS_CHECK_EVERY):
+            det.detect(img)
+        assert det.recycles == 1
+        assert det.pid != first
+        assert len(det.detect(img)) == 1
