@@ -54,7 +54,8 @@ RESULT_BUFFER_BYTES = 0x9000
 """libfacedetection's ``DETECT_BUFFER_SIZE``."""
 _SHORTS_PER_FACE = 16
 _MAX_FACES = (RESULT_BUFFER_BYTES - 4) // (2 * _SHORTS_PER_FACE)
-_SYMBOL = "_Z14facedetect_cnnPhS_iii"  # facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
+# facedetect_cnn(unsigned char*, unsigned char*, int, int, int), C++-mangled
+_SYMBOL = "_Z14facedetect_cnnPhS_iii"
 
 
 class _Native:
