@@ -87,7 +87,31 @@ class Settings(BaseSettings):
     worker_detect_max_side: int = Field(default=640, ge=64)
     worker_detect_isolation: Literal["process", "thread"] = Field(
         default="process",
-        description="run detectors in child processes (yunet holds the GIL while it runs)",
+        description="run detectors in child processes (a native fault or leak stays there)",
+    )
+    worker_detect_recycle_calls: int = Field(
+        default=20000, ge=0, description="replace a detector process after N calls (0: never)"
+    )
+    worker_detect_recycle_rss_mb: int = Field(
+        default=512, ge=0, description="replace a detector process above this RSS (0: never)"
+    )
+    worker_motion_gate: bool = Field(
+        default=True, description="skip the detector on static scenes, look where things move"
+    )
+    worker_motion_threshold: int = Field(
+        default=20, ge=1, le=254, description="grey levels a pixel must change to count"
+    )
+    worker_motion_min_area: float = Field(
+        default=0.001, ge=0, lt=0.6, description="fraction of the picture that must change"
+    )
+    worker_motion_refresh: float = Field(
+        default=30.0, ge=0, description="analyse a whole frame at least every N s (0: never)"
+    )
+    worker_probe_interval: float = Field(
+        default=1.0, gt=0, le=30, description="while a camera is down, probe it every N s"
+    )
+    worker_probe_concurrency: int = Field(
+        default=16, ge=1, description="probes in flight at once across cameras"
     )
     worker_snapshot_cache: float = Field(default=1.0, ge=0)
     worker_probesize: int = Field(default=262144, ge=32)

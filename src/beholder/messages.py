@@ -131,6 +131,11 @@ class StreamStats(WireModel):
     reconnects_last_hour: int = 0
     stalls_last_hour: int = 0
     dropped_samples: int = 0
+    """Detection samples lost because the detector was busy (since the session started)."""
+    skipped_static: int = 0
+    """Samples the motion gate found static and did not analyse (since the session started)."""
+    analysed_samples: int = 0
+    """Samples run through the face detector (since the session started)."""
     uptime_s: float = 0.0
     bytes_in: int = 0
     width: int | None = None

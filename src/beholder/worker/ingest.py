@@ -45,17 +45,25 @@ class IngestError(Exception):
 
     ``code``: what the api shows; ``detail``: user-safe sentence; ``log_detail``: technical,
     already masked (no password), for the structured log only; ``stall``: the stream stopped
-    sending (reconnect without reporting ERROR).
+    sending (reconnect without reporting ERROR); ``unreachable``: nothing answered a TCP
+    connect (the camera or its network is down, not merely misconfigured).
     """
 
     def __init__(
-        self, code: ErrorCode, detail: str, *, log_detail: str = "", stall: bool = False
+        self,
+        code: ErrorCode,
+        detail: str,
+        *,
+        log_detail: str = "",
+        stall: bool = False,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.log_detail = log_detail or detail
         self.stall = stall
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +87,10 @@ def open_input(url: str, opts: IngestOptions) -> tuple[av.container.InputContain
     Blocking (up to ``opts.open_timeout`` plus the TCP probe). Raises :class:`IngestError`
     with NETWORK_ERROR, UNAUTHORIZED, INVALID_INPUT or STREAM_UNAVAILABLE.
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("rtsp", "rtsps"):
+    if urlsplit(url).scheme.lower() not in ("rtsp", "rtsps"):
         raise IngestError(ErrorCode.INVALID_INPUT, "The camera address must start with rtsp://.")
     if opts.tcp_probe:
-        _tcp_probe(
-            parts.hostname or "",
-            parts.port or (322 if scheme == "rtsps" else 554),
-            min(opts.open_timeout, 5.0),
-        )
+        _tcp_probe(*rtsp_endpoint(url), min(opts.open_timeout, 5.0))
     options = {
         "rtsp_transport": "tcp",
         # FFmpeg >= 5 has only ``timeout`` for RTSP (socket I/O, microseconds); the old
@@ -127,6 +129,14 @@ def open_input(url: str, opts: IngestOptions) -> tuple[av.container.InputContain
         raise
 
 
+def rtsp_endpoint(url: str) -> tuple[str, int]:
+    """``(host, port)`` an ``rtsp://`` or ``rtsps://`` URL connects to (ports 554 / 322 by
+    default). ``host`` is ``""`` when the URL has none."""
+    parts = urlsplit(url)
+    default = 322 if parts.scheme.lower() == "rtsps" else 554
+    return parts.hostname or "", parts.port or default
+
+
 def _tcp_probe(host: str, port: int, timeout: float) -> None:
     if not host:
         raise IngestError(ErrorCode.INVALID_INPUT, "The camera address has no host.")
@@ -138,24 +148,28 @@ def _tcp_probe(host: str, port: int, timeout: float) -> None:
             ErrorCode.NETWORK_ERROR,
             "The camera's host name could not be resolved.",
             log_detail=f"DNS lookup failed for {host}: {exc}",
+            unreachable=True,
         ) from exc
     except ConnectionRefusedError as exc:
         raise IngestError(
             ErrorCode.NETWORK_ERROR,
             "The camera refused the connection (check the port).",
             log_detail=f"connection refused by {host}:{port}",
+            unreachable=True,
         ) from exc
     except TimeoutError as exc:
         raise IngestError(
             ErrorCode.NETWORK_ERROR,
             "The camera did not answer in time.",
             log_detail=f"TCP connect to {host}:{port} timed out after {timeout}s",
+            unreachable=True,
         ) from exc
     except OSError as exc:
         raise IngestError(
             ErrorCode.NETWORK_ERROR,
             "The camera could not be reached.",
             log_detail=f"TCP connect to {host}:{port} failed: {exc.strerror or exc}",
+            unreachable=True,
         ) from exc
 
 

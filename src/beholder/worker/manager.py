@@ -24,7 +24,6 @@ import contextlib
 import os
 import signal
 import socket
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -48,7 +47,13 @@ from beholder.messages import (
 )
 from beholder.rtsp_url import validate_rtsp_url
 from beholder.worker import metrics
-from beholder.worker.session import CameraSession, PipelineFactory, WorkerSettings
+from beholder.worker.detect.base import Detector, create_detector
+from beholder.worker.detect.isolated import SubprocessDetector
+from beholder.worker.detect.motion import MotionGate
+from beholder.worker.detect.pipeline import DetectionPipeline
+from beholder.worker.detect.scheduler import CameraDetection, DetectionScheduler, DetectorFactory
+from beholder.worker.session import CameraSession, DetectionFactory, WorkerSettings
+from beholder.worker.stats import SessionCounters
 
 log = structlog.get_logger(__name__)
 
@@ -63,76 +68,58 @@ def snapshot_subject(camera_id: str) -> str:
     return SNAPSHOT_SUBJECT.format(camera_id=camera_id)
 
 
-class _ThreadLocalDetector:
-    """Detector facade holding one real detector per pool thread.
+def default_detector_factory(ws: WorkerSettings) -> DetectorFactory:
+    """Builds the detector of one detection thread from the worker settings: a recycled
+    child process (``detect_isolation="process"``, the default) or an in-process one."""
 
-    Detectors keep scratch buffers and are not safe to share between threads; one per camera
-    would cost memory for 50 cameras. The pool has a handful of threads, so a handful of
-    detectors serve every camera.
-    """
+    def make() -> Detector:
+        if ws.detect_isolation == "process":
+            return SubprocessDetector(
+                ws.detector,
+                ws.detector_threshold,
+                max_calls=ws.detect_recycle_calls,
+                max_rss_mb=ws.detect_recycle_rss_mb,
+            )
+        return create_detector(ws.detector, ws.detector_threshold)
 
-    def __init__(self, name: str, threshold: float | None, isolation: str = "process") -> None:
-        self._name = name
-        self._threshold = threshold
-        self._isolation = isolation
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._lock = threading.Lock()
-
-    def _get(self) -> Any:
-        det = getattr(self._local, "detector", None)
-        if det is None:
-            if self._isolation == "process":
-                # yunet holds the GIL for its whole native call; in a child process it
-                # cannot pause the event loop (api, hub, live view) of `serve`.
-                from beholder.worker.detect.isolated import SubprocessDetector
-
-                det = SubprocessDetector(self._name, self._threshold)
-            else:
-                from beholder.worker.detect.base import create_detector
-
-                det = create_detector(name=self._name, threshold=self._threshold)
-            self._local.detector = det
-            with self._lock:
-                self._all.append(det)
-        return det
-
-    def close(self) -> None:
-        """Stop the detector child processes (if any)."""
-        with self._lock:
-            dets, self._all = self._all, []
-        for det in dets:
-            close = getattr(det, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    close()
-
-    def detect(self, frame_bgr: Any) -> Any:
-        return self._get().detect(frame_bgr)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._get(), name)
+    return make
 
 
-def default_pipeline_factory(ws: WorkerSettings) -> PipelineFactory:
-    """Factory of :class:`DetectionPipeline` objects sharing per-thread detectors."""
-    detector = _ThreadLocalDetector(ws.detector, ws.detector_threshold, ws.detect_isolation)
+def detection_factory(ws: WorkerSettings, scheduler: DetectionScheduler) -> DetectionFactory:
+    """Builds each camera's :class:`CameraDetection` (pipeline, motion gate) on ``scheduler``."""
 
-    def make(camera_id: str) -> Any:
-        from beholder.worker.detect.pipeline import DetectionPipeline
-
-        return DetectionPipeline(
-            camera_id, detector, cooldown_s=ws.alert_cooldown, max_side=ws.detect_max_side
+    def make(
+        camera_id: str,
+        counters: SessionCounters,
+        on_alert: Callable[[FaceDetectionAlert], None],
+        enabled: bool,
+    ) -> CameraDetection:
+        gate = (
+            MotionGate(threshold=ws.motion_threshold, min_area=ws.motion_min_area)
+            if ws.motion_gate
+            else None
+        )
+        pipeline = DetectionPipeline(
+            camera_id, cooldown_s=ws.alert_cooldown, max_side=ws.detect_max_side
+        )
+        return CameraDetection(
+            camera_id,
+            scheduler,
+            pipeline,
+            counters,
+            on_alert,
+            motion_gate=gate,
+            refresh_s=ws.motion_refresh,
+            enabled=enabled,
         )
 
-    make.close = detector.close  # type: ignore[attr-defined]
     return make
 
 
 class WorkerManager:
     """Holds this worker's camera sessions and speaks the bus protocol above.
 
-    ``pipeline_factory`` (tests/benches) replaces the default detection pipeline.
+    ``detector_factory`` (tests/benches) replaces the detectors built from the settings.
     ``worker_settings`` overrides the values read from ``settings``.
     """
 
@@ -143,17 +130,22 @@ class WorkerManager:
         worker_id: str | None = None,
         *,
         worker_settings: WorkerSettings | None = None,
-        pipeline_factory: PipelineFactory | None = None,
+        detector_factory: DetectorFactory | None = None,
     ) -> None:
         self.settings = settings
         self.bus = bus
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}"
         self.ws = worker_settings or WorkerSettings.from_settings(settings)
-        self._pipeline_factory = pipeline_factory or default_pipeline_factory(self.ws)
         threads = self._threads = self.ws.detect_threads or (os.cpu_count() or 2)
-        # Shared by every session: detection jobs and snapshot encodes. Bounded by CPUs, since
-        # the work is CPU-bound native code that releases the GIL.
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="detect")
+        # Shared by every session: one round-robin queue, one detector per thread.
+        self.detection = DetectionScheduler(
+            detector_factory or default_detector_factory(self.ws), threads
+        )
+        self._make_detection = detection_factory(self.ws, self.detection)
+        # Snapshot JPEG encodes (on request, off the loop).
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot")
+        # Bounds the reachability probes of cameras that are down (see CameraSession).
+        self._probe_slots = asyncio.Semaphore(self.ws.probe_concurrency)
         self._sessions: dict[str, CameraSession] = {}
         self._snapshot_subs: dict[str, Subscription] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -200,9 +192,7 @@ class WorkerManager:
             *(self._stop_session(cid) for cid in list(self._sessions)), return_exceptions=True
         )
         self.executor.shutdown(wait=False, cancel_futures=True)
-        close_detectors = getattr(self._pipeline_factory, "close", None)
-        if close_detectors is not None:
-            await asyncio.to_thread(close_detectors)
+        await asyncio.to_thread(self.detection.close)
         log.info("worker stopped", worker_id=self.worker_id)
 
     # ------------------------------------------------------------------ public accessors
@@ -348,7 +338,8 @@ class WorkerManager:
             publish_status=self._publish_status,
             publish_alert=self._publish_alert,
             executor=self.executor,
-            pipeline_factory=self._pipeline_factory,
+            detection=self._make_detection,
+            probe_slots=self._probe_slots,
             worker_id=self.worker_id,
             correlation_id=correlation_id,
         )

@@ -29,6 +29,23 @@ DROPPED_SAMPLES = Counter(
     "Detection samples dropped because the detector was still busy",
     ["camera_id"],
 )
+SKIPPED_STATIC = Counter(
+    "beholder_camera_skipped_static_samples",
+    "Detection samples skipped because the motion gate saw a static scene",
+    ["camera_id"],
+)
+ANALYSED = Counter(
+    "beholder_camera_analysed_samples",
+    "Detection samples run through the face detector",
+    ["camera_id"],
+)
+DETECTION_QUEUE = Gauge(
+    "beholder_detection_queue", "Cameras waiting for a detection thread (this worker)"
+)
+DETECTOR_RECYCLES = Counter(
+    "beholder_detector_recycles",
+    "Detector child processes replaced after their call or memory bound",
+)
 DETECTOR_LATENCY = Histogram(
     "beholder_detector_latency_seconds",
     "Wall time of one detection job (frame conversion + detector + tracker)",
@@ -41,7 +58,17 @@ DECODE_LATENCY = Histogram(
 )
 ALERTS = Counter("beholder_camera_alerts", "Face-detection alerts published", ["camera_id"])
 
-_PER_CAMERA = (INPUT_FPS, DECODED_FPS, DETECTION_FPS, RECONNECTS, STALLS, DROPPED_SAMPLES, ALERTS)
+_PER_CAMERA = (
+    INPUT_FPS,
+    DECODED_FPS,
+    DETECTION_FPS,
+    RECONNECTS,
+    STALLS,
+    DROPPED_SAMPLES,
+    SKIPPED_STATIC,
+    ANALYSED,
+    ALERTS,
+)
 
 
 def update_camera(camera_id: str, stats: StreamStats) -> None:

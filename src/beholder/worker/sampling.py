@@ -4,7 +4,8 @@ sampling at ``sample_fps`` and the hand-off of samples to detection.
 :class:`IngestSampler` is a base class of :class:`beholder.worker.session.CameraSession`;
 it holds no state of its own and works on the attributes it declares, which the session
 sets up. Everything here runs on the session's ``ingest-<camera>`` thread (one connection at
-a time) or, for :meth:`IngestSampler._detect_job`, on the shared detection pool; results go
+a time); samples go to the camera's :class:`~beholder.worker.detect.scheduler.
+CameraDetection` (motion gate, then the worker's shared detection queue); other events go
 back to the event loop with ``loop.call_soon_threadsafe``. The loop side (status, backoff,
 publishing) stays in :mod:`beholder.worker.session`.
 """
@@ -15,8 +16,6 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import Any, Protocol
 
 import av
@@ -24,8 +23,9 @@ import av.error
 import structlog
 
 from beholder.errors import ErrorCode
-from beholder.messages import CameraSpec, FaceDetectionAlert
+from beholder.messages import CameraSpec
 from beholder.worker import metrics
+from beholder.worker.detect.scheduler import CameraDetection
 from beholder.worker.ingest import (
     DecodePolicy,
     IngestError,
@@ -58,19 +58,12 @@ class PacketSink(Protocol):
         """On disconnect or stop."""
 
 
-PipelineFactory = Callable[[str], Any]
-"""camera_id -> object with ``process(frame_bgr, ts, source_ts=None)``, ``reset()``,
-``last_detector_ms`` (a :class:`beholder.worker.detect.pipeline.DetectionPipeline`)."""
-
-
 class IngestSampler:
     """Blocking ingest of one connection and the sampling of its frames for detection.
 
     A mixin: the attributes below are set by :class:`~beholder.worker.session.CameraSession`
-    (see there for their meaning); ``_on_opened`` / ``_on_alert`` are its loop-side hooks.
-    Threading: ``_latest``, ``_pipeline``, ``_reset_pipeline`` and ``_detect_busy`` are
-    plain attributes (no lock) shared by the ingest thread, the detection job and the loop;
-    ``_detect_busy`` keeps it to one detection job per camera at a time.
+    (see there for their meaning); ``_on_opened`` is its loop-side hook. ``_latest`` is a
+    plain attribute (no lock) written by the ingest thread and read by the loop.
     """
 
     spec: CameraSpec
@@ -82,21 +75,13 @@ class IngestSampler:
     video_stream: Any
     containers_open: int
     decode_mode: str | None
-    _executor: Executor
-    _pipeline_factory: PipelineFactory | None
-    _pipeline: Any
-    _reset_pipeline: bool
-    _detect_busy: bool
+    detection: CameraDetection | None
     _stopping: threading.Event
     _latest: tuple[av.VideoFrame, float] | None
 
     # ------------------------------------------------------------------ loop-side hooks
     def _on_opened(self, info: Any) -> None:
         """Called on the loop once a connection is open (``info``: ``ingest.stream_info``)."""
-        raise NotImplementedError
-
-    def _on_alert(self, alert: FaceDetectionAlert) -> None:
-        """Called on the loop with each alert a detection job produced."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ ingest thread
@@ -207,7 +192,7 @@ class IngestSampler:
                 next_sample = (
                     next_sample + interval if now - next_sample < interval else now + interval
                 )
-                self._sample(loop, frames[-1], source_ts)
+                self._sample(frames[-1], source_ts)
         finally:
             packets.close()  # frees its read buffer before the container is closed
         if not self._stopping.is_set():
@@ -242,64 +227,14 @@ class IngestSampler:
                 if self.counters.sink_errors <= 5:
                     log.exception("packet sink failed", camera_id=self.camera_id)
 
-    def _sample(
-        self, loop: asyncio.AbstractEventLoop, frame: av.VideoFrame, source_ts: float | None
-    ) -> None:
+    def _sample(self, frame: av.VideoFrame, source_ts: float | None) -> None:
         """A frame picked for detection/snapshot (ingest thread)."""
-        c = self.counters
-        c.samples += 1
-        self._latest = (frame, time.monotonic())
-        if not self.face_detection_enabled or self._pipeline_factory is None:
-            return
-        if self._detect_busy:
-            c.dropped_samples += 1
-            metrics.DROPPED_SAMPLES.labels(self.camera_id).inc()
-            return
-        self._detect_busy = True
-        try:
-            self._executor.submit(self._detect_job, loop, frame, time.monotonic(), source_ts)
-        except RuntimeError:  # pool shut down: the worker is stopping
-            self._detect_busy = False
-
-    def _detect_job(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        frame: av.VideoFrame,
-        ts: float,
-        source_ts: float | None,
-    ) -> None:
-        """Detection on the shared pool: convert, detect, track; post an alert to the loop.
-
-        ``ts``: monotonic seconds when sampled (tracker and cooldown clock); ``source_ts``:
-        Unix seconds of the frame at its source (copied into the alert for latency).
-        """
-        try:
-            if self._stopping.is_set() or not self.face_detection_enabled:
-                return
-            if self._pipeline is None:
-                assert self._pipeline_factory is not None
-                self._pipeline = self._pipeline_factory(self.camera_id)
-            pipeline = self._pipeline
-            if self._reset_pipeline:
-                self._reset_pipeline = False
-                pipeline.reset()
-            t0 = time.perf_counter()
-            img = frame.to_ndarray(format="bgr24")
-            alert = pipeline.process(img, ts, source_ts=source_ts)
-            elapsed = time.perf_counter() - t0
-            detector_ms = getattr(pipeline, "last_detector_ms", None)
-            self.counters.detections += 1
-            self.counters.detector_ms.append(
-                float(detector_ms) if detector_ms is not None else elapsed * 1000.0
-            )
-            metrics.DETECTOR_LATENCY.observe(elapsed)
-            if alert is not None:
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(self._on_alert, alert)
-        except Exception:
-            log.exception("face detection failed", camera_id=self.camera_id)
-        finally:
-            self._detect_busy = False
+        self.counters.samples += 1
+        now = time.monotonic()
+        self._latest = (frame, now)
+        detection = self.detection
+        if detection is not None and self.face_detection_enabled:
+            detection.offer(frame, now, source_ts)
 
 
 def _resolve(fut: asyncio.Future[IngestError | None], value: IngestError | None) -> None:

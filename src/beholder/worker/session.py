@@ -3,16 +3,20 @@
 Lifecycle (DESIGN §4): ``STARTING → CONNECTING → PROCESSING``; a failure reports ``ERROR`` with
 a code and a user-safe detail, waits an exponential backoff with jitter and reports
 ``CONNECTING`` with the attempt number again, until stopped (``STOPPING → STOPPED``).
+While it waits, a camera that was unreachable is probed with a TCP connect every
+``probe_interval`` s (jittered, at most ``probe_concurrency`` probes in flight per worker);
+the moment it answers again the session reconnects, so a camera that comes back is
+streaming within seconds however long the outage and however long the backoff had grown.
 
 Threads: the PyAV container of a connection is opened, read and decoded on one dedicated
 thread (``ingest-<camera>``), one connection at a time; it hands events back with
-``loop.call_soon_threadsafe``. Detection jobs run on the manager's shared pool, at most one per
-camera at a time; a sample that finds the previous job still running is dropped and counted,
-so a slow detector never backs up ingest or the packet sinks (live view). The ingest-thread
-and detection-job code is in :mod:`beholder.worker.sampling` (:class:`IngestSampler`, a base
-class of :class:`CameraSession`); this module is the loop side. :class:`WorkerSettings`
-(from :mod:`beholder.worker.settings`) and :class:`PacketSink` / ``PipelineFactory`` (from
-:mod:`beholder.worker.sampling`) are re-exported here.
+``loop.call_soon_threadsafe``. Samples go to the camera's
+:class:`~beholder.worker.detect.scheduler.CameraDetection` (motion gate, latest-sample slot on
+the worker's shared round-robin detection queue), so a slow detector never backs up ingest or
+the packet sinks (live view). The ingest-thread code is in :mod:`beholder.worker.sampling`
+(:class:`IngestSampler`, a base class of :class:`CameraSession`); this module is the loop
+side. :class:`WorkerSettings` (from :mod:`beholder.worker.settings`) and :class:`PacketSink`
+(from :mod:`beholder.worker.sampling`) are re-exported here.
 """
 
 from __future__ import annotations
@@ -40,16 +44,17 @@ from beholder.messages import (
 )
 from beholder.rtsp_url import mask_rtsp_url
 from beholder.worker import metrics
-from beholder.worker.ingest import IngestError, Interrupter
-from beholder.worker.sampling import IngestSampler, PacketSink, PipelineFactory
+from beholder.worker.detect.scheduler import CameraDetection
+from beholder.worker.ingest import IngestError, Interrupter, rtsp_endpoint
+from beholder.worker.sampling import IngestSampler, PacketSink
 from beholder.worker.settings import WorkerSettings
 from beholder.worker.stats import SessionCounters, StatsTracker
 
 __all__ = [
     "AlertPublisher",
     "CameraSession",
+    "DetectionFactory",
     "PacketSink",
-    "PipelineFactory",
     "StatusPublisher",
     "WorkerSettings",
     "backoff_delay",
@@ -61,6 +66,10 @@ log = structlog.get_logger(__name__)
 
 StatusPublisher = Callable[[StreamStatusEvent], Awaitable[None]]
 AlertPublisher = Callable[[FaceDetectionAlert], Awaitable[None]]
+DetectionFactory = Callable[
+    [str, SessionCounters, Callable[[FaceDetectionAlert], None], bool], CameraDetection
+]
+"""``(camera_id, counters, on_alert, enabled) -> CameraDetection`` (built by the manager)."""
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
@@ -69,6 +78,20 @@ def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     clamped to ``[initial, maximum]``."""
     base = min(maximum, initial * 2 ** max(0, attempt - 1))
     return float(min(maximum, max(initial, base * (0.75 + 0.5 * random.random()))))  # noqa: S311
+
+
+async def tcp_answers(host: str, port: int, *, timeout: float) -> bool:
+    """Whether a TCP connect to ``host:port`` succeeds within ``timeout`` s (DNS included).
+    The connection is closed at once; nothing is sent."""
+    try:
+        async with asyncio.timeout(timeout):
+            _reader, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return True
 
 
 def encode_jpeg(frame: av.VideoFrame, quality: int = 80) -> bytes:
@@ -97,7 +120,8 @@ class CameraSession(IngestSampler):
         publish_status: StatusPublisher,
         publish_alert: AlertPublisher,
         executor: Executor,
-        pipeline_factory: PipelineFactory | None,
+        detection: DetectionFactory | None,
+        probe_slots: asyncio.Semaphore | None = None,
         worker_id: str | None = None,
         correlation_id: str | None = None,
     ) -> None:
@@ -121,10 +145,14 @@ class CameraSession(IngestSampler):
         self._publish_status = publish_status
         self._publish_alert = publish_alert
         self._executor = executor
-        self._pipeline_factory = pipeline_factory
-        self._pipeline: Any = None
-        self._reset_pipeline = False
-        self._detect_busy = False
+        self._probe_slots = probe_slots or asyncio.Semaphore(1)
+        self.detection: CameraDetection | None = (
+            detection(
+                self.camera_id, self.counters, self._alert_from_thread, self.face_detection_enabled
+            )
+            if detection is not None
+            else None
+        )
         self._stopping = threading.Event()
         self._stop_evt = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -170,7 +198,8 @@ class CameraSession(IngestSampler):
                 await self._stats_task
         self._latest = None
         self._snapshot = None
-        self._pipeline = None
+        if self.detection is not None:
+            self.detection.close()
         await self._set_status(CameraStatus.STOPPED)
         for task in list(self._pending):
             with contextlib.suppress(Exception):
@@ -183,8 +212,9 @@ class CameraSession(IngestSampler):
 
     def set_face_detection(self, enabled: bool) -> None:
         """Turn detection on/off; takes effect from the next sample."""
-        if enabled and not self.face_detection_enabled:
-            self._reset_pipeline = True  # a new episode: faces already in view alert again
+        if self.detection is not None:
+            # Back on: a new episode, faces already in view alert again.
+            self.detection.set_enabled(enabled)
         self.face_detection_enabled = enabled
         self.spec = self.spec.model_copy(update={"face_detection_enabled": enabled})
 
@@ -276,8 +306,7 @@ class CameraSession(IngestSampler):
                 delay = backoff_delay(
                     max(1, self.attempt), self.settings.backoff_initial, self.settings.backoff_max
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_evt.wait(), delay)
+                await self._wait_before_retry(delay, down=error.unreachable)
         except Exception:  # pragma: no cover - defensive: one camera never takes others down
             log.exception("camera session crashed", camera_id=self.camera_id)
             await self._set_status(
@@ -285,6 +314,37 @@ class CameraSession(IngestSampler):
                 error_code=ErrorCode.DECODER_CRASH.value,
                 details="The camera stream could not be processed.",
             )
+
+    async def _wait_before_retry(self, delay: float, *, down: bool) -> None:
+        """Wait ``delay`` s of backoff, or until stopped, or until the camera answers again.
+
+        Every ``probe_interval`` s (±25 % jitter) a TCP connect tries the camera's RTSP
+        port. Returning early needs evidence that the camera was down and is back: a probe
+        that failed (or ``down``: the last attempt found nothing listening) followed by one
+        that succeeded. A camera that answers TCP but fails RTSP (wrong path or password)
+        therefore keeps its full backoff instead of being hammered.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        host, port = rtsp_endpoint(self.spec.rtsp_url)
+        interval = self.settings.probe_interval
+        while not self._stopping.is_set():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            step = min(remaining, interval * (0.75 + 0.5 * random.random()))  # noqa: S311
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_evt.wait(), step)
+                return  # stopped
+            if not host or deadline - loop.time() <= 0:
+                continue
+            async with self._probe_slots:
+                up = await tcp_answers(host, port, timeout=min(2.0, interval))
+            if not up:
+                down = True
+            elif down:
+                log.info("camera answers again: reconnecting", camera_id=self.camera_id)
+                return
 
     async def _connect_once(self) -> IngestError | None:
         """Run one connection on a fresh ingest thread; returns why it ended (None: stop)."""
@@ -371,10 +431,10 @@ class CameraSession(IngestSampler):
         t.width, t.height, t.codec, t.expected_fps = info.width, info.height, info.codec, info.fps
         t.processing_since = time.monotonic()
         t.reset_window()
-        if self.counters.samples:
+        if self.counters.samples and self.detection is not None:
             # A reconnect: we cannot know a face is the same person (the pipeline keeps its
             # cooldown, so a flapping camera cannot turn into an alert storm).
-            self._reset_pipeline = True
+            self.detection.reset()
         log.info(
             "camera streaming",
             camera_id=self.camera_id,
@@ -384,6 +444,13 @@ class CameraSession(IngestSampler):
             fps=info.fps,
         )
         self._spawn(self._set_status(CameraStatus.PROCESSING))
+
+    def _alert_from_thread(self, alert: FaceDetectionAlert) -> None:
+        """A detection thread found something to announce: hand it to the loop."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # loop closed: the worker is stopping
+                loop.call_soon_threadsafe(self._on_alert, alert)
 
     def _on_alert(self, alert: FaceDetectionAlert) -> None:
         if self._stopping.is_set():

@@ -32,6 +32,14 @@ class WorkerSettings:
     alert_cooldown: float = 10.0
     detect_max_side: int = 640
     detect_isolation: str = "process"
+    detect_recycle_calls: int = 20000
+    detect_recycle_rss_mb: int = 512
+    motion_gate: bool = True
+    motion_threshold: int = 20
+    motion_min_area: float = 0.001
+    motion_refresh: float = 30.0
+    probe_interval: float = 1.0
+    probe_concurrency: int = 16
     snapshot_cache: float = 1.0
     probesize: int = 262_144
     analyzeduration: float = 1.0

@@ -32,6 +32,10 @@ class SessionCounters:
     samples: int = 0
     detections: int = 0
     dropped_samples: int = 0
+    """Samples replaced in the detection slot before a detection thread was free."""
+    skipped_static: int = 0
+    """Samples the motion gate found static (no face tracked): not analysed."""
+    detection_errors: int = 0
     alerts: int = 0
     decode_ms: deque[float] = field(default_factory=lambda: deque(maxlen=256))
     detector_ms: deque[float] = field(default_factory=lambda: deque(maxlen=64))
@@ -111,6 +115,8 @@ class StatsTracker:
             reconnects_last_hour=reconnects,
             stalls_last_hour=stalls,
             dropped_samples=c.dropped_samples,
+            skipped_static=c.skipped_static,
+            analysed_samples=c.detections,
             uptime_s=round(uptime, 1),
             bytes_in=c.bytes_in,
             width=self.width,

@@ -27,6 +27,7 @@ from typing import Any
 import psutil
 import structlog
 
+from beholder.worker import metrics
 from beholder.worker.detect.base import DETECTORS, Face, Frame, check_frame
 
 log = structlog.get_logger(__name__)
@@ -183,6 +184,7 @@ class SubprocessDetector:
                 log.info("recycling the detector process", reason=reason, calls=self.calls)
                 self._close_locked()
                 self.recycles += 1
+                metrics.DETECTOR_RECYCLES.inc()
                 self._spawn()
         kind, payload = reply
         if kind == "ok":
