@@ -14,6 +14,7 @@ import pytest
 
 from beholder.messages import Subjects, WorkerHeartbeat
 from beholder.worker.manager import snapshot_subject
+from support.polling import eventually
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -65,6 +66,37 @@ async def test_reconnects_with_backoff_after_the_camera_comes_back(
     )
     assert stats.stats.reconnects_last_hour >= 2
     assert stats.stats.connection_quality in ("fair", "poor", "unusable")
+
+
+async def test_a_camera_that_comes_back_is_reconnected_before_its_backoff_ends(
+    worker_harness: Callable[..., Any], rtsp_private_camera: Any
+) -> None:
+    # A backoff of 20-30 s: without the reachability probe the camera would sit in ERROR
+    # that long after it came back.
+    h = await worker_harness(backoff_initial=20.0, backoff_max=30.0, probe_interval=0.5)
+    srv = rtsp_private_camera
+    await h.start_camera("cam", srv.url("two"))
+    await h.wait_for("cam", "PROCESSING", timeout=15)
+    session = h.manager.get_session("cam")
+    mark = len(h.events)
+    srv.stop()
+    await h.wait_for("cam", "ERROR", after=mark, timeout=10)
+    await eventually(lambda: session.counters.probe_failures >= 1, 10, "a probe to fail")
+    mark = len(h.events)
+    srv.start()
+    await h.wait_for("cam", "PROCESSING", after=mark, timeout=15)
+    assert session.counters.early_reconnects == 1
+
+
+async def test_a_camera_that_answers_tcp_but_not_rtsp_keeps_its_backoff(
+    worker_harness: Callable[..., Any], rtsp_junk: Any
+) -> None:
+    # The port answers, so every probe succeeds: that is no evidence the camera came back,
+    # and it must not be hammered with reconnects.
+    h = await worker_harness(backoff_initial=0.3, backoff_max=1.0, probe_interval=0.1)
+    await h.start_camera("junk", rtsp_junk.url())
+    await h.wait_for("junk", "CONNECTING", timeout=20, where=lambda e: (e.attempt or 0) >= 4)
+    assert h.manager.get_session("junk").counters.early_reconnects == 0
 
 
 async def test_stall_reconnects_and_stop_during_stall_is_prompt(

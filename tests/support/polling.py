@@ -1,4 +1,4 @@
-"""Blocking waits for the browser tests and benches (sync Playwright, subprocess servers)."""
+"""Blocking and async waits on a condition, for tests and benches (never a bare sleep)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,21 @@ def wait_until(
         if time.monotonic() > deadline:
             raise error(f"timed out after {timeout} s waiting for {what}")
         time.sleep(every)
+
+
+async def eventually(
+    pred: Callable[[], Any], timeout: float, what: str = "the condition", every: float = 0.05
+) -> Any:
+    """Async :func:`wait_until` for tests on an event loop: await ``pred()`` truthy (the loop
+    keeps running in between); return its value. Raises ``AssertionError`` after
+    ``timeout`` seconds naming ``what``."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(every)

@@ -341,9 +341,11 @@ class CameraSession(IngestSampler):
             async with self._probe_slots:
                 up = await tcp_answers(host, port, timeout=min(2.0, interval))
             if not up:
+                self.counters.probe_failures += 1
                 down = True
             elif down:
                 log.info("camera answers again: reconnecting", camera_id=self.camera_id)
+                self.counters.early_reconnects += 1
                 return
 
     async def _connect_once(self) -> IngestError | None:

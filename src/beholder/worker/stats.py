@@ -36,6 +36,10 @@ class SessionCounters:
     skipped_static: int = 0
     """Samples the motion gate found static (no face tracked): not analysed."""
     detection_errors: int = 0
+    probe_failures: int = 0
+    """Reachability probes (while waiting to reconnect) that found nothing listening."""
+    early_reconnects: int = 0
+    """Backoff waits cut short because a probe found the camera answering again."""
     alerts: int = 0
     decode_ms: deque[float] = field(default_factory=lambda: deque(maxlen=256))
     detector_ms: deque[float] = field(default_factory=lambda: deque(maxlen=64))
