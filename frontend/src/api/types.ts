@@ -35,6 +35,8 @@ export interface StreamStats {
   reconnectsLastHour?: number;
   stallsLastHour?: number;
   droppedSamples?: number;
+  skippedStatic?: number;
+  analysedSamples?: number;
   uptimeS?: number;
   bytesIn?: number;
   width?: number | null;

@@ -43,7 +43,7 @@ function DrawerBody({ camera, onEdit, onDelete }: { camera: Camera; onEdit: (c: 
         ['Egress', `${s.egress ?? '—'}${s.viewers != null ? ` · ${s.viewers} viewer${s.viewers === 1 ? '' : 's'}` : ''}`],
         ['Reconnects (1 h)', String(s.reconnectsLastHour ?? 0)],
         ['Stalls (1 h)', String(s.stallsLastHour ?? 0)],
-        ['Dropped samples', String(s.droppedSamples ?? 0)],
+        ['Samples', samplesRow(s)],
         ['Uptime', formatDuration(s.uptimeS)],
         ['Received', formatBytes(s.bytesIn)],
       ]
@@ -108,4 +108,10 @@ function DrawerBody({ camera, onEdit, onDelete }: { camera: Camera; onEdit: (c: 
       </section>
     </div>
   );
+}
+
+/** What happened to the detection samples: analysed, skipped as static (motion gate), or
+ *  dropped because the detector was busy. */
+function samplesRow(s: { analysedSamples?: number; skippedStatic?: number; droppedSamples?: number }): string {
+  return `${s.analysedSamples ?? 0} analysed · ${s.skippedStatic ?? 0} skipped (static) · ${s.droppedSamples ?? 0} dropped`;
 }
