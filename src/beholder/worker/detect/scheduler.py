@@ -251,7 +251,15 @@ class CameraDetection:
                 motion = None  # the whole frame: a refresh, a new scene or a new connection
             else:
                 motion = [verdict.region] if verdict.region is not None else []
-            if not verdict.moving and not self.pipeline.tracking and not refresh_due:
+            # While a sample of this camera waits or runs, ``tracking`` is not yet known for
+            # the newest state of the scene: never skip on a stale answer.
+            catching_up = self.queued or self.running
+            if (
+                not verdict.moving
+                and not self.pipeline.tracking
+                and not refresh_due
+                and not catching_up
+            ):
                 self.counters.skipped_static += 1
                 metrics.SKIPPED_STATIC.labels(self.camera_id).inc()
                 return
