@@ -227,7 +227,7 @@ async def run_k(
         # sessions, not one-off library loads.
         import numpy as np
 
-        from beholder.worker.detect.base import create_detector
+        from beholder.worker.detect import create_detector
 
         warm = np.zeros((360, 640, 3), np.uint8)
         await asyncio.to_thread(lambda: create_detector(mgr.ws.detector).detect(warm))

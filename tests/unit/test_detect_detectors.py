@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from beholder.worker.detect import DETECTORS, Detector, Face, create_detector, detect_scaled
-from beholder.worker.tracker import iou
+from beholder.worker.detect.tracker import iou
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # Where the astronaut's face is (x, y, w, h), checked by eye on tests/data/face-astronaut.jpg.

@@ -13,7 +13,7 @@ import pytest
 from beholder.messages import FaceDetectionAlert
 from beholder.worker.detect import Face, create_detector
 from beholder.worker.detect.pipeline import DetectionPipeline
-from beholder.worker.tracker import iou
+from beholder.worker.detect.tracker import iou
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"

