@@ -149,6 +149,23 @@ class AppError(Exception):
         """HTTP status for this error."""
         return http_status(self.code)
 
+    @classmethod
+    def from_code(
+        cls, code: str | None, message: str | None = None, *, detail: str | None = None
+    ) -> AppError:
+        """The error another role reported by its wire code (e.g. a worker's refusal on the
+        bus: ``{"errorCode", "message"}``), ready to raise here.
+
+        An unknown or missing code becomes ``INTERNAL_ERROR``; an internal error's message
+        is never passed through (the default one is shown instead)."""
+        try:
+            error_code = ErrorCode(code) if code else ErrorCode.INTERNAL_ERROR
+        except ValueError:
+            error_code = ErrorCode.INTERNAL_ERROR
+        if error_code is ErrorCode.INTERNAL_ERROR:
+            message = None
+        return cls(message, code=error_code, detail=detail)
+
 
 class InvalidInput(AppError):
     code = ErrorCode.INVALID_INPUT

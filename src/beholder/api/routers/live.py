@@ -38,7 +38,6 @@ from beholder.errors import (
     ErrorCode,
     InvalidInput,
     NotFound,
-    ServiceUnavailable,
     StreamUnavailable,
 )
 from beholder.messages import CameraStatus
@@ -103,28 +102,6 @@ async def require_live_camera(state: Any, camera_id: str) -> None:
     )
 
 
-def raise_refusal(reply: EgressReply) -> None:
-    """Raise the :class:`AppError` matching a worker's refusal (``reply.ok`` is False)."""
-    code = reply.error_code or ErrorCode.INTERNAL_ERROR.value
-    message = reply.message
-    mapping: dict[str, type[AppError]] = {
-        ErrorCode.STREAM_UNAVAILABLE: StreamUnavailable,
-        ErrorCode.SERVICE_UNAVAILABLE: ServiceUnavailable,
-        ErrorCode.INVALID_INPUT: InvalidInput,
-        ErrorCode.NOT_FOUND: NotFound,
-    }
-    cls = mapping.get(code)
-    if cls is not None:
-        raise cls(message, detail=f"worker refused: {code}")
-    try:
-        error_code = ErrorCode(code)
-    except ValueError:
-        error_code = ErrorCode.INTERNAL_ERROR
-    if error_code is ErrorCode.INTERNAL_ERROR:
-        message = None
-    raise AppError(message, code=error_code, detail=f"worker refused: {code}")
-
-
 async def request_worker(bus: Bus, subject: str, data: bytes, wait: float) -> bytes:
     """Bus request to the worker holding a camera (``wait`` seconds); no reply raises
     ``StreamUnavailable``."""
@@ -146,7 +123,9 @@ async def _session_request(bus: Bus, subject: str, data: bytes, es: EgressSettin
         raise NotFound("This live view session does not exist.", detail=str(exc)) from exc
     reply = EgressReply.from_bytes(raw)
     if not reply.ok:
-        raise_refusal(reply)
+        raise AppError.from_code(
+            reply.error_code, reply.message, detail=f"worker refused: {reply.error_code}"
+        )
 
 
 def _link_headers(urls: list[str], es: EgressSettings) -> list[str]:
@@ -202,7 +181,9 @@ async def whep_offer(
     )
     reply = WhepAnswer.from_bytes(raw)
     if not reply.ok or not reply.session_id or not reply.sdp:
-        raise_refusal(reply)
+        raise AppError.from_code(
+            reply.error_code, reply.message, detail=f"worker refused: {reply.error_code}"
+        )
     assert reply.session_id is not None and reply.sdp is not None
     location = request.url_for(
         "whep_session_delete", camera_id=camera_id, session_id=reply.session_id

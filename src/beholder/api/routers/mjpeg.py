@@ -23,7 +23,6 @@ from beholder.api.deps import MediaViewerDep, StateDep
 from beholder.api.routers.live import (
     CameraId,
     egress_settings,
-    raise_refusal,
     request_worker,
     require_live_camera,
 )
@@ -101,7 +100,9 @@ class MjpegHub:
         )
         reply = MjpegReply.from_bytes(raw)
         if not reply.ok:
-            raise_refusal(reply)
+            raise AppError.from_code(
+                reply.error_code, reply.message, detail=f"worker refused: {reply.error_code}"
+            )
         return reply
 
     async def join(self, camera_id: str) -> asyncio.Queue[bytes | None]:
