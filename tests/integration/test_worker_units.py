@@ -6,9 +6,12 @@ import av.error
 import pytest
 
 from beholder.errors import ErrorCode
-from beholder.worker.ingest import DecodePolicy, classify_error, read_wallclock_sei
-from beholder.worker.session import WorkerSettings, backoff_delay
+from beholder.worker.decode_policy import DecodePolicy
+from beholder.worker.ingest import classify_error
+from beholder.worker.recovery import backoff_delay
+from beholder.worker.session import WorkerSettings
 from beholder.worker.stats import connection_quality
+from beholder.worker.stream import read_wallclock_sei
 
 
 def test_backoff_grows_with_jitter_within_bounds() -> None:

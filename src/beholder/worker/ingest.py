@@ -1,4 +1,4 @@
-"""RTSP ingest with PyAV: open, classify failures, interrupt a blocked read, pick what to decode.
+"""RTSP ingest with PyAV: open a camera, classify failures, interrupt a blocked read.
 
 Everything here is blocking and runs on a session's own ingest thread, never on the event loop.
 
@@ -8,8 +8,10 @@ Everything here is blocking and runs on a session's own ingest thread, never on 
 * :func:`classify_error` turns any exception into an :class:`IngestError` with an
   :class:`~beholder.errors.ErrorCode` and a user-safe detail (never the URL or its password).
 * :class:`Interrupter` makes a thread's blocked FFmpeg call return within ~0.1 s (stop).
-* :class:`DecodePolicy` decides, packet by packet, whether the decoder needs it.
-* :func:`read_wallclock_sei` reads the optional wall-clock SEI stamp (latency measurement).
+
+What one connection does with the stream is :class:`~beholder.worker.ingest_run.IngestRun`;
+what to decode is :class:`~beholder.worker.decode_policy.DecodePolicy`; the stream facts are
+:mod:`beholder.worker.stream`.
 """
 
 from __future__ import annotations
@@ -19,11 +21,8 @@ import errno
 import itertools
 import socket
 import threading
-import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,39 +30,37 @@ import av
 import av.container
 import av.error
 
-from beholder.errors import ErrorCode
+from beholder.errors import AppError, ErrorCode
 from beholder.rtsp_url import mask_rtsp_url
 
-# 16-byte UUID of the "wall-clock when sent" SEI written by tests/fixtures/rtsp_server.py,
-# followed by 16 ASCII hex digits of microseconds since the Unix epoch.
-WALLCLOCK_SEI_UUID = b"BeholderWallClk!"
-_SEI_SCAN_BYTES = 256  # the SEI sits before the first slice: after SPS/PPS at most
 
+class IngestError(AppError):
+    """A failure of one camera's ingest (an :class:`~beholder.errors.AppError`).
 
-class IngestError(Exception):
-    """A failure of one camera's ingest.
-
-    ``code``: what the api shows; ``detail``: user-safe sentence; ``log_detail``: technical,
-    already masked (no password), for the structured log only; ``stall``: the stream stopped
-    sending (reconnect without reporting ERROR); ``unreachable``: nothing answered a TCP
-    connect (the camera or its network is down, not merely misconfigured).
+    ``code``: what the api shows; ``message``: user-safe sentence (the status ``details``);
+    ``detail``: technical, already masked (no password), for the structured log only;
+    ``stall``: the stream stopped sending (reconnect without reporting ERROR);
+    ``unreachable``: nothing answered a TCP connect (the camera or its network is down, not
+    merely misconfigured).
     """
 
     def __init__(
         self,
         code: ErrorCode,
-        detail: str,
+        message: str,
         *,
-        log_detail: str = "",
+        detail: str = "",
         stall: bool = False,
         unreachable: bool = False,
     ) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.log_detail = log_detail or detail
+        super().__init__(message, code=code, detail=detail or message)
         self.stall = stall
         self.unreachable = unreachable
+
+    @property
+    def log_detail(self) -> str:
+        """The technical detail (never empty): what the log gets."""
+        return self.detail or self.message
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +72,17 @@ class IngestOptions:
     analyzeduration_us: int = 1_000_000
     probesize: int = 262_144
     tcp_probe: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> IngestOptions:
+        """From the worker settings: ``open_timeout``, ``stall_timeout`` (the read timeout),
+        ``analyzeduration`` (seconds) and ``probesize``."""
+        return cls(
+            open_timeout=float(settings.open_timeout),
+            read_timeout=float(settings.stall_timeout),
+            analyzeduration_us=int(settings.analyzeduration * 1_000_000),
+            probesize=int(settings.probesize),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,7 +125,7 @@ def open_input(url: str, opts: IngestOptions) -> tuple[av.container.InputContain
             raise IngestError(
                 ErrorCode.STREAM_UNAVAILABLE,
                 "The camera's video format is not supported.",
-                log_detail=f"no decoder for stream codec of {mask_rtsp_url(url)}",
+                detail=f"no decoder for stream codec of {mask_rtsp_url(url)}",
             )
         # One decoder thread per camera: 50 cameras x N threads would thrash two cores, and
         # frame threading adds a frame of latency per thread.
@@ -147,28 +155,28 @@ def _tcp_probe(host: str, port: int, timeout: float) -> None:
         raise IngestError(
             ErrorCode.NETWORK_ERROR,
             "The camera's host name could not be resolved.",
-            log_detail=f"DNS lookup failed for {host}: {exc}",
+            detail=f"DNS lookup failed for {host}: {exc}",
             unreachable=True,
         ) from exc
     except ConnectionRefusedError as exc:
         raise IngestError(
             ErrorCode.NETWORK_ERROR,
             "The camera refused the connection (check the port).",
-            log_detail=f"connection refused by {host}:{port}",
+            detail=f"connection refused by {host}:{port}",
             unreachable=True,
         ) from exc
     except TimeoutError as exc:
         raise IngestError(
             ErrorCode.NETWORK_ERROR,
             "The camera did not answer in time.",
-            log_detail=f"TCP connect to {host}:{port} timed out after {timeout}s",
+            detail=f"TCP connect to {host}:{port} timed out after {timeout}s",
             unreachable=True,
         ) from exc
     except OSError as exc:
         raise IngestError(
             ErrorCode.NETWORK_ERROR,
             "The camera could not be reached.",
-            log_detail=f"TCP connect to {host}:{port} failed: {exc.strerror or exc}",
+            detail=f"TCP connect to {host}:{port} failed: {exc.strerror or exc}",
             unreachable=True,
         ) from exc
 
@@ -192,23 +200,23 @@ def classify_error(exc: BaseException, url: str, *, opening: bool = False) -> In
         return IngestError(
             ErrorCode.UNAUTHORIZED,
             "The camera refused the user name or password.",
-            log_detail=log_detail,
+            detail=log_detail,
         )
     if isinstance(exc, av.error.HTTPNotFoundError):
         return IngestError(
             ErrorCode.INVALID_INPUT,
             "The camera has no stream at this address (check the path).",
-            log_detail=log_detail,
+            detail=log_detail,
         )
     if isinstance(exc, av.error.HTTPClientError):
         return IngestError(
-            ErrorCode.INVALID_INPUT, "The camera rejected the request.", log_detail=log_detail
+            ErrorCode.INVALID_INPUT, "The camera rejected the request.", detail=log_detail
         )
     if isinstance(exc, av.error.HTTPServerError):
         return IngestError(
             ErrorCode.STREAM_UNAVAILABLE,
             "The camera reported an internal error.",
-            log_detail=log_detail,
+            detail=log_detail,
         )
     if isinstance(exc, av.error.ExitError | TimeoutError):
         # PyAV's interrupt callback fired: open or read timeout (a stall once streaming).
@@ -216,63 +224,63 @@ def classify_error(exc: BaseException, url: str, *, opening: bool = False) -> In
             return IngestError(
                 ErrorCode.NETWORK_ERROR,
                 "The camera did not answer in time.",
-                log_detail=log_detail,
+                detail=log_detail,
             )
         return IngestError(
             ErrorCode.NETWORK_ERROR,
             "The camera stopped sending video.",
-            log_detail=log_detail,
+            detail=log_detail,
             stall=True,
         )
     if isinstance(exc, av.error.DecoderNotFoundError | av.error.PatchWelcomeError):
         return IngestError(
             ErrorCode.STREAM_UNAVAILABLE,
             "The camera's video format is not supported.",
-            log_detail=log_detail,
+            detail=log_detail,
         )
     if isinstance(exc, av.error.InvalidDataError):
         if opening:
             return IngestError(
                 ErrorCode.STREAM_UNAVAILABLE,
                 "The camera did not send a valid RTSP stream.",
-                log_detail=log_detail,
+                detail=log_detail,
             )
         return IngestError(
             ErrorCode.DECODER_CRASH,
             "The camera stream could not be decoded.",
-            log_detail=log_detail,
+            detail=log_detail,
         )
     if isinstance(exc, ConnectionRefusedError):
         return IngestError(
             ErrorCode.NETWORK_ERROR,
             "The camera refused the connection (check the port).",
-            log_detail=log_detail,
+            detail=log_detail,
         )
     if isinstance(exc, OSError):
         err = exc.errno
         if err in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED):
             return IngestError(
-                ErrorCode.NETWORK_ERROR, "The camera closed the connection.", log_detail=log_detail
+                ErrorCode.NETWORK_ERROR, "The camera closed the connection.", detail=log_detail
             )
         if err in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT):
             return IngestError(
-                ErrorCode.NETWORK_ERROR, "The camera could not be reached.", log_detail=log_detail
+                ErrorCode.NETWORK_ERROR, "The camera could not be reached.", detail=log_detail
             )
         return IngestError(
             ErrorCode.NETWORK_ERROR,
             "The connection to the camera failed.",
-            log_detail=log_detail,
+            detail=log_detail,
         )
     if isinstance(exc, av.error.FFmpegError):
         return IngestError(
             ErrorCode.STREAM_UNAVAILABLE,
             "The camera stream could not be read.",
-            log_detail=log_detail,
+            detail=log_detail,
         )
     return IngestError(
         ErrorCode.DECODER_CRASH,
         "The camera stream could not be processed.",
-        log_detail=log_detail,
+        detail=log_detail,
     )
 
 
@@ -362,96 +370,3 @@ class Interrupter:
         finally:
             if clock is not None:
                 clock.unregister(ident)
-
-
-# --------------------------------------------------------------------------------------------
-# what to decode
-
-
-class DecodePolicy:
-    """Decides which packets the decoder needs for sampling at ``sample_interval`` seconds.
-
-    * ``keyframes``: no B-frames and the keyframe interval (GOP) is at most the sample
-      interval: decode keyframes only; every keyframe is a sample candidate.
-    * ``all``: otherwise (long GOP, B-frames, or GOP not learnt yet): decode every packet so
-      that the decoder keeps its reference frames; only sampled frames are converted.
-
-    The GOP is learnt from the stream (two consecutive keyframes) and re-checked on each
-    keyframe, so a camera that changes its GOP is followed.
-    """
-
-    KEYFRAMES = "keyframes"
-    ALL = "all"
-
-    def __init__(self, sample_interval: float, *, b_frames: bool) -> None:
-        self.sample_interval = sample_interval
-        self.b_frames = b_frames
-        self.gop_s: float | None = None
-        self._gops: deque[float] = deque(maxlen=4)
-        self._last_key_t: float | None = None
-        self.mode = self.ALL
-        self._need_key = False
-
-    def observe(self, is_key: bool, t: float | None, pts_ne_dts: bool) -> None:
-        """Feed one packet's keyframe flag, time (s, pts-based or arrival) and reorder hint."""
-        if pts_ne_dts:
-            self.b_frames = True
-        if is_key and t is not None:
-            if self._last_key_t is not None and t > self._last_key_t:
-                self._gops.append(t - self._last_key_t)
-                # The longest of the last few GOPs decides: one short GOP (an encoder's
-                # scene-cut IDR, a looping source) must not switch to keyframes-only and
-                # then miss samples for a whole long GOP.
-                self.gop_s = max(self._gops)
-            self._last_key_t = t
-            self.mode = (
-                self.KEYFRAMES
-                if not self.b_frames
-                and self.gop_s is not None
-                and self.gop_s <= self.sample_interval * 1.05
-                else self.ALL
-            )
-
-    def should_decode(self, is_key: bool) -> bool:
-        """True if this packet must go through the decoder."""
-        return is_key or self.mode == self.ALL
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
-
-
-def read_wallclock_sei(packet: av.Packet[Any]) -> float | None:
-    """Wall-clock seconds stamped by the source in our SEI, or None (real cameras)."""
-    try:
-        head = bytes(memoryview(packet)[:_SEI_SCAN_BYTES])
-    except (TypeError, ValueError):
-        return None
-    i = head.find(WALLCLOCK_SEI_UUID)
-    if i < 0 or i + 32 > len(head):
-        return None
-    try:
-        return int(head[i + 16 : i + 32], 16) / 1e6
-    except ValueError:
-        return None
-
-
-def stream_info(stream: Any) -> SimpleNamespace:
-    """Codec name, size and nominal fps of a PyAV video stream (None when unknown)."""
-    ctx = stream.codec_context
-    rate = stream.average_rate or stream.guessed_rate or getattr(ctx, "framerate", None)
-    fps = float(rate) if rate else None
-    if fps is not None and not 0.1 <= fps <= 240:
-        fps = None  # FFmpeg's 90 kHz "guess" on RTP without timing info is nonsense
-    return SimpleNamespace(
-        codec=ctx.name if ctx is not None else None,
-        width=int(ctx.width) if ctx is not None and ctx.width else None,
-        height=int(ctx.height) if ctx is not None and ctx.height else None,
-        fps=fps,
-        b_frames=bool(ctx is not None and ctx.has_b_frames),
-    )
-
-
-def now_wall() -> float:
-    """Wall-clock seconds (Unix epoch)."""
-    return time.time()

@@ -45,15 +45,11 @@ from beholder.messages import (
     WorkerHeartbeat,
     new_id,
 )
-from beholder.rtsp_url import validate_rtsp_url
 from beholder.worker import metrics
-from beholder.worker.detect.base import Detector, create_detector
-from beholder.worker.detect.isolated import SubprocessDetector
-from beholder.worker.detect.motion import MotionGate
-from beholder.worker.detect.pipeline import DetectionPipeline
-from beholder.worker.detect.scheduler import CameraDetection, DetectionScheduler, DetectorFactory
-from beholder.worker.session import CameraSession, DetectionFactory, WorkerSettings
-from beholder.worker.stats import SessionCounters
+from beholder.worker.commands import spec_from_command
+from beholder.worker.detect.factory import camera_detection_factory, default_detector_factory
+from beholder.worker.detect.scheduler import DetectionScheduler, DetectorFactory
+from beholder.worker.session import CameraSession, WorkerSettings
 
 log = structlog.get_logger(__name__)
 
@@ -66,54 +62,6 @@ SessionListener = Callable[[str, CameraSession | None], None]
 def snapshot_subject(camera_id: str) -> str:
     """Request/reply subject for a camera's snapshot (reply: JPEG bytes or ``b""``)."""
     return SNAPSHOT_SUBJECT.format(camera_id=camera_id)
-
-
-def default_detector_factory(ws: WorkerSettings) -> DetectorFactory:
-    """Builds the detector of one detection thread from the worker settings: a recycled
-    child process (``detect_isolation="process"``, the default) or an in-process one."""
-
-    def make() -> Detector:
-        if ws.detect_isolation == "process":
-            return SubprocessDetector(
-                ws.detector,
-                ws.detector_threshold,
-                max_calls=ws.detect_recycle_calls,
-                max_rss_mb=ws.detect_recycle_rss_mb,
-            )
-        return create_detector(ws.detector, ws.detector_threshold)
-
-    return make
-
-
-def detection_factory(ws: WorkerSettings, scheduler: DetectionScheduler) -> DetectionFactory:
-    """Builds each camera's :class:`CameraDetection` (pipeline, motion gate) on ``scheduler``."""
-
-    def make(
-        camera_id: str,
-        counters: SessionCounters,
-        on_alert: Callable[[FaceDetectionAlert], None],
-        enabled: bool,
-    ) -> CameraDetection:
-        gate = (
-            MotionGate(threshold=ws.motion_threshold, min_area=ws.motion_min_area)
-            if ws.motion_gate
-            else None
-        )
-        pipeline = DetectionPipeline(
-            camera_id, cooldown_s=ws.alert_cooldown, max_side=ws.detect_max_side
-        )
-        return CameraDetection(
-            camera_id,
-            scheduler,
-            pipeline,
-            counters,
-            on_alert,
-            motion_gate=gate,
-            refresh_s=ws.motion_refresh,
-            enabled=enabled,
-        )
-
-    return make
 
 
 class WorkerManager:
@@ -141,7 +89,7 @@ class WorkerManager:
         self.detection = DetectionScheduler(
             detector_factory or default_detector_factory(self.ws), threads
         )
-        self._make_detection = detection_factory(self.ws, self.detection)
+        self._make_detection = camera_detection_factory(self.ws, self.detection)
         # Snapshot JPEG encodes (on request, off the loop).
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot")
         # Bounds the reachability probes of cameras that are down (see CameraSession).
@@ -263,7 +211,8 @@ class WorkerManager:
     async def _dispatch(self, cmd: CameraCommand) -> None:
         kind = cmd.command_type
         if kind in (CommandType.START_STREAM, CommandType.RESTART_STREAM):
-            spec = self._spec_from(cmd)
+            current_spec = self._sessions.get(cmd.camera_id)
+            spec = spec_from_command(cmd, current_spec.spec if current_spec else None)
             current = self._sessions.get(cmd.camera_id)
             if current is not None and kind is CommandType.START_STREAM and current.spec == spec:
                 # Already running as asked: say so again (the api may have missed it).
@@ -306,30 +255,6 @@ class WorkerManager:
                 return
             session.set_face_detection(enabled)
             log.info("face detection toggled", camera_id=cmd.camera_id, enabled=enabled)
-
-    def _spec_from(self, cmd: CameraCommand) -> CameraSpec:
-        payload = dict(cmd.payload)
-        if not payload and cmd.command_type is CommandType.RESTART_STREAM:
-            current = self._sessions.get(cmd.camera_id)
-            if current is not None:
-                return current.spec
-        payload.setdefault("cameraId", cmd.camera_id)
-        try:
-            spec = CameraSpec.model_validate(payload)
-        except ValidationError as exc:
-            raise AppError(
-                "The camera settings sent to the worker are not valid.",
-                code=ErrorCode.INVALID_INPUT,
-                detail=f"invalid CameraSpec: {exc.error_count()} errors",
-            ) from exc
-        if spec.camera_id != cmd.camera_id:
-            raise AppError(
-                "The camera settings sent to the worker are not valid.",
-                code=ErrorCode.INVALID_INPUT,
-                detail="payload cameraId differs from the command's",
-            )
-        validate_rtsp_url(spec.rtsp_url)  # raises InvalidInput with a user-safe message
-        return spec
 
     async def _start_session(self, spec: CameraSpec, correlation_id: str | None) -> CameraSession:
         session = CameraSession(
@@ -452,7 +377,7 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
     egress = None
     try:
         await manager.start()
-        from beholder.worker.egress.whep import start_egress
+        from beholder.worker.egress.hub import start_egress
 
         egress = await start_egress(manager, bus, settings)
         await stop.wait()
