@@ -110,8 +110,8 @@ async def serve_child(rtsp_url: str, port: int, egress: dict[str, Any]) -> None:
     from beholder.db.repositories import cameras as cameras_repo
     from beholder.server import uvicorn_config
     from beholder.worker.egress.feeder import PacketFeeder
+    from beholder.worker.egress.hub import EgressHub
     from beholder.worker.egress.settings import EgressSettings
-    from beholder.worker.egress.whep import EgressHub
 
     data = Path(tempfile.mkdtemp(prefix="beholder-bench-"))
     settings = Settings(

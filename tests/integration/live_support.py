@@ -26,8 +26,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.worker.egress import ice
 from beholder.worker.egress.feeder import PacketFeeder
+from beholder.worker.egress.hub import EgressHub
 from beholder.worker.egress.settings import EgressSettings
-from beholder.worker.egress.whep import EgressHub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import make_settings, start_live_api, stop_live_api
@@ -41,10 +41,14 @@ __all__ = ["TWO_FACES", "WALKING", "RtspServer"]
 
 @dataclass
 class FakeSession:
-    """What the egress hub needs of the worker's CameraSession: ``packet_sinks``."""
+    """What the egress hub needs of the worker's CameraSession: ``add_packet_sink``."""
 
     camera_id: str
     packet_sinks: list[Any] = field(default_factory=list)
+
+    def add_packet_sink(self, sink: Any) -> None:
+        if sink not in self.packet_sinks:
+            self.packet_sinks.append(sink)
 
 
 class WorkerStandIn:

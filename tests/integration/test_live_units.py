@@ -14,7 +14,11 @@ from aiortc.mediastreams import MediaStreamError
 from live_support import TWO_FACES, WALKING
 
 from beholder.worker.egress import ice
-from beholder.worker.egress.h264 import (
+from beholder.worker.egress.settings import EgressSettings
+from beholder.worker.egress.source import CameraSource
+from beholder.worker.egress.timeline import Timeline
+from beholder.worker.egress.track import EncodedFrame, PassthroughTrack
+from beholder.worker.h264 import (
     NAL_PPS,
     NAL_SPS,
     AnnexBConverter,
@@ -22,9 +26,7 @@ from beholder.worker.egress.h264 import (
     parse_avcc,
     split_annexb,
 )
-from beholder.worker.egress.settings import EgressSettings
-from beholder.worker.egress.source import CameraSource, Timeline
-from beholder.worker.egress.track import EncodedFrame, PassthroughTrack
+from beholder.worker.stream import RawPacket, StreamInfo
 
 
 def packets(path: Any, n: int) -> tuple[Any, list[Any]]:
@@ -37,6 +39,12 @@ def packets(path: Any, n: int) -> tuple[Any, list[Any]]:
         if len(out) >= n:
             break
     return stream, out
+
+
+def facts(path: Any, n: int) -> tuple[StreamInfo, list[RawPacket]]:
+    """:func:`packets` as the ingest run hands them to packet sinks."""
+    stream, pkts = packets(path, n)
+    return StreamInfo.from_stream(stream), [RawPacket.from_packet(p, 0.0) for p in pkts]
 
 
 def test_avcc_packets_become_annexb_with_parameter_sets() -> None:
@@ -95,7 +103,7 @@ async def test_slow_viewer_skips_to_next_keyframe_and_never_blocks() -> None:
 
 async def test_gop_cache_primes_new_viewer_with_squeezed_timestamps() -> None:
     src = CameraSource("cam", EgressSettings())
-    stream, pkts = packets(TWO_FACES, 20)
+    stream, pkts = facts(TWO_FACES, 20)
     src.on_stream_open(stream)
     for p in pkts:
         src.on_packet(p)
@@ -115,7 +123,7 @@ async def test_gop_cache_primes_new_viewer_with_squeezed_timestamps() -> None:
 
 async def test_bframes_are_detected_at_open_and_from_reordering() -> None:
     src = CameraSource("walk", EgressSettings())
-    stream, pkts = packets(WALKING, 5)
+    stream, pkts = facts(WALKING, 5)
     src.on_stream_open(stream)
     await asyncio.sleep(0.05)
     assert src.mode == "transcode" and src.mode_reason == "B-frames"

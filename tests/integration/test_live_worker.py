@@ -24,7 +24,7 @@ rtsp = rtsp_fixture(two=TWO_FACES)
 @pytest.fixture
 async def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Any, Any]]:
     pytest.importorskip("beholder.worker.manager")
-    from beholder.worker.egress.whep import start_egress
+    from beholder.worker.egress.hub import start_egress
 
     monkeypatch.setenv("BEHOLDER_WEBRTC_HOSTS", "127.0.0.1")
     monkeypatch.setenv("BEHOLDER_WEBRTC_RESTART_GRACE", "2")

@@ -304,7 +304,7 @@ async def _start(
     state.consumers = EventConsumers(state)
     await state.consumers.start()
     if role == "serve" and settings.run_worker:
-        from beholder.worker.egress.whep import start_egress
+        from beholder.worker.egress.hub import start_egress
         from beholder.worker.manager import WorkerManager
 
         state.worker = WorkerManager(settings, bus)

@@ -1,6 +1,7 @@
 """A stand-in for the worker's camera session: demux a file or an RTSP URL with PyAV in a
-thread and drive PacketSinks (``on_stream_open`` / ``on_packet`` / ``on_stream_closed``) the
-way the session does. Used by tests, benchmarks and for trying live view without a worker.
+thread and drive :class:`~beholder.worker.stream.PacketSink`s (``on_stream_open`` with a
+``StreamInfo``, ``on_packet`` with a ``RawPacket``, ``on_stream_closed``) the way the
+session's ingest run does. Used by tests, benchmarks and for trying live view without a worker.
 
 Files are paced at their own frame rate and looped with continuous timestamps (like a
 camera); RTSP is read over TCP and reconnected with backoff when it fails.
@@ -12,21 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import av
 
+from beholder.worker.stream import PacketSink, RawPacket, StreamInfo
+
 log = logging.getLogger(__name__)
-
-
-class PacketSink(Protocol):
-    """What a camera session drives (see the worker's session module)."""
-
-    def on_stream_open(self, stream: Any) -> None: ...
-
-    def on_packet(self, packet: Any) -> None: ...
-
-    def on_stream_closed(self) -> None: ...
 
 
 class PacketFeeder:
@@ -104,8 +97,9 @@ class PacketFeeder:
         try:
             stream = container.streams.video[0]
             self.opens += 1
+            info = StreamInfo.from_stream(stream)
             for s in self.sinks:
-                s.on_stream_open(stream)
+                s.on_stream_open(info)
             tb = float(stream.time_base)
             offset = 0
             t0: float | None = None
@@ -128,11 +122,13 @@ class PacketFeeder:
                         delay = t0 + (packet.pts - first_pts) * tb - time.monotonic()
                         if delay > 0:
                             self._stop.wait(delay)
-                    self.send_times[self.packets] = time.time()
+                    now = time.time()
+                    self.send_times[self.packets] = now
                     self.send_times.pop(self.packets - 2000, None)
                     self.packets += 1
+                    raw = RawPacket.from_packet(packet, now)
                     for s in self.sinks:
-                        s.on_packet(packet)
+                        s.on_packet(raw)
                 if self.is_rtsp or not self.loop_file:
                     return
                 container.seek(0)

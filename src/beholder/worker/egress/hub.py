@@ -11,12 +11,13 @@ Wiring (worker process, after ``WorkerManager.start()``)::
     ...
     await hub.close()                                  # before manager.stop()
 
-Each camera's :class:`CameraSource` is in ``session.packet_sinks`` and has ``stats()``
-(``egress``, ``viewers``, …) for the camera's ``StreamStats``.
+Each camera's :class:`CameraSource` is a packet sink of its camera session
+(``session.add_packet_sink``) and has ``stats()`` (``egress``, ``viewers``, …) for the
+camera's ``StreamStats``.
 
-Viewer sessions (lifecycle, limits, sweeper) are in
-:mod:`~beholder.worker.egress.whep_sessions`; :class:`EgressRefused`, :class:`WhepSession`
-and ``MAX_SDP_BYTES`` are re-exported here.
+The hub owns the sources, the bus subscriptions and the MJPEG encoders; the viewer sessions
+(lifecycle, limits, sweep) are owned by its :class:`~beholder.worker.egress.viewers.
+ViewerRegistry` (``hub.viewers``).
 """
 
 from __future__ import annotations
@@ -29,17 +30,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from beholder.bus.base import Bus, BusMessage, Subscription
+from beholder.errors import AppError, ErrorCode
 from beholder.worker.egress import ice
-from beholder.worker.egress.mjpeg import MjpegEncoder
+from beholder.worker.egress.mjpeg import MjpegEncoder, MjpegFeeds
 from beholder.worker.egress.protocol import (
     EgressReply,
     MjpegKeepAlive,
-    MjpegReply,
     WhepDelete,
     WhepOffer,
     WhepRenew,
     mjpeg_keepalive_subject,
-    mjpeg_subject,
     whep_delete_subject,
     whep_renew_subject,
     whep_subject,
@@ -47,20 +47,15 @@ from beholder.worker.egress.protocol import (
 from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
-from beholder.worker.egress.whep_sessions import (
-    MAX_SDP_BYTES,
-    EgressRefused,
-    WhepSession,
-    WhepSessions,
-)
+from beholder.worker.egress.viewers import ViewerRegistry, WhepSession
 
-__all__ = ["MAX_SDP_BYTES", "EgressHub", "EgressRefused", "WhepSession", "start_egress"]
+__all__ = ["EgressHub", "start_egress"]
 
 log = logging.getLogger(__name__)
 
 
-class EgressHub(WhepSessions):
-    """Per-worker registry of camera sources, WHEP sessions and MJPEG encoders.
+class EgressHub:
+    """Per-worker registry of camera sources and MJPEG encoders, owner of the viewer registry.
 
     ``bus``: the worker's bus (``None`` in unit tests that call the methods directly)."""
 
@@ -74,29 +69,47 @@ class EgressHub(WhepSessions):
         self.settings = settings or EgressSettings()
         self.worker_id = worker_id
         self.sources: dict[str, CameraSource] = {}
-        self.sessions: dict[str, WhepSession] = {}
-        self.mjpeg: dict[str, MjpegEncoder] = {}
-        self.networks = ice.allowed_networks(self.settings)
         self._subs: dict[str, list[Subscription]] = {}
         self._detach_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._mjpeg_inflight: set[str] = set()
-        self._pending: dict[str, int] = {}
         self._sweeper: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.viewers = ViewerRegistry(
+            self.settings,
+            self.sources,
+            is_detaching=lambda camera_id: camera_id in self._detach_timers,
+            spawn=self._spawn,
+        )
+        self.mjpeg_feeds = MjpegFeeds(bus, self.settings, self.sources, spawn=self._spawn)
         self.errors = 0
-        self.sessions_created = 0
-        self.sessions_closed = 0
         self.refused = 0
-        self.close_reasons: dict[str, int] = {}
         self.closed = False
+
+    @property
+    def mjpeg(self) -> dict[str, MjpegEncoder]:
+        """Running MJPEG encoders by camera id."""
+        return self.mjpeg_feeds.encoders
+
+    # --- viewer figures (owned by the registry) ------------------------------------------
+
+    @property
+    def sessions(self) -> dict[str, WhepSession]:
+        """Open WHEP sessions by id (the registry's)."""
+        return self.viewers.sessions
+
+    @property
+    def sessions_closed(self) -> int:
+        return self.viewers.sessions_closed
+
+    @property
+    def close_reasons(self) -> dict[str, int]:
+        """How many sessions closed for each reason (``viewer hung up``, ``camera stopped``…)."""
+        return self.viewers.close_reasons
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Install the ICE hook and start the sweeper."""
         ice.install_host_address_hook()
-        self._loop = asyncio.get_running_loop()
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="egress-sweeper")
 
     async def close(self) -> None:
@@ -115,6 +128,21 @@ class EgressHub(WhepSessions):
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.sweep()
+            except Exception:
+                self.errors += 1
+                log.exception("egress sweeper failed")
+
+    async def sweep(self) -> None:
+        """One pass of the periodic checks (every second): viewer expiry, silence and connect
+        timeout (the registry's), then MJPEG encoders without keep-alive."""
+        await self.viewers.sweep()
+        self.mjpeg_feeds.sweep()
+
     def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         task.set_name(name)
@@ -130,13 +158,7 @@ class EgressHub(WhepSessions):
         if self.closed:
             return
         if session is not None:
-            source = self.attach_nowait(camera_id)
-            sinks = getattr(session, "packet_sinks", None)
-            if sinks is not None and source not in sinks:
-                if hasattr(sinks, "append"):
-                    sinks.append(source)
-                else:
-                    sinks.add(source)
+            session.add_packet_sink(self.attach_nowait(camera_id))
         else:
             self._schedule_detach(camera_id)
 
@@ -198,9 +220,8 @@ class EgressHub(WhepSessions):
         if timer is not None:
             timer.cancel()
         source = self.sources.pop(camera_id, None)
-        for s in [s for s in self.sessions.values() if s.camera_id == camera_id]:
-            await self.close_session(s.id, "camera stopped")
-        self._stop_mjpeg(camera_id)
+        await self.viewers.close_camera(camera_id, "camera stopped")
+        self.mjpeg_feeds.stop(camera_id)
         if source is not None:
             source.close()
         for sub in self._subs.pop(camera_id, []):
@@ -221,104 +242,49 @@ class EgressHub(WhepSessions):
     async def _on_mjpeg(self, msg: BusMessage) -> None:
         await self._answer(msg, self._handle_mjpeg)
 
+    async def _handle_mjpeg(self, data: bytes) -> EgressReply:
+        return self.mjpeg_feeds.keepalive(MjpegKeepAlive.from_bytes(data))
+
     async def _answer(
         self, msg: BusMessage, handler: Callable[[bytes], Awaitable[EgressReply]]
     ) -> None:
         try:
             reply = await handler(msg.data)
-        except EgressRefused as exc:
+        except AppError as exc:  # a refusal: its code and user-safe message go back
             self.refused += 1
-            reply = EgressReply(ok=False, error_code=exc.code, message=exc.message)
+            reply = EgressReply(ok=False, error_code=exc.code.value, message=exc.message)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError
             log.warning("egress: malformed request on %s: %s", msg.subject, exc)
             reply = EgressReply(
-                ok=False, error_code="INVALID_INPUT", message="The request is not valid."
+                ok=False,
+                error_code=ErrorCode.INVALID_INPUT.value,
+                message="The request is not valid.",
             )
         except Exception:
             self.errors += 1
             log.exception("egress: request on %s failed", msg.subject)
             reply = EgressReply(
-                ok=False, error_code="INTERNAL_ERROR", message="Live view failed on the server."
+                ok=False,
+                error_code=ErrorCode.INTERNAL_ERROR.value,
+                message="Live view failed on the server.",
             )
         with contextlib.suppress(Exception):
             await msg.respond(reply.to_bytes())
 
     async def _handle_offer(self, data: bytes) -> EgressReply:
-        return await self.create_session(WhepOffer.from_bytes(data))
+        return await self.viewers.create(WhepOffer.from_bytes(data))
 
     async def _handle_delete(self, data: bytes) -> EgressReply:
         req = WhepDelete.from_bytes(data)
-        session = self._owned_session(req)
-        await self.close_session(session.id, "viewer hung up")
+        session = self.viewers.owned(req.camera_id, req.session_id, req.principal, req.any_owner)
+        await self.viewers.close(session.id, "viewer hung up")
         return EgressReply(ok=True)
 
     async def _handle_renew(self, data: bytes) -> EgressReply:
         req = WhepRenew.from_bytes(data)
-        session = self._owned_session(req)
+        session = self.viewers.owned(req.camera_id, req.session_id, req.principal, req.any_owner)
         session.expires_at = req.expires_at
         return EgressReply(ok=True)
-
-    def _owned_session(self, req: WhepDelete) -> WhepSession:
-        session = self.sessions.get(req.session_id)
-        if session is None or session.camera_id != req.camera_id:
-            raise EgressRefused("NOT_FOUND", "This live view session does not exist.")
-        if session.principal != req.principal and not req.any_owner:
-            raise EgressRefused("PERMISSION_DENIED", "This live view session is not yours.")
-        return session
-
-    # --- MJPEG -----------------------------------------------------------------------------
-
-    async def _handle_mjpeg(self, data: bytes) -> EgressReply:
-        req = MjpegKeepAlive.from_bytes(data)
-        source = self.sources.get(req.camera_id)
-        if source is None or not source.producing:
-            raise EgressRefused(
-                "STREAM_UNAVAILABLE", "The camera stream is not available right now."
-            )
-        enc = self.mjpeg.get(req.camera_id)
-        if enc is None:
-            camera_id = req.camera_id
-            enc = MjpegEncoder(
-                camera_id,
-                self.settings,
-                lambda jpeg, w, h, ts: source.post(self._publish_jpeg, camera_id, jpeg, w, h, ts),
-            )
-            if not source.add_frame_consumer(enc):
-                raise EgressRefused(
-                    "STREAM_UNAVAILABLE", "The camera stream is not available right now."
-                )
-            self.mjpeg[camera_id] = enc
-            log.info("egress: MJPEG encoder started for camera %s", camera_id)
-        enc.last_keepalive = time.monotonic()
-        enc.clients = req.clients
-        return MjpegReply(
-            ok=True, subject=mjpeg_subject(req.camera_id), max_fps=self.settings.mjpeg_max_fps
-        )
-
-    def _publish_jpeg(self, camera_id: str, jpeg: bytes, w: int, h: int, ts: float) -> None:
-        if self.bus is None or camera_id in self._mjpeg_inflight or camera_id not in self.mjpeg:
-            return  # the previous frame is still being published: drop this one
-        self._mjpeg_inflight.add(camera_id)
-        headers = {"ts": f"{ts:.3f}", "w": str(w), "h": str(h)}
-
-        async def publish() -> None:
-            try:
-                assert self.bus is not None
-                await self.bus.publish(mjpeg_subject(camera_id), jpeg, headers)
-            except Exception:
-                self.errors += 1
-            finally:
-                self._mjpeg_inflight.discard(camera_id)
-
-        self._spawn(publish(), "egress-mjpeg-publish")
-
-    def _stop_mjpeg(self, camera_id: str) -> None:
-        enc = self.mjpeg.pop(camera_id, None)
-        source = self.sources.get(camera_id)
-        if enc is not None:
-            if source is not None:
-                source.remove_frame_consumer(enc)
-            log.info("egress: MJPEG encoder stopped for camera %s", camera_id)
 
     # --- figures ---------------------------------------------------------------------------
 
@@ -332,13 +298,15 @@ class EgressHub(WhepSessions):
 
     @property
     def error_count(self) -> int:
-        """Egress errors since start (hub + every source): ``WorkerHeartbeat.egressErrors``."""
-        return self.errors + sum(s.errors for s in self.sources.values())
+        """Egress errors since start (hub, viewers and every source):
+        ``WorkerHeartbeat.egressErrors``."""
+        sources = sum(s.errors for s in self.sources.values())
+        return self.errors + self.viewers.errors + self.mjpeg_feeds.errors + sources
 
     @property
     def session_count(self) -> int:
         """Open WHEP sessions on this worker (``WorkerHeartbeat.egressSessions``)."""
-        return len(self.sessions)
+        return len(self.viewers.sessions)
 
     def camera_stats(self, camera_id: str) -> dict[str, Any]:
         """``{"egress": ..., "viewers": n}`` for the camera's ``StreamStats`` ({} if unknown)."""
@@ -354,10 +322,10 @@ class EgressHub(WhepSessions):
         alive (not yet garbage-collected); ``tracks``: PassthroughTrack objects alive;
         ``viewers``: tracks attached to sources; ``tasks``: hub tasks in flight."""
         return {
-            "sessions": len(self.sessions),
-            "sessionsCreated": self.sessions_created,
-            "sessionsClosed": self.sessions_closed,
-            "closeReasons": dict(self.close_reasons),
+            "sessions": len(self.viewers.sessions),
+            "sessionsCreated": self.viewers.sessions_created,
+            "sessionsClosed": self.viewers.sessions_closed,
+            "closeReasons": dict(self.viewers.close_reasons),
             "refused": self.refused,
             "errors": self.error_count,
             "peerConnections": len(WhepSession.alive),

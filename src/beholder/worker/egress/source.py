@@ -1,18 +1,21 @@
-"""Per-camera egress source: the camera session's packets in, one stream per viewer out.
+r"""Per-camera egress source: the camera session's packets in, one stream per viewer out.
 
 :class:`CameraSource` is a *PacketSink* of the worker's camera session. The session's demux
-thread calls :meth:`on_stream_open`, :meth:`on_packet` and :meth:`on_stream_closed`; each
-call only posts the object to the event loop (``loop.call_soon_threadsafe``, O(1), never
+thread calls :meth:`on_stream_open` (a :class:`~beholder.worker.stream.StreamInfo`),
+:meth:`on_packet` (a :class:`~beholder.worker.stream.RawPacket`) and :meth:`on_stream_closed`;
+each call only posts the object to the event loop (``loop.call_soon_threadsafe``, O(1), never
 blocks). On the loop the source
 
 * decides the **egress mode** at stream open: ``passthrough`` for H.264 without B-frames
   (any profile: Chromium decodes Main/High without B-frames under the baseline label), else
   ``transcode`` (B-frames, another codec, or B-frames found later from pts/dts reordering);
 * in passthrough, converts each packet to an Annex-B access unit (SPS/PPS on keyframes, see
-  :mod:`~beholder.worker.egress.h264`) and fans it out to every viewer's track — no decoding;
-* in transcode, feeds one :class:`~beholder.worker.egress.transcode.DecodePipeline` per camera
-  (started only while someone watches) whose encoder output is fanned out the same way;
-* keeps the **GOP cache** — the frames since the last keyframe — so that a new viewer starts
+  :mod:`~beholder.worker.h264`) and fans it out to every viewer's track — no decoding;
+* in transcode, feeds one :class:`~beholder.worker.egress.decode.DecodePipeline` per camera
+  (started only while someone watches) whose encoder output comes back through the encoder's
+  ``publish`` callable and is fanned out the same way;
+* keeps two :class:`~beholder.worker.egress.gop.GopCache`s — the access units and the raw
+  packets since the last keyframe — so that a new viewer (or a decoder started late) begins
   from that keyframe at once instead of waiting for the camera's next one;
 * keeps one **output timeline** (90 kHz, monotonic across reconnects and mode switches), so a
   camera restart does not look like a clock jump to viewers that stay connected.
@@ -29,111 +32,20 @@ import fractions
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from beholder.worker.egress.h264 import (
-    PROFILES,
-    AnnexBConverter,
-    BitstreamError,
-    parameter_sets,
-    sps_profile,
-)
+from beholder.worker.egress.decode import DecodePipeline
+from beholder.worker.egress.gop import GopCache
 from beholder.worker.egress.settings import EgressSettings
-from beholder.worker.egress.track import VIDEO_CLOCK, EncodedFrame, PassthroughTrack
+from beholder.worker.egress.timeline import Timeline
+from beholder.worker.egress.track import EncodedFrame, PassthroughTrack
+from beholder.worker.egress.transcode import TranscodeEncoder
+from beholder.worker.h264 import AnnexBConverter, BitstreamError
+from beholder.worker.stream import VIDEO_CLOCK, RawPacket, StreamInfo
 
 log = logging.getLogger(__name__)
 
 EgressMode = Literal["passthrough", "transcode", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class StreamInfo:
-    """What egress needs to know about the camera's video stream (read at stream open).
-
-    ``time_base``: seconds per pts tick. ``fps``: nominal rate or ``None``."""
-
-    codec: str
-    extradata: bytes | None
-    has_b_frames: bool
-    profile: str | None
-    width: int
-    height: int
-    time_base: fractions.Fraction
-    fps: float | None
-
-    @classmethod
-    def from_stream(cls, stream: Any) -> StreamInfo:
-        """Read a PyAV ``VideoStream`` (any thread; touches only plain attributes)."""
-        cc = stream.codec_context
-        tb = stream.time_base or fractions.Fraction(1, VIDEO_CLOCK)
-        rate = stream.average_rate or stream.guessed_rate or getattr(cc, "framerate", None)
-        extradata = bytes(cc.extradata) if cc.extradata else None
-        profile = cc.profile if isinstance(cc.profile, str) else None
-        if cc.name == "h264" and profile is None and extradata:
-            with contextlib.suppress(BitstreamError):
-                p = sps_profile(parameter_sets(extradata))
-                profile = PROFILES.get(p[0]) if p else None
-        return cls(
-            codec=cc.name,
-            extradata=extradata,
-            has_b_frames=bool(getattr(cc, "has_b_frames", False)),
-            profile=profile,
-            width=int(cc.width or stream.width or 0),
-            height=int(cc.height or stream.height or 0),
-            time_base=fractions.Fraction(tb),
-            fps=float(rate) if rate else None,
-        )
-
-    def passthrough_problem(self) -> str | None:
-        """Why a browser cannot take this stream as-is, or ``None`` when it can."""
-        if self.codec != "h264":
-            return f"codec {self.codec}"
-        if self.has_b_frames:
-            return "B-frames"
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class RawPacket:
-    """A source packet kept for decoding (transcode / MJPEG): bytes as demuxed, pts/dts in the
-    stream time base."""
-
-    data: bytes
-    pts: int | None
-    dts: int | None
-    keyframe: bool
-    ingest_time: float
-
-
-class Timeline:
-    """Maps input timestamps (90 kHz) onto one monotonic output timeline.
-
-    A jump backwards or more than ``max_gap`` forward (reconnect, wrap, new encoder) re-bases
-    so that the next frame follows the previous one by ``step`` ticks."""
-
-    def __init__(self, max_gap: int = 10 * VIDEO_CLOCK) -> None:
-        self.offset: int | None = None
-        self.last_out: int | None = None
-        self.step = VIDEO_CLOCK // 25
-        self.max_gap = max_gap
-
-    def map(self, ts: int) -> int:
-        """Output timestamp (90 kHz ticks) of input ``ts``."""
-        if self.offset is None:
-            self.offset = (self.last_out + self.step - ts) if self.last_out is not None else -ts
-        out = ts + self.offset
-        if self.last_out is not None and not (0 < out - self.last_out <= self.max_gap):
-            self.offset = self.last_out + self.step - ts
-            out = ts + self.offset
-        if self.last_out is not None and 0 < out - self.last_out < self.max_gap:
-            self.step = max(1, min(out - self.last_out, VIDEO_CLOCK))
-        self.last_out = out
-        return out
-
-    def rebase(self) -> None:
-        """Next input timestamp continues the output timeline (new stream or encoder)."""
-        self.offset = None
 
 
 class CameraSource:
@@ -158,19 +70,14 @@ class CameraSource:
         self.closed = False
         self._converter: AnnexBConverter | None = None
         self._timeline = Timeline()
-        self._gop: list[EncodedFrame] = []
-        self._gop_bytes = 0
-        self._gop_valid = False
-        self._raw_gop: list[RawPacket] = []
-        self._raw_bytes = 0
+        self._gop: GopCache[EncodedFrame] = GopCache(self.settings.egress_gop_cache_bytes)
+        self._raw_gop: GopCache[RawPacket] = GopCache(self.settings.egress_gop_cache_bytes)
         self._last_in_pts: int | None = None
-        self._last_dts: int | None = None
         self._stream_open = False
         self._keyframe_seen = False
         self._generation = 0
-        self._pipeline: Any = None  # transcode.DecodePipeline, created on demand
-        self._transcoder: Any = None
-        self._mjpeg: Any = None
+        self._pipeline: DecodePipeline | None = None  # created on demand
+        self._transcoder: TranscodeEncoder | None = None
         self.listeners: list[Callable[[CameraSource], None]] = []
         self._holds = 0
         # counters (read by stats() from any thread)
@@ -188,25 +95,20 @@ class CameraSource:
 
     # --- PacketSink (any thread) ---------------------------------------------------------
 
-    def on_stream_open(self, stream: Any) -> None:
-        """The session (re)connected; ``stream`` is its PyAV video stream."""
-        try:
-            info = StreamInfo.from_stream(stream)
-        except Exception:
-            log.exception("egress: unreadable stream on camera %s", self.camera_id)
-            self.errors += 1
-            return
+    def on_stream_open(self, info: StreamInfo) -> None:
+        """The session (re)connected; ``info``: its stream's facts."""
         self.post(self._open, info)
 
-    def on_packet(self, packet: Any) -> None:
-        """One demuxed video packet (``av.Packet``); O(1), never blocks."""
-        self.post(self._ingest, packet, time.time())
+    def on_packet(self, packet: RawPacket) -> None:
+        """One demuxed video packet; O(1), never blocks."""
+        self.post(self._ingest, packet)
 
     def on_stream_closed(self) -> None:
         """The session lost its stream (it will reconnect or stop)."""
         self.post(self._close_stream)
 
     def post(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on the source's loop (any thread; dropped once closed)."""
         if self.closed:
             return
         with contextlib.suppress(RuntimeError):  # loop closed: nobody watches any more
@@ -225,7 +127,6 @@ class CameraSource:
         if self._generation > 1:
             self.reconnects += 1
         self._last_in_pts = None
-        self._last_dts = None
         self._keyframe_seen = False
         self._timeline.rebase()
         problem = info.passthrough_problem()
@@ -259,10 +160,7 @@ class CameraSource:
 
     def _reset_caches(self) -> None:
         self._gop.clear()
-        self._gop_bytes = 0
-        self._gop_valid = False
         self._raw_gop.clear()
-        self._raw_bytes = 0
 
     def _set_mode(self, mode: EgressMode, reason: str | None) -> None:
         if mode == self.mode:
@@ -273,8 +171,6 @@ class CameraSource:
         self.mode = mode
         self.mode_reason = reason
         self._gop.clear()
-        self._gop_bytes = 0
-        self._gop_valid = False
         for v in self.viewers:
             v.discontinuity()
         self._timeline.rebase()
@@ -282,44 +178,27 @@ class CameraSource:
 
     # --- loop side: packets --------------------------------------------------------------
 
-    def _ingest(self, packet: Any, ingest_time: float) -> None:
-        if self.closed:
-            return
-        if not self._stream_open:
-            stream = getattr(packet, "stream", None)
-            if stream is None:
-                return
-            self.on_stream_open(stream)  # attached mid-stream: learn it from the packet
-            self.post(self._ingest, packet, ingest_time)
-            return
-        try:
-            data = bytes(packet)
-        except Exception:
-            self.errors += 1
-            return
-        if not data:
+    def _ingest(self, raw: RawPacket) -> None:
+        if self.closed or not self._stream_open or not raw.data:
             return
         self.packets_in += 1
-        self.bytes_in += len(data)
+        self.bytes_in += len(raw.data)
         self.last_packet_time = time.monotonic()
-        keyframe = bool(packet.is_keyframe)
-        if keyframe:
+        if raw.keyframe:
             self._keyframe_seen = True
-        pts, dts = packet.pts, packet.dts
-        if self.mode == "passthrough" and self._reordered(pts, dts):
+        if self.mode == "passthrough" and self._reordered(raw.pts):
             log.warning(
                 "egress: camera %s has B-frames (pts reordering); transcoding", self.camera_id
             )
             self._set_mode("transcode", "B-frames")
             self._notify()
-        raw = RawPacket(data, pts, dts, keyframe, ingest_time)
-        self._cache_raw(raw)
+        self._raw_gop.add(raw)
         if self.mode == "passthrough":
             self._passthrough(raw)
         if self._pipeline is not None:
             self._pipeline.feed(raw)
 
-    def _reordered(self, pts: int | None, dts: int | None) -> bool:
+    def _reordered(self, pts: int | None) -> bool:
         """True when presentation order differs from decode order (B-frames): a pts smaller
         than the previous one (a jump back of more than 10 s is a clock reset, not B-frames)."""
         reordered = False
@@ -328,8 +207,6 @@ class CameraSource:
             if last is not None and pts < last and last - pts < 10 * self._ticks_per_second():
                 reordered = True
             self._last_in_pts = pts
-        if dts is not None:
-            self._last_dts = dts
         return reordered
 
     def _ticks_per_second(self) -> int:
@@ -351,23 +228,14 @@ class CameraSource:
             return
         ts = self._to_90k(raw.pts if raw.pts is not None else raw.dts)
         if ts is None:
-            ts = (self._timeline.last_out or 0) + self._timeline.step - (self._timeline.offset or 0)
+            ts = self._timeline.next_guess()
         self.publish(EncodedFrame(data, self._timeline.map(ts), raw.keyframe, raw.ingest_time))
 
     def publish(self, frame: EncodedFrame) -> None:
         """Fan a ready access unit out to every viewer and into the GOP cache (loop only)."""
         if frame.keyframe:
             self.keyframes += 1
-            self._gop.clear()
-            self._gop_bytes = 0
-            self._gop_valid = True
-        if self._gop_valid:
-            self._gop.append(frame)
-            self._gop_bytes += len(frame.data)
-            if self._gop_bytes > self.settings.egress_gop_cache_bytes:
-                self._gop.clear()
-                self._gop_bytes = 0
-                self._gop_valid = False
+        self._gop.add(frame)
         self.frames_out += 1
         for v in self.viewers:
             v.push(frame)
@@ -380,17 +248,10 @@ class CameraSource:
             return
         self.publish(EncodedFrame(data, self._timeline.map(pts90), keyframe, ingest_time))
 
-    def _cache_raw(self, raw: RawPacket) -> None:
-        if raw.keyframe:
-            self._raw_gop.clear()
-            self._raw_bytes = 0
-        elif not self._raw_gop:
-            return
-        self._raw_gop.append(raw)
-        self._raw_bytes += len(raw.data)
-        if self._raw_bytes > self.settings.egress_gop_cache_bytes:
-            self._raw_gop.clear()
-            self._raw_bytes = 0
+    def _from_encoder(self, data: bytes, pts90: int, keyframe: bool, ingest_time: float) -> None:
+        """The transcoder's ``publish`` (decode thread): stamp the stream generation now, so
+        output of a stream that has since reconnected is dropped on the loop."""
+        self.post(self.publish_transcoded, data, pts90, keyframe, ingest_time, self._generation)
 
     # --- viewers -------------------------------------------------------------------------
 
@@ -404,11 +265,11 @@ class CameraSource:
 
     def gop_snapshot(self) -> list[EncodedFrame]:
         """The cached frames since the last keyframe (copy)."""
-        return list(self._gop) if self._gop_valid else []
+        return self._gop.snapshot()
 
     def raw_gop_snapshot(self) -> list[RawPacket]:
         """The cached source packets since the last keyframe (copy)."""
-        return list(self._raw_gop)
+        return self._raw_gop.snapshot()
 
     def add_viewer(self, track: PassthroughTrack) -> None:
         """Start sending to ``track``, beginning with the GOP cache."""
@@ -449,9 +310,7 @@ class CameraSource:
 
     # --- decode consumers (transcode, MJPEG) ----------------------------------------------
 
-    def _ensure_pipeline(self) -> Any:
-        from beholder.worker.egress.transcode import DecodePipeline
-
+    def _ensure_pipeline(self) -> DecodePipeline | None:
         if self._pipeline is None and self.info is not None:
             self._pipeline = DecodePipeline(self.camera_id, self.info)
             self._pipeline.start(self.raw_gop_snapshot())
@@ -464,12 +323,11 @@ class CameraSource:
             self._pipeline = None
 
     def _update_transcoder(self) -> None:
-        from beholder.worker.egress.transcode import TranscodeEncoder
-
         want = self.mode == "transcode" and bool(self.viewers or self._holds) and not self.closed
         if want and self._transcoder is None and self.info is not None:
             pipeline = self._ensure_pipeline()
-            self._transcoder = TranscodeEncoder(self, self.settings)
+            assert pipeline is not None  # self.info is known
+            self._transcoder = TranscodeEncoder(self.settings, self._from_encoder)
             self.transcoder_starts += 1
             pipeline.add_consumer(self._transcoder)
             log.info("egress: camera %s transcoder started", self.camera_id)
@@ -495,11 +353,6 @@ class CameraSource:
             self._pipeline.remove_consumer(consumer)
             self._maybe_stop_pipeline()
 
-    @property
-    def generation(self) -> int:
-        """Increments at each stream open; transcoder output of older streams is dropped."""
-        return self._generation
-
     # --- stats and teardown ----------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -517,7 +370,7 @@ class CameraSource:
             "packetsIn": self.packets_in,
             "framesOut": self.frames_out,
             "gopFrames": len(self._gop),
-            "gopBytes": self._gop_bytes,
+            "gopBytes": self._gop.bytes,
             "decodedFrames": self.decoded_total + (pipeline.decoded if pipeline is not None else 0),
             "encodedFrames": self.encoded_total
             + (transcoder.encoded if transcoder is not None else 0),

@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-VIDEO_CLOCK = 90_000
+from beholder.worker.stream import VIDEO_CLOCK
+
 TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
 PRIME_SPACING = 90
 """RTP ticks (1 ms) between the GOP-cache frames sent to a new viewer in one burst."""
