@@ -53,6 +53,7 @@ services:
 test: system-deps $(STAMP) web services
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(MAKE) --no-print-directory frontend-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -64,6 +65,7 @@ frontend-test: $(WEB_STAMP) openapi
 lint:
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck:
 	$(VENV)/bin/mypy

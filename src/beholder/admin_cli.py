@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from beholder.auth.passwords import generate_password
+from beholder.auth.api_keys import generate_api_key
+from beholder.auth.passwords import generate_password, hash_password
 from beholder.config import Settings
 from beholder.db.engine import Database
 from beholder.db.migrate import upgrade_async
@@ -52,7 +53,7 @@ async def user_command(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if args.action == "create":
             password = args.password or generate_password()
-            await users_repo.create(s, args.username, password, args.role)
+            await users_repo.create(s, args.username, hash_password(password), args.role)
             print(f"created {args.role} {args.username}")
             if not args.password:
                 print(f"password: {password}")
@@ -63,7 +64,7 @@ async def user_command(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         if args.action == "set-password":
             password = args.password or generate_password()
-            await users_repo.set_password(s, user, password)
+            await users_repo.set_password(s, user, hash_password(password))
             print(f"password changed for {user.username}")
             if not args.password:
                 print(f"password: {password}")
@@ -95,7 +96,10 @@ async def api_key_command(settings: Settings, args: argparse.Namespace) -> int:
                     print(f"no user named {args.owner!r}", file=sys.stderr)
                     return 1
                 owner_id = owner.id
-            row, full = await keys_repo.create(s, args.name, args.scope, owner_id)
+            full, prefix, digest = generate_api_key()
+            row = await keys_repo.create(
+                s, args.name, args.scope, owner_id, prefix=prefix, digest=digest
+            )
             print(f"created {args.scope} key {row.name} ({row.id})")
             print(f"key: {full}")
             return 0

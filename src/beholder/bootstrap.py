@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from beholder.auth.passwords import generate_password
+from beholder.auth.passwords import generate_password, hash_password
 from beholder.auth.roles import Role
 from beholder.config import Settings
 from beholder.db.engine import Database
@@ -20,7 +20,7 @@ async def ensure_admin(db: Database, settings: Settings) -> bool:
         if await users_repo.count(s) > 0:
             return False
         password = settings.admin_password or generate_password()
-        await users_repo.create(s, "admin", password, Role.ADMIN.value)
+        await users_repo.create(s, "admin", hash_password(password), Role.ADMIN.value)
     if settings.admin_password is None:
         banner = "=" * 64
         print(

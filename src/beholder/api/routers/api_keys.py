@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from beholder.api.deps import AdminDep, SessionDep, StateDep
 from beholder.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Page
+from beholder.auth.api_keys import generate_api_key
 from beholder.db.repositories import api_keys as keys_repo
 
 router = APIRouter(prefix="/api/api-keys", tags=["api-keys"])
@@ -21,7 +22,10 @@ async def list_keys(_: AdminDep, session: SessionDep) -> Page[ApiKeyOut]:
 async def create_key(body: ApiKeyCreate, principal: AdminDep, session: SessionDep) -> ApiKeyCreated:
     """Create a key for a machine; store the returned ``key`` now, it is not shown again."""
     owner = principal.id if principal.kind == "user" else None
-    row, full = await keys_repo.create(session, body.name, body.scope.value, owner)
+    full, prefix, digest = generate_api_key()
+    row = await keys_repo.create(
+        session, body.name, body.scope.value, owner, prefix=prefix, digest=digest
+    )
     return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(row).model_dump(), "key": full})
 
 

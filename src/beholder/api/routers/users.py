@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from beholder.api.deps import AdminDep, SessionDep, StateDep
 from beholder.api.schemas import Page, UserCreate, UserOut, UserUpdate
+from beholder.auth.passwords import hash_password
 from beholder.db.repositories import users as users_repo
 from beholder.errors import Conflict
 
@@ -21,7 +22,9 @@ async def list_users(_: AdminDep, session: SessionDep) -> Page[UserOut]:
 @router.post("", response_model=UserOut, status_code=201)
 async def create_user(body: UserCreate, _: AdminDep, session: SessionDep) -> UserOut:
     """Create a user; 409 CONFLICT when the username is taken."""
-    user = await users_repo.create(session, body.username, body.password, body.role.value)
+    user = await users_repo.create(
+        session, body.username, hash_password(body.password), body.role.value
+    )
     return UserOut.model_validate(user)
 
 
@@ -43,7 +46,7 @@ async def update_user(
     if body.role is not None:
         user.role = body.role.value
     if body.password is not None:
-        await users_repo.set_password(session, user, body.password)
+        await users_repo.set_password(session, user, hash_password(body.password))
     if body.disabled is not None:
         await users_repo.set_disabled(session, user, body.disabled)
     await session.commit()

@@ -5,21 +5,20 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from beholder.auth.api_keys import generate_api_key
 from beholder.db.models import ApiKey
 from beholder.errors import NotFound
 from beholder.messages import utcnow
 
 
 async def create(
-    session: AsyncSession, name: str, scope: str, owner_id: str | None
-) -> tuple[ApiKey, str]:
-    """A new key; returns the row and the full key (shown once, never stored)."""
-    full, prefix, digest = generate_api_key()
+    session: AsyncSession, name: str, scope: str, owner_id: str | None, *, prefix: str, digest: str
+) -> ApiKey:
+    """A new key row from its lookup ``prefix`` and ``digest`` (``auth.api_keys.
+    generate_api_key``; the full key is never stored)."""
     row = ApiKey(name=name, prefix=prefix, key_hash=digest, scope=scope, owner_id=owner_id)
     session.add(row)
     await session.flush()
-    return row, full
+    return row
 
 
 async def by_prefix(session: AsyncSession, prefix: str) -> ApiKey | None:

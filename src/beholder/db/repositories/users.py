@@ -8,7 +8,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from beholder.auth.passwords import hash_password
 from beholder.db.models import RefreshToken, User
 from beholder.errors import Conflict, NotFound
 from beholder.messages import utcnow
@@ -39,9 +38,10 @@ async def count(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(User))).scalar_one())
 
 
-async def create(session: AsyncSession, username: str, password: str, role: str) -> User:
-    """A new user; raises ``Conflict`` when the username is taken."""
-    user = User(username=username, password_hash=hash_password(password), role=role)
+async def create(session: AsyncSession, username: str, password_hash: str, role: str) -> User:
+    """A new user with an already hashed password (``auth.passwords.hash_password``; the
+    database layer never hashes); raises ``Conflict`` when the username is taken."""
+    user = User(username=username, password_hash=password_hash, role=role)
     session.add(user)
     try:
         await session.flush()
@@ -50,9 +50,9 @@ async def create(session: AsyncSession, username: str, password: str, role: str)
     return user
 
 
-async def set_password(session: AsyncSession, user: User, password: str) -> None:
-    """Change a password and revoke the user's refresh tokens."""
-    user.password_hash = hash_password(password)
+async def set_password(session: AsyncSession, user: User, password_hash: str) -> None:
+    """Change a password (already hashed) and revoke the user's refresh tokens."""
+    user.password_hash = password_hash
     await revoke_all_refresh(session, user.id)
 
 
