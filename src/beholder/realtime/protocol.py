@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from beholder.errors import ErrorCode
+from beholder.errors import AppError, ErrorCode
 
 # Close codes. 4401/4408 mirror HTTP 401/408 in the private-use range (RFC 6455 §7.4.2).
 CLOSE_GOING_AWAY = 1001
@@ -41,15 +41,14 @@ _MAX_ID = 128
 _MAX_TOKEN = 8192
 
 
-class ProtocolError(Exception):
-    """A client message the hub refuses. ``close_code`` set → the connection is closed."""
+class ProtocolError(AppError):
+    """A client message the hub refuses (an :class:`AppError`: ``code``, user-safe
+    ``message``). ``close_code`` set → the connection is closed."""
 
     def __init__(
         self, message: str, code: ErrorCode = ErrorCode.INVALID_INPUT, close_code: int | None = None
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+        super().__init__(message, code=code)
         self.close_code = close_code
 
 

@@ -1,15 +1,18 @@
-"""H.264 bitstream helpers for passthrough: length-prefixed (AVCC, as in MP4/MKV) to Annex-B
-(start codes, what aiortc's RTP packetizer and WebRTC need), and parameter sets.
+"""H.264 bitstream helpers: length-prefixed (AVCC, as in MP4/MKV) to Annex-B (start codes,
+what aiortc's RTP packetizer and WebRTC need) for passthrough, and the parameter sets and
+profile that :class:`~beholder.worker.stream.StreamInfo` reads at stream open.
 
-Why not the ``h264_mp4toannexb`` bitstream filter: ``av.BitStreamFilterContext.filter`` takes
-over the packet's buffer reference, and the packets we see are shared with the detector and
-other sinks of the camera session; copying them first costs as much as this conversion, which
-touches only the 4-byte prefixes of the few NAL units of a frame.
+Why not the ``h264_mp4toannexb`` bitstream filter: egress gets each packet as bytes
+(:class:`~beholder.worker.stream.RawPacket`); wrapping them back into ``av.Packet`` objects for
+the filter costs as much as this conversion, which touches only the 4-byte prefixes of the
+few NAL units of a frame.
 """
 
 from __future__ import annotations
 
 import struct
+
+from beholder.errors import AppError, ErrorCode
 
 START_CODE = b"\x00\x00\x00\x01"
 
@@ -22,8 +25,11 @@ NAL_AUD = 9
 PROFILES = {66: "Baseline", 77: "Main", 88: "Extended", 100: "High", 110: "High 10"}
 
 
-class BitstreamError(ValueError):
-    """The data is not the H.264 framing it claims to be."""
+class BitstreamError(AppError, ValueError):
+    """The data is not the H.264 framing it claims to be (``DECODER_CRASH``: the camera's
+    stream cannot be used as it is)."""
+
+    code = ErrorCode.DECODER_CRASH
 
 
 def is_avcc_extradata(extradata: bytes | None) -> bool:

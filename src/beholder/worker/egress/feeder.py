@@ -132,7 +132,7 @@ class PacketFeeder:
                 if self.is_rtsp or not self.loop_file:
                     return
                 container.seek(0)
-                frame = int(1 / (tb * float(stream.average_rate or 25)))
+                frame = int(1 / (tb * (info.fps or 25.0)))
                 # the file restarts at pts 0: shift it so timestamps keep increasing
                 offset = (last_pts if last_pts is not None else offset) + frame
         finally:
