@@ -12,16 +12,14 @@ import time
 from concurrent.futures import Executor
 
 import av
-import cv2
+import numpy as np
+
+from beholder.worker.detect.alert_images import SNAPSHOT_QUALITY, encode_jpeg
 
 
-def encode_jpeg(frame: av.VideoFrame, quality: int = 80) -> bytes:
+def frame_jpeg(frame: av.VideoFrame, quality: int = SNAPSHOT_QUALITY) -> bytes:
     """JPEG bytes of a decoded frame (full size). Blocking, a few ms for 720p."""
-    img = frame.to_ndarray(format="bgr24")
-    ok, buf = cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), quality])
-    if not ok:  # pragma: no cover - cv2 fails only on empty images
-        raise ValueError("JPEG encoding failed")
-    return bytes(buf)
+    return encode_jpeg(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), quality)
 
 
 class LatestFrame:
@@ -57,6 +55,6 @@ class LatestFrame:
         ):
             return cached[1]
         loop = asyncio.get_running_loop()
-        jpeg = await loop.run_in_executor(self._executor, encode_jpeg, frame)
+        jpeg = await loop.run_in_executor(self._executor, frame_jpeg, frame)
         self._jpeg = (frame, jpeg)
         return jpeg
