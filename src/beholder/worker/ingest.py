@@ -31,6 +31,7 @@ import av
 import av.container
 import av.error
 
+from beholder.config import WorkerSettings
 from beholder.errors import ErrorCode
 from beholder.rtsp_url import mask_rtsp_url
 
@@ -68,13 +69,24 @@ class IngestError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class IngestOptions:
-    """Timeouts in seconds, probe sizes as FFmpeg wants them."""
+    """Timeouts in seconds, probe sizes as FFmpeg wants them (values: :class:`WorkerSettings`)."""
 
-    open_timeout: float = 10.0
-    read_timeout: float = 10.0  # no packet for this long = stall
-    analyzeduration_us: int = 1_000_000
-    probesize: int = 262_144
+    open_timeout: float
+    read_timeout: float  # no packet for this long = stall
+    analyzeduration_us: int
+    probesize: int
     tcp_probe: bool = True
+
+    @classmethod
+    def from_settings(cls, ws: WorkerSettings) -> IngestOptions:
+        """The options of one RTSP connection: ``ws.open_timeout`` / ``ws.stall_timeout``
+        (s), ``ws.analyzeduration`` (s, given to FFmpeg in µs), ``ws.probesize`` (bytes)."""
+        return cls(
+            open_timeout=ws.open_timeout,
+            read_timeout=ws.stall_timeout,
+            analyzeduration_us=int(ws.analyzeduration * 1_000_000),
+            probesize=ws.probesize,
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import av
 import av.error
 import structlog
 
+from beholder.config import WorkerSettings
 from beholder.errors import ErrorCode
 from beholder.messages import CameraSpec
 from beholder.worker import metrics
@@ -29,13 +30,13 @@ from beholder.worker.detect.scheduler import CameraDetection
 from beholder.worker.ingest import (
     DecodePolicy,
     IngestError,
+    IngestOptions,
     Interrupter,
     classify_error,
     open_input,
     read_wallclock_sei,
     stream_info,
 )
-from beholder.worker.settings import WorkerSettings
 from beholder.worker.stats import SessionCounters
 
 log = structlog.get_logger(__name__)
@@ -95,7 +96,8 @@ class IngestSampler:
             with Interrupter.watch(self._stopping):
                 if self._stopping.is_set():
                     return
-                container, stream = open_input(self.spec.rtsp_url, self.settings.ingest_options())
+                options = IngestOptions.from_settings(self.settings)
+                container, stream = open_input(self.spec.rtsp_url, options)
                 self.containers_open += 1
                 if self._stopping.is_set():
                     return

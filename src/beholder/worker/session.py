@@ -15,8 +15,8 @@ thread (``ingest-<camera>``), one connection at a time; it hands events back wit
 the worker's shared round-robin detection queue), so a slow detector never backs up ingest or
 the packet sinks (live view). The ingest-thread code is in :mod:`beholder.worker.sampling`
 (:class:`IngestSampler`, a base class of :class:`CameraSession`); this module is the loop
-side. :class:`WorkerSettings` (from :mod:`beholder.worker.settings`) and :class:`PacketSink`
-(from :mod:`beholder.worker.sampling`) are re-exported here.
+side; its tunables are :class:`beholder.config.WorkerSettings`. :class:`PacketSink`
+(from :mod:`beholder.worker.sampling`) is re-exported here.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import av
 import cv2
 import structlog
 
+from beholder.config import WorkerSettings
 from beholder.errors import ErrorCode
 from beholder.messages import (
     CameraSpec,
@@ -47,7 +48,6 @@ from beholder.worker import metrics
 from beholder.worker.detect.scheduler import CameraDetection
 from beholder.worker.ingest import IngestError, Interrupter, rtsp_endpoint
 from beholder.worker.sampling import IngestSampler, PacketSink
-from beholder.worker.settings import WorkerSettings
 from beholder.worker.stats import SessionCounters, StatsTracker
 
 __all__ = [
@@ -56,7 +56,6 @@ __all__ = [
     "DetectionFactory",
     "PacketSink",
     "StatusPublisher",
-    "WorkerSettings",
     "backoff_delay",
     "encode_jpeg",
 ]

@@ -20,7 +20,7 @@ from typing import Any
 
 import av
 
-from beholder.worker.egress.settings import EgressSettings
+from beholder.config import LiveViewSettings
 from beholder.worker.egress.transcode import RateGate, bounded_size
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ JpegCallback = Callable[[bytes, int, int, float], None]
 class MjpegEncoder:
     """Decoded frames → JPEG at a bounded rate and size (a ``FrameConsumer``)."""
 
-    def __init__(self, camera_id: str, settings: EgressSettings, emit: JpegCallback) -> None:
+    def __init__(self, camera_id: str, settings: LiveViewSettings, emit: JpegCallback) -> None:
         self.camera_id = camera_id
         self.settings = settings
         self.emit = emit

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from beholder.config import LiveViewSettings
 from beholder.worker.egress.h264 import (
     PROFILES,
     AnnexBConverter,
@@ -39,7 +40,6 @@ from beholder.worker.egress.h264 import (
     parameter_sets,
     sps_profile,
 )
-from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.track import VIDEO_CLOCK, EncodedFrame, PassthroughTrack
 
 log = logging.getLogger(__name__)
@@ -140,16 +140,16 @@ class CameraSource:
     """Fan-out of one camera to its viewers (see the module docstring).
 
     ``camera_id``: for logs and stats. ``loop``: the event loop viewers live on (default:
-    the running loop). ``settings``: :class:`EgressSettings`."""
+    the running loop). ``settings``: :class:`~beholder.config.LiveViewSettings`."""
 
     def __init__(
         self,
         camera_id: str,
-        settings: EgressSettings | None = None,
+        settings: LiveViewSettings,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.camera_id = camera_id
-        self.settings = settings or EgressSettings()
+        self.settings = settings
         self.loop = loop or asyncio.get_running_loop()
         self.info: StreamInfo | None = None
         self.mode: EgressMode = "none"

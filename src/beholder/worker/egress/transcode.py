@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import av
 
-from beholder.worker.egress.settings import EgressSettings
+from beholder.config import LiveViewSettings
 from beholder.worker.egress.track import VIDEO_CLOCK
 
 if TYPE_CHECKING:
@@ -230,7 +230,7 @@ class TranscodeEncoder:
     """H.264 Constrained Baseline encoder fed by :class:`DecodePipeline` (decode thread);
     output goes to ``source.publish_transcoded`` on the loop."""
 
-    def __init__(self, source: CameraSource, settings: EgressSettings) -> None:
+    def __init__(self, source: CameraSource, settings: LiveViewSettings) -> None:
         self.source = source
         self.settings = settings
         self.gate = RateGate(settings.transcode_max_fps)

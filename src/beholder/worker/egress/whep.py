@@ -7,9 +7,9 @@ and answers, over the bus, the api's requests for that camera (subjects in
 
 Wiring (worker process, after ``WorkerManager.start()``)::
 
-    hub = await start_egress(manager, bus, settings)   # listener + heartbeat hook installed
+    hub = await start_egress(manager, bus, settings.live_view)  # listener + heartbeat hook
     ...
-    await hub.close()                                  # before manager.stop()
+    await hub.close()                                           # before manager.stop()
 
 Each camera's :class:`CameraSource` is in ``session.packet_sinks`` and has ``stats()``
 (``egress``, ``viewers``, …) for the camera's ``StreamStats``.
@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from beholder.bus.base import Bus, BusMessage, Subscription
+from beholder.config import LiveViewSettings
 from beholder.worker.egress import ice
 from beholder.worker.egress.mjpeg import MjpegEncoder
 from beholder.worker.egress.protocol import (
@@ -44,7 +45,6 @@ from beholder.worker.egress.protocol import (
     whep_renew_subject,
     whep_subject,
 )
-from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
 from beholder.worker.egress.whep_sessions import (
@@ -67,11 +67,11 @@ class EgressHub(WhepSessions):
     def __init__(
         self,
         bus: Bus | None,
-        settings: EgressSettings | None = None,
+        settings: LiveViewSettings,
         worker_id: str = "",
     ) -> None:
         self.bus = bus
-        self.settings = settings or EgressSettings()
+        self.settings = settings
         self.worker_id = worker_id
         self.sources: dict[str, CameraSource] = {}
         self.sessions: dict[str, WhepSession] = {}
@@ -388,12 +388,10 @@ class EgressHub(WhepSessions):
         return ("DEGRADED" if stalled else "HEALTHY"), details
 
 
-async def start_egress(manager: Any, bus: Bus, settings: object | None = None) -> EgressHub:
-    """Create, start and install the worker's :class:`EgressHub` (settings from ``settings``
-    attributes / ``BEHOLDER_*`` env, see :class:`EgressSettings`)."""
-    hub = EgressHub(
-        bus, EgressSettings.from_sources(settings), worker_id=str(getattr(manager, "worker_id", ""))
-    )
+async def start_egress(manager: Any, bus: Bus, settings: LiveViewSettings) -> EgressHub:
+    """Create, start and install the worker's :class:`EgressHub` (``settings``:
+    ``Settings.live_view``)."""
+    hub = EgressHub(bus, settings, worker_id=str(getattr(manager, "worker_id", "")))
     await hub.start()
     hub.install(manager)
     return hub

@@ -30,11 +30,11 @@ from typing import Any, ClassVar
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from beholder.config import LiveViewSettings
 from beholder.messages import new_id
 from beholder.worker.egress import ice
 from beholder.worker.egress.mjpeg import MjpegEncoder
 from beholder.worker.egress.protocol import WhepAnswer, WhepOffer
-from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
 
@@ -84,7 +84,7 @@ class WhepSessions:
     an offer is negotiated. The other attributes are the hub's; ``_spawn`` and
     ``_stop_mjpeg`` are its hooks (task bookkeeping; MJPEG idleness is swept here too)."""
 
-    settings: EgressSettings
+    settings: LiveViewSettings
     sources: dict[str, CameraSource]
     sessions: dict[str, WhepSession]
     mjpeg: dict[str, MjpegEncoder]
