@@ -32,7 +32,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from beholder.bus import MemoryBus, create_bus
-from beholder.config import Settings
+from beholder.config import WorkerSettings
 from beholder.messages import (
     CameraCommand,
     CameraSpec,
@@ -41,7 +41,6 @@ from beholder.messages import (
     Subjects,
 )
 from beholder.worker.manager import WorkerManager
-from beholder.worker.session import WorkerSettings
 from fixtures.rtsp_server import MEDIA_DIR, RtspServer
 
 
@@ -71,10 +70,7 @@ async def run(n_alerts: int, cameras: int, sample_fps: float, bus_url: str) -> d
 
     await bus.subscribe(Subjects.CAMERA_EVENTS, on_alert)
     mgr = WorkerManager(
-        Settings(),
-        bus,
-        "latency-bench",
-        worker_settings=WorkerSettings(sample_fps=sample_fps, alert_cooldown=0.0),
+        WorkerSettings(sample_fps=sample_fps, alert_cooldown=0.0), bus, "latency-bench"
     )
     await mgr.start()
 

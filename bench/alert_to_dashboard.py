@@ -31,7 +31,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from beholder.api.app import create_app
-from beholder.config import Settings
+from beholder.config import Settings, WorkerSettings
 from beholder.server import uvicorn_config
 from fixtures.rtsp_server import MEDIA_DIR, RtspServer
 
@@ -57,8 +57,7 @@ async def run(n_alerts: int, sample_fps: float) -> dict[str, Any]:
         admin_password=PW,
         port=_port(),
         log_level="WARNING",
-        worker_alert_cooldown=0,
-        worker_sample_fps=sample_fps,
+        worker=WorkerSettings(alert_cooldown=0, sample_fps=sample_fps),
         rate_limit_per_principal="1000000/minute",
         rate_limit_per_ip="1000000/minute",
     )

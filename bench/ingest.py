@@ -162,9 +162,29 @@ def _worker_cpu(me: psutil.Process, exclude: psutil.Process | None) -> float:
 
 
 def _worker_settings(cls: Any, **kw: Any) -> Any:
-    """``cls(**kw)`` with only the fields this tree's WorkerSettings has."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    """``cls(**kw)`` with only the fields this tree's WorkerSettings has (a pydantic model
+    in this tree, a dataclass in older ones)."""
+    fields = getattr(cls, "model_fields", None)
+    names = set(fields) if fields is not None else {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in kw.items() if k in names})
+
+
+def worker_manager(bus: Any, worker_id: str, **kw: Any) -> Any:
+    """A ``WorkerManager`` with the worker settings ``kw`` (those this tree knows), on this
+    tree (``WorkerManager(WorkerSettings, bus, id)``, ``beholder.config.WorkerSettings``)
+    or an older one (``WorkerManager(Settings(), bus, id, worker_settings=...)``,
+    ``beholder.worker.session.WorkerSettings``)."""
+    from beholder.worker.manager import WorkerManager
+
+    try:
+        from beholder.config import WorkerSettings
+    except ImportError:
+        from beholder.config import Settings
+        from beholder.worker.session import WorkerSettings as OldWorkerSettings
+
+        ws = _worker_settings(OldWorkerSettings, **kw)
+        return WorkerManager(Settings(), bus, worker_id, worker_settings=ws)
+    return WorkerManager(_worker_settings(WorkerSettings, **kw), bus, worker_id)
 
 
 def _median(values: list[float]) -> float | None:
@@ -183,10 +203,7 @@ async def run_k(
 ) -> dict[str, Any]:
     import beholder
     from beholder.bus import MemoryBus
-    from beholder.config import Settings
     from beholder.messages import CameraCommand, CameraSpec, CommandType, Subjects
-    from beholder.worker.manager import WorkerManager
-    from beholder.worker.session import WorkerSettings
 
     me = psutil.Process()
     kinds = camera_kinds(mix, k)
@@ -209,17 +226,13 @@ async def run_k(
         alerts += 1
 
     await bus.subscribe(Subjects.CAMERA_EVENTS, on_alert)
-    mgr = WorkerManager(
-        Settings(),
+    mgr = worker_manager(
         bus,
         "bench",
-        worker_settings=_worker_settings(
-            WorkerSettings,
-            sample_fps=sample_fps,
-            stats_interval=5.0,
-            alert_cooldown=10.0,
-            detect_max_side=max_side,
-        ),
+        sample_fps=sample_fps,
+        stats_interval=5.0,
+        alert_cooldown=10.0,
+        detect_max_side=max_side,
     )
     await mgr.start()
     if detect:

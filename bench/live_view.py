@@ -106,12 +106,11 @@ async def serve_child(rtsp_url: str, port: int, egress: dict[str, Any]) -> None:
     import uvicorn
 
     from beholder.api.app import create_app
-    from beholder.config import Settings
+    from beholder.config import LiveViewSettings, Settings
     from beholder.db.repositories import cameras as cameras_repo
     from beholder.server import uvicorn_config
     from beholder.worker.egress.feeder import PacketFeeder
     from beholder.worker.egress.hub import EgressHub
-    from beholder.worker.egress.settings import EgressSettings
 
     data = Path(tempfile.mkdtemp(prefix="beholder-bench-"))
     settings = Settings(
@@ -153,7 +152,7 @@ async def serve_child(rtsp_url: str, port: int, egress: dict[str, Any]) -> None:
         "webrtc_max_viewers": 64,
     }
     settings_kw.update(egress)
-    hub = EgressHub(state.bus, EgressSettings(**settings_kw), worker_id="bench")
+    hub = EgressHub(state.bus, LiveViewSettings(**settings_kw), worker_id="bench")
     await hub.start()
     source = await hub.attach(camera_id)
     feeder = PacketFeeder(rtsp_url, [source]).start()

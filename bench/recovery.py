@@ -227,7 +227,6 @@ async def _one_outage(
 async def _child_main(args: argparse.Namespace) -> int:
     beholder = _import_tree(args.src[0])
     from beholder.bus import BusMessage, MemoryBus
-    from beholder.config import Settings
     from beholder.messages import (
         CameraCommand,
         CameraSpec,
@@ -236,14 +235,25 @@ async def _child_main(args: argparse.Namespace) -> int:
         Subjects,
     )
     from beholder.worker.manager import WorkerManager
-    from beholder.worker.session import WorkerSettings
 
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
     if me is not None:
         loop.add_signal_handler(signal.SIGTERM, me.cancel)
-    settings = Settings()
-    ws = WorkerSettings.from_settings(settings)
+    try:  # this tree: the worker's own settings model, read from BEHOLDER_WORKER_*
+        from beholder.config import WorkerSettings
+
+        ws: Any = WorkerSettings()
+        names = list(WorkerSettings.model_fields)
+        manager_args: tuple[Any, dict[str, Any]] = (ws, {})
+    except ImportError:  # an older tree (--src): a dataclass built from Settings
+        from beholder.config import Settings
+        from beholder.worker.session import WorkerSettings as OldWorkerSettings
+
+        settings = Settings()
+        ws = OldWorkerSettings.from_settings(settings)
+        names = [f.name for f in dataclasses.fields(ws)]
+        manager_args = (settings, {"worker_settings": ws})
     _emit(
         {
             "type": "info",
@@ -251,9 +261,9 @@ async def _child_main(args: argparse.Namespace) -> int:
             "beholder_file": beholder.__file__,
             "pid": os.getpid(),
             "worker_settings": {
-                f.name: getattr(ws, f.name)
-                for f in dataclasses.fields(ws)
-                if isinstance(getattr(ws, f.name), int | float | str | bool | None)
+                name: getattr(ws, name)
+                for name in names
+                if isinstance(getattr(ws, name), int | float | str | bool | None)
             },
         }
     )
@@ -271,7 +281,7 @@ async def _child_main(args: argparse.Namespace) -> int:
             events.append(_Event(t, str(ev.status.value), ev.attempt, ev.error_code, ev.details))
 
     await bus.subscribe(Subjects.STREAM_STATUS, on_status)
-    mgr = WorkerManager(settings, bus, "bench-recovery", worker_settings=ws)
+    mgr = WorkerManager(manager_args[0], bus, "bench-recovery", **manager_args[1])
     await mgr.start()
     try:
         spec = CameraSpec(

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import uvicorn
 
-from beholder.config import Settings
+from beholder.config import Settings, WorkerSettings
 
 PG_ADMIN_URL = os.environ.get("BEHOLDER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN_PASSWORD = "admin-password-1"
@@ -104,7 +104,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         "admin_password": ADMIN_PASSWORD,
         "run_worker": False,
         "health_interval": 0.5,
-        "worker_heartbeat_interval": 0.5,
+        "worker": WorkerSettings(heartbeat_interval=0.5),
         "rate_limit_per_ip": "100000/minute",
         "rate_limit_per_principal": "100000/minute",
         "rate_limit_login": "1000/minute",
@@ -400,12 +400,12 @@ async def worker_harness() -> AsyncIterator[_RtspCallable[..., Any]]:
     from beholder.bus import MemoryBus
     from beholder.messages import Subjects
     from beholder.worker.manager import WorkerManager
-    from beholder.worker.session import WorkerSettings
 
     made: list[WorkerHarness] = []
 
     async def make(**overrides: Any) -> WorkerHarness:
         base: dict[str, Any] = {
+            "heartbeat_interval": 0.5,
             "stats_interval": 1.0,
             "stall_timeout": 2.5,
             "open_timeout": 4.0,
@@ -416,12 +416,7 @@ async def worker_harness() -> AsyncIterator[_RtspCallable[..., Any]]:
         base.update(overrides)
         bus = MemoryBus()
         await bus.start()
-        manager = WorkerManager(
-            Settings(worker_heartbeat_interval=0.5),
-            bus,
-            "test-worker",
-            worker_settings=WorkerSettings(**base),
-        )
+        manager = WorkerManager(WorkerSettings(**base), bus, "test-worker")
         harness = WorkerHarness(bus, manager)
         await bus.subscribe(Subjects.STREAM_STATUS, harness._on_status)
         await bus.subscribe(Subjects.CAMERA_EVENTS, harness._on_alert)

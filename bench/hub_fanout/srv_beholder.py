@@ -78,7 +78,7 @@ async def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="hub-bench-")
     settings = Settings(data_dir=Path(data_dir))
     bus = MemoryBus()
-    hub = Hub(settings, authenticate, replay)
+    hub = Hub(settings.hub, authenticate, replay)
 
     async def on_alert(msg: BusMessage) -> None:
         alert = orjson.loads(msg.data)

@@ -1,6 +1,7 @@
 """Command line: ``beholder serve|api|worker|detect|migrate|user|api-key``.
 
-Exit codes: 0 success, 1 runtime failure, 2 usage error (argparse).
+Exit codes: 0 success, 1 runtime failure, 2 usage error (argparse) or an invalid setting
+(one line per bad variable on stderr: ``beholder: invalid setting BEHOLDER_X=<value>: <reason>``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from beholder.config import Settings, load_settings
+from beholder.config import Settings, SettingsError, load_settings
 
 
 def _add_server_args(p: argparse.ArgumentParser) -> None:
@@ -80,7 +81,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``beholder`` console script."""
     args = build_parser().parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except SettingsError as exc:
+        # Before logging is configured (it is configured from these settings): plain stderr.
+        for line in str(exc).splitlines():
+            print(f"beholder: {line}", file=sys.stderr)
+        return 2
     from beholder.observability import configure_logging
 
     configure_logging(settings)

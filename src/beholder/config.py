@@ -1,29 +1,222 @@
 """Settings for every role, read from the environment with the ``BEHOLDER_`` prefix.
 
-Embedded defaults make ``beholder serve`` work on a fresh machine: SQLite in ``./data``,
-the in-memory bus and one in-process worker. Distributed mode is the same code with
-``BEHOLDER_DATABASE_URL`` (PostgreSQL) and ``BEHOLDER_BUS_URL`` (NATS) set.
+One tree: :class:`Settings` holds the process-wide values (where to listen, the data dir,
+database, bus, auth, edges) and composes one sub-model per part of the code, each of which
+reads its own variables and is handed, alone, to the part that needs it:
+
+* ``settings.worker``: :class:`WorkerSettings` (``BEHOLDER_WORKER_<NAME>``), for the camera
+  worker (ingest, sampling, detection, reconnects, heartbeat);
+* ``settings.live_view``: :class:`LiveViewSettings` (``BEHOLDER_WEBRTC_*``, ``BEHOLDER_EGRESS_*``,
+  ``BEHOLDER_TRANSCODE_*``, ``BEHOLDER_MJPEG_*``), for live view on both sides of the bus;
+* ``settings.hub``: :class:`HubSettings` (``BEHOLDER_WS_*``, ``BEHOLDER_ALERT_REPLAY_LIMIT``),
+  for the dashboard hub ``/ws``.
+
+Every value is defined once, here, with its bounds; :func:`load_settings` turns a value out of
+bounds into a :class:`SettingsError` naming the variable. A keyword argument that names no
+field is refused (``extra="forbid"``: a stale name fails loudly instead of being ignored);
+unknown ``BEHOLDER_*`` variables are ignored. Embedded defaults make ``beholder
+serve`` work on a fresh machine: SQLite in ``./data``, the in-memory bus and one in-process
+worker. Distributed mode is the same code with ``BEHOLDER_DATABASE_URL`` (PostgreSQL) and
+``BEHOLDER_BUS_URL`` (NATS) set.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
-StrList = Annotated[list[str], NoDecode]
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 """A list setting given in the environment as JSON (``["a","b"]``) or comma-separated."""
+StrTuple = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_list)]
+"""Like :data:`StrList`, immutable (for the frozen sub-models)."""
+
+
+class WorkerSettings(BaseSettings):
+    """Camera worker tunables, ``BEHOLDER_WORKER_<NAME>``. Durations in seconds."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BEHOLDER_WORKER_",
+        env_file=None,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    sample_fps: float = Field(default=2.0, gt=0, description="detection samples/s")
+    stall_timeout: float = Field(default=10.0, gt=0, description="no packet for N s")
+    open_timeout: float = Field(default=10.0, gt=0)
+    backoff_initial: float = Field(default=1.0, gt=0)
+    backoff_max: float = Field(default=30.0, gt=0)
+    stats_interval: float = Field(default=5.0, gt=0)
+    stop_timeout: float = Field(default=2.0, gt=0)
+    heartbeat_interval: float = Field(
+        default=5.0, gt=0, description="worker heartbeat period; the api's liveness grace"
+    )
+    detect_threads: int = Field(default=0, ge=0, description="0: one per CPU")
+    detector: Literal["yunet", "haar"] = "yunet"
+    detector_threshold: float | None = Field(default=None, ge=0, le=1)
+    alert_cooldown: float = Field(default=10.0, ge=0)
+    detect_max_side: int = Field(default=640, ge=64)
+    detect_isolation: Literal["process", "thread"] = Field(
+        default="process",
+        description="run detectors in child processes (a native fault or leak stays there)",
+    )
+    detect_recycle_calls: int = Field(
+        default=20000, ge=0, description="replace a detector process after N calls (0: never)"
+    )
+    detect_recycle_rss_mb: int = Field(
+        default=512, ge=0, description="replace a detector process above this RSS (0: never)"
+    )
+    motion_gate: bool = Field(
+        default=True, description="skip the detector on static scenes, look where things move"
+    )
+    motion_threshold: int = Field(
+        default=20, ge=1, le=254, description="grey levels a pixel must change to count"
+    )
+    motion_min_area: float = Field(
+        default=0.001, ge=0, lt=0.6, description="fraction of the picture that must change"
+    )
+    motion_refresh: float = Field(
+        default=30.0, ge=0, description="analyse a whole frame at least every N s (0: never)"
+    )
+    probe_interval: float = Field(
+        default=1.0, gt=0, le=30, description="while a camera is down, probe it every N s"
+    )
+    probe_concurrency: int = Field(
+        default=16, ge=1, description="probes in flight at once across cameras"
+    )
+    snapshot_cache: float = Field(default=1.0, ge=0)
+    probesize: int = Field(default=262144, ge=32)
+    analyzeduration: float = Field(default=1.0, gt=0)
+    max_decode_errors: int = Field(default=50, ge=1)
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="standalone `beholder worker`: serve Prometheus /metrics on this port",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="bind address of the worker's metrics endpoint"
+    )
+
+
+class LiveViewSettings(BaseSettings):
+    """Live view (WHEP/WebRTC and MJPEG egress), ``BEHOLDER_<NAME>`` with the full field name.
+
+    Read by the worker's egress and by the api's live-view routes. Durations are seconds,
+    sizes bytes or pixels, rates frames/s.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="BEHOLDER_", env_file=None, extra="forbid", validate_default=True, frozen=True
+    )
+
+    # ICE
+    webrtc_hosts: StrTuple = Field(
+        default=(),
+        description="addresses offered as ICE host candidates; () = every interface except "
+        "loopback (aioice's own choice); tests set 127.0.0.1",
+    )
+    webrtc_peer_networks: StrTuple = Field(
+        default=(),
+        description="CIDRs a remote candidate must fall in; () = the networks of the host "
+        "addresses in use (everything when STUN/TURN servers are configured)",
+    )
+    webrtc_ice_servers: StrTuple = Field(
+        default=(), description="stun:host:port / turn:host:port?transport=udp URLs; none"
+    )
+    webrtc_turn_username: str | None = None
+    webrtc_turn_password: str | None = None
+
+    # limits and lifecycle
+    webrtc_max_viewers_per_camera: int = Field(default=16, ge=1)
+    webrtc_max_viewers: int = Field(default=64, ge=1)
+    webrtc_signal_timeout: float = Field(
+        default=10.0, gt=0, description="how long the api waits for the worker's WHEP answer"
+    )
+    webrtc_connect_timeout: float = Field(
+        default=20.0, gt=0, description="close a session not connected after this long"
+    )
+    webrtc_idle_timeout: float = Field(
+        default=15.0, gt=0, description="close a session with no RTCP receiver report this long"
+    )
+    webrtc_restart_grace: float = Field(
+        default=3.0,
+        ge=0,
+        description="viewers wait this long for a new session of their camera (a RESTART) "
+        "before they are closed (a STOP)",
+    )
+
+    # fan-out
+    egress_gop_cache_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=0,
+        description="bound of the per-camera GOP cache; a longer GOP disables it until the "
+        "next keyframe",
+    )
+    egress_viewer_queue: int = Field(
+        default=90, ge=1, description="frames queued per viewer before it skips to a keyframe"
+    )
+
+    # transcode (sources a browser cannot take as-is)
+    transcode_max_width: int = Field(default=1280, ge=16)
+    transcode_max_height: int = Field(default=720, ge=16)
+    transcode_max_fps: float = Field(default=15.0, gt=0)
+    transcode_bitrate: int = Field(default=1_500_000, ge=10_000)
+    transcode_gop_seconds: float = Field(default=1.0, gt=0)
+
+    # MJPEG fallback
+    mjpeg_max_fps: float = Field(default=5.0, gt=0)
+    mjpeg_max_width: int = Field(default=640, ge=16)
+    mjpeg_quality: int = Field(default=7, ge=1, le=31, description="FFmpeg qscale, lower=better")
+    mjpeg_keepalive: float = Field(
+        default=2.0, gt=0, description="how often the api renews its interest in a stream"
+    )
+    mjpeg_idle_timeout: float = Field(
+        default=6.0, gt=0, description="the worker stops encoding after this long unrenewed"
+    )
+    mjpeg_client_queue: int = Field(default=2, ge=1)
+
+
+class HubSettings(BaseSettings):
+    """The dashboard hub ``/ws``, ``BEHOLDER_<NAME>`` with the full field name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BEHOLDER_", env_file=None, extra="forbid", validate_default=True, frozen=True
+    )
+
+    ws_ping_interval: float = Field(default=20.0, gt=0)
+    ws_missed_pongs: int = Field(default=2, ge=1)
+    ws_auth_timeout: float = Field(default=10.0, gt=0)
+    ws_send_queue: int = Field(default=256, ge=1)
+    ws_max_message_bytes: int = Field(default=65536, ge=256)
+    alert_replay_limit: int = Field(
+        default=500, ge=1, description="alerts sent at most to a client that reconnects"
+    )
 
 
 class Settings(BaseSettings):
     """All tunables of Beholder. Durations are seconds unless the name says otherwise."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BEHOLDER_", env_file=None, extra="ignore", validate_default=True
+        env_prefix="BEHOLDER_", env_file=None, extra="forbid", validate_default=True
     )
 
     host: str = "127.0.0.1"
@@ -60,126 +253,20 @@ class Settings(BaseSettings):
         description="client networks allowed to read /metrics without credentials",
     )
 
-    # health and hub
+    # health and alert snapshots
     health_interval: float = Field(default=10.0, gt=0)
-    worker_heartbeat_interval: float = Field(default=5.0, gt=0)
-    ws_ping_interval: float = Field(default=20.0, gt=0)
-    ws_missed_pongs: int = Field(default=2, ge=1)
-    ws_auth_timeout: float = Field(default=10.0, gt=0)
-    ws_send_queue: int = Field(default=256, ge=1)
-    ws_max_message_bytes: int = Field(default=65536, ge=256)
-    alert_replay_limit: int = Field(default=500, ge=1)
     snapshot_retention_count: int = Field(default=5000, ge=1)
     snapshot_retention_days: float = Field(default=30.0, gt=0)
-
-    # camera worker (RTSP ingest and detection); read by worker.settings.WorkerSettings
-    worker_sample_fps: float = Field(default=2.0, gt=0, description="detection samples/s")
-    worker_stall_timeout: float = Field(default=10.0, gt=0, description="no packet for N s")
-    worker_open_timeout: float = Field(default=10.0, gt=0)
-    worker_backoff_initial: float = Field(default=1.0, gt=0)
-    worker_backoff_max: float = Field(default=30.0, gt=0)
-    worker_stats_interval: float = Field(default=5.0, gt=0)
-    worker_stop_timeout: float = Field(default=2.0, gt=0)
-    worker_detect_threads: int = Field(default=0, ge=0, description="0: one per CPU")
-    worker_detector: Literal["yunet", "haar"] = "yunet"
-    worker_detector_threshold: float | None = Field(default=None, ge=0, le=1)
-    worker_alert_cooldown: float = Field(default=10.0, ge=0)
-    worker_detect_max_side: int = Field(default=640, ge=64)
-    worker_detect_isolation: Literal["process", "thread"] = Field(
-        default="process",
-        description="run detectors in child processes (a native fault or leak stays there)",
-    )
-    worker_detect_recycle_calls: int = Field(
-        default=20000, ge=0, description="replace a detector process after N calls (0: never)"
-    )
-    worker_detect_recycle_rss_mb: int = Field(
-        default=512, ge=0, description="replace a detector process above this RSS (0: never)"
-    )
-    worker_motion_gate: bool = Field(
-        default=True, description="skip the detector on static scenes, look where things move"
-    )
-    worker_motion_threshold: int = Field(
-        default=20, ge=1, le=254, description="grey levels a pixel must change to count"
-    )
-    worker_motion_min_area: float = Field(
-        default=0.001, ge=0, lt=0.6, description="fraction of the picture that must change"
-    )
-    worker_motion_refresh: float = Field(
-        default=30.0, ge=0, description="analyse a whole frame at least every N s (0: never)"
-    )
-    worker_probe_interval: float = Field(
-        default=1.0, gt=0, le=30, description="while a camera is down, probe it every N s"
-    )
-    worker_probe_concurrency: int = Field(
-        default=16, ge=1, description="probes in flight at once across cameras"
-    )
-    worker_snapshot_cache: float = Field(default=1.0, ge=0)
-    worker_probesize: int = Field(default=262144, ge=32)
-    worker_analyzeduration: float = Field(default=1.0, gt=0)
-    worker_max_decode_errors: int = Field(default=50, ge=1)
-    worker_metrics_port: int | None = Field(
-        default=None,
-        ge=1,
-        le=65535,
-        description="standalone `beholder worker`: serve Prometheus /metrics on this port",
-    )
-    worker_metrics_host: str = Field(
-        default="127.0.0.1", description="bind address of the worker's metrics endpoint"
-    )
-
-    # live view (WHEP / MJPEG egress); read by worker.egress.settings.EgressSettings
-    webrtc_hosts: StrList = Field(
-        default_factory=list,
-        description="host addresses offered as ICE candidates; [] = the machine's interfaces",
-    )
-    webrtc_peer_networks: StrList = Field(
-        default_factory=list,
-        description="remote candidate networks accepted; [] = networks of the host addresses",
-    )
-    webrtc_ice_servers: StrList = Field(default_factory=list, description="stun:/turn: URLs")
-    webrtc_turn_username: str | None = None
-    webrtc_turn_password: str | None = None
-    webrtc_max_viewers_per_camera: int = Field(default=16, ge=1)
-    webrtc_max_viewers: int = Field(default=64, ge=1)
-    webrtc_signal_timeout: float = Field(default=10.0, gt=0)
-    webrtc_connect_timeout: float = Field(default=20.0, gt=0)
-    webrtc_idle_timeout: float = Field(default=15.0, gt=0)
-    webrtc_restart_grace: float = Field(default=3.0, ge=0)
-    egress_gop_cache_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
-    egress_viewer_queue: int = Field(default=90, ge=1)
-    transcode_max_width: int = Field(default=1280, ge=16)
-    transcode_max_height: int = Field(default=720, ge=16)
-    transcode_max_fps: float = Field(default=15.0, gt=0)
-    transcode_bitrate: int = Field(default=1_500_000, ge=10_000)
-    transcode_gop_seconds: float = Field(default=1.0, gt=0)
-    mjpeg_max_fps: float = Field(default=5.0, gt=0)
-    mjpeg_max_width: int = Field(default=640, ge=16)
-    mjpeg_quality: int = Field(default=7, ge=1, le=31, description="FFmpeg qscale, lower=better")
-    mjpeg_keepalive: float = Field(default=2.0, gt=0)
-    mjpeg_idle_timeout: float = Field(default=6.0, gt=0)
-    mjpeg_client_queue: int = Field(default=2, ge=1)
 
     # roles run by `serve`
     run_worker: bool = True
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
-    @field_validator(
-        "cors_origins",
-        "metrics_allow",
-        "webrtc_hosts",
-        "webrtc_peer_networks",
-        "webrtc_ice_servers",
-        mode="before",
-    )
-    @classmethod
-    def _split_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [item.strip() for item in text.split(",") if item.strip()]
-        return value
+    # parts of the code, each given its own sub-model (each reads its own variables)
+    worker: WorkerSettings = Field(default_factory=lambda: WorkerSettings())
+    live_view: LiveViewSettings = Field(default_factory=lambda: LiveViewSettings())
+    hub: HubSettings = Field(default_factory=lambda: HubSettings())
 
     @field_validator("cors_origins")
     @classmethod
@@ -207,7 +294,91 @@ class Settings(BaseSettings):
         return self.data_dir / "secret.key"
 
 
+SECTIONS: tuple[type[BaseSettings], ...] = (
+    Settings,
+    WorkerSettings,
+    LiveViewSettings,
+    HubSettings,
+)
+"""Every model of the tree; each field that is not itself a section is one variable."""
+
+_SECRET_SUFFIXES = ("password", "secret_key", "_token")  # values never echoed back
+
+
+def env_name(model: type[BaseModel], field: str) -> str:
+    """The environment variable that sets ``model.field`` (e.g. ``BEHOLDER_WORKER_SAMPLE_FPS``)."""
+    prefix = str(model.model_config.get("env_prefix", ""))
+    return f"{prefix}{field}".upper()
+
+
+def env_variables() -> Iterator[tuple[str, type[BaseModel], str]]:
+    """``(variable, model, field)`` for every setting of the tree, sections excluded."""
+    for model in SECTIONS:
+        for field, info in model.model_fields.items():
+            if info.annotation in SECTIONS:
+                continue
+            yield env_name(model, field), model, field
+
+
+class SettingsError(ValueError):
+    """A setting is out of bounds or malformed. ``str()`` is one line per bad variable:
+    ``invalid setting BEHOLDER_X=<value>: <reason>`` (secrets are not echoed)."""
+
+
+def _describe(exc: ValidationError) -> str:
+    by_title = {model.__name__: model for model in SECTIONS}
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        model: type[BaseModel] = by_title.get(exc.title, Settings)
+        loc = [str(part) for part in err["loc"]]
+        # Walk into a section given as a value (``Settings(worker={...})``).
+        while len(loc) > 1:
+            annotation = model.model_fields.get(loc[0])
+            nested = annotation.annotation if annotation is not None else None
+            if not (isinstance(nested, type) and issubclass(nested, BaseModel)):
+                break
+            model, loc = nested, loc[1:]
+        field = loc[0] if loc else "?"
+        value = err.get("input")
+        if field.endswith(_SECRET_SUFFIXES):
+            shown = "<hidden>"
+        elif isinstance(value, str):
+            shown = value
+        else:
+            shown = json.dumps(value, default=str)
+        reason = " ".join(str(err["msg"]).split())
+        lines.append(f"invalid setting {env_name(model, field)}={shown}: {reason}")
+    return "\n".join(lines)
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, with explicit overrides winning (CLI flags)."""
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**clean)  # type: ignore[arg-type]
+    """Build settings from the environment, with explicit overrides winning (CLI flags).
+
+    Raises :class:`SettingsError` (one line per bad variable) when a value is out of bounds
+    or cannot be parsed."""
+    clean: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    problems: list[str] = []
+    # Each section is read on its own so that one bad section does not hide another's errors.
+    for name, info in Settings.model_fields.items():
+        section = info.annotation
+        if name in clean or not (isinstance(section, type) and issubclass(section, BaseSettings)):
+            continue
+        try:
+            clean[name] = section()
+        except (ValidationError, SourceError) as exc:
+            problems.append(_problem(exc))
+            clean[name] = section.model_construct()  # stand-in: report Settings' own errors too
+    try:
+        settings = Settings(**clean)
+    except (ValidationError, SourceError) as exc:
+        problems.append(_problem(exc))
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return settings
+
+
+def _problem(exc: ValidationError | SourceError) -> str:
+    if isinstance(exc, ValidationError):
+        return _describe(exc)
+    # A variable pydantic-settings could not decode at all (a section given as bad JSON).
+    return f"invalid setting: {' '.join(str(exc).split())}"

@@ -24,7 +24,7 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         ws="websockets-sansio",  # the hub writes pre-framed messages on this protocol
         ws_per_message_deflate=False,
         ws_ping_interval=None,
-        ws_max_size=settings.ws_max_message_bytes,
+        ws_max_size=settings.hub.ws_max_message_bytes,
         log_config=None,
         access_log=False,
         server_header=False,

@@ -23,11 +23,11 @@ import httpx
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from beholder.config import LiveViewSettings
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.worker.egress import ice
 from beholder.worker.egress.feeder import PacketFeeder
 from beholder.worker.egress.hub import EgressHub
-from beholder.worker.egress.settings import EgressSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import make_settings, start_live_api, stop_live_api
@@ -57,7 +57,7 @@ class WorkerStandIn:
     def __init__(self, bus: Any, **settings: Any) -> None:
         base: dict[str, Any] = {"webrtc_hosts": ("127.0.0.1",), "webrtc_restart_grace": 5.0}
         base.update(settings)
-        self.hub = EgressHub(bus, EgressSettings(**base), worker_id="test-worker")
+        self.hub = EgressHub(bus, LiveViewSettings(**base), worker_id="test-worker")
         self.feeders: dict[str, PacketFeeder] = {}
         self.sessions: dict[str, FakeSession] = {}
 
@@ -94,7 +94,7 @@ async def live_env(
     tmp_path: Path, **worker_settings: Any
 ) -> AsyncIterator[tuple[Any, WorkerStandIn]]:
     """The app under uvicorn (``conftest.start_live_api``, settings in ``tmp_path``) and a
-    started :class:`WorkerStandIn` on its bus (``worker_settings``: ``EgressSettings``
+    started :class:`WorkerStandIn` on its bus (``worker_settings``: ``LiveViewSettings``
     overrides); both closed on exit, the worker first."""
     live = await start_live_api(make_settings(tmp_path))
     worker = WorkerStandIn(live.state.bus, **worker_settings)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import websockets
 
+from beholder.config import WorkerSettings
 from beholder.messages import Subjects, WorkerHeartbeat
 from conftest import LiveApi, make_settings, start_live_api, stop_live_api
 
@@ -29,7 +30,7 @@ async def test_worker_check_follows_heartbeats(tmp_path: Path) -> None:
     # No worker runs here: after the grace period the worker check must say UNHEALTHY,
     # and a heartbeat on the bus turns it HEALTHY — nothing hard-coded.
     live = await start_live_api(
-        make_settings(tmp_path, health_interval=0.2, worker_heartbeat_interval=0.2)
+        make_settings(tmp_path, health_interval=0.2, worker=WorkerSettings(heartbeat_interval=0.2))
     )
     try:
 

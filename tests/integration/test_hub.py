@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from beholder.auth.roles import Principal, Role
-from beholder.config import Settings
+from beholder.config import HubSettings
 from beholder.errors import Unauthorized
 from beholder.realtime import Hub
 
@@ -98,7 +98,7 @@ async def hub_factory(
             "alert_replay_limit": 50,
         }
         values.update(overrides)
-        settings = Settings(**values)
+        settings = HubSettings(**values)
         server_ref: list[HubServer] = []
 
         async def replay(last_alert_id: str, limit: int) -> list[dict[str, Any]]:

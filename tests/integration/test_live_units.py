@@ -13,8 +13,8 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 from live_support import TWO_FACES, WALKING
 
+from beholder.config import LiveViewSettings, Settings
 from beholder.worker.egress import ice
-from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.timeline import Timeline
 from beholder.worker.egress.track import EncodedFrame, PassthroughTrack
@@ -102,7 +102,7 @@ async def test_slow_viewer_skips_to_next_keyframe_and_never_blocks() -> None:
 
 
 async def test_gop_cache_primes_new_viewer_with_squeezed_timestamps() -> None:
-    src = CameraSource("cam", EgressSettings())
+    src = CameraSource("cam", LiveViewSettings())
     stream, pkts = facts(TWO_FACES, 20)
     src.on_stream_open(stream)
     for p in pkts:
@@ -122,14 +122,14 @@ async def test_gop_cache_primes_new_viewer_with_squeezed_timestamps() -> None:
 
 
 async def test_bframes_are_detected_at_open_and_from_reordering() -> None:
-    src = CameraSource("walk", EgressSettings())
+    src = CameraSource("walk", LiveViewSettings())
     stream, pkts = facts(WALKING, 5)
     src.on_stream_open(stream)
     await asyncio.sleep(0.05)
     assert src.mode == "transcode" and src.mode_reason == "B-frames"
     src.close()
     # a stream that hides B-frames at open (no has_b_frames) is switched on the first reorder
-    src = CameraSource("walk2", EgressSettings())
+    src = CameraSource("walk2", LiveViewSettings())
     src.on_stream_open(stream)
     await asyncio.sleep(0.05)
     src._set_mode("passthrough", None)
@@ -142,7 +142,7 @@ async def test_bframes_are_detected_at_open_and_from_reordering() -> None:
 
 
 def test_ice_policy() -> None:
-    loopback = EgressSettings(webrtc_hosts=("127.0.0.1",))
+    loopback = LiveViewSettings(webrtc_hosts=("127.0.0.1",))
     nets = ice.allowed_networks(loopback)
     assert nets == [ipaddress.ip_network("127.0.0.0/8")]
     sdp = (
@@ -157,17 +157,17 @@ def test_ice_policy() -> None:
     assert dropped == 3
     assert "127.0.0.1 50000" in out and "a1b2c3.local" in out and "192.0.2.7" not in out
     # explicit networks win; STUN/TURN configured → any address
-    assert ice.allowed_networks(EgressSettings(webrtc_peer_networks=("10.0.0.0/8",))) == [
+    assert ice.allowed_networks(LiveViewSettings(webrtc_peer_networks=("10.0.0.0/8",))) == [
         ipaddress.ip_network("10.0.0.0/8")
     ]
     assert (
-        ice.allowed_networks(EgressSettings(webrtc_ice_servers=("stun:stun.example.org:3478",)))
+        ice.allowed_networks(LiveViewSettings(webrtc_ice_servers=("stun:stun.example.org:3478",)))
         is None
     )
     # no Google STUN unless configured
-    assert ice.rtc_configuration(EgressSettings()).iceServers == []
+    assert ice.rtc_configuration(LiveViewSettings()).iceServers == []
     cfg = ice.rtc_configuration(
-        EgressSettings(
+        LiveViewSettings(
             webrtc_ice_servers=("turn:t.example.org:3478",),
             webrtc_turn_username="u",
             webrtc_turn_password="p",
@@ -179,7 +179,7 @@ def test_ice_policy() -> None:
 async def test_host_address_hook_offers_only_configured_addresses() -> None:
     from aiortc import RTCPeerConnection
 
-    pc = RTCPeerConnection(ice.rtc_configuration(EgressSettings()))
+    pc = RTCPeerConnection(ice.rtc_configuration(LiveViewSettings()))
     pc.addTransceiver("video", direction="recvonly")
     with ice.host_addresses(["127.0.0.1"]):
         await pc.setLocalDescription(await pc.createOffer())
@@ -198,8 +198,8 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BEHOLDER_WEBRTC_HOSTS", "127.0.0.1, 10.0.0.5")
     monkeypatch.setenv("BEHOLDER_WEBRTC_MAX_VIEWERS", "3")
     monkeypatch.setenv("BEHOLDER_WEBRTC_ICE_SERVERS", '["stun:s.example.org:3478"]')
-    s = EgressSettings.from_sources(object())
+    s = Settings().live_view
     assert s.webrtc_hosts == ("127.0.0.1", "10.0.0.5")
     assert s.webrtc_max_viewers == 3
     assert s.webrtc_ice_servers == ("stun:s.example.org:3478",)
-    assert EgressSettings.from_sources(None, webrtc_max_viewers=9).webrtc_max_viewers == 9
+    assert LiveViewSettings(webrtc_max_viewers=9).webrtc_max_viewers == 9

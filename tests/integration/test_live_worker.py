@@ -29,7 +29,7 @@ async def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     monkeypatch.setenv("BEHOLDER_WEBRTC_HOSTS", "127.0.0.1")
     monkeypatch.setenv("BEHOLDER_WEBRTC_RESTART_GRACE", "2")
     live = await start_live_api(make_settings(tmp_path, run_worker=True))
-    hub = await start_egress(live.state.worker, live.state.bus, live.state.settings)
+    hub = await start_egress(live.state.worker, live.state.bus, live.state.settings.live_view)
     try:
         yield live, hub
     finally:

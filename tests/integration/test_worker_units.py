@@ -5,11 +5,11 @@ from __future__ import annotations
 import av.error
 import pytest
 
+from beholder.config import Settings, WorkerSettings
 from beholder.errors import ErrorCode
 from beholder.worker.decode_policy import DecodePolicy
-from beholder.worker.ingest import classify_error
+from beholder.worker.ingest import IngestOptions, classify_error
 from beholder.worker.recovery import backoff_delay
-from beholder.worker.session import WorkerSettings
 from beholder.worker.stats import connection_quality
 from beholder.worker.stream import read_wallclock_sei
 
@@ -104,11 +104,10 @@ def test_wallclock_sei_is_read_from_the_packet_head() -> None:
     assert read_wallclock_sei(av.Packet(b"\x00\x00\x00\x01\x65" + b"\x88" * 64)) is None
 
 
-def test_worker_settings_read_settings_fields() -> None:
-    class FakeSettings:
-        worker_sample_fps = 1.0
-        worker_stall_timeout = 3.0
-
-    ws = WorkerSettings.from_settings(FakeSettings(), backoff_max=5.0)
+def test_worker_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEHOLDER_WORKER_SAMPLE_FPS", "1.0")
+    monkeypatch.setenv("BEHOLDER_WORKER_STALL_TIMEOUT", "3.0")
+    ws = WorkerSettings(backoff_max=5.0)
     assert (ws.sample_fps, ws.stall_timeout, ws.backoff_max) == (1.0, 3.0, 5.0)
-    assert ws.ingest_options().read_timeout == 3.0
+    assert Settings().worker == WorkerSettings()
+    assert IngestOptions.from_settings(ws).read_timeout == 3.0

@@ -259,10 +259,10 @@ async def _start(
             rows = await alerts_repo.after(s, last_alert_id, limit)
             return [alert_message(r) for r in rows]
 
-    hub = Hub(settings, auth_service.authenticate, replay)
+    hub = Hub(settings.hub, auth_service.authenticate, replay)
     await hub.start()
-    workers = WorkerTracker(settings.worker_heartbeat_interval)
-    grace = max(3 * settings.worker_heartbeat_interval, 5.0)
+    workers = WorkerTracker(settings.worker.heartbeat_interval)
+    grace = max(3 * settings.worker.heartbeat_interval, 5.0)
 
     async def db_check() -> tuple[HealthStatus, dict[str, Any]]:
         rtt = await db.ping()
@@ -307,9 +307,9 @@ async def _start(
         from beholder.worker.egress.hub import start_egress
         from beholder.worker.manager import WorkerManager
 
-        state.worker = WorkerManager(settings, bus)
+        state.worker = WorkerManager(settings.worker, bus)
         await state.worker.start()
-        state.egress = await start_egress(state.worker, bus, settings)
+        state.egress = await start_egress(state.worker, bus, settings.live_view)
     await health.check_now()
     health.start()
     # Reconciliation waits for a worker ping; it must not hold up readiness.

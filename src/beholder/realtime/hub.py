@@ -23,7 +23,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from beholder.auth.roles import Principal
-from beholder.config import Settings
+from beholder.config import HubSettings
 from beholder.errors import AppError, ErrorCode, public_code
 from beholder.realtime.connection import CLOSE_GRACE, Connection, Counters
 from beholder.realtime.frames import Outgoing, alert_id_of
@@ -66,12 +66,12 @@ class Hub:
     returns the hub messages (``{"type": "face-detection-alert", "id", "cameraId", ...}``)
     of alerts newer than ``last_alert_id``, oldest first, at most ``limit``.
 
-    Timing, sizes and bounds come from ``settings``: ``ws_auth_timeout`` (s),
+    Timing, sizes and bounds come from ``settings`` (``Settings.hub``): ``ws_auth_timeout`` (s),
     ``ws_ping_interval`` (s), ``ws_missed_pongs``, ``ws_send_queue`` (messages),
     ``ws_max_message_bytes`` (bytes, client → server), ``alert_replay_limit``.
     """
 
-    def __init__(self, settings: Settings, authenticate: Authenticate, replay: Replay) -> None:
+    def __init__(self, settings: HubSettings, authenticate: Authenticate, replay: Replay) -> None:
         self.settings = settings
         self._authenticate = authenticate
         self._replay = replay

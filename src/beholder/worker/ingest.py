@@ -65,12 +65,12 @@ class IngestError(AppError):
 
 @dataclass(frozen=True, slots=True)
 class IngestOptions:
-    """Timeouts in seconds, probe sizes as FFmpeg wants them."""
+    """Timeouts in seconds, probe sizes as FFmpeg wants them (values: :class:`WorkerSettings`)."""
 
-    open_timeout: float = 10.0
-    read_timeout: float = 10.0  # no packet for this long = stall
-    analyzeduration_us: int = 1_000_000
-    probesize: int = 262_144
+    open_timeout: float
+    read_timeout: float  # no packet for this long = stall
+    analyzeduration_us: int
+    probesize: int
     tcp_probe: bool = True
 
     @classmethod

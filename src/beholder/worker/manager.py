@@ -6,7 +6,7 @@ Bus contract of :class:`WorkerManager`:
 * publishes :class:`StreamStatusEvent` on ``stream.status`` and :class:`FaceDetectionAlert`
   on ``camera.events``;
 * publishes :class:`WorkerHeartbeat` on ``worker.heartbeat`` every
-  ``settings.worker_heartbeat_interval`` s and answers ``worker.ping`` requests with one;
+  ``WorkerSettings.heartbeat_interval`` s and answers ``worker.ping`` requests with one;
 * answers ``camera.snapshot.<cameraId>`` requests while that camera's session runs: the reply
   is the latest sampled frame as **JPEG bytes**, or an **empty reply** (``b""``) when the
   camera has no frame yet or is not streaming (the api then answers 503 STREAM_UNAVAILABLE).
@@ -32,7 +32,7 @@ import structlog
 from pydantic import ValidationError
 
 from beholder.bus import Bus, BusMessage, Subscription, create_bus
-from beholder.config import Settings
+from beholder.config import Settings, WorkerSettings
 from beholder.errors import AppError, ErrorCode
 from beholder.messages import (
     CameraCommand,
@@ -49,7 +49,7 @@ from beholder.worker import metrics
 from beholder.worker.commands import spec_from_command
 from beholder.worker.detect.factory import camera_detection_factory, default_detector_factory
 from beholder.worker.detect.scheduler import DetectionScheduler, DetectorFactory
-from beholder.worker.session import CameraSession, WorkerSettings
+from beholder.worker.session import CameraSession
 
 log = structlog.get_logger(__name__)
 
@@ -67,23 +67,21 @@ def snapshot_subject(camera_id: str) -> str:
 class WorkerManager:
     """Holds this worker's camera sessions and speaks the bus protocol above.
 
+    ``settings`` (``Settings.worker``) are its tunables, kept as ``ws``.
     ``detector_factory`` (tests/benches) replaces the detectors built from the settings.
-    ``worker_settings`` overrides the values read from ``settings``.
     """
 
     def __init__(
         self,
-        settings: Settings,
+        settings: WorkerSettings,
         bus: Bus,
         worker_id: str | None = None,
         *,
-        worker_settings: WorkerSettings | None = None,
         detector_factory: DetectorFactory | None = None,
     ) -> None:
-        self.settings = settings
         self.bus = bus
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}"
-        self.ws = worker_settings or WorkerSettings.from_settings(settings)
+        self.ws = settings
         threads = self._threads = self.ws.detect_threads or (os.cpu_count() or 2)
         # Shared by every session: one round-robin queue, one detector per thread.
         self.detection = DetectionScheduler(
@@ -338,7 +336,7 @@ class WorkerManager:
         await msg.respond(self.heartbeat().to_bytes())
 
     async def _heartbeat_loop(self) -> None:
-        interval = float(getattr(self.settings, "worker_heartbeat_interval", 5.0))
+        interval = self.ws.heartbeat_interval
         while True:
             try:
                 await self.bus.publish(Subjects.WORKER_HEARTBEAT, self.heartbeat().to_bytes())
@@ -362,13 +360,13 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
     except Exception as exc:
         log.error("worker cannot reach the bus", error=str(exc)[:300])
         return 1
-    if settings.worker_metrics_port is not None:
+    if settings.worker.metrics_port is not None:
         # The api's /metrics shows the in-process worker under `serve`; a standalone worker
         # serves its own (loopback by default: no auth on this endpoint).
         from prometheus_client import start_http_server
 
-        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
-    manager = WorkerManager(settings, bus, worker_id)
+        start_http_server(settings.worker.metrics_port, addr=settings.worker.metrics_host)
+    manager = WorkerManager(settings.worker, bus, worker_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -379,7 +377,7 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
         await manager.start()
         from beholder.worker.egress.hub import start_egress
 
-        egress = await start_egress(manager, bus, settings)
+        egress = await start_egress(manager, bus, settings.live_view)
         await stop.wait()
     finally:
         if egress is not None:

@@ -32,6 +32,7 @@ from typing import Any
 
 import structlog
 
+from beholder.config import WorkerSettings
 from beholder.errors import ErrorCode
 from beholder.messages import CameraSpec, CameraStatus, FaceDetectionAlert, StreamStats
 from beholder.rtsp_url import mask_rtsp_url
@@ -43,7 +44,6 @@ from beholder.worker.ingest import IngestError, Interrupter
 from beholder.worker.ingest_run import IngestResources, IngestRun
 from beholder.worker.latest_frame import LatestFrame
 from beholder.worker.recovery import RetryWait, backoff_delay
-from beholder.worker.settings import WorkerSettings
 from beholder.worker.stats import SessionCounters, StatsTracker
 from beholder.worker.status import StatusPublisher, StatusReporter
 from beholder.worker.stream import PacketSink, StreamInfo
@@ -52,7 +52,6 @@ __all__ = [
     "AlertPublisher",
     "CameraSession",
     "StatusPublisher",
-    "WorkerSettings",
 ]
 
 log = structlog.get_logger(__name__)

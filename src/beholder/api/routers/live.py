@@ -30,6 +30,7 @@ from fastapi import APIRouter, Path, Request, Response
 from beholder.api.deps import StateDep, ViewerDep
 from beholder.auth.roles import Role
 from beholder.bus.base import Bus
+from beholder.config import LiveViewSettings
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import (
     AppError,
@@ -52,7 +53,6 @@ from beholder.worker.egress.protocol import (
     whep_renew_subject,
     whep_subject,
 )
-from beholder.worker.egress.settings import EgressSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +66,6 @@ CameraId = Annotated[str, Path(description="Camera id (UUID)")]
 SessionId = Annotated[str, Path(description="WHEP session id returned in Location")]
 
 _SDP = {"content": {"application/sdp": {"schema": {"type": "string"}}}}
-
-
-def egress_settings(request: Request, state: Any) -> EgressSettings:
-    """Live-view settings of this app (built once from the app settings)."""
-    cached = getattr(request.app.state, "beholder_egress_settings", None)
-    if isinstance(cached, EgressSettings):
-        return cached
-    es = EgressSettings.from_sources(state.settings)
-    request.app.state.beholder_egress_settings = es
-    return es
 
 
 def _check_ids(*ids: str) -> None:
@@ -114,7 +104,7 @@ async def request_worker(bus: Bus, subject: str, data: bytes, wait: float) -> by
         ) from exc
 
 
-async def _session_request(bus: Bus, subject: str, data: bytes, es: EgressSettings) -> None:
+async def _session_request(bus: Bus, subject: str, data: bytes, es: LiveViewSettings) -> None:
     """Ask the worker to act on an existing WHEP session (hang up, renew). No worker
     answering means no such session: ``NotFound``; a refusal raises its own error."""
     try:
@@ -128,7 +118,7 @@ async def _session_request(bus: Bus, subject: str, data: bytes, es: EgressSettin
         )
 
 
-def _link_headers(urls: list[str], es: EgressSettings) -> list[str]:
+def _link_headers(urls: list[str], es: LiveViewSettings) -> list[str]:
     links: list[str] = []
     for url in urls:
         link = f'<{url}>; rel="ice-server"'
@@ -168,7 +158,7 @@ async def whep_offer(
     if not sdp.lstrip().startswith("v=0") or "m=video" not in sdp:
         raise InvalidInput("The offer is not a WebRTC video offer (SDP).", detail="bad SDP head")
     await require_live_camera(state, camera_id)
-    es = egress_settings(request, state)
+    es = state.settings.live_view
     offer = WhepOffer(
         camera_id=camera_id,
         sdp=sdp,
@@ -224,7 +214,7 @@ async def whep_delete(
 ) -> Response:
     """End the session. 404 when it does not exist (any more)."""
     _check_ids(camera_id, session_id)
-    es = egress_settings(request, state)
+    es = state.settings.live_view
     req = WhepDelete(
         camera_id=camera_id,
         session_id=session_id,
@@ -280,7 +270,7 @@ async def whep_renew(
     """Move the session's expiry to the expiry of the token of this request (after a token
     refresh) → ``{"sessionId", "expiresAt"}``."""
     _check_ids(camera_id, session_id)
-    es = egress_settings(request, state)
+    es = state.settings.live_view
     req = WhepRenew(
         camera_id=camera_id,
         session_id=session_id,

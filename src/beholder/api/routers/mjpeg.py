@@ -22,11 +22,11 @@ from fastapi.responses import StreamingResponse
 from beholder.api.deps import MediaViewerDep, StateDep
 from beholder.api.routers.live import (
     CameraId,
-    egress_settings,
     request_worker,
     require_live_camera,
 )
 from beholder.bus.base import Bus, BusMessage, Subscription
+from beholder.config import LiveViewSettings
 from beholder.errors import AppError
 from beholder.messages import new_id
 from beholder.worker.egress.protocol import (
@@ -35,7 +35,6 @@ from beholder.worker.egress.protocol import (
     mjpeg_keepalive_subject,
     mjpeg_subject,
 )
-from beholder.worker.egress.settings import EgressSettings
 
 router = APIRouter(prefix="/api", tags=["live"])
 
@@ -82,7 +81,7 @@ class _CameraFeed:
 class MjpegHub:
     """Per-api-instance MJPEG fan-out: one bus subscription and keep-alive per camera."""
 
-    def __init__(self, bus: Bus, settings: EgressSettings) -> None:
+    def __init__(self, bus: Bus, settings: LiveViewSettings) -> None:
         self.bus = bus
         self.settings = settings
         self.api_id = new_id()
@@ -147,7 +146,7 @@ def mjpeg_hub(request: Request, state: Any) -> MjpegHub:
     """This app's :class:`MjpegHub` (created on first use)."""
     hub = getattr(request.app.state, "beholder_mjpeg", None)
     if not isinstance(hub, MjpegHub) or hub.bus is not state.bus:
-        hub = MjpegHub(state.bus, egress_settings(request, state))
+        hub = MjpegHub(state.bus, state.settings.live_view)
         request.app.state.beholder_mjpeg = hub
     return hub
 

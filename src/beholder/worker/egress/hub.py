@@ -7,9 +7,9 @@ and answers, over the bus, the api's requests for that camera (subjects in
 
 Wiring (worker process, after ``WorkerManager.start()``)::
 
-    hub = await start_egress(manager, bus, settings)   # listener + heartbeat hook installed
+    hub = await start_egress(manager, bus, settings.live_view)  # listener + heartbeat hook
     ...
-    await hub.close()                                  # before manager.stop()
+    await hub.close()                                           # before manager.stop()
 
 Each camera's :class:`CameraSource` is a packet sink of its camera session
 (``session.add_packet_sink``) and has ``stats()`` (``egress``, ``viewers``, …) for the
@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from beholder.bus.base import Bus, BusMessage, Subscription
+from beholder.config import LiveViewSettings
 from beholder.errors import AppError, ErrorCode
 from beholder.worker.egress import ice
 from beholder.worker.egress.mjpeg import MjpegEncoder, MjpegFeeds
@@ -44,7 +45,6 @@ from beholder.worker.egress.protocol import (
     whep_renew_subject,
     whep_subject,
 )
-from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
 from beholder.worker.egress.viewers import ViewerRegistry, WhepSession
@@ -62,11 +62,11 @@ class EgressHub:
     def __init__(
         self,
         bus: Bus | None,
-        settings: EgressSettings | None = None,
+        settings: LiveViewSettings,
         worker_id: str = "",
     ) -> None:
         self.bus = bus
-        self.settings = settings or EgressSettings()
+        self.settings = settings
         self.worker_id = worker_id
         self.sources: dict[str, CameraSource] = {}
         self._subs: dict[str, list[Subscription]] = {}
@@ -356,12 +356,10 @@ class EgressHub:
         return ("DEGRADED" if stalled else "HEALTHY"), details
 
 
-async def start_egress(manager: Any, bus: Bus, settings: object | None = None) -> EgressHub:
-    """Create, start and install the worker's :class:`EgressHub` (settings from ``settings``
-    attributes / ``BEHOLDER_*`` env, see :class:`EgressSettings`)."""
-    hub = EgressHub(
-        bus, EgressSettings.from_sources(settings), worker_id=str(getattr(manager, "worker_id", ""))
-    )
+async def start_egress(manager: Any, bus: Bus, settings: LiveViewSettings) -> EgressHub:
+    """Create, start and install the worker's :class:`EgressHub` (``settings``:
+    ``Settings.live_view``)."""
+    hub = EgressHub(bus, settings, worker_id=str(getattr(manager, "worker_id", "")))
     await hub.start()
     hub.install(manager)
     return hub

@@ -36,7 +36,7 @@ import aioice.ice
 import ifaddr
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
-from beholder.worker.egress.settings import EgressSettings
+from beholder.config import LiveViewSettings
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def interface_networks() -> list[Network]:
     return nets
 
 
-def allowed_networks(settings: EgressSettings) -> list[Network] | None:
+def allowed_networks(settings: LiveViewSettings) -> list[Network] | None:
     """Networks a remote candidate must fall in; ``None`` means any address is allowed.
 
     Explicit ``webrtc_peer_networks`` win (``0.0.0.0/0`` / ``::/0`` to allow all). Otherwise:
@@ -204,7 +204,7 @@ def _wrap(
     setattr(conn, name, guarded)
 
 
-def rtc_configuration(settings: EgressSettings) -> RTCConfiguration:
+def rtc_configuration(settings: LiveViewSettings) -> RTCConfiguration:
     """``RTCConfiguration`` with only the configured STUN/TURN servers (none by default)."""
     servers: list[RTCIceServer] = []
     for url in settings.webrtc_ice_servers:

@@ -22,11 +22,11 @@ from typing import Any
 import av
 
 from beholder.bus.base import Bus
+from beholder.config import LiveViewSettings
 from beholder.errors import ErrorCode
 from beholder.worker.egress.decode import RateGate, bounded_size
 from beholder.worker.egress.errors import EgressRefused
 from beholder.worker.egress.protocol import MjpegKeepAlive, MjpegReply, mjpeg_subject
-from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ JpegCallback = Callable[[bytes, int, int, float], None]
 class MjpegEncoder:
     """Decoded frames → JPEG at a bounded rate and size (a ``FrameConsumer``)."""
 
-    def __init__(self, camera_id: str, settings: EgressSettings, emit: JpegCallback) -> None:
+    def __init__(self, camera_id: str, settings: LiveViewSettings, emit: JpegCallback) -> None:
         self.camera_id = camera_id
         self.settings = settings
         self.emit = emit
@@ -102,7 +102,7 @@ class MjpegFeeds:
     def __init__(
         self,
         bus: Bus | None,
-        settings: EgressSettings,
+        settings: LiveViewSettings,
         sources: Mapping[str, CameraSource],
         *,
         spawn: Callable[[Awaitable[Any], str], object],

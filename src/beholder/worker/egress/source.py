@@ -34,9 +34,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from beholder.config import LiveViewSettings
 from beholder.worker.egress.decode import DecodePipeline
 from beholder.worker.egress.gop import GopCache
-from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.timeline import Timeline
 from beholder.worker.egress.track import EncodedFrame, PassthroughTrack
 from beholder.worker.egress.transcode import TranscodeEncoder
@@ -52,16 +52,16 @@ class CameraSource:
     """Fan-out of one camera to its viewers (see the module docstring).
 
     ``camera_id``: for logs and stats. ``loop``: the event loop viewers live on (default:
-    the running loop). ``settings``: :class:`EgressSettings`."""
+    the running loop). ``settings``: :class:`~beholder.config.LiveViewSettings`."""
 
     def __init__(
         self,
         camera_id: str,
-        settings: EgressSettings | None = None,
+        settings: LiveViewSettings,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.camera_id = camera_id
-        self.settings = settings or EgressSettings()
+        self.settings = settings
         self.loop = loop or asyncio.get_running_loop()
         self.info: StreamInfo | None = None
         self.mode: EgressMode = "none"

@@ -18,8 +18,8 @@ from typing import Any
 
 import av
 
+from beholder.config import LiveViewSettings
 from beholder.worker.egress.decode import RateGate, bounded_size
-from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.stream import VIDEO_CLOCK
 
 EncodedPublisher = Callable[[bytes, int, bool, float], None]
@@ -31,7 +31,7 @@ class TranscodeEncoder:
     """H.264 Constrained Baseline encoder fed by a ``DecodePipeline`` (decode thread); each
     encoded access unit goes to ``publish``."""
 
-    def __init__(self, settings: EgressSettings, publish: EncodedPublisher) -> None:
+    def __init__(self, settings: LiveViewSettings, publish: EncodedPublisher) -> None:
         self.publish = publish
         self.settings = settings
         self.gate = RateGate(settings.transcode_max_fps)

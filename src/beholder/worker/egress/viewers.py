@@ -30,12 +30,12 @@ from typing import Any, ClassVar
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from beholder.config import LiveViewSettings
 from beholder.errors import ErrorCode
 from beholder.messages import new_id
 from beholder.worker.egress import ice
 from beholder.worker.egress.errors import EgressRefused
 from beholder.worker.egress.protocol import WhepAnswer, WhepOffer
-from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
 
@@ -80,7 +80,7 @@ class ViewerRegistry:
 
     def __init__(
         self,
-        settings: EgressSettings,
+        settings: LiveViewSettings,
         sources: Mapping[str, CameraSource],
         *,
         is_detaching: Callable[[str], bool],
