@@ -5,7 +5,6 @@ Modules: :mod:`.source` (per-camera fan-out + GOP cache, the session's PacketSin
 :mod:`.track` (aiortc passthrough track), :mod:`.whep` (the worker's
 :class:`~.whep.EgressHub`), :mod:`.whep_sessions` (viewer peer connections + sweeper),
 :mod:`.transcode` (decode once, H.264 baseline re-encode),
-:mod:`.mjpeg`, :mod:`.ice` (ICE address policy), :mod:`.protocol` (api↔worker bus models),
-:mod:`.settings`. Importing this package imports none of them (the api needs only
-:mod:`.protocol`).
+:mod:`.mjpeg`, :mod:`.ice` (ICE address policy), :mod:`.settings`. Importing this package
+imports none of them. The api↔worker bus models are in :mod:`beholder.contracts.live`.
 """

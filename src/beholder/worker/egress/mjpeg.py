@@ -2,7 +2,7 @@
 
 The api asks for a camera's MJPEG stream with a keep-alive request every
 ``mjpeg_keepalive`` s (``egress.mjpeg.keepalive.<cam>``, see
-:mod:`~beholder.worker.egress.protocol`); the worker then attaches an :class:`MjpegEncoder`
+:mod:`~beholder.contracts.live`); the worker then attaches an :class:`MjpegEncoder`
 to the camera's :class:`~beholder.worker.egress.transcode.DecodePipeline` and publishes each
 JPEG (at most ``mjpeg_max_fps`` per second, at most ``mjpeg_max_width`` pixels wide) on
 ``egress.mjpeg.<cam>``. Every api instance fans the frames out to its HTTP clients, so the

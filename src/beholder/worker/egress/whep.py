@@ -3,7 +3,7 @@
 :class:`EgressHub` lives in the worker process. For each camera session the worker runs it
 holds one :class:`~beholder.worker.egress.source.CameraSource` (a PacketSink of the session)
 and answers, over the bus, the api's requests for that camera (subjects in
-:mod:`~beholder.worker.egress.protocol`): new WHEP session, delete, renew, MJPEG keep-alive.
+:mod:`~beholder.contracts.live`): new WHEP session, delete, renew, MJPEG keep-alive.
 
 Wiring (worker process, after ``WorkerManager.start()``)::
 
@@ -29,21 +29,23 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from beholder.bus.base import Bus, BusMessage, Subscription
-from beholder.worker.egress import ice
-from beholder.worker.egress.mjpeg import MjpegEncoder
-from beholder.worker.egress.protocol import (
+from beholder.contracts.live import (
     EgressReply,
     MjpegKeepAlive,
     MjpegReply,
     WhepDelete,
     WhepOffer,
     WhepRenew,
+)
+from beholder.contracts.subjects import (
     mjpeg_keepalive_subject,
     mjpeg_subject,
     whep_delete_subject,
     whep_renew_subject,
     whep_subject,
 )
+from beholder.worker.egress import ice
+from beholder.worker.egress.mjpeg import MjpegEncoder
 from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack

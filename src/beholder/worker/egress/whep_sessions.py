@@ -30,10 +30,10 @@ from typing import Any, ClassVar
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from beholder.contracts.live import WhepAnswer, WhepOffer
 from beholder.messages import new_id
 from beholder.worker.egress import ice
 from beholder.worker.egress.mjpeg import MjpegEncoder
-from beholder.worker.egress.protocol import WhepAnswer, WhepOffer
 from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
