@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from pydantic import BaseModel
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from beholder.auth.roles import Principal
 from beholder.config import Settings
 from beholder.contracts import hub as hub_messages
+from beholder.contracts.hub import HubMessage
 from beholder.errors import AppError, ErrorCode, public_code
 from beholder.realtime.connection import CLOSE_GRACE, Connection, Counters
 from beholder.realtime.frames import Outgoing, alert_id_of
@@ -184,7 +184,7 @@ class Hub:
         )
         conn.close_soon(CLOSE_TRY_AGAIN_LATER, "send queue overflow")
 
-    def _reply(self, conn: Connection, message: BaseModel) -> None:
+    def _reply(self, conn: Connection, message: HubMessage) -> None:
         self._counters.sent += 1
         conn.push(Outgoing.reply(message), live=False)
 
