@@ -55,6 +55,7 @@ CRITICAL = frozenset({"database", "websocket", "bus"})
 class ServiceHealth:
     """One service's last check. ``response_time_ms`` is how long the check took."""
 
+    name: str
     status: HealthStatus = HealthStatus.UNKNOWN
     response_time_ms: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -62,10 +63,16 @@ class ServiceHealth:
     critical: bool = False
 
     def to_wire(self) -> dict[str, Any]:
+        """:class:`~beholder.contracts.resources.ServiceHealthOut`: the original plan's
+        names (``name``, ``status``, ``responseTime`` ms, ``lastCheck``, ``details``) and
+        the earlier ``responseTimeMs``/``lastChecked`` (same values) for existing clients."""
         return {
+            "name": self.name,
             "status": self.status.value,
-            "responseTimeMs": self.response_time_ms,
+            "responseTime": self.response_time_ms,
+            "lastCheck": self.last_checked,
             "details": self.details,
+            "responseTimeMs": self.response_time_ms,
             "lastChecked": self.last_checked,
             "critical": self.critical,
         }
@@ -115,7 +122,7 @@ class HealthChecker:
         self.timeout = timeout
         self.on_change = on_change
         self.results: dict[str, ServiceHealth] = {
-            name: ServiceHealth(critical=name in CRITICAL) for name in checks
+            name: ServiceHealth(name=name, critical=name in CRITICAL) for name in checks
         }
         self._task: asyncio.Task[None] | None = None
         self._last_signature: tuple[tuple[str, str], ...] | None = None
@@ -130,6 +137,7 @@ class HealthChecker:
             log.warning("health check failed", service=name, error=repr(exc))
             status, details = HealthStatus.UNHEALTHY, {"error": type(exc).__name__}
         return ServiceHealth(
+            name=name,
             status=status,
             response_time_ms=round((time.perf_counter() - t0) * 1000, 2),
             details=details,
@@ -175,9 +183,12 @@ class HealthChecker:
         )
 
     def snapshot(self) -> dict[str, Any]:
-        """``{"status", "ready", "services": {name: {...}}, "timestamp"}``."""
+        """:class:`~beholder.contracts.resources.HealthOut`: ``{"overall", "status" (the
+        same value, the web app's name), "ready", "services": {name: {...}}, "timestamp"}``."""
+        overall = self.overall().value
         return {
-            "status": self.overall().value,
+            "overall": overall,
+            "status": overall,
             "ready": self.ready(),
             "services": {n: r.to_wire() for n, r in self.results.items()},
             "timestamp": iso_z(utcnow()),

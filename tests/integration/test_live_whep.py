@@ -224,7 +224,8 @@ async def test_token_expiry_closes_session(env: tuple, rtsp: RtspServer) -> None
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from live_support import whep_offer_sdp
 
-    from beholder.worker.egress.protocol import WhepAnswer, WhepOffer, whep_subject
+    from beholder.contracts.live import WhepAnswer, WhepOffer
+    from beholder.contracts.subjects import whep_subject
 
     live, worker = env
     cid = await create_camera(live, "two", rtsp.url("two"))

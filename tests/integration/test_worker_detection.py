@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from beholder.worker.manager import snapshot_subject
+from beholder.contracts.subjects import snapshot_subject
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 

@@ -12,8 +12,8 @@ from typing import Any
 import psutil
 import pytest
 
+from beholder.contracts.subjects import snapshot_subject
 from beholder.messages import Subjects, WorkerHeartbeat
-from beholder.worker.manager import snapshot_subject
 from support.polling import eventually
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from beholder.bus import create_bus
+from beholder.contracts.subjects import snapshot_subject
 from beholder.messages import (
     CameraCommand,
     CameraSpec,
@@ -31,7 +32,6 @@ from beholder.messages import (
     Subjects,
     WorkerHeartbeat,
 )
-from beholder.worker.manager import snapshot_subject
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 

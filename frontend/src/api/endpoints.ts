@@ -5,6 +5,7 @@ import type {
   AlertQuery,
   Camera,
   CameraCreate,
+  HealthStatus,
   CameraUpdate,
   CommandAccepted,
   Me,
@@ -63,7 +64,7 @@ export const api = {
       body = undefined;
     }
     if (res.ok || res.status === 503) {
-      const b = (body ?? {}) as { status?: string; services?: Record<string, ServiceHealth>; error?: { message?: string } };
+      const b = (body ?? {}) as { status?: HealthStatus; services?: Record<string, ServiceHealth>; error?: { message?: string } };
       const r: Readiness = { ready: res.ok, services: b.services ?? {} };
       if (b.status) r.status = b.status;
       if (b.error?.message) r.message = b.error.message;

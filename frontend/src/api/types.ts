@@ -1,8 +1,7 @@
 /**
- * Wire types of the REST API (DESIGN §6). REST shapes come from the client generated from the
- * server's OpenAPI schema (src/api/generated, `npm run gen:api`); what the schema leaves open
- * (camera stats, alert metadata, readiness, hub messages) is written out here. Pages import
- * types from this file only.
+ * Wire types of the REST API (DESIGN §6), generated from the server's OpenAPI schema into
+ * ./generated (`make gen-api`; `npm run check:api` fails when they drift from the server).
+ * This file only gives them the names the pages use. Pages import types from here.
  */
 import type * as G from './generated/types.gen';
 
@@ -24,108 +23,34 @@ export const CAMERA_STATUSES: readonly CameraStatus[] = [
   'OFFLINE',
 ];
 
-export type ConnectionQuality = 'excellent' | 'fair' | 'poor' | 'unusable';
-
-export interface StreamStats {
-  inputFps?: number;
-  decodedFps?: number;
-  detectionFps?: number;
-  detectorMsP50?: number | null;
-  decodeMsP50?: number | null;
-  reconnectsLastHour?: number;
-  stallsLastHour?: number;
-  droppedSamples?: number;
-  skippedStatic?: number;
-  analysedSamples?: number;
-  uptimeS?: number;
-  bytesIn?: number;
-  width?: number | null;
-  height?: number | null;
-  codec?: string | null;
-  expectedFps?: number | null;
-  connectionQuality?: ConnectionQuality;
-  egress?: 'passthrough' | 'transcode' | 'none' | null;
-  viewers?: number | null;
-}
+export type StreamStats = G.StreamStats;
+export type ConnectionQuality = NonNullable<StreamStats['connectionQuality']>;
 
 /** A camera; the RTSP URL is always masked by the server (rtsp://user:***@host/...). */
-export type Camera = Omit<G.CameraOut, 'stats' | 'nvrId' | 'location' | 'statusDetail' | 'errorCode'> & {
-  location?: string | null;
-  nvrId?: string | null;
-  statusDetail?: string | null;
-  errorCode?: string | null;
-  stats?: StreamStats | null;
-};
+export type Camera = G.CameraOut;
 
-export type Severity = 'low' | 'medium' | 'high' | 'critical';
+export type Alert = G.AlertOut;
+export type Severity = Alert['severity'];
 export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
-export type AlertType = 'face-detection' | 'system-alert' | 'stream-error';
+export type AlertType = Alert['type'];
 export const ALERT_TYPES: readonly AlertType[] = ['face-detection', 'system-alert', 'stream-error'];
+export type DetectedFace = NonNullable<Alert['metadata']['faces']>[number];
 
-export interface DetectedFace {
-  box: [number, number, number, number];
-  confidence: number;
-  trackId?: number | null;
-}
+export type Page<T> = { items: T[]; nextCursor?: string | null };
 
-/** An alert, from REST (AlertOut) or from the hub (which may leave optional fields out). */
-export type Alert = Omit<G.AlertOut, 'type' | 'severity' | 'metadata' | 'cameraId' | 'streamId' | 'hasSnapshot' | 'acknowledgedAt' | 'acknowledgedBy' | 'thumbnail'> & {
-  type: AlertType | string;
-  severity: Severity | string;
-  cameraId?: string | null;
-  streamId?: string | null;
-  metadata?: { faces?: DetectedFace[]; [key: string]: unknown } | null;
-  /** Small JPEG, base64 (no data: prefix). */
-  thumbnail?: string | null;
-  hasSnapshot?: boolean;
-  acknowledgedAt?: string | null;
-  acknowledgedBy?: string | null;
-};
+export type AlertQuery = NonNullable<G.ListAlertsApiAlertsGetData['query']>;
 
-export interface Page<T> {
-  items: T[];
-  nextCursor?: string | null;
-}
+export type HealthStatus = G.HealthOut['status'];
+export type ServiceHealth = G.ServiceHealthOut;
+export type SystemHealth = G.HealthOut;
 
-export interface AlertQuery {
-  cameraId?: string;
-  severity?: string;
-  type?: string;
-  since?: string;
-  until?: string;
-  acknowledged?: boolean;
-  limit?: number;
-  cursor?: string;
-}
-
-export type HealthStatus = 'HEALTHY' | 'DEGRADED' | 'UNHEALTHY' | 'STARTING' | 'UNKNOWN';
-
-export interface ServiceHealth {
-  status: HealthStatus | string;
-  responseTimeMs?: number | null;
-  details?: unknown;
-  lastChecked?: string | null;
-}
-
-export interface SystemHealth {
-  status: HealthStatus | string;
-  services: Record<string, ServiceHealth>;
-  timestamp?: string;
-}
-
-/** /api/system/ready: 200 when ready, 503 (error shape + services) otherwise; both are data. */
+/** /api/system/ready as the start-up screen sees it: 200 (ready) and 503 (error shape plus
+ * the services) are both data. */
 export interface Readiness {
   ready: boolean;
-  status?: string;
+  status?: HealthStatus;
   services: Record<string, ServiceHealth>;
   message?: string;
 }
 
-export interface ErrorBody {
-  error: {
-    code: string;
-    message: string;
-    severity?: string;
-    correlationId?: string;
-  };
-}
+export type ErrorBody = G.ErrorResponse;

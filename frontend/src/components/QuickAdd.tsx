@@ -7,7 +7,7 @@ import { ApiError, errorMessage } from '../api/http';
 import type { Camera, Page } from '../api/types';
 import { camerasKey } from '../lib/cameras';
 import { nameFromUrl, quickRtspCheck } from '../lib/cameraName';
-import { realtimeStore } from '../realtime';
+import { acceptedStatus, realtimeStore } from '../realtime';
 import { cx } from './ui';
 
 /** Paste an RTSP URL, press Enter: the camera is created (named after its host) and started. */
@@ -47,7 +47,7 @@ export function QuickAdd({ className }: { className?: string }) {
       setValue('');
       try {
         const r = await api.cameraCommand(created.id, 'start');
-        realtimeStore.dispatch({ type: 'camera-status-update', cameraId: created.id, status: r?.status ?? 'STARTING', timestamp: new Date().toISOString() });
+        realtimeStore.dispatch(acceptedStatus(created.id, r?.status ?? 'STARTING'));
         toast.success(`Added “${created.name}”. Starting…`);
       } catch (err) {
         toast.error(`“${created.name}” was added but could not be started: ${errorMessage(err)}`);

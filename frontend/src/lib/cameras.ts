@@ -4,7 +4,7 @@ import { toast } from 'sonner';
 import { api } from '../api/endpoints';
 import { ApiError, errorMessage } from '../api/http';
 import type { Alert, Camera, CameraStatus, Page, StreamStats } from '../api/types';
-import { offlineQueue, realtimeStore, useCameraLive, useRealtime } from '../realtime';
+import { acceptedStatus, offlineQueue, realtimeStore, useCameraLive, useRealtime } from '../realtime';
 import { SupersededError } from '../realtime/offlineQueue';
 
 export const camerasKey = ['cameras'] as const;
@@ -79,7 +79,7 @@ export function useCameraActions() {
           .run(`camera:${cam.id}:power`, label, () => api.cameraCommand(cam.id, cmd), () => queuedToast(label))
           .then((r) => {
             // Show the accepted state at once; the hub's status events follow.
-            realtimeStore.dispatch({ type: 'camera-status-update', cameraId: cam.id, status: r?.status ?? (cmd === 'stop' ? 'STOPPING' : 'STARTING'), timestamp: new Date().toISOString() });
+            realtimeStore.dispatch(acceptedStatus(cam.id, r?.status ?? (cmd === 'stop' ? 'STOPPING' : 'STARTING')));
           })
           .catch((e: unknown) => reportError(e, `Could not ${verb.toLowerCase()} ${cam.name}`, run));
       };

@@ -35,8 +35,10 @@ export default function AlertsPage() {
   const filters = useMemo<AlertQuery>(() => {
     const f: AlertQuery = { limit: PAGE };
     if (cameraId) f.cameraId = cameraId;
-    if (severity) f.severity = severity;
-    if (type) f.type = type;
+    const sev = SEVERITIES.find((x) => x === severity);
+    if (sev) f.severity = sev;
+    const kind = ALERT_TYPES.find((x) => x === type);
+    if (kind) f.type = kind;
     const s = toIso(since);
     const u = toIso(until);
     if (s) f.since = s;

@@ -6,9 +6,10 @@ import { useSyncExternalStore } from 'react';
 import { tokens } from '../auth/tokens';
 import { RealtimeClient } from './client';
 import { OfflineQueue, type QueuedAction } from './offlineQueue';
+import { acceptedStatus } from './protocol';
 import { RealtimeStore, isUnread, type CameraLive, type RealtimeState } from './store';
 
-export { RealtimeClient, RealtimeStore, OfflineQueue, isUnread };
+export { RealtimeClient, RealtimeStore, OfflineQueue, acceptedStatus, isUnread };
 export type { CameraLive, RealtimeState, QueuedAction };
 export type { BatchInfo, ConnectionState } from './store';
 

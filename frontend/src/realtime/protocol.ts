@@ -1,5 +1,10 @@
-/** Messages of the dashboard hub `/ws` (DESIGN §7). */
-import type { Alert, CameraStatus, StreamStats, SystemHealth } from '../api/types';
+/**
+ * Messages of the dashboard hub `/ws` (DESIGN §7). What the server sends is the `HubMessage`
+ * union generated from the server's schema (one member per `type`); what the client sends is
+ * written out here (the server parses it by hand, with limits).
+ */
+import type { AlertMessage, HubMessage } from '../api/generated/types.gen';
+import type { CameraStatus } from '../api/types';
 
 export type Topic = 'cameras' | 'alerts' | 'health' | 'stats' | 'nvrs';
 
@@ -8,49 +13,33 @@ export type ClientMessage =
   | { type: 'subscribe'; topics: string[] }
   | { type: 'pong'; ts?: number | string };
 
-export interface CameraStatusUpdate {
-  type: 'camera-status-update';
-  cameraId: string;
-  status: CameraStatus;
-  errorCode?: string | null;
-  details?: string | null;
-  attempt?: number | null;
-  stats?: StreamStats | null;
-  timestamp?: string;
+/** Every message the hub sends, told apart by `type`. */
+export type ServerEvent = HubMessage;
+export type ServerEventOf<T extends ServerEvent['type']> = Extract<ServerEvent, { type: T }>;
+
+export type CameraStatusUpdate = ServerEventOf<'camera-status-update'>;
+/** `face-detection-alert` (and `alert` for other kinds): an alert, its own type as `alertType`. */
+export type AlertHubMessage = AlertMessage;
+export type HealthUpdate = ServerEventOf<'health-update'>;
+export type StatsUpdated = ServerEventOf<'stats:updated'>;
+
+/** A status the app knows before the hub reports it (the server accepted a command), in the
+ * hub's own shape so that the store treats both alike. */
+export function acceptedStatus(cameraId: string, status: CameraStatus, now = new Date()): CameraStatusUpdate {
+  return {
+    type: 'camera-status-update',
+    cameraId,
+    status,
+    errorCode: null,
+    details: null,
+    attempt: null,
+    stats: null,
+    workerId: null,
+    camera: null,
+    timestamp: now.toISOString(),
+    correlationId: null,
+  };
 }
-
-export type FaceDetectionAlertMessage = { type: 'face-detection-alert' } & Alert;
-
-export interface HealthUpdate extends SystemHealth {
-  type: 'health-update';
-}
-
-export interface StatsUpdated {
-  type: 'stats:updated';
-  cameraId?: string;
-  stats?: StreamStats | Record<string, StreamStats>;
-  cameras?: Record<string, StreamStats>;
-  [key: string]: unknown;
-}
-
-/** Camera created/updated/deleted elsewhere (extension; any other `camera-*` type counts too). */
-export interface CameraChanged {
-  type: 'camera-created' | 'camera-updated' | 'camera-deleted';
-  cameraId?: string;
-  camera?: unknown;
-}
-
-export type ServerEvent =
-  | CameraStatusUpdate
-  | FaceDetectionAlertMessage
-  | HealthUpdate
-  | StatsUpdated
-  | CameraChanged
-  | { type: 'error'; code?: string; message?: string }
-  | { type: 'ping'; ts?: number | string }
-  | { type: 'auth-ok' }
-  | { type: 'subscribed'; topics?: string[] }
-  | { type: string; [key: string]: unknown };
 
 export const DEFAULT_TOPICS: Topic[] = ['cameras', 'alerts', 'health', 'stats'];
 

@@ -7,7 +7,7 @@
  * `slowIntervalMs` (500 ms). User actions (mark read, clear) commit synchronously.
  */
 import type { Alert, CameraStatus, StreamStats, SystemHealth } from '../api/types';
-import type { ServerEvent } from './protocol';
+import type { AlertHubMessage, ServerEvent } from './protocol';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'offline';
 
@@ -77,12 +77,11 @@ function countUnread(s: Pick<RealtimeState, 'readUpTo' | 'readIds' | 'alerts'>):
   return n;
 }
 
-function stripType(ev: { type: string } & Alert): Alert {
-  const { type: _msgType, ...rest } = ev as Alert & { type: string; alertType?: string };
+/** The alert of an alert message: its own type travels as `alertType` (`type` is the
+ * message type). */
+function alertOf(ev: AlertHubMessage): Alert {
+  const { type: _msgType, alertType, ...rest } = ev;
   void _msgType;
-  // The alert's own type field collides with the message type; the hub sends the alert
-  // type as `alertType` when it needs to, otherwise a face-detection alert is implied.
-  const alertType = (rest as { alertType?: string }).alertType ?? 'face-detection';
   return { ...rest, type: alertType };
 }
 
@@ -205,7 +204,7 @@ export class RealtimeStore {
       events.push(ev);
       switch (ev.type) {
         case 'camera-status-update': {
-          const e = ev as Extract<ServerEvent, { type: 'camera-status-update' }>;
+          const e = ev;
           if (!e.cameraId || !e.status) break;
           cameras ??= { ...s.cameras };
           cameras[e.cameraId] = {
@@ -223,7 +222,7 @@ export class RealtimeStore {
           break;
         }
         case 'face-detection-alert': {
-          const alert = stripType(ev as Extract<ServerEvent, { type: 'face-detection-alert' }>);
+          const alert = alertOf(ev);
           if (!alert.id) break;
           draft().lastAlertId = alert.id;
           if (s.clearedUpTo && alert.createdAt <= s.clearedUpTo) break;
@@ -237,23 +236,22 @@ export class RealtimeStore {
           break;
         }
         case 'health-update': {
-          const { type: _t, ...h } = ev as Extract<ServerEvent, { type: 'health-update' }>;
+          const { type: _t, ...h } = ev;
           void _t;
-          draft().health = h as SystemHealth;
+          draft().health = h;
           break;
         }
         case 'stats:updated': {
-          Object.assign(this.pendingStats, parseStats(ev as Record<string, unknown>));
+          Object.assign(this.pendingStats, parseStats(ev));
           this.slowDirty = true;
           break;
         }
         default: {
           if (ev.type.startsWith('camera-')) {
             draft().cameraListVersion = (next ?? s).cameraListVersion + 1;
-            const id = (ev as { cameraId?: unknown }).cameraId;
-            if (ev.type === 'camera-deleted' && typeof id === 'string') {
+            if (ev.type === 'camera-deleted') {
               cameras ??= { ...s.cameras };
-              delete cameras[id];
+              delete cameras[ev.cameraId];
             }
           }
         }
@@ -407,10 +405,13 @@ function newestFirst(a: Alert, b: Alert): number {
   return a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0;
 }
 
-/** `stats:updated` comes as {cameraId, stats}, {cameras: {id: stats}} or {stats: {id: stats}}. */
-export function parseStats(ev: Record<string, unknown>): Record<string, StreamStats> {
+/** The figures of a `stats:updated` message: {cameraId, stats} (what the server sends), or
+ * the map shapes {cameras: {id: stats}} / {stats: {id: stats}} of other producers. */
+export function parseStats(message: unknown): Record<string, StreamStats> {
   const out: Record<string, StreamStats> = {};
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObj(message)) return out;
+  const ev = message;
   if (typeof ev.cameraId === 'string' && isObj(ev.stats)) {
     out[ev.cameraId] = ev.stats as StreamStats;
     return out;

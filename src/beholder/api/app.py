@@ -39,6 +39,7 @@ from beholder.auth.tokens import TokenService, load_or_create_secret
 from beholder.bootstrap import ensure_admin
 from beholder.bus import Bus, create_bus
 from beholder.config import Settings
+from beholder.contracts import hub as hub_messages
 from beholder.db.engine import Database
 from beholder.db.migrate import upgrade_async
 from beholder.db.repositories import alerts as alerts_repo
@@ -95,6 +96,9 @@ def _openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
     comps["ErrorResponse"] = ErrorResponse.model_json_schema(
         ref_template="#/components/schemas/{model}"
     )
+    # The hub's messages are not REST bodies; publish them so clients generate their types.
+    for name, hub_schema in hub_messages.openapi_components().items():
+        comps.setdefault(name, hub_schema)
     app.openapi_schema = schema
     return schema
 
@@ -277,7 +281,7 @@ async def _start(
 
     async def on_health_change(snapshot: dict[str, Any]) -> None:
         if state_holder:
-            await fan_out(state_holder[0], "health", {"type": "health-update", **snapshot})
+            await fan_out(state_holder[0], "health", hub_messages.health_update(snapshot))
 
     health = HealthChecker(
         {

@@ -10,30 +10,30 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
 from beholder.api.schemas import CameraOut
 from beholder.api.state import AppState
-from beholder.api.views import alert_message
+from beholder.api.views import alert_out
 from beholder.bus.base import BusMessage, Subscription
+from beholder.contracts import hub as hub_messages
+from beholder.contracts.bus import (
+    CameraStatus,
+    FaceDetectionAlert,
+    HubBroadcast,
+    StreamStatusEvent,
+)
+from beholder.contracts.hub import HubMessage
+from beholder.contracts.subjects import Subjects
+from beholder.contracts.wire import iso_z, utcnow
 from beholder.db.models import Alert
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import BusError
-from beholder.messages import (
-    CameraStatus,
-    FaceDetectionAlert,
-    StreamStatusEvent,
-    Subjects,
-    iso_z,
-    utcnow,
-)
 from beholder.observability import BUS_MESSAGES
 
 log = structlog.get_logger(__name__)
@@ -43,47 +43,39 @@ _PRUNE_EVERY = 50
 
 
 async def fan_out(
-    state: AppState, topic: str, message: dict[str, Any], camera_id: str | None = None
+    state: AppState, topic: str, message: HubMessage, camera_id: str | None = None
 ) -> None:
-    """Send a hub message to the dashboards of every api instance (via ``hub.broadcast``).
+    """Send a hub message (built by :mod:`beholder.contracts.hub`) to the dashboards of
+    every api instance, via ``hub.broadcast``; serialized once here.
 
     Falls back to this instance's hub alone when the bus refuses (dashboards here still
     see it)."""
-    envelope = {"topic": topic, "cameraId": camera_id, "message": message}
+    envelope = HubBroadcast(topic=topic, camera_id=camera_id, message=hub_messages.wire(message))
     try:
-        await state.bus.publish(Subjects.HUB_BROADCAST, json.dumps(envelope).encode())
+        await state.bus.publish(Subjects.HUB_BROADCAST, envelope.to_bytes())
     except BusError:
         log.warning("hub fan-out over the bus failed; local hub only", topic=topic)
-        state.hub.broadcast(topic, message, camera_id=camera_id)
+        state.hub.broadcast(topic, envelope.message, camera_id=camera_id)
 
 
 async def broadcast_camera(
     state: AppState, cam: CameraOut, correlation_id: str | None = None
 ) -> None:
     """Push a camera's current state to dashboards (topic ``cameras`` and ``camera:<id>``)."""
-    body = cam.model_dump(mode="json", by_alias=True)
-    msg: dict[str, Any] = {
-        "type": "camera-status-update",
-        "cameraId": cam.id,
-        "status": body["status"],
-        "errorCode": body.get("errorCode"),
-        "details": body.get("statusDetail"),
-        "camera": body,
-        "timestamp": iso_z(utcnow()),
-    }
-    if correlation_id:
-        msg["correlationId"] = correlation_id
+    msg = hub_messages.camera_status_update(
+        cam.id,
+        cam.status,
+        error_code=cam.error_code,
+        details=cam.status_detail,
+        camera=cam,
+        correlation_id=correlation_id,
+    )
     await fan_out(state, "cameras", msg, camera_id=cam.id)
 
 
 async def broadcast_camera_deleted(state: AppState, camera_id: str) -> None:
     """Tell dashboards a camera is gone."""
-    await fan_out(
-        state,
-        "cameras",
-        {"type": "camera-deleted", "cameraId": camera_id, "timestamp": iso_z(utcnow())},
-        camera_id=camera_id,
-    )
+    await fan_out(state, "cameras", hub_messages.camera_deleted(camera_id), camera_id=camera_id)
 
 
 class EventConsumers:
@@ -107,13 +99,11 @@ class EventConsumers:
 
     async def on_hub_broadcast(self, msg: BusMessage) -> None:
         try:
-            envelope = json.loads(msg.data)
-            topic, message = envelope["topic"], envelope["message"]
-            camera_id = envelope.get("cameraId")
-        except (ValueError, KeyError, TypeError):
+            envelope = HubBroadcast.from_bytes(msg.data)
+        except ValidationError:
             log.warning("malformed hub.broadcast dropped")
             return
-        self.state.hub.broadcast(str(topic), message, camera_id=camera_id)
+        self.state.hub.broadcast(envelope.topic, envelope.message, camera_id=envelope.camera_id)
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -145,14 +135,23 @@ class EventConsumers:
                 stats=stats,
             )
             await s.commit()
-        hub_msg = event.to_wire()
-        hub_msg["type"] = "camera-status-update"
-        await fan_out(self.state, "cameras", hub_msg, camera_id=event.camera_id)
-        if stats is not None:
+        status_msg = hub_messages.camera_status_update(
+            event.camera_id,
+            event.status,
+            error_code=event.error_code,
+            details=event.details,
+            attempt=event.attempt,
+            stats=event.stats,
+            worker_id=event.worker_id,
+            timestamp=event.timestamp,
+            correlation_id=event.correlation_id,
+        )
+        await fan_out(self.state, "cameras", status_msg, camera_id=event.camera_id)
+        if event.stats is not None:
             await fan_out(
                 self.state,
                 "stats",
-                {"type": "stats:updated", "cameraId": event.camera_id, "stats": stats},
+                hub_messages.stats_updated(event.camera_id, event.stats),
                 camera_id=event.camera_id,
             )
 
@@ -195,8 +194,8 @@ class EventConsumers:
                 ),
             )
             await s.commit()
-            hub_msg = alert_message(alert)
-        await fan_out(self.state, "alerts", hub_msg, camera_id=event.camera_id)
+            alert_msg = hub_messages.alert_message(alert_out(alert))
+        await fan_out(self.state, "alerts", alert_msg, camera_id=event.camera_id)
         self._alerts_since_prune += 1
         if self._alerts_since_prune >= _PRUNE_EVERY:
             self._alerts_since_prune = 0

@@ -1,4 +1,7 @@
-"""Request and response models of the REST API (camelCase JSON, DESIGN §6)."""
+"""Request and response models of the REST API (camelCase JSON, DESIGN §6).
+
+The views that hub messages carry too (cameras, alerts, health) are defined in
+:mod:`beholder.contracts.resources` and re-exported here."""
 
 from __future__ import annotations
 
@@ -8,6 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from beholder.auth.roles import ApiKeyScope, Role
+from beholder.contracts.resources import (
+    AlertOut,
+    AlertSeverity,
+    AlertType,
+    CameraOut,
+    HealthOut,
+    ServiceHealthOut,
+)
 from beholder.messages import CameraStatus, UtcDatetime
 from beholder.rtsp_url import validate_rtsp_url
 
@@ -163,22 +174,6 @@ class CameraUpdate(ApiModel):
         return None if v is None else validate_rtsp_url(v)
 
 
-class CameraOut(ApiModel):
-    id: str
-    name: str
-    rtsp_url: str = Field(description="Credentials masked, e.g. rtsp://admin:***@host/stream")
-    location: str | None
-    nvr_id: str | None
-    enabled: bool
-    face_detection_enabled: bool
-    status: CameraStatus
-    status_detail: str | None
-    error_code: str | None
-    stats: dict[str, Any] | None
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
-
-
 class CommandAccepted(ApiModel):
     camera_id: str
     status: CameraStatus
@@ -189,45 +184,7 @@ class FaceDetectionToggle(ApiModel):
     enabled: bool
 
 
-# --- alerts ---
-
-AlertType = Literal["face-detection", "system-alert", "stream-error"]
-AlertSeverity = Literal["low", "medium", "high", "critical"]
-
-
-class AlertOut(ApiModel):
-    id: str
-    camera_id: str | None
-    stream_id: str | None
-    type: AlertType
-    severity: AlertSeverity
-    message: str
-    metadata: dict[str, Any]
-    thumbnail: str | None = Field(default=None, description="small JPEG, base64")
-    has_snapshot: bool
-    created_at: UtcDatetime
-    acknowledged_at: UtcDatetime | None
-    acknowledged_by: str | None
-
-
 # --- system ---
-
-
-class ServiceHealthOut(ApiModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-    status: Literal["UNKNOWN", "STARTING", "HEALTHY", "DEGRADED", "UNHEALTHY"]
-    response_time_ms: float | None
-    details: dict[str, Any]
-    last_checked: str | None
-    critical: bool
-
-
-class HealthOut(ApiModel):
-    status: Literal["UNKNOWN", "STARTING", "HEALTHY", "DEGRADED", "UNHEALTHY"]
-    ready: bool
-    services: dict[str, ServiceHealthOut]
-    timestamp: str
-    version: str | None = None
 
 
 class ReadyOut(ApiModel):
@@ -239,3 +196,13 @@ class ReadyOut(ApiModel):
 class StatsOut(ApiModel):
     cameras: dict[str, dict[str, Any]] = Field(description="per camera id: status and stats")
     totals: dict[str, Any]
+
+
+__all__ = [
+    "AlertOut",
+    "AlertSeverity",
+    "AlertType",
+    "CameraOut",
+    "HealthOut",
+    "ServiceHealthOut",
+]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from beholder.api.schemas import AlertOut, CameraOut
+from beholder.contracts import hub as hub_messages
+from beholder.contracts.resources import AlertOut, CameraOut
 from beholder.db.models import Alert, Camera
 from beholder.messages import iso_z
 from beholder.rtsp_url import mask_rtsp_url
@@ -58,7 +59,6 @@ def alert_out(alert: Alert) -> AlertOut:
 
 
 def alert_message(alert: Alert) -> dict[str, Any]:
-    """Hub message for an alert: ``{"type": "face-detection-alert", ...alert fields}``."""
-    body = alert_out(alert).model_dump(mode="json", by_alias=True)
-    kind = "face-detection-alert" if alert.type == "face-detection" else "alert"
-    return {"type": kind, "alertType": body.pop("type"), **body}
+    """Wire form of the hub message of an alert row (``face-detection-alert`` and the alert's
+    fields, see :func:`beholder.contracts.hub.alert_message`), for live fan-out and replay."""
+    return hub_messages.wire(hub_messages.alert_message(alert_out(alert)))

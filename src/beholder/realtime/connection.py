@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
+from beholder.contracts.hub import HubError
 from beholder.realtime.frames import Outgoing
 from beholder.realtime.rawsend import WriteTransport, raw_channel
 
@@ -235,7 +236,7 @@ class Connection:
 
     # -- closing ---------------------------------------------------------------------------
 
-    def close_soon(self, code: int, reason: str, final: dict[str, Any] | None = None) -> None:
+    def close_soon(self, code: int, reason: str, final: HubError | None = None) -> None:
         """Stop delivering now and close in the background (``final`` is sent first).
 
         Idempotent. Safe from synchronous code (broadcast, timers, heartbeat).
@@ -249,14 +250,14 @@ class Connection:
             self.expiry = None
         self.close_task = asyncio.get_running_loop().create_task(self._close(code, reason, final))
 
-    async def close(self, code: int, reason: str, final: dict[str, Any] | None = None) -> None:
+    async def close(self, code: int, reason: str, final: HubError | None = None) -> None:
         """Close and wait (bounded by :data:`CLOSE_GRACE`) until the close frame is out."""
         self.close_soon(code, reason, final)
         if self.close_task is not None:
             with contextlib.suppress(Exception):
                 await self.close_task
 
-    async def _close(self, code: int, reason: str, final: dict[str, Any] | None) -> None:
+    async def _close(self, code: int, reason: str, final: HubError | None) -> None:
         if self.flusher is not None:
             self.flusher.cancel()
         raw = self.raw
@@ -276,9 +277,9 @@ class Connection:
         except Exception:  # already disconnected, or Starlette already saw a close
             log.debug("hub close skipped", client=self.client, code=code)
 
-    async def _send_close(self, code: int, reason: str, final: dict[str, Any] | None) -> None:
+    async def _send_close(self, code: int, reason: str, final: HubError | None) -> None:
         if final is not None:
-            out = Outgoing.of(final)
+            out = Outgoing.reply(final)
             if self.raw is not None:
                 if self.raw.is_open():
                     self.raw.transport.write(out.frame)  # same stream as every other frame

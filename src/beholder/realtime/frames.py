@@ -12,6 +12,9 @@ import struct
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
+
+from beholder.contracts.hub import wire
 
 _TEXT_FIN = 0x81  # FIN=1, opcode=0x1 (text)
 _HEADER_16 = struct.Struct("!BBH")
@@ -58,8 +61,14 @@ class Outgoing:
 
     @classmethod
     def of(cls, message: dict[str, Any], alert_id: str | None = None) -> Outgoing:
-        """Serialize ``message`` once; see :func:`dumps` for errors."""
+        """Serialize ``message`` (the wire form of a hub message, e.g. received over the bus)
+        once; see :func:`dumps` for errors."""
         return cls(dumps(message), alert_id)
+
+    @classmethod
+    def reply(cls, message: BaseModel) -> Outgoing:
+        """Serialize a hub message model (:data:`beholder.contracts.hub.HubMessage`) once."""
+        return cls(dumps(wire(message)))
 
     @property
     def text(self) -> str:

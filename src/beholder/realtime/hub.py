@@ -24,6 +24,8 @@ from starlette.websockets import WebSocket
 
 from beholder.auth.roles import Principal
 from beholder.config import HubSettings
+from beholder.contracts import hub as hub_messages
+from beholder.contracts.hub import HubMessage
 from beholder.errors import AppError, ErrorCode, public_code
 from beholder.realtime.connection import CLOSE_GRACE, Connection, Counters
 from beholder.realtime.frames import Outgoing, alert_id_of
@@ -142,6 +144,8 @@ class Hub:
     def broadcast(self, topic: str, message: dict[str, Any], camera_id: str | None = None) -> int:
         """Send ``message`` to every connection subscribed to ``topic`` or, when
         ``camera_id`` is given, to ``camera:<camera_id>``; each connection gets it once.
+        ``message`` is the wire form of a :data:`~beholder.contracts.hub.HubMessage`
+        (``wire(builder(...))``), as it arrives over the ``hub.broadcast`` subject.
 
         Serializes once, never awaits or blocks. Returns the number of connections it was
         handed to. A message JSON cannot carry is logged and dropped (returns 0).
@@ -180,9 +184,9 @@ class Hub:
         )
         conn.close_soon(CLOSE_TRY_AGAIN_LATER, "send queue overflow")
 
-    def _reply(self, conn: Connection, message: dict[str, Any]) -> None:
+    def _reply(self, conn: Connection, message: HubMessage) -> None:
         self._counters.sent += 1
-        conn.push(Outgoing.of(message), live=False)
+        conn.push(Outgoing.reply(message), live=False)
 
     # -- connection ------------------------------------------------------------------------
 
@@ -272,12 +276,9 @@ class Hub:
             conn.expiry = loop.call_at(loop.time() + (expires_at - now), self._expire, conn)
         self._reply(
             conn,
-            {
-                "type": "auth-ok",
-                "principal": {"name": principal.name, "role": principal.role.value},
-                "expiresAt": expires_at,
-                "pingInterval": self.settings.ws_ping_interval,
-            },
+            hub_messages.auth_ok(
+                principal.name, principal.role.value, expires_at, self.settings.ws_ping_interval
+            ),
         )
         return True
 
@@ -342,7 +343,7 @@ class Hub:
         if kind == "pong":
             return
         if kind == "ping":
-            self._reply(conn, {"type": "pong", "ts": _now_ms()})
+            self._reply(conn, hub_messages.pong(_now_ms()))
         elif kind == "subscribe":
             await self._subscribe(conn, data)
         elif kind == "unsubscribe":
@@ -374,7 +375,7 @@ class Hub:
         for topic in new:
             conn.topics.add(topic)
             self._topics.setdefault(topic, set()).add(conn)
-        self._reply(conn, {"type": "subscribed", "topics": valid})
+        self._reply(conn, hub_messages.subscribed(valid))
         if last_id is None and not had_alerts:
             last_id = conn.pending_replay  # lastAlertId given on auth
         if last_id is not None and carries_alerts(conn.topics):
@@ -392,7 +393,7 @@ class Hub:
             if topic in conn.topics:
                 conn.topics.discard(topic)
                 self._unsubscribe_one(conn, topic)
-        self._reply(conn, {"type": "unsubscribed", "topics": valid})
+        self._reply(conn, hub_messages.unsubscribed(valid))
 
     def _unsubscribe_one(self, conn: Connection, topic: str) -> None:
         subs = self._topics.get(topic)
@@ -434,7 +435,7 @@ class Hub:
                 conn.close_soon(CLOSE_HEARTBEAT, "heartbeat timeout")
                 continue
             if ping is None:
-                ping = Outgoing.of({"type": "ping", "ts": _now_ms()})
+                ping = Outgoing.reply(hub_messages.ping(_now_ms()))
             self._counters.sent += 1
             conn.push(ping, live=False)
 

@@ -8,9 +8,9 @@ Client → server (JSON text frames, objects with a ``type``)::
     {"type": "replay", "lastAlertId": "<id>"}
     {"type": "pong"} | {"type": "ping"}
 
-Server → client: ``auth-ok``, ``subscribed``, ``unsubscribed``, ``replayed``, ``ping``,
-``pong``, ``error`` and the broadcast messages (``camera-status-update``,
-``face-detection-alert``, ``health-update``, ``nvr_*``, ``stats:updated``).
+Server → client: the :data:`beholder.contracts.hub.HubMessage` union (``auth-ok``,
+``subscribed``, ``unsubscribed``, ``replayed``, ``ping``, ``pong``, ``error`` and the
+broadcasts ``camera-status-update``, ``face-detection-alert``, ``health-update``, …).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from beholder.contracts import hub as hub_messages
+from beholder.contracts.hub import HubError
 from beholder.errors import AppError, ErrorCode
 
 # Close codes. 4401/4408 mirror HTTP 401/408 in the private-use range (RFC 6455 §7.4.2).
@@ -52,9 +54,9 @@ class ProtocolError(AppError):
         self.close_code = close_code
 
 
-def error_message(code: ErrorCode, message: str, **extra: Any) -> dict[str, Any]:
-    """``{"type": "error", "code", "message", ...extra}``; ``message`` must be user-safe."""
-    return {"type": "error", "code": code.value, "message": message, **extra}
+def error_message(code: ErrorCode, message: str, topics: list[str] | None = None) -> HubError:
+    """The hub's ``error`` message for ``code``; ``message`` must be user-safe."""
+    return hub_messages.error(code.value, message, topics)
 
 
 def parse_text(text: str, max_bytes: int) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def is_valid_topic(topic: object) -> bool:
     return topic.startswith(CAMERA_PREFIX) and bool(_CAMERA_ID.fullmatch(topic, len(CAMERA_PREFIX)))
 
 
-def split_topics(data: dict[str, Any]) -> tuple[list[str], list[Any]]:
+def split_topics(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     """``(valid, invalid)`` topics of a (un)subscribe message, de-duplicated, order kept.
 
     Raises :class:`ProtocolError` when ``topics`` is not a list (or is absurdly long).
@@ -119,7 +121,7 @@ def split_topics(data: dict[str, Any]) -> tuple[list[str], list[Any]]:
     if not isinstance(topics, list) or len(topics) > MAX_TOPICS:
         raise ProtocolError(f'"topics" must be a list of at most {MAX_TOPICS} topic names.')
     valid: list[str] = []
-    invalid: list[Any] = []
+    invalid: list[str] = []
     for topic in topics:
         if is_valid_topic(topic):
             if topic not in valid:

@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 
+from beholder.contracts import hub as hub_messages
 from beholder.errors import ErrorCode
 from beholder.realtime.connection import Connection, Counters
 from beholder.realtime.frames import Outgoing, alert_id_of
@@ -20,7 +22,8 @@ from beholder.realtime.protocol import CAMERA_PREFIX, ProtocolError, error_messa
 log = structlog.get_logger(__name__)
 
 Replay = Callable[[str, int], Awaitable[list[dict[str, Any]]]]
-"""``(last_alert_id, limit) -> hub messages`` of newer alerts, oldest first."""
+"""``(last_alert_id, limit) -> hub messages`` of newer alerts, oldest first, in wire form
+(``wire(alert_message(...))`` of :mod:`beholder.contracts.hub`)."""
 
 
 async def replay_missed(
@@ -74,21 +77,15 @@ async def replay_missed(
         count += 1
     counters.replayed += count
     counters.sent += count
-    summary = {
-        "type": "replayed",
-        "count": count,
-        "lastAlertId": last,
-        "truncated": len(messages) >= limit,
-    }
-    _reply(conn, counters, summary)
+    _reply(conn, counters, hub_messages.replayed(count, last, len(messages) >= limit))
     for out in held:
         if out.alert_id is None or out.alert_id not in replayed:
             conn.push(out, live=False)
 
 
-def _reply(conn: Connection, counters: Counters, message: dict[str, Any]) -> None:
+def _reply(conn: Connection, counters: Counters, message: BaseModel) -> None:
     counters.sent += 1
-    conn.push(Outgoing.of(message), live=False)
+    conn.push(Outgoing.reply(message), live=False)
 
 
 def _wants_alert(conn: Connection, message: dict[str, Any]) -> bool:

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from beholder.bus import Bus, BusMessage, Subscription, create_bus
 from beholder.config import Settings, WorkerSettings
+from beholder.contracts.subjects import snapshot_subject
 from beholder.errors import AppError, ErrorCode
 from beholder.messages import (
     CameraCommand,
@@ -54,14 +55,8 @@ from beholder.worker.session import CameraSession
 log = structlog.get_logger(__name__)
 
 COMMAND_QUEUE_GROUP = "workers"
-SNAPSHOT_SUBJECT = "camera.snapshot.{camera_id}"
 
 SessionListener = Callable[[str, CameraSession | None], None]
-
-
-def snapshot_subject(camera_id: str) -> str:
-    """Request/reply subject for a camera's snapshot (reply: JPEG bytes or ``b""``)."""
-    return SNAPSHOT_SUBJECT.format(camera_id=camera_id)
 
 
 class WorkerManager:

@@ -5,7 +5,127 @@ export type ClientOptions = {
 };
 
 /**
+ * AlertAcknowledged
+ *
+ * An alert was acknowledged (by ``acknowledgedBy``, at ``acknowledgedAt``).
+ */
+export type AlertAcknowledged = {
+    /**
+     * Acknowledgedat
+     */
+    acknowledgedAt: string;
+    /**
+     * Acknowledgedby
+     */
+    acknowledgedBy: string | null;
+    /**
+     * Alertid
+     */
+    alertId: string;
+    /**
+     * Cameraid
+     */
+    cameraId: string | null;
+    /**
+     * Type
+     */
+    type: 'alert-acknowledged';
+};
+
+/**
+ * AlertMessage
+ *
+ * A new alert (topic ``alerts`` and ``camera:<id>``): the fields of ``AlertOut`` with
+ * the alert's own type as ``alertType`` (``type`` is the message type:
+ * ``face-detection-alert`` for face detections, ``alert`` for the others).
+ */
+export type AlertMessage = {
+    /**
+     * Acknowledgedat
+     */
+    acknowledgedAt: string | null;
+    /**
+     * Acknowledgedby
+     */
+    acknowledgedBy: string | null;
+    /**
+     * Alerttype
+     */
+    alertType: 'face-detection' | 'system-alert' | 'stream-error';
+    /**
+     * Cameraid
+     */
+    cameraId: string | null;
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Hassnapshot
+     */
+    hasSnapshot: boolean;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * AlertMetadata
+     */
+    metadata: {
+        cameraName?: string;
+        detectedAt?: string;
+        faces?: Array<{
+            /**
+             * Box
+             */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /**
+             * Confidence
+             */
+            confidence: number;
+            /**
+             * Trackid
+             */
+            trackId?: number | null;
+        }>;
+        frameHeight?: number | null;
+        frameWidth?: number | null;
+        sourceTs?: number;
+        [key: string]: unknown;
+    };
+    /**
+     * Severity
+     */
+    severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Streamid
+     */
+    streamId: string | null;
+    /**
+     * Thumbnail
+     *
+     * small JPEG, base64
+     */
+    thumbnail: string | null;
+    /**
+     * Type
+     */
+    type: 'face-detection-alert' | 'alert';
+};
+
+/**
  * AlertOut
+ *
+ * An alert (``metadata``: :data:`AlertMetadata`).
  */
 export type AlertOut = {
     /**
@@ -37,9 +157,33 @@ export type AlertOut = {
      */
     message: string;
     /**
-     * Metadata
+     * AlertMetadata
      */
     metadata: {
+        cameraName?: string;
+        detectedAt?: string;
+        faces?: Array<{
+            /**
+             * Box
+             */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /**
+             * Confidence
+             */
+            confidence: number;
+            /**
+             * Trackid
+             */
+            trackId?: number | null;
+        }>;
+        frameHeight?: number | null;
+        frameWidth?: number | null;
+        sourceTs?: number;
         [key: string]: unknown;
     };
     /**
@@ -155,6 +299,28 @@ export type ApiKeyOut = {
 export type ApiKeyScope = 'worker' | 'nvr' | 'mobile' | 'ml-service';
 
 /**
+ * AuthOk
+ *
+ * Authentication accepted. ``expiresAt``: unix s when the token expires (``null`` for an
+ * API key); ``pingInterval``: s between the server's pings.
+ */
+export type AuthOk = {
+    /**
+     * Expiresat
+     */
+    expiresAt: number | null;
+    /**
+     * Pinginterval
+     */
+    pingInterval: number;
+    principal: HubPrincipal;
+    /**
+     * Type
+     */
+    type: 'auth-ok';
+};
+
+/**
  * CameraCreate
  */
 export type CameraCreate = {
@@ -181,7 +347,29 @@ export type CameraCreate = {
 };
 
 /**
+ * CameraDeleted
+ *
+ * A camera was deleted.
+ */
+export type CameraDeleted = {
+    /**
+     * Cameraid
+     */
+    cameraId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'camera-deleted';
+};
+
+/**
  * CameraOut
+ *
+ * A camera as clients see it; ``stats`` as last reported by its worker.
  */
 export type CameraOut = {
     /**
@@ -222,12 +410,7 @@ export type CameraOut = {
      * Credentials masked, e.g. rtsp://admin:***@host/stream
      */
     rtspUrl: string;
-    /**
-     * Stats
-     */
-    stats: {
-        [key: string]: unknown;
-    } | null;
+    stats: StreamStats | null;
     status: CameraStatus;
     /**
      * Statusdetail
@@ -245,6 +428,52 @@ export type CameraOut = {
  * Camera lifecycle (DESIGN §4).
  */
 export type CameraStatus = 'OFFLINE' | 'STARTING' | 'CONNECTING' | 'PROCESSING' | 'ERROR' | 'STOPPING' | 'STOPPED';
+
+/**
+ * CameraStatusUpdate
+ *
+ * A camera's status changed (topic ``cameras`` and ``camera:<id>``).
+ *
+ * From a worker's ``stream.status`` event (``attempt``, ``stats``, ``workerId`` set) or
+ * from a REST change (``camera`` holds the whole camera). ``details`` is user-safe.
+ */
+export type CameraStatusUpdate = {
+    /**
+     * Attempt
+     */
+    attempt: number | null;
+    camera: CameraOut | null;
+    /**
+     * Cameraid
+     */
+    cameraId: string;
+    /**
+     * Correlationid
+     */
+    correlationId: string | null;
+    /**
+     * Details
+     */
+    details: string | null;
+    /**
+     * Errorcode
+     */
+    errorCode: string | null;
+    stats: StreamStats | null;
+    status: CameraStatus;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'camera-status-update';
+    /**
+     * Workerid
+     */
+    workerId: string | null;
+};
 
 /**
  * CameraUpdate
@@ -334,8 +563,15 @@ export type FaceDetectionToggle = {
 
 /**
  * HealthOut
+ *
+ * The health of the whole system: ``overall`` (the original plan's name) and
+ * ``status`` (the same value, kept for the web app), per-service results, ``timestamp``.
  */
 export type HealthOut = {
+    /**
+     * Overall
+     */
+    overall: 'UNKNOWN' | 'STARTING' | 'HEALTHY' | 'DEGRADED' | 'UNHEALTHY';
     /**
      * Ready
      */
@@ -358,6 +594,118 @@ export type HealthOut = {
      * Version
      */
     version?: string | null;
+};
+
+/**
+ * HealthUpdate
+ *
+ * The system health changed (topic ``health``): the body of ``/api/system/health``.
+ */
+export type HealthUpdate = {
+    /**
+     * Overall
+     */
+    overall: 'UNKNOWN' | 'STARTING' | 'HEALTHY' | 'DEGRADED' | 'UNHEALTHY';
+    /**
+     * Ready
+     */
+    ready: boolean;
+    /**
+     * Services
+     */
+    services: {
+        [key: string]: ServiceHealthOut;
+    };
+    /**
+     * Status
+     */
+    status: 'UNKNOWN' | 'STARTING' | 'HEALTHY' | 'DEGRADED' | 'UNHEALTHY';
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'health-update';
+    /**
+     * Version
+     */
+    version: string | null;
+};
+
+/**
+ * HubError
+ *
+ * A refused message or a failure; ``code`` is an ``ErrorCode`` value, ``message`` is
+ * user-safe; ``topics`` (only when present) lists unknown topics of a ``subscribe``.
+ */
+export type HubError = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Topics
+     */
+    topics?: Array<string> | null;
+    /**
+     * Type
+     */
+    type: 'error';
+};
+
+/**
+ * HubMessage
+ *
+ * Every message the dashboard hub /ws sends, told apart by `type`.
+ */
+export type HubMessage = ({
+    type: 'auth-ok';
+} & AuthOk) | ({
+    type: 'subscribed';
+} & Subscribed) | ({
+    type: 'unsubscribed';
+} & Unsubscribed) | ({
+    type: 'replayed';
+} & Replayed) | ({
+    type: 'ping';
+} & Ping) | ({
+    type: 'pong';
+} & Pong) | ({
+    type: 'error';
+} & HubError) | ({
+    type: 'camera-status-update';
+} & CameraStatusUpdate) | ({
+    type: 'camera-deleted';
+} & CameraDeleted) | ({
+    type: 'alert' | 'face-detection-alert';
+} & AlertMessage) | ({
+    type: 'alert-acknowledged';
+} & AlertAcknowledged) | ({
+    type: 'health-update';
+} & HealthUpdate) | ({
+    type: 'stats:updated';
+} & StatsUpdated);
+
+/**
+ * HubPrincipal
+ *
+ * Who the connection authenticated as: user name (or API key name) and role.
+ */
+export type HubPrincipal = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Role
+     */
+    role: string;
 };
 
 /**
@@ -451,6 +799,38 @@ export type PageUserOut = {
 };
 
 /**
+ * Ping
+ *
+ * Server heartbeat; any client message counts as the answer. ``ts``: unix ms.
+ */
+export type Ping = {
+    /**
+     * Ts
+     */
+    ts: number;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * Pong
+ *
+ * Answer to a client ``ping``. ``ts``: unix ms.
+ */
+export type Pong = {
+    /**
+     * Ts
+     */
+    ts: number;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
  * RefreshRequest
  */
 export type RefreshRequest = {
@@ -461,12 +841,41 @@ export type RefreshRequest = {
 };
 
 /**
+ * Replayed
+ *
+ * End of an alert replay: ``count`` alerts sent, the newest ``lastAlertId``;
+ * ``truncated`` when more were missed than the replay limit.
+ */
+export type Replayed = {
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Lastalertid
+     */
+    lastAlertId: string | null;
+    /**
+     * Truncated
+     */
+    truncated: boolean;
+    /**
+     * Type
+     */
+    type: 'replayed';
+};
+
+/**
  * Role
  */
 export type Role = 'viewer' | 'operator' | 'admin';
 
 /**
  * ServiceHealthOut
+ *
+ * One service's last check, in the original plan's field names (``name``, ``status``,
+ * ``responseTime`` in ms, ``lastCheck``, ``details``) and the earlier ones
+ * (``responseTimeMs``, ``lastChecked``) kept for existing clients.
  */
 export type ServiceHealthOut = {
     /**
@@ -480,9 +889,25 @@ export type ServiceHealthOut = {
         [key: string]: unknown;
     };
     /**
+     * Lastcheck
+     *
+     * ISO 8601 UTC of the check
+     */
+    lastCheck: string | null;
+    /**
      * Lastchecked
      */
     lastChecked: string | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Responsetime
+     *
+     * ms the check took
+     */
+    responseTime: number | null;
     /**
      * Responsetimems
      */
@@ -517,6 +942,125 @@ export type StatsOut = {
 };
 
 /**
+ * StatsUpdated
+ *
+ * A camera's figures (topic ``stats`` and ``camera:<id>``).
+ */
+export type StatsUpdated = {
+    /**
+     * Cameraid
+     */
+    cameraId: string;
+    stats: StreamStats;
+    /**
+     * Type
+     */
+    type: 'stats:updated';
+};
+
+/**
+ * StreamStats
+ *
+ * Per-camera ingest/detection/egress figures reported by the worker.
+ *
+ * Stored as sent (``None`` fields left out), so its schema marks every field optional.
+ */
+export type StreamStats = {
+    /**
+     * Analysedsamples
+     */
+    analysedSamples?: number;
+    /**
+     * Bytesin
+     */
+    bytesIn?: number;
+    /**
+     * Codec
+     */
+    codec?: string | null;
+    /**
+     * Connectionquality
+     */
+    connectionQuality?: 'excellent' | 'fair' | 'poor' | 'unusable';
+    /**
+     * Decodemsp50
+     */
+    decodeMsP50?: number | null;
+    /**
+     * Decodedfps
+     */
+    decodedFps?: number;
+    /**
+     * Detectionfps
+     */
+    detectionFps?: number;
+    /**
+     * Detectormsp50
+     */
+    detectorMsP50?: number | null;
+    /**
+     * Droppedsamples
+     */
+    droppedSamples?: number;
+    /**
+     * Egress
+     */
+    egress?: 'passthrough' | 'transcode' | 'none' | null;
+    /**
+     * Expectedfps
+     */
+    expectedFps?: number | null;
+    /**
+     * Height
+     */
+    height?: number | null;
+    /**
+     * Inputfps
+     */
+    inputFps?: number;
+    /**
+     * Reconnectslasthour
+     */
+    reconnectsLastHour?: number;
+    /**
+     * Skippedstatic
+     */
+    skippedStatic?: number;
+    /**
+     * Stallslasthour
+     */
+    stallsLastHour?: number;
+    /**
+     * Uptimes
+     */
+    uptimeS?: number;
+    /**
+     * Viewers
+     */
+    viewers?: number | null;
+    /**
+     * Width
+     */
+    width?: number | null;
+};
+
+/**
+ * Subscribed
+ *
+ * The valid topics of a ``subscribe`` (now subscribed).
+ */
+export type Subscribed = {
+    /**
+     * Topics
+     */
+    topics: Array<string>;
+    /**
+     * Type
+     */
+    type: 'subscribed';
+};
+
+/**
  * TokenResponse
  */
 export type TokenResponse = {
@@ -538,6 +1082,22 @@ export type TokenResponse = {
      * Tokentype
      */
     tokenType?: 'bearer';
+};
+
+/**
+ * Unsubscribed
+ *
+ * The valid topics of an ``unsubscribe`` (no longer subscribed).
+ */
+export type Unsubscribed = {
+    /**
+     * Topics
+     */
+    topics: Array<string>;
+    /**
+     * Type
+     */
+    type: 'unsubscribed';
 };
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { RealtimeStore, parseStats } from '../store';
 import { OfflineQueue, SupersededError } from '../offlineQueue';
+import { alertMessage, healthUpdate, restAlert, serviceHealth, statsUpdated, statusUpdate, systemHealth, unknownMessage } from './hubMessages';
 
 function memoryStorage(): Storage {
   const m = new Map<string, string>();
@@ -47,15 +48,7 @@ function setup(now = { t: 1_000_000 }, storage: Storage | null = null) {
   return { store, frames, frame, advance, now };
 }
 
-const alert = (id: string, sec: number, cameraId = 'cam-1') => ({
-  type: 'face-detection-alert',
-  id,
-  cameraId,
-  severity: 'medium',
-  message: 'Face detected',
-  createdAt: `2030-01-01T00:00:${String(sec).padStart(2, '0')}.000Z`,
-  metadata: { faces: [{ box: [1, 2, 3, 4], confidence: 0.9, trackId: 1 }] },
-});
+const alert = alertMessage;
 
 describe('RealtimeStore batching', () => {
   it('a burst of events renders once, on the next animation frame', () => {
@@ -63,7 +56,7 @@ describe('RealtimeStore batching', () => {
     const listener = vi.fn();
     store.subscribe(listener);
     for (let i = 0; i < 200; i++) {
-      store.dispatch({ type: 'camera-status-update', cameraId: `c${i % 10}`, status: i % 2 ? 'PROCESSING' : 'CONNECTING', attempt: i });
+      store.dispatch(statusUpdate(`c${i % 10}`, i % 2 ? 'PROCESSING' : 'CONNECTING', { attempt: i }));
     }
     expect(frames).toHaveLength(1); // one frame requested for the whole burst
     expect(listener).not.toHaveBeenCalled();
@@ -76,7 +69,7 @@ describe('RealtimeStore batching', () => {
 
   it('status changes commit on the next frame; stats at most every 500 ms', () => {
     const { store, frame, advance } = setup();
-    store.dispatch({ type: 'camera-status-update', cameraId: 'a', status: 'PROCESSING', stats: { inputFps: 25 } });
+    store.dispatch(statusUpdate('a', 'PROCESSING', { stats: { inputFps: 25 } }));
     frame();
     expect(store.getState().cameras.a?.status).toBe('PROCESSING');
     expect(store.getState().stats.a?.inputFps).toBe(25); // first slow commit is immediate
@@ -84,7 +77,7 @@ describe('RealtimeStore batching', () => {
     const commitsBefore = store.commits;
     for (let i = 1; i <= 10; i++) {
       advance(40);
-      store.dispatch({ type: 'stats:updated', cameraId: 'a', stats: { inputFps: 25 + i } });
+      store.dispatch(statsUpdated('a', { inputFps: 25 + i }));
       frame();
     }
     // 400 ms later: stats are not committed yet, no render was spent on them.
@@ -96,8 +89,8 @@ describe('RealtimeStore batching', () => {
 
     // A status change in the meantime still renders at once.
     advance(10);
-    store.dispatch({ type: 'camera-status-update', cameraId: 'a', status: 'ERROR', details: 'Camera unreachable' });
-    store.dispatch({ type: 'stats:updated', cameraId: 'a', stats: { inputFps: 0 } });
+    store.dispatch(statusUpdate('a', 'ERROR', { details: 'Camera unreachable' }));
+    store.dispatch(statsUpdated('a', { inputFps: 0 }));
     frame();
     expect(store.getState().cameras.a).toMatchObject({ status: 'ERROR', details: 'Camera unreachable' });
     expect(store.getState().stats.a?.inputFps).toBe(35);
@@ -125,10 +118,12 @@ describe('RealtimeStore batching', () => {
   it('connection state and health are status: next frame', () => {
     const { store, frame } = setup();
     store.setConnection('reconnecting', 2, 123);
-    store.dispatch({ type: 'health-update', status: 'DEGRADED', services: { database: { status: 'HEALTHY' } } });
+    const health = systemHealth('DEGRADED', { database: serviceHealth('database', 'HEALTHY') });
+    store.dispatch(healthUpdate(health));
     frame();
     expect(store.getState()).toMatchObject({ connection: 'reconnecting', reconnectAttempt: 2, nextRetryAt: 123 });
-    expect(store.getState().health).toEqual({ status: 'DEGRADED', services: { database: { status: 'HEALTHY' } } });
+    expect(store.getState().health).toEqual({ ...health, version: null });
+    expect(store.getState().health).toMatchObject({ status: 'DEGRADED', services: { database: { status: 'HEALTHY' } } });
   });
 
   it('onBatch reports the new alerts of the batch once', () => {
@@ -149,7 +144,7 @@ describe('RealtimeStore notifications', () => {
   it('keeps alerts newest first, deduplicated, with the alert type restored', () => {
     const { store, frame } = setup();
     store.seedAlerts([
-      { id: 'h1', cameraId: 'c', type: 'face-detection', severity: 'low', message: 'old', createdAt: '2030-01-01T00:00:00.000Z' },
+      restAlert({ id: 'h1', cameraId: 'c', type: 'face-detection', severity: 'low', message: 'old', createdAt: '2030-01-01T00:00:00.000Z' }),
     ]);
     store.dispatch(alert('a3', 3));
     store.dispatch(alert('a1', 1));
@@ -177,34 +172,34 @@ describe('RealtimeStore notifications', () => {
 
     // A new store (page reload) remembers what was read and what was cleared.
     const again = setup(now, storage).store;
-    again.seedAlerts([{ id: 'a1', type: 'face-detection', severity: 'low', message: 'x', createdAt: '2030-01-01T00:00:01.000Z' }]);
+    again.seedAlerts([restAlert({ id: 'a1', type: 'face-detection', severity: 'low', message: 'x', createdAt: '2030-01-01T00:00:01.000Z' })]);
     expect(again.getState().unreadCount).toBe(0);
 
     store.clearAll();
     expect(store.getState().alerts).toEqual([]);
     const third = setup(now, storage).store;
-    third.seedAlerts([{ id: 'a1', type: 'face-detection', severity: 'low', message: 'x', createdAt: '2030-01-01T00:00:01.000Z' }]);
+    third.seedAlerts([restAlert({ id: 'a1', type: 'face-detection', severity: 'low', message: 'x', createdAt: '2030-01-01T00:00:01.000Z' })]);
     expect(third.getState().alerts).toEqual([]);
   });
 
   it('an acknowledged alert is not unread', () => {
     const { store } = setup();
     store.seedAlerts([
-      { id: 'x', type: 'face-detection', severity: 'low', message: 'x', createdAt: '2030-01-01T00:00:01.000Z', acknowledgedAt: '2030-01-01T00:00:02.000Z' },
-      { id: 'y', type: 'face-detection', severity: 'low', message: 'y', createdAt: '2030-01-01T00:00:03.000Z' },
+      restAlert({ id: 'x', type: 'face-detection', severity: 'low', message: 'x', createdAt: '2030-01-01T00:00:01.000Z', acknowledgedAt: '2030-01-01T00:00:02.000Z' }),
+      restAlert({ id: 'y', type: 'face-detection', severity: 'low', message: 'y', createdAt: '2030-01-01T00:00:03.000Z' }),
     ]);
     expect(store.getState().unreadCount).toBe(1);
-    store.upsertAlert({ id: 'y', type: 'face-detection', severity: 'low', message: 'y', createdAt: '2030-01-01T00:00:03.000Z', acknowledgedAt: '2030-01-01T00:00:04.000Z' });
+    store.upsertAlert(restAlert({ id: 'y', type: 'face-detection', severity: 'low', message: 'y', createdAt: '2030-01-01T00:00:03.000Z', acknowledgedAt: '2030-01-01T00:00:04.000Z' }));
     expect(store.getState().unreadCount).toBe(0);
   });
 
   it('camera-* list events bump the list version; camera-deleted drops the overlay', () => {
     const { store, frame } = setup();
-    store.dispatch({ type: 'camera-status-update', cameraId: 'c1', status: 'PROCESSING' });
+    store.dispatch(statusUpdate('c1', 'PROCESSING'));
     frame();
     const v = store.getState().cameraListVersion;
-    store.dispatch({ type: 'camera-created', cameraId: 'c2' });
-    store.dispatch({ type: 'camera-deleted', cameraId: 'c1' });
+    store.dispatch(unknownMessage({ type: 'camera-created', cameraId: 'c2' }));
+    store.dispatch({ type: 'camera-deleted', cameraId: 'c1', timestamp: '2030-01-01T00:00:00.000Z' });
     frame();
     expect(store.getState().cameraListVersion).toBe(v + 2);
     expect(store.getState().cameras.c1).toBeUndefined();
@@ -272,7 +267,7 @@ describe('OfflineQueue', () => {
 describe('hub alert messages', () => {
   it('restore the alert type from alertType', () => {
     const { store, frame } = setup();
-    store.dispatch({ ...alert('s1', 1), alertType: 'stream-error' });
+    store.dispatch(alert('s1', 1, 'cam-1', { alertType: 'stream-error' }));
     frame();
     expect(store.getState().alerts[0]?.type).toBe('stream-error');
   });

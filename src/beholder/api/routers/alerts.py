@@ -13,9 +13,10 @@ from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep,
 from beholder.api.events import fan_out
 from beholder.api.schemas import AlertOut, AlertSeverity, AlertType, Page
 from beholder.api.views import alert_out
+from beholder.contracts import hub as hub_messages
+from beholder.contracts.wire import utcnow
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.errors import InvalidInput, NotFound
-from beholder.messages import iso_z, utcnow
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -63,18 +64,10 @@ async def acknowledge_alert(
     row = await alerts_repo.acknowledge(session, alert_id, principal.name)
     await session.commit()
     out = alert_out(row)
-    await fan_out(
-        state,
-        "alerts",
-        {
-            "type": "alert-acknowledged",
-            "alertId": row.id,
-            "cameraId": row.camera_id,
-            "acknowledgedBy": row.acknowledged_by,
-            "acknowledgedAt": iso_z(row.acknowledged_at or utcnow()),
-        },
-        camera_id=row.camera_id,
+    ack = hub_messages.alert_acknowledged(
+        row.id, row.camera_id, row.acknowledged_by, row.acknowledged_at or utcnow()
     )
+    await fan_out(state, "alerts", ack, camera_id=row.camera_id)
     return out
 
 

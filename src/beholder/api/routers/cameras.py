@@ -20,6 +20,7 @@ from beholder.api.schemas import (
 )
 from beholder.api.state import AppState
 from beholder.api.views import camera_dict, camera_out
+from beholder.contracts.subjects import snapshot_subject
 from beholder.db.models import Camera
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import BusError, StreamUnavailable
@@ -187,7 +188,7 @@ async def camera_snapshot(
     if not CameraStatus(cam.status).is_running:
         raise StreamUnavailable("The camera is not running.", detail=f"status {cam.status}")
     try:
-        data = await state.bus.request(f"camera.snapshot.{camera_id}", b"", timeout=3.0)
+        data = await state.bus.request(snapshot_subject(camera_id), b"", timeout=3.0)
     except BusError as exc:
         raise StreamUnavailable("The camera has no picture yet.", detail=exc.detail) from exc
     if not data.startswith(b"\xff\xd8"):

@@ -2,7 +2,7 @@
 
 The api never touches media: it authorizes the viewer, checks the camera in the database and
 relays signalling over the bus to the worker that holds the camera (subjects and models in
-:mod:`beholder.worker.egress.protocol`). Routes (mounted under ``/api``):
+:mod:`beholder.contracts.live`). Routes (mounted under ``/api``):
 
 * ``POST /cameras/{id}/whep`` — body ``application/sdp`` offer → ``201 Created``,
   ``application/sdp`` answer, ``Location: /api/cameras/{id}/whep/{session}``, ``Link`` headers
@@ -31,6 +31,13 @@ from beholder.api.deps import StateDep, ViewerDep
 from beholder.auth.roles import Role
 from beholder.bus.base import Bus
 from beholder.config import LiveViewSettings
+from beholder.contracts.live import EgressReply, WhepAnswer, WhepDelete, WhepOffer, WhepRenew
+from beholder.contracts.subjects import (
+    valid_subject_token,
+    whep_delete_subject,
+    whep_renew_subject,
+    whep_subject,
+)
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import (
     AppError,
@@ -42,17 +49,6 @@ from beholder.errors import (
     StreamUnavailable,
 )
 from beholder.messages import CameraStatus
-from beholder.worker.egress.protocol import (
-    EgressReply,
-    WhepAnswer,
-    WhepDelete,
-    WhepOffer,
-    WhepRenew,
-    valid_subject_token,
-    whep_delete_subject,
-    whep_renew_subject,
-    whep_subject,
-)
 
 log = logging.getLogger(__name__)
 

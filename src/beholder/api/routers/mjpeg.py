@@ -2,7 +2,7 @@
 
 ``multipart/x-mixed-replace`` JPEG stream; accepts ``?access_token=`` for ``<img src>``. The
 worker encodes once per camera and publishes the JPEGs on the bus
-(:func:`~beholder.worker.egress.protocol.mjpeg_subject`); :class:`MjpegHub` keeps one
+(:func:`~beholder.contracts.subjects.mjpeg_subject`); :class:`MjpegHub` keeps one
 subscription and one keep-alive per camera on this api instance and fans the frames out to
 HTTP clients, each with a ``mjpeg_client_queue``-frame buffer that drops the oldest frame
 for a slow client. Errors as for WHEP (:func:`beholder.api.routers.live.require_live_camera`):
@@ -27,14 +27,10 @@ from beholder.api.routers.live import (
 )
 from beholder.bus.base import Bus, BusMessage, Subscription
 from beholder.config import LiveViewSettings
+from beholder.contracts.live import MjpegKeepAlive, MjpegReply
+from beholder.contracts.subjects import mjpeg_keepalive_subject, mjpeg_subject
 from beholder.errors import AppError
 from beholder.messages import new_id
-from beholder.worker.egress.protocol import (
-    MjpegKeepAlive,
-    MjpegReply,
-    mjpeg_keepalive_subject,
-    mjpeg_subject,
-)
 
 router = APIRouter(prefix="/api", tags=["live"])
 

@@ -6,7 +6,7 @@ Modules: :mod:`.hub` (the worker's :class:`~.hub.EgressHub`: sources, bus reques
 (per-camera fan-out, a packet sink of the camera session), :mod:`.gop` (GOP cache),
 :mod:`.timeline`, :mod:`.track` (aiortc passthrough track), :mod:`.decode` (decode once per
 camera), :mod:`.transcode` (H.264 baseline re-encode), :mod:`.mjpeg`, :mod:`.ice` (ICE address
-policy), :mod:`.errors` (:class:`~.errors.EgressRefused`), :mod:`.protocol` (api↔worker bus
-models), :mod:`.settings`, :mod:`.feeder` (a session stand-in for tests and benches).
-Importing this package imports none of them (the api needs only :mod:`.protocol`).
+policy), :mod:`.errors` (:class:`~.errors.EgressRefused`), :mod:`.feeder` (a session
+stand-in for tests and benches). Importing this package imports none of them. The api↔worker
+bus models are in :mod:`beholder.contracts.live`.
 """

@@ -3,7 +3,7 @@
 :class:`EgressHub` lives in the worker process. For each camera session the worker runs it
 holds one :class:`~beholder.worker.egress.source.CameraSource` (a PacketSink of the session)
 and answers, over the bus, the api's requests for that camera (subjects in
-:mod:`~beholder.worker.egress.protocol`): new WHEP session, delete, renew, MJPEG keep-alive.
+:mod:`~beholder.contracts.live`): new WHEP session, delete, renew, MJPEG keep-alive.
 
 Wiring (worker process, after ``WorkerManager.start()``)::
 
@@ -31,20 +31,22 @@ from typing import Any
 
 from beholder.bus.base import Bus, BusMessage, Subscription
 from beholder.config import LiveViewSettings
-from beholder.errors import AppError, ErrorCode
-from beholder.worker.egress import ice
-from beholder.worker.egress.mjpeg import MjpegEncoder, MjpegFeeds
-from beholder.worker.egress.protocol import (
+from beholder.contracts.live import (
     EgressReply,
     MjpegKeepAlive,
     WhepDelete,
     WhepOffer,
     WhepRenew,
+)
+from beholder.contracts.subjects import (
     mjpeg_keepalive_subject,
     whep_delete_subject,
     whep_renew_subject,
     whep_subject,
 )
+from beholder.errors import AppError, ErrorCode
+from beholder.worker.egress import ice
+from beholder.worker.egress.mjpeg import MjpegEncoder, MjpegFeeds
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
 from beholder.worker.egress.viewers import ViewerRegistry, WhepSession

@@ -3,7 +3,7 @@
 
 The api asks for a camera's MJPEG stream with a keep-alive request every
 ``mjpeg_keepalive`` s (``egress.mjpeg.keepalive.<cam>``, see
-:mod:`~beholder.worker.egress.protocol`); the worker then attaches an :class:`MjpegEncoder`
+:mod:`~beholder.contracts.live`); the worker then attaches an :class:`MjpegEncoder`
 to the camera's :class:`~beholder.worker.egress.decode.DecodePipeline` and publishes each
 JPEG (at most ``mjpeg_max_fps`` per second, at most ``mjpeg_max_width`` pixels wide) on
 ``egress.mjpeg.<cam>``. Every api instance fans the frames out to its HTTP clients, so the
@@ -23,10 +23,11 @@ import av
 
 from beholder.bus.base import Bus
 from beholder.config import LiveViewSettings
+from beholder.contracts.live import MjpegKeepAlive, MjpegReply
+from beholder.contracts.subjects import mjpeg_subject
 from beholder.errors import ErrorCode
 from beholder.worker.egress.decode import RateGate, bounded_size
 from beholder.worker.egress.errors import EgressRefused
-from beholder.worker.egress.protocol import MjpegKeepAlive, MjpegReply, mjpeg_subject
 from beholder.worker.egress.source import CameraSource
 
 log = logging.getLogger(__name__)

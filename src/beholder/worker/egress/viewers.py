@@ -31,11 +31,11 @@ from typing import Any, ClassVar
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from beholder.config import LiveViewSettings
+from beholder.contracts.live import WhepAnswer, WhepOffer
 from beholder.errors import ErrorCode
 from beholder.messages import new_id
 from beholder.worker.egress import ice
 from beholder.worker.egress.errors import EgressRefused
-from beholder.worker.egress.protocol import WhepAnswer, WhepOffer
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
 

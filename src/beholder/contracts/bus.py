@@ -1,0 +1,168 @@
+"""Bus payloads (DESIGN §5): what the api and the worker send each other.
+
+Subjects are in :mod:`beholder.contracts.subjects`; every payload is a
+:class:`~beholder.contracts.wire.WireModel` (camelCase JSON, ``to_bytes``/``from_bytes``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from beholder.contracts.wire import UtcDatetime, WireModel, new_id, utcnow
+
+
+class CameraStatus(StrEnum):
+    """Camera lifecycle (DESIGN §4)."""
+
+    OFFLINE = "OFFLINE"
+    STARTING = "STARTING"
+    CONNECTING = "CONNECTING"
+    PROCESSING = "PROCESSING"
+    ERROR = "ERROR"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+
+    @property
+    def is_running(self) -> bool:
+        """True while a worker is (or should be) holding a session for the camera."""
+        return self in _RUNNING
+
+
+_RUNNING = {CameraStatus.STARTING, CameraStatus.CONNECTING, CameraStatus.PROCESSING}
+
+
+class CommandType(StrEnum):
+    START_STREAM = "START_STREAM"
+    STOP_STREAM = "STOP_STREAM"
+    RESTART_STREAM = "RESTART_STREAM"
+    TOGGLE_FACE_DETECTION = "TOGGLE_FACE_DETECTION"
+
+
+class CameraSpec(WireModel):
+    """What a worker needs to run a camera (sent in START/RESTART payloads; never persisted)."""
+
+    camera_id: str
+    name: str
+    rtsp_url: str
+    face_detection_enabled: bool = True
+
+
+class CameraCommand(WireModel):
+    """api → worker: a command for one camera. ``payload`` holds a :class:`CameraSpec`
+    for START/RESTART and ``{"enabled": bool}`` for TOGGLE_FACE_DETECTION."""
+
+    id: str = Field(default_factory=new_id)
+    command_type: CommandType
+    camera_id: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    timestamp: UtcDatetime = Field(default_factory=utcnow)
+    correlation_id: str = Field(default_factory=new_id)
+
+
+ConnectionQuality = Literal["excellent", "fair", "poor", "unusable"]
+
+
+class StreamStats(WireModel):
+    """Per-camera ingest/detection/egress figures reported by the worker.
+
+    Stored as sent (``None`` fields left out), so its schema marks every field optional."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        json_schema_mode_override="validation",
+    )
+
+    input_fps: float = 0.0
+    decoded_fps: float = 0.0
+    detection_fps: float = 0.0
+    detector_ms_p50: float | None = None
+    decode_ms_p50: float | None = None
+    reconnects_last_hour: int = 0
+    stalls_last_hour: int = 0
+    dropped_samples: int = 0
+    """Detection samples lost because the detector was busy (since the session started)."""
+    skipped_static: int = 0
+    """Samples the motion gate found static and did not analyse (since the session started)."""
+    analysed_samples: int = 0
+    """Samples run through the face detector (since the session started)."""
+    uptime_s: float = 0.0
+    bytes_in: int = 0
+    width: int | None = None
+    height: int | None = None
+    codec: str | None = None
+    expected_fps: float | None = None
+    connection_quality: ConnectionQuality = "excellent"
+    egress: Literal["passthrough", "transcode", "none"] | None = None
+    viewers: int | None = None
+
+
+class StreamStatusEvent(WireModel):
+    """worker → api: a camera's status changed (or periodic stats)."""
+
+    camera_id: str
+    status: CameraStatus
+    error_code: str | None = None
+    details: str | None = None
+    attempt: int | None = None
+    stats: StreamStats | None = None
+    worker_id: str | None = None
+    timestamp: UtcDatetime = Field(default_factory=utcnow)
+    correlation_id: str | None = None
+
+
+class DetectedFace(WireModel):
+    """A face: box ``[x, y, w, h]`` in source pixels, confidence 0–1, tracker id."""
+
+    box: tuple[int, int, int, int]
+    confidence: float = Field(ge=0.0, le=1.0)
+    track_id: int | None = None
+
+
+class FaceDetectionAlert(WireModel):
+    """worker → api: new face(s) appeared on a camera.
+
+    ``thumbnail``: small JPEG, base64 (a few KB). ``snapshot``: full frame with boxes drawn,
+    JPEG base64; the api stores it under the data dir and serves it at
+    ``/api/alerts/{id}/snapshot.jpg`` (the api is the only writer of persisted state).
+    """
+
+    id: str = Field(default_factory=new_id)
+    camera_id: str
+    detected_at: UtcDatetime = Field(default_factory=utcnow)
+    faces: list[DetectedFace]
+    thumbnail: str | None = None
+    snapshot: str | None = None
+    snapshot_id: str | None = None
+    frame_width: int | None = None
+    frame_height: int | None = None
+    source_ts: float | None = None
+    correlation_id: str | None = None
+
+
+class WorkerHeartbeat(WireModel):
+    """worker → everyone: I am alive and hold these sessions."""
+
+    worker_id: str
+    sessions: int
+    camera_ids: list[str] = Field(default_factory=list)
+    egress_sessions: int = 0
+    egress_errors: int = 0
+    timestamp: UtcDatetime = Field(default_factory=utcnow)
+
+
+class HubBroadcast(WireModel):
+    """api → every api instance (``hub.broadcast``): hand ``message`` to the local hub.
+
+    ``message`` is the wire form of a :data:`beholder.contracts.hub.HubMessage`
+    (:func:`beholder.contracts.hub.wire`); ``topic`` and ``camera_id`` select the
+    connections (see :meth:`beholder.realtime.hub.Hub.broadcast`)."""
+
+    topic: str
+    camera_id: str | None = None
+    message: dict[str, Any]

@@ -1,0 +1,80 @@
+"""Every bus subject (DESIGN §5). No other module spells a subject.
+
+Fixed subjects are attributes of :class:`Subjects`; per-camera subjects are built by the
+functions below (``<cam>`` is the camera id, a UUID, so it is one subject token):
+
+========================================  =====================  ==========================
+subject                                   request                reply
+========================================  =====================  ==========================
+``camera.snapshot.<cam>``                 empty                  JPEG bytes or ``b""``
+``egress.whep.<cam>``                     ``WhepOffer``          ``WhepAnswer``
+``egress.whep.delete.<cam>``              ``WhepDelete``         ``EgressReply``
+``egress.whep.renew.<cam>``               ``WhepRenew``          ``EgressReply``
+``egress.mjpeg.keepalive.<cam>``          ``MjpegKeepAlive``     ``MjpegReply``
+``egress.mjpeg.<cam>`` (publish)          JPEG bytes, headers ``ts`` (unix s), ``w``, ``h``
+========================================  =====================  ==========================
+
+(models in :mod:`beholder.contracts.live`). Only the worker holding a camera subscribes to
+its subjects, so "no responders" means the camera is not running anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class Subjects:
+    """Fixed bus subjects (the original plan's Kafka topic names)."""
+
+    CAMERA_COMMANDS = "camera.commands"
+    """api → the worker holding the camera: :class:`~beholder.contracts.bus.CameraCommand`."""
+    STREAM_STATUS = "stream.status"
+    """worker → api: :class:`~beholder.contracts.bus.StreamStatusEvent`."""
+    CAMERA_EVENTS = "camera.events"
+    """worker → api: :class:`~beholder.contracts.bus.FaceDetectionAlert`."""
+    NVR_STATUS = "nvr.status"
+    SYSTEM_HEALTH = "system.health"
+    WORKER_HEARTBEAT = "worker.heartbeat"
+    """worker → everyone: :class:`~beholder.contracts.bus.WorkerHeartbeat`."""
+    HUB_BROADCAST = "hub.broadcast"
+    """api → every api instance's hub: :class:`~beholder.contracts.bus.HubBroadcast`."""
+    WORKER_PING = "worker.ping"
+    """Request/reply: any live worker answers with a :class:`WorkerHeartbeat`."""
+
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def valid_subject_token(value: str) -> bool:
+    """True when ``value`` can be used as one bus subject token (ids: UUIDs, hex, ``-_``)."""
+    return bool(_TOKEN.match(value))
+
+
+def snapshot_subject(camera_id: str) -> str:
+    """Request/reply subject for a camera's snapshot (reply: JPEG bytes or ``b""``)."""
+    return f"camera.snapshot.{camera_id}"
+
+
+def whep_subject(camera_id: str) -> str:
+    """Request subject for a new WHEP session on ``camera_id``."""
+    return f"egress.whep.{camera_id}"
+
+
+def whep_delete_subject(camera_id: str) -> str:
+    """Request subject to end a WHEP session of ``camera_id``."""
+    return f"egress.whep.delete.{camera_id}"
+
+
+def whep_renew_subject(camera_id: str) -> str:
+    """Request subject to extend a WHEP session's lifetime (refreshed access token)."""
+    return f"egress.whep.renew.{camera_id}"
+
+
+def mjpeg_subject(camera_id: str) -> str:
+    """Subject on which the worker publishes ``camera_id``'s MJPEG frames (raw JPEG bytes)."""
+    return f"egress.mjpeg.{camera_id}"
+
+
+def mjpeg_keepalive_subject(camera_id: str) -> str:
+    """Request subject by which the api starts/keeps ``camera_id``'s MJPEG encoder running."""
+    return f"egress.mjpeg.keepalive.{camera_id}"
