@@ -17,7 +17,7 @@ from beholder.realtime.protocol import (
     split_topics,
     token_of,
 )
-from beholder.realtime.rawsend import raw_channel
+from beholder._compat.uvicorn import raw_channel
 
 
 def _parse(data: bytes) -> Frame:
