@@ -372,3 +372,41 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert _error_lines(stderr) == []
     assert '"event": "api stopped"' in stderr
     _assert_nothing_left(mark, port, data_dir)
+
+
+def test_sigterm_during_start_up_undoes_it(tmp_path: Path) -> None:
+    """A signal while a step waits (here the bus: nothing answers, 5 s budget) stops at once."""
+    port, dead_port, mark = _free_port(), _free_port(), uuid.uuid4().hex
+    data_dir = tmp_path / "data"
+    env = _serve_env(data_dir, port, mark, BEHOLDER_BUS_URL=f"nats://127.0.0.1:{dead_port}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "beholder", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # the admin exists once the database step is done: the bus step is next
+        wait_until(lambda: (data_dir / "secret.key").exists(), 30, "start-up to begin")
+        wait_until(lambda: _admin_created(data_dir / "beholder.db"), 30, "the database step")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, stderr[-3000:]
+    assert '"event": "start-up interrupted by a signal; stopped"' in stderr
+    assert _error_lines(stderr) == []
+    _assert_nothing_left(mark, port, data_dir)
+
+
+def _admin_created(db: Path) -> bool:
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(db, timeout=0.1) as conn:
+            return bool(conn.execute("SELECT count(*) FROM users").fetchone()[0])
+    except sqlite3.Error:
+        return False

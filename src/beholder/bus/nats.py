@@ -69,9 +69,11 @@ class NatsBus:
                     name="beholder",
                     error_cb=self._on_error,
                 )
-        except (NatsError, OSError, TimeoutError) as exc:
+        except BaseException as exc:  # cancelled too: never leave the reconnect loop behind
             with contextlib.suppress(NatsError, OSError):
                 await nc.close()
+            if not isinstance(exc, NatsError | OSError | TimeoutError):
+                raise
             cause = self._last_error if isinstance(exc, TimeoutError) and self._last_error else exc
             raise BusError(detail=f"cannot connect to NATS at {self._where()}: {cause!r}") from exc
         self._nc = nc
