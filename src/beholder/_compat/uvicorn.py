@@ -73,12 +73,11 @@ def raw_channel(send: Callable[[Any], Awaitable[None]] | None) -> RawChannel | N
     transport = getattr(owner, "transport", None)
     writable = getattr(owner, "writable", None)
     protocol = getattr(owner, "conn", None)
-    usable = (
+    if not (
         isinstance(protocol, ServerProtocol)
         and isinstance(writable, asyncio.Event)
         and all(callable(getattr(transport, m, None)) for m in ("write", "writelines", "abort"))
-    )
-    if not usable:
+    ):
         if type(owner).__module__ == _SANSIO_MODULE:
             warn_once(
                 "uvicorn.sansio",
@@ -88,7 +87,6 @@ def raw_channel(send: Callable[[Any], Awaitable[None]] | None) -> RawChannel | N
                 type(owner).__qualname__,
             )
         return None
-    assert isinstance(protocol, ServerProtocol) and isinstance(writable, asyncio.Event)
     if protocol.extensions:  # e.g. permessage-deflate: frames differ per connection
         return None
     channel = RawChannel(cast(WriteTransport, transport), writable, protocol)
