@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Any
 
+import structlog
 import uvicorn
 
 from beholder.config import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = structlog.get_logger(__name__)
 
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
@@ -34,11 +42,57 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
 
 
 def run_server(settings: Settings, role: str = "serve") -> int:
-    """Start ``beholder serve`` (all roles) or ``beholder api`` and block until stopped."""
+    """Start ``beholder serve`` (all roles) or ``beholder api`` and block until stopped.
+
+    Returns 0 after a clean shutdown (SIGINT/SIGTERM), 1 when start-up failed: the failing
+    step is logged as one ``start-up failed`` error line and every step before it has
+    been undone (nothing is left running)."""
     from beholder.api.app import create_app
 
     app = create_app(settings, role=role)
-    server = uvicorn.Server(uvicorn_config(app, settings))
+    config = uvicorn_config(app, settings)
+    # The app's lifespan runs *around* the server (see _serve), so that a failed start-up
+    # is reported once and a signal during shutdown cannot cut the services' cleanup short.
+    config.lifespan = "off"
     print(f"Beholder {role} listening on http://{settings.host}:{settings.port}", flush=True)
-    server.run()
-    return 0
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        return runner.run(_serve(app, config))
+
+
+async def _serve(app: FastAPI, config: uvicorn.Config) -> int:
+    from beholder.api.lifecycle import StartupFailed
+
+    server = uvicorn.Server(config)
+    # SIGINT/SIGTERM stop the process during the whole lifespan, not only while uvicorn
+    # serves: during start-up they cancel it (the steps done so far are undone), after it
+    # they ask uvicorn to stop. uvicorn swaps in its own handlers while serving and
+    # re-raises the signal when it stops; the re-raised signal lands on these handlers and
+    # only sets ``should_exit`` again, so the services' cleanup always runs.
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    starting = True
+
+    def on_signal(sig: signal.Signals) -> None:
+        server.handle_exit(sig, None)
+        if starting and main is not None:
+            main.cancel()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        async with app.router.lifespan_context(app):
+            starting = False
+            await server.serve()
+    except StartupFailed as exc:
+        log.error("start-up failed", step=exc.step, error=str(exc))
+        return 1
+    except asyncio.CancelledError:
+        if not starting:
+            raise
+        log.warning("start-up interrupted by a signal; stopped")
+        return 1
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    return 0 if server.started else 1

@@ -6,6 +6,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
+from beholder._compat.uvicorn import raw_channel
 from beholder.errors import ErrorCode
 from beholder.realtime.frames import Outgoing, alert_id_of, text_frame
 from beholder.realtime.protocol import (
@@ -17,7 +18,6 @@ from beholder.realtime.protocol import (
     split_topics,
     token_of,
 )
-from beholder.realtime.rawsend import raw_channel
 
 
 def _parse(data: bytes) -> Frame:

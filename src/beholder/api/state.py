@@ -1,10 +1,10 @@
-"""Everything the api's request handlers share, built once per app in the lifespan."""
+"""Everything the api's request handlers share, built once per app by the lifecycle."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from beholder.auth.service import AuthService
 from beholder.bus.base import Bus
@@ -15,11 +15,18 @@ from beholder.realtime.hub import Hub
 
 if TYPE_CHECKING:
     from beholder.api.middleware.rate_limit import RateLimiter
+    from beholder.worker.egress.hub import EgressHub
+    from beholder.worker.manager import WorkerManager
 
 
 @dataclass(eq=False)
 class AppState:
-    """Shared services of one api instance."""
+    """Shared services of one api instance (:mod:`beholder.api.lifecycle` starts and stops
+    them; this object only points at them).
+
+    ``worker`` and ``egress`` are the in-process worker and its live-view hub under
+    ``serve`` (``None`` for ``api``); ``started_at`` is ``time.monotonic()`` at start-up.
+    """
 
     settings: Settings
     db: Database
@@ -30,7 +37,5 @@ class AppState:
     workers: WorkerTracker
     limiter: RateLimiter
     started_at: float = field(default_factory=time.monotonic)
-    worker: Any = None  # in-process WorkerManager under `serve`
-    consumers: Any = None  # EventConsumers
-    egress: Any = None  # in-process live-view EgressHub under `serve`
-    background: list[Any] = field(default_factory=list)  # asyncio tasks to cancel on stop
+    worker: WorkerManager | None = None
+    egress: EgressHub | None = None

@@ -7,11 +7,11 @@ over a real broker, so the suite runs its bus tests against both implementations
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from typing import Any
 
-import nats
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -39,26 +39,57 @@ class NatsBus:
 
     name = "nats"
 
-    def __init__(self, url: str, connect_timeout: float = 2.0) -> None:
+    def __init__(
+        self, url: str, connect_timeout: float = 2.0, first_connect_timeout: float = 5.0
+    ) -> None:
         self.url = url
         self.connect_timeout = connect_timeout
+        self.first_connect_timeout = first_connect_timeout
         self._nc: Client | None = None
+        self._connected = False
+        self._last_error: Exception | None = None
         self.published = 0
         self.delivered = 0
         self.handler_errors = 0
 
     async def start(self) -> None:
+        """Connect. Raises :class:`BusError` when no server answered within
+        ``first_connect_timeout`` seconds (once connected, the client reconnects forever:
+        nats-py would also retry the *first* connection forever, so a wrong URL would hang
+        start-up instead of failing it)."""
+        nc = Client()
         try:
-            self._nc = await nats.connect(
-                self.url,
-                connect_timeout=self.connect_timeout,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                allow_reconnect=True,
-                name="beholder",
-            )
-        except (NatsError, OSError) as exc:
-            raise BusError(detail=f"cannot connect to NATS: {exc!r}") from exc
+            async with asyncio.timeout(self.first_connect_timeout):
+                await nc.connect(
+                    self.url,
+                    connect_timeout=self.connect_timeout,  # type: ignore[arg-type]  # float is fine
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,  # type: ignore[arg-type]  # (typed int, used as float)
+                    allow_reconnect=True,
+                    name="beholder",
+                    error_cb=self._on_error,
+                )
+        except BaseException as exc:  # cancelled too: never leave the reconnect loop behind
+            with contextlib.suppress(NatsError, OSError):
+                await nc.close()
+            if not isinstance(exc, NatsError | OSError | TimeoutError):
+                raise
+            cause = self._last_error if isinstance(exc, TimeoutError) and self._last_error else exc
+            raise BusError(detail=f"cannot connect to NATS at {self._where()}: {cause!r}") from exc
+        self._nc = nc
+        self._connected = True
+
+    def _where(self) -> str:
+        return self.url.rsplit("@", 1)[-1]  # never the credentials of nats://user:pass@host
+
+    async def _on_error(self, exc: Exception) -> None:
+        # nats-py's default logs every failed attempt with a traceback; before the first
+        # connection those are expected (start() reports the outcome once).
+        if self._connected:
+            log.warning("nats error", error=repr(exc))
+        else:
+            self._last_error = exc
+            log.debug("nats connect attempt failed", error=repr(exc))
 
     def _client(self) -> Client:
         if self._nc is None or self._nc.is_closed:

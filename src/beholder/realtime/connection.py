@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from beholder._compat.starlette import server_send
+from beholder._compat.uvicorn import WriteTransport, raw_channel
 from beholder.contracts.hub import HubError
 from beholder.realtime.frames import Outgoing
-from beholder.realtime.rawsend import WriteTransport, raw_channel
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -113,9 +114,9 @@ class Connection:
 
     def __init__(self, websocket: WebSocket, queue_limit: int, counters: Counters) -> None:
         self.websocket = websocket
-        # Starlette keeps the server's own ASGI ``send`` as ``_send``; the fast path needs
-        # it to find uvicorn's protocol (see rawsend). Absent or wrapped → ASGI sends.
-        raw = self.raw = raw_channel(getattr(websocket, "_send", None))
+        # The fast path needs the server's own ASGI ``send`` to find uvicorn's protocol
+        # (library hooks, see beholder._compat). Unknown server or wrapped → ASGI sends.
+        raw = self.raw = raw_channel(server_send(websocket))
         # Fast-path handles copied out of ``raw`` (dummies when absent; ``idle`` guards them).
         self.transport: WriteTransport = raw.transport if raw else _NO_TRANSPORT
         self.writable: asyncio.Event = raw.writable if raw else asyncio.Event()

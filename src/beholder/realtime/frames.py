@@ -3,7 +3,7 @@
 A server-to-client WebSocket text frame is not masked (RFC 6455 §5.1), so without a
 per-connection extension (permessage-deflate) the bytes on the wire are the same for every
 client. :class:`Outgoing` therefore holds the JSON payload *and* the complete frame; the
-fast path (:mod:`beholder.realtime.rawsend`) writes ``frame`` straight to each socket.
+fast path (:mod:`beholder._compat.uvicorn`) writes ``frame`` straight to each socket.
 """
 
 from __future__ import annotations

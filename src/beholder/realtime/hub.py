@@ -3,7 +3,7 @@
 The api calls :meth:`Hub.broadcast` for every camera status, alert, health and stats event
 it has persisted; the hub serializes the message once, frames it once and hands the same
 bytes to every subscribed connection without awaiting (see :mod:`.connection` and
-:mod:`.rawsend` for the per-connection send path and its bounds).
+:mod:`beholder._compat.uvicorn` for the per-connection send path and its bounds).
 
 Mount with ``app.add_api_websocket_route("/ws", hub.endpoint)``; call :meth:`Hub.start` on
 start-up and :meth:`Hub.close` on shutdown. Best served by uvicorn with

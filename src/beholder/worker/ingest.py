@@ -7,7 +7,8 @@ Everything here is blocking and runs on a session's own ingest thread, never on 
   from "reachable but not speaking RTSP" (FFmpeg folds several of those into one errno).
 * :func:`classify_error` turns any exception into an :class:`IngestError` with an
   :class:`~beholder.errors.ErrorCode` and a user-safe detail (never the URL or its password).
-* :class:`Interrupter` makes a thread's blocked FFmpeg call return within ~0.1 s (stop).
+* :class:`Interrupter` (a PyAV hook, in :mod:`beholder._compat.av`) makes a thread's blocked
+  FFmpeg call return within ~0.1 s (stop).
 
 What one connection does with the stream is :class:`~beholder.worker.ingest_run.IngestRun`;
 what to decode is :class:`~beholder.worker.decode_policy.DecodePolicy`; the stream facts are
@@ -16,12 +17,8 @@ what to decode is :class:`~beholder.worker.decode_policy.DecodePolicy`; the stre
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import itertools
 import socket
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +27,7 @@ import av
 import av.container
 import av.error
 
+from beholder._compat.av import Interrupter as Interrupter  # re-exported: ingest threads use it
 from beholder.errors import AppError, ErrorCode
 from beholder.rtsp_url import mask_rtsp_url
 
@@ -285,88 +283,3 @@ def classify_error(exc: BaseException, url: str, *, opening: bool = False) -> In
 
 
 # --------------------------------------------------------------------------------------------
-# interrupting a blocked FFmpeg call
-
-
-class _InterruptClock:
-    """Stand-in for the ``time`` module inside ``av.container.core``.
-
-    PyAV's FFmpeg interrupt callback aborts a blocking call when ``time.monotonic()`` passes
-    ``start + timeout``; there is no public way to abort on demand. The callback runs on the
-    thread that is blocked (FFmpeg polls it every ~100 ms while waiting for the network), so a
-    clock that jumps forward *for that thread only*, once its stop event is set, aborts exactly
-    that session's open/read with ``av.error.ExitError``. Every other thread sees the real
-    clock. Threads register themselves (see :meth:`Interrupter.watch`), so an entry can never
-    outlive its thread and hit a later thread that reuses the ident.
-    """
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-        self._events: dict[int, threading.Event] = {}
-        self._bump = itertools.count(1)
-
-    def monotonic(self) -> float:
-        now: float = self._real.monotonic()
-        if self._events:
-            ev = self._events.get(threading.get_ident())
-            if ev is not None and ev.is_set():
-                # Strictly increasing huge jumps: "start" and "now" are taken by two calls,
-                # so now - start exceeds any timeout.
-                return now + 1e7 * next(self._bump)
-        return now
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def register(self, ident: int, event: threading.Event) -> None:
-        self._events = {**self._events, ident: event}  # copy-on-write: readers never lock
-
-    def unregister(self, ident: int) -> None:
-        self._events = {k: v for k, v in self._events.items() if k != ident}
-
-
-class Interrupter:
-    """Lets a thread's blocking PyAV calls be aborted by setting an event.
-
-    Only effective for containers opened with a ``timeout`` (PyAV installs its interrupt
-    callback only then); :func:`open_input` always sets one. If a future PyAV changes its
-    internals, :meth:`available` is False and a stop waits for the read timeout instead.
-    """
-
-    _clock: _InterruptClock | None = None
-    _install_lock = threading.Lock()
-
-    @classmethod
-    def install(cls) -> bool:
-        """Put the per-thread clock in place (idempotent); False if PyAV changed."""
-        with cls._install_lock:
-            if cls._clock is not None:
-                return True
-            try:
-                import av.container.core as core
-            except ImportError:  # pragma: no cover
-                return False
-            real = getattr(core, "time", None)
-            if real is None or not hasattr(real, "monotonic"):  # pragma: no cover
-                return False
-            cls._clock = real if isinstance(real, _InterruptClock) else _InterruptClock(real)
-            setattr(core, "time", cls._clock)  # noqa: B010 - see _InterruptClock
-            return True
-
-    @classmethod
-    def available(cls) -> bool:
-        return cls._clock is not None
-
-    @classmethod
-    @contextlib.contextmanager
-    def watch(cls, stop: threading.Event) -> Iterator[None]:
-        """While inside, the calling thread's FFmpeg calls abort once ``stop`` is set."""
-        clock = cls._clock
-        ident = threading.get_ident()
-        if clock is not None:
-            clock.register(ident, stop)
-        try:
-            yield
-        finally:
-            if clock is not None:
-                clock.unregister(ident)

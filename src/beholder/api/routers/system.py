@@ -1,20 +1,37 @@
-"""``/api/system``: health (public), readiness (public, 503 until ready), stats."""
+"""``/api/system``: health (public), readiness (public, 503 until ready), stats; and
+``/metrics`` (Prometheus, outside ``/api``: :data:`metrics_router`)."""
 
 from __future__ import annotations
 
+import contextlib
+import hmac
+import ipaddress
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from beholder import __version__
 from beholder.api.deps import SessionDep, StateDep, ViewerDep
 from beholder.api.errors import correlation_id
+from beholder.api.middleware.http import client_ip
 from beholder.api.schemas import ErrorResponse, HealthOut, ServiceHealthOut, StatsOut
+from beholder.api.state import AppState
+from beholder.auth.roles import Principal, Role
 from beholder.db.repositories import cameras as cameras_repo
-from beholder.errors import ErrorCode, NotFound, error_body
+from beholder.errors import ErrorCode, NotFound, PermissionDenied, Unauthorized, error_body
+from beholder.observability import (
+    DB_POOL_CHECKED_OUT,
+    DB_POOL_IDLE,
+    HUB_CONNECTIONS,
+    HUB_DROPPED,
+    HUB_SENT,
+)
 
 router = APIRouter(prefix="/api/system", tags=["system"])
+metrics_router = APIRouter(include_in_schema=False)
+"""``GET /metrics``: mounted next to :data:`router` (Prometheus scrapes outside ``/api``)."""
 
 
 @router.get("/health", response_model=HealthOut)
@@ -75,3 +92,38 @@ async def stats(_: ViewerDep, session: SessionDep, state: StateDep) -> StatsOut:
         "workers": len(state.workers.alive()),
     }
     return StatsOut(cameras=per, totals=totals)
+
+
+@metrics_router.get("/metrics")
+async def metrics(request: Request, state: StateDep) -> Response:
+    """Prometheus metrics; allowed for listed networks, the metrics token or an admin."""
+    if not await _metrics_allowed(request, state):
+        raise PermissionDenied("You may not read metrics.")
+    hub = state.hub.stats()
+    HUB_CONNECTIONS.set(hub.get("connections", 0))
+    HUB_SENT.set(hub.get("sent", 0))
+    HUB_DROPPED.set(hub.get("dropped", 0))
+    pool = state.db.pool_status()
+    DB_POOL_CHECKED_OUT.set(pool["checkedOut"])
+    DB_POOL_IDLE.set(pool["idle"])
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _metrics_allowed(request: Request, state: AppState) -> bool:
+    """True for a client in ``metrics_allow``, the ``metrics_token`` bearer or an admin's
+    credentials; ``False`` for another principal; raises ``Unauthorized`` without any."""
+    settings = state.settings
+    ip = client_ip(request.scope)
+    with contextlib.suppress(ValueError):
+        addr = ipaddress.ip_address(ip)
+        if any(addr in ipaddress.ip_network(net, strict=False) for net in settings.metrics_allow):
+            return True
+    header = request.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else ""
+    if settings.metrics_token and token and hmac.compare_digest(token, settings.metrics_token):
+        return True
+    credential = token or request.headers.get("x-api-key", "")
+    if not credential:
+        raise Unauthorized()
+    principal: Principal = await state.auth.authenticate(credential)
+    return principal.can(Role.ADMIN)

@@ -8,82 +8,33 @@ check sent outside the configured peer networks. This module is the one place th
 aiortc/aioice to that:
 
 * :func:`rtc_configuration` always passes an explicit ``iceServers`` list (empty by default).
-* **Host-address hook** — :func:`install_host_address_hook` wraps
-  ``aioice.ice.get_host_addresses`` (the function ``Connection.gather_candidates`` calls) once
-  per process. The wrapper returns the addresses of the :func:`host_addresses` context
-  (a ``ContextVar``) when one is active and otherwise behaves exactly like the original, so
-  code that does not opt in is unaffected. The context must be active around
-  ``setLocalDescription`` (gathering happens there; the tasks it spawns copy the context).
-  Verified against aioice 0.13; :func:`install_host_address_hook` raises ``RuntimeError`` if
-  the function it wraps disappears, so an upgrade cannot silently reintroduce the default.
-* **Remote-candidate filter** — :func:`filter_sdp_candidates` drops ``a=candidate`` lines whose
-  address is outside the allowed networks before the offer is applied, and
-  :func:`guard_connection` wraps two methods of each aioice ``Connection`` of a peer
-  connection so that mDNS candidates (checked after resolution) and peer-reflexive
-  candidates learned from incoming checks obey the same rule.
+* **Host-address hook** and **remote-address guard**: the two hooks into aioice's private API
+  live in :mod:`beholder._compat.aioice` (re-exported here: :func:`install_host_address_hook`,
+  :func:`host_addresses`); both fail closed with
+  :class:`~beholder._compat.HookUnavailable`.
+* :func:`filter_sdp_candidates` drops ``a=candidate`` lines whose address is outside the
+  allowed networks before the offer is applied, and :func:`guard_connection` makes mDNS
+  candidates (checked after resolution) and peer-reflexive candidates learnt from incoming
+  checks obey the same rule.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextvars import ContextVar
-from typing import Any
+from collections.abc import Iterable, Sequence
 
-import aioice.ice
 import ifaddr
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
+from beholder._compat import aioice as _aioice
+from beholder._compat.aioice import host_addresses as host_addresses
+from beholder._compat.aioice import (
+    install_host_address_hook as install_host_address_hook,
+)
 from beholder.config import LiveViewSettings
 
-log = logging.getLogger(__name__)
-
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-_HOSTS: ContextVar[tuple[str, ...] | None] = ContextVar("beholder_ice_hosts", default=None)
-_ORIGINAL: Callable[[bool, bool], list[str]] | None = None
-
-
-def install_host_address_hook() -> None:
-    """Wrap ``aioice.ice.get_host_addresses`` so :func:`host_addresses` can pick the addresses.
-
-    Idempotent. Raises ``RuntimeError`` when aioice no longer has the function."""
-    global _ORIGINAL
-    if _ORIGINAL is not None:
-        return
-    original = getattr(aioice.ice, "get_host_addresses", None)
-    if original is None or not callable(original):
-        raise RuntimeError("aioice.ice.get_host_addresses is gone; update beholder's ICE hook")
-
-    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        hosts = _HOSTS.get()
-        if hosts is None:
-            return list(original(use_ipv4, use_ipv6))
-        out: list[str] = []
-        for h in hosts:
-            version = ipaddress.ip_address(h).version
-            if (version == 4 and use_ipv4) or (version == 6 and use_ipv6):
-                out.append(h)
-        return out
-
-    get_host_addresses.__wrapped__ = original  # type: ignore[attr-defined]
-    aioice.ice.get_host_addresses = get_host_addresses
-    _ORIGINAL = original
-
-
-@contextlib.contextmanager
-def host_addresses(hosts: Sequence[str] | None) -> Iterator[None]:
-    """Within this context, ICE gathering offers exactly ``hosts`` (IP literals).
-
-    ``None`` or empty: aioice's default (every interface except loopback)."""
-    install_host_address_hook()
-    token = _HOSTS.set(tuple(hosts) if hosts else None)
-    try:
-        yield
-    finally:
-        _HOSTS.reset(token)
 
 
 def interface_networks() -> list[Network]:
@@ -163,45 +114,14 @@ def filter_sdp_candidates(sdp: str, networks: Sequence[Network] | None) -> tuple
 def guard_connection(pc: RTCPeerConnection, networks: Sequence[Network] | None) -> int:
     """Make every aioice ``Connection`` of ``pc`` ignore remote addresses outside ``networks``
     (mDNS-resolved and peer-reflexive candidates included). Call after
-    ``setRemoteDescription``. Returns how many connections were guarded."""
+    ``setRemoteDescription``. Returns how many connections were guarded.
+
+    Raises :class:`~beholder._compat.HookUnavailable` (fail closed: the caller refuses the
+    viewer) when this aioice/aiortc cannot be guarded."""
     if networks is None:
         return 0
     nets = tuple(networks)
-    guarded = 0
-    seen: set[int] = set()
-    for transceiver in pc.getTransceivers():
-        conn = _ice_connection(transceiver)
-        if conn is None or id(conn) in seen:
-            continue
-        seen.add(id(conn))
-        _wrap(conn, "_add_remote_candidate", lambda args: args[1], nets)
-        _wrap(conn, "check_incoming", lambda args: args[1][0], nets)
-        guarded += 1
-    return guarded
-
-
-def _ice_connection(transceiver: Any) -> Any:
-    with contextlib.suppress(AttributeError):
-        return transceiver.sender.transport.transport._connection
-    return None
-
-
-def _wrap(
-    conn: Any, name: str, addr_of: Callable[[tuple[Any, ...]], str], nets: tuple[Network, ...]
-) -> None:
-    method = getattr(conn, name, None)
-    if method is None:
-        log.warning("aioice Connection has no %s; remote candidate guard incomplete", name)
-        return
-
-    def guarded(*args: Any) -> Any:
-        addr = addr_of(args)
-        if not address_allowed(addr, nets):
-            log.info("ignored remote ICE address %s outside the allowed networks", addr)
-            return None
-        return method(*args)
-
-    setattr(conn, name, guarded)
+    return _aioice.guard_connection(pc, lambda address: address_allowed(address, nets))
 
 
 def rtc_configuration(settings: LiveViewSettings) -> RTCConfiguration:

@@ -1,0 +1,261 @@
+"""Start-up and shutdown of one api instance: every service in one ``AsyncExitStack``.
+
+:func:`running_services` starts, in order: the data dir and secret, the migrations, the
+database (first admin), the bus, the dashboard hub, the health checker, the bus consumers,
+for ``serve`` the in-process worker and its live-view egress, the first health check and
+the health loop, then the camera reconciliation in the background. Each step registers how
+to undo itself as soon as it has something to undo, so:
+
+* a step that fails undoes every step before it (in reverse order) and raises
+  :class:`StartupFailed` naming the step;
+* shutdown undoes everything in reverse order, awaits every task it cancels and logs each
+  failure with its traceback (one failing service never keeps the others open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from beholder.api.events import EventConsumers, fan_out
+from beholder.api.middleware.rate_limit import RateLimiter
+from beholder.api.reconcile import reconcile_cameras
+from beholder.api.state import AppState
+from beholder.api.views import alert_message
+from beholder.auth.service import AuthService
+from beholder.auth.tokens import TokenService, load_or_create_secret
+from beholder.bootstrap import ensure_admin
+from beholder.bus import Bus, create_bus
+from beholder.config import Settings
+from beholder.contracts import hub as hub_messages
+from beholder.db.engine import Database
+from beholder.db.migrate import upgrade_async
+from beholder.db.repositories import alerts as alerts_repo
+from beholder.health import (
+    HealthChecker,
+    HealthStatus,
+    WorkerTracker,
+    bus_check,
+    media_check,
+    worker_check,
+)
+from beholder.realtime.hub import Hub
+
+log = structlog.get_logger(__name__)
+
+
+class StartupFailed(Exception):
+    """A start-up step failed; every step before it has been undone.
+
+    ``step`` names the step (``"database"``, ``"bus"``, ...); the cause is ``__cause__``.
+    ``str()`` is one line meant for the operator (no traceback, no credentials beyond what
+    the cause's own message holds)."""
+
+    def __init__(self, step: str, cause: BaseException) -> None:
+        self.step = step
+        reason = " ".join(str(cause).split()) or type(cause).__name__
+        if len(reason) > 300:
+            reason = reason[:297] + "..."
+        super().__init__(f"start-up failed at step {step!r}: {type(cause).__name__}: {reason}")
+
+
+@contextlib.asynccontextmanager
+async def _step(name: str) -> AsyncIterator[None]:
+    """Run one start-up step; any exception becomes :class:`StartupFailed` naming it."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    except StartupFailed:
+        raise
+    except Exception as exc:
+        raise StartupFailed(name, exc) from exc
+    log.debug("start-up step done", step=name, ms=round((time.perf_counter() - t0) * 1000, 1))
+
+
+def _undo(
+    stack: contextlib.AsyncExitStack, service: str, close: Callable[[], Awaitable[Any]]
+) -> None:
+    """Register ``close`` on ``stack``; a failure is logged (with traceback) and the rest of
+    the shutdown goes on."""
+
+    async def undo() -> None:
+        try:
+            await close()
+        except Exception:
+            log.exception("service failed to stop", service=service)
+
+    stack.push_async_callback(undo)
+
+
+async def _close_database(db: Database) -> None:
+    """Dispose of the pool. A connection still checked out here belongs to a task that was
+    cancelled mid-query (it never returned it): say so, and collect it now rather than
+    leave its file handles and SQLite locks open until the garbage collector runs."""
+    busy = db.pool_status()["checkedOut"]
+    await db.dispose()
+    if busy:
+        log.warning("database connections still checked out at shutdown", count=busy)
+        gc.collect()
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until every one has finished; log (with traceback) any that
+    ended with an exception other than its cancellation."""
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for task, result in zip(tasks, results, strict=True):
+        if isinstance(result, Exception):
+            log.error(
+                "background task failed",
+                task=task.get_name(),
+                exc_info=(type(result), result, result.__traceback__),
+            )
+
+
+@contextlib.asynccontextmanager
+async def running_services(
+    settings: Settings,
+    *,
+    role: str,
+    bus: Bus | None,
+    limiter: RateLimiter,
+    migrate: bool,
+) -> AsyncIterator[AppState]:
+    """Start every service of an api instance, yield the :class:`AppState`, stop them all.
+
+    ``role``: ``serve`` runs the worker in-process when ``settings.run_worker``; ``api``
+    does not. ``bus`` overrides the one of ``settings.bus_url`` (it is closed on exit too).
+    Raises :class:`StartupFailed` (after undoing the earlier steps) when a step fails."""
+    t0 = time.perf_counter()
+    async with contextlib.AsyncExitStack() as stack:
+        async with _step("data directory"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            secret = settings.secret_key or load_or_create_secret(settings.secret_file)
+        if migrate:
+            async with _step("migrations"):
+                await upgrade_async(settings.resolved_database_url)
+        async with _step("database"):
+            db = Database(settings)
+            _undo(stack, "database", lambda: _close_database(db))
+            await ensure_admin(db, settings)
+        async with _step("bus"):
+            the_bus = bus or create_bus(settings.bus_url)
+            _undo(stack, "bus", the_bus.close)
+            await the_bus.start()
+        auth = AuthService(
+            db, TokenService(secret, settings.access_token_ttl, settings.refresh_token_ttl)
+        )
+
+        async def replay(last_alert_id: str, limit: int) -> list[dict[str, Any]]:
+            async with db.session() as s:
+                rows = await alerts_repo.after(s, last_alert_id, limit)
+                return [alert_message(r) for r in rows]
+
+        async with _step("hub"):
+            hub = Hub(settings.hub, auth.authenticate, replay)
+            _undo(stack, "hub", hub.close)
+            await hub.start()
+        workers = WorkerTracker(settings.worker.heartbeat_interval)
+        state = AppState(
+            settings=settings,
+            db=db,
+            bus=the_bus,
+            auth=auth,
+            hub=hub,
+            health=_health_checker(settings, db, the_bus, hub, workers),
+            workers=workers,
+            limiter=limiter,
+        )
+        state.health.on_change = _health_listener(state)
+        _undo(stack, "health checker", state.health.stop)
+        async with _step("bus consumers"):
+            consumers = EventConsumers(state)
+            _undo(stack, "bus consumers", consumers.stop)
+            await consumers.start()
+        if role == "serve" and settings.run_worker:
+            await _start_worker(stack, state)
+        async with _step("health checker"):
+            await state.health.check_now()
+            state.health.start()
+        # Reconciliation waits for a worker ping; it must not hold up readiness.
+        reconcile = asyncio.create_task(_reconcile_safely(state), name="reconcile-cameras")
+        stack.push_async_callback(cancel_and_wait, [reconcile])
+        log.info(
+            "api started",
+            role=role,
+            database=db.dialect,
+            bus=the_bus.name,
+            startup_ms=round((time.perf_counter() - t0) * 1000, 1),
+        )
+        yield state
+        log.info("api stopping")
+    log.info("api stopped")
+
+
+async def _start_worker(stack: contextlib.AsyncExitStack, state: AppState) -> None:
+    """``serve``: the in-process worker and its live-view egress."""
+    from beholder.worker.egress.hub import EgressHub
+    from beholder.worker.manager import WorkerManager
+
+    async with _step("worker"):
+        worker = state.worker = WorkerManager(state.settings.worker, state.bus)
+        _undo(stack, "worker", worker.stop)
+        await worker.start()
+    async with _step("live-view egress"):
+        egress = state.egress = EgressHub(
+            state.bus, state.settings.live_view, worker_id=worker.worker_id
+        )
+        _undo(stack, "live-view egress", egress.close)
+        await egress.start()
+        egress.install(worker)
+
+
+def _health_checker(
+    settings: Settings, db: Database, bus: Bus, hub: Hub, workers: WorkerTracker
+) -> HealthChecker:
+    started = time.monotonic()
+    grace = max(3 * settings.worker.heartbeat_interval, 5.0)
+
+    async def db_check() -> tuple[HealthStatus, dict[str, Any]]:
+        rtt = await db.ping()
+        details: dict[str, Any] = {"backend": db.dialect, "rttMs": round(rtt * 1000, 2)}
+        details.update(db.pool_status())
+        return (HealthStatus.HEALTHY if rtt < 0.5 else HealthStatus.DEGRADED), details
+
+    async def hub_check() -> tuple[HealthStatus, dict[str, Any]]:
+        return HealthStatus.HEALTHY, hub.stats()
+
+    return HealthChecker(
+        {
+            "database": db_check,
+            "worker": worker_check(workers, started, grace),
+            "websocket": hub_check,
+            "bus": bus_check(bus),
+            "media": media_check(workers, started, grace),
+        },
+        interval=settings.health_interval,
+    )
+
+
+def _health_listener(state: AppState) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    async def on_health_change(snapshot: dict[str, Any]) -> None:
+        await fan_out(state, "health", hub_messages.health_update(snapshot))
+
+    return on_health_change
+
+
+async def _reconcile_safely(state: AppState) -> None:
+    try:
+        await reconcile_cameras(state)
+    except Exception:
+        log.exception("camera reconciliation failed")
+
+
+__all__ = ["StartupFailed", "cancel_and_wait", "running_services"]
