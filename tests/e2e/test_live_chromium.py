@@ -6,25 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from live_support import (
-    TWO_FACES,
-    WALKING,
-    RtspServer,
-    WorkerStandIn,
-    create_camera,
-    live_env_fixture,
-    rtsp_fixture,
-)
-
 from support.browser import CHROMIUM, launch_chromium
+from support.live import WorkerStandIn, create_camera, live_env_fixture
+from support.rtsp import TWO_FACES, WALKING, RtspServer, rtsp_fixture
 
 PAGE = Path(__file__).with_name("whep_page.html")
 

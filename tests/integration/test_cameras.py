@@ -5,7 +5,7 @@ import json
 
 from beholder.bus import BusMessage
 from beholder.messages import CameraCommand, Subjects
-from conftest import LiveApi
+from support.api import LiveApi
 
 URL = "rtsp://admin:s3cret-pw@192.168.1.20:554/Streaming/Channels/101"
 

@@ -17,7 +17,7 @@ from beholder.messages import (
     StreamStatusEvent,
     Subjects,
 )
-from conftest import LiveApi
+from support.api import LiveApi
 
 # A valid 1x1 JPEG.
 TINY_JPEG = base64.b64decode(

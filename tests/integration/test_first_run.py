@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import free_port
+from support.settings import free_port
 
 BEHOLDER = [sys.executable, "-m", "beholder"]
 

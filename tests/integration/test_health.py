@@ -7,7 +7,8 @@ from pathlib import Path
 import websockets
 
 from beholder.messages import Subjects, WorkerHeartbeat
-from conftest import LiveApi, make_settings, start_live_api, stop_live_api
+from support.api import LiveApi, start_live_api, stop_live_api
+from support.settings import make_settings
 
 
 async def test_health_reports_every_service(sqlite_api: LiveApi) -> None:

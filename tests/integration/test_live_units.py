@@ -11,7 +11,6 @@ from typing import Any
 import av
 import pytest
 from aiortc.mediastreams import MediaStreamError
-from live_support import TWO_FACES, WALKING
 
 from beholder.worker.egress import ice
 from beholder.worker.egress.h264 import (
@@ -25,6 +24,7 @@ from beholder.worker.egress.h264 import (
 from beholder.worker.egress.settings import EgressSettings
 from beholder.worker.egress.source import CameraSource, Timeline
 from beholder.worker.egress.track import EncodedFrame, PassthroughTrack
+from support.rtsp import TWO_FACES, WALKING
 
 
 def packets(path: Any, n: int) -> tuple[Any, list[Any]]:

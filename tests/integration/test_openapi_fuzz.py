@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from beholder.server import uvicorn_config
-from conftest import ADMIN_PASSWORD, make_settings
+from support.settings import ADMIN_PASSWORD, make_settings
 
 CHECKS = ",".join(
     [

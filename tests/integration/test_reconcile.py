@@ -5,7 +5,8 @@ from pathlib import Path
 
 from beholder.bus import BusMessage, MemoryBus
 from beholder.messages import CameraCommand, Subjects, WorkerHeartbeat
-from conftest import LiveApi, make_settings, start_live_api, stop_live_api
+from support.api import LiveApi, start_live_api, stop_live_api
+from support.settings import make_settings
 
 
 async def _running_camera(tmp_path: Path, database_url: str | None) -> tuple[str, Path]:
