@@ -43,7 +43,7 @@ async def test_passthrough_h264_at_source_rate(env: tuple, rtsp: RtspServer) -> 
         await eventually(lambda: len(viewer.frames) > 0, 10, "first frame")
         await asyncio.sleep(1.0)  # past the GOP-cache burst
         t0 = time.monotonic()
-        await asyncio.sleep(4.0)
+        await asyncio.sleep(4.0)  # the window the frame rate is measured over
         rate = viewer.rate(t0, time.monotonic())
         assert 12 * 0.75 <= rate <= 12 * 1.25, rate  # the clip is 12 fps
         assert {(w, h) for _, w, h in viewer.frames} == {(480, 270)}
@@ -68,10 +68,10 @@ async def test_bframes_source_is_transcoded_once(env: tuple, rtsp: RtspServer) -
             assert v.answer_codec().upper() == "H264"
             assert v.egress == "transcode"
             await eventually(lambda v=v: len(v.frames) > 0, 15, "first transcoded frame")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # past the GOP-cache burst
         t0 = time.monotonic()
         enc0 = worker.hub.stats()["cameras"][cid]["encodedFrames"]
-        await asyncio.sleep(4.0)
+        await asyncio.sleep(4.0)  # the window the frame and encode rates are measured over
         t1 = time.monotonic()
         st = worker.hub.stats()["cameras"][cid]
         for v in viewers:
@@ -207,7 +207,13 @@ async def test_four_viewers_join_and_leave_without_leaks(env: tuple, rtsp: RtspS
     await worker.stop_camera(cid)
     await hub.detach(cid)  # the camera stopped for good (grace skipped)
     await viewers[3].close()
-    await asyncio.sleep(0.5)
+
+    def released() -> bool:
+        collect()
+        st = hub.stats()
+        return bool(st["sessions"] == 0 and st["viewers"] == 0 and st["tracks"] == 0)
+
+    await eventually(released, 5, "every viewer released", every=0.2)
     collect()
     st = hub.stats()
     assert st["sessions"] == 0 and st["viewers"] == 0
@@ -253,7 +259,7 @@ async def test_rtsp_server_killed_mid_view(env: tuple, tmp_path: Path) -> None:
         viewer = await open_viewer(live.client, cid, await live.token("viewer"))
         await eventually(lambda: len(viewer.frames) > 5, 10, "frames before the kill")
         await asyncio.to_thread(server.stop)
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # the camera stays dead a while: that is the case under test
         r = await live.client.get("/api/cameras", headers=await live.headers("viewer"))
         assert r.status_code == 200  # the api does not care
         await asyncio.to_thread(server.start)

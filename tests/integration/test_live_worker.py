@@ -4,7 +4,6 @@ restart keeps the viewer, stop closes it."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -46,12 +45,10 @@ async def camera_status(live: Any, cid: str) -> str:
 
 
 async def wait_status(live: Any, cid: str, status: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await camera_status(live, cid) == status:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"camera never reached {status}: {await camera_status(live, cid)}")
+    async def reached() -> bool:
+        return await camera_status(live, cid) == status
+
+    await eventually(reached, timeout, f"camera {status}", every=0.2)
 
 
 async def test_live_view_through_the_worker(serve: tuple[Any, Any], rtsp: RtspServer) -> None:
@@ -75,11 +72,16 @@ async def test_live_view_through_the_worker(serve: tuple[Any, Any], rtsp: RtspSe
         sink = live.state.worker.get_session(cid).packet_sinks[0]
         assert sink.stats()["egress"] == "passthrough" and sink.stats()["viewers"] == 1
         assert live.state.worker.heartbeat().egress_sessions == 1
+        old_session = live.state.worker.get_session(cid)
         # RESTART: new worker session, same viewer keeps playing on the same peer connection
         assert (
             await live.client.post(f"/api/cameras/{cid}/restart", headers=admin)
         ).status_code == 202
-        await asyncio.sleep(1.0)
+        await eventually(
+            lambda: live.state.worker.get_session(cid) not in (None, old_session),
+            10,
+            "a new worker session",
+        )
         t_back = time.monotonic()
         await eventually(lambda: viewer.frames_since(t_back) > 12, 20, "frames after restart")
         assert hub.stats()["sessions"] == 1 and hub.sessions_closed == 0
