@@ -61,10 +61,12 @@ def nats_url() -> Iterator[str]:
         except OSError:
             return False
 
-    wait_until(listening, 10, "nats-server to listen", every=0.05)
-    yield f"nats://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=5)
+    try:
+        wait_until(listening, 10, "nats-server to listen", every=0.05)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
 
 
 METRICS_PORT = _free_port()
