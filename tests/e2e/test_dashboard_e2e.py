@@ -301,7 +301,7 @@ def test_hide_and_show_keeps_the_peer_connection(
 
     t.get_by_role("button", name="Hide video", exact=False).click()
     assert t.locator("video").evaluate("v => getComputedStyle(v).visibility") == "hidden"
-    time.sleep(3)
+    time.sleep(3)  # hidden for a while: the case under test
     t.get_by_role("button", name="Show video", exact=False).click()
     # Instant: it is already playing, no new negotiation, nothing hung up.
     wait_playing(page, t, timeout=5)

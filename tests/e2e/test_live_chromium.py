@@ -6,25 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from live_support import (
-    TWO_FACES,
-    WALKING,
-    RtspServer,
-    WorkerStandIn,
-    create_camera,
-    live_env_fixture,
-    rtsp_fixture,
-)
-
 from support.browser import CHROMIUM, launch_chromium
+from support.live import WorkerStandIn, create_camera, live_env_fixture
+from support.polling import eventually
+from support.rtsp import TWO_FACES, WALKING, RtspServer, rtsp_fixture
 
 PAGE = Path(__file__).with_name("whep_page.html")
 
@@ -64,15 +55,17 @@ async def page(env: tuple[Any, WorkerStandIn]) -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def poll_stats(page: Any, until: float, want: int) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    stats: dict[str, Any] = {}
-    while loop.time() < until:
-        stats = await page.evaluate("whepStats()")
-        if stats["framesDecoded"] > want:
-            return stats
-        await asyncio.sleep(0.25)
-    return stats
+async def poll_stats(page: Any, timeout: float, want: int) -> dict[str, Any]:
+    """The page's WHEP stats once more than ``want`` frames are decoded (fails the test,
+    showing the last stats, after ``timeout`` seconds)."""
+    last: dict[str, Any] = {}
+
+    async def enough() -> bool:
+        last.update(await page.evaluate("whepStats()"))
+        return bool(last["framesDecoded"] > want)
+
+    await eventually(enough, timeout, lambda: f"{want}+ frames decoded; last {last}", every=0.25)
+    return last
 
 
 @pytest.mark.parametrize(
@@ -89,26 +82,23 @@ async def test_chromium_plays_whep(
     res = await page.evaluate("([u, t]) => whepStart(u, t)", [f"/api/cameras/{cid}/whep", token])
     assert res["status"] == 201, res
     assert res["egress"] == egress
-    loop = asyncio.get_running_loop()
-    stats = await poll_stats(page, loop.time() + 5.0, 50)
-    if mount == "two":
-        assert stats["framesDecoded"] > 50, stats  # 12 fps clip + the GOP cache in 5 s
-    else:
-        assert stats["framesDecoded"] > 30, stats  # 10 fps clip: transcoded, at most 15 fps
+    # two: 12 fps clip + the GOP cache in 5 s; walk: 10 fps clip, transcoded, at most 15 fps
+    want = 50 if mount == "two" else 30
+    stats = await poll_stats(page, 5.0, want)
+    assert stats["framesDecoded"] > want, stats
     assert (stats["width"], stats["height"]) == size
     assert stats["codec"] == "video/H264"
     assert stats["state"] == "connected"
     # hide the <video> for 3 s, show it again: the same peer connection keeps decoding
     pc_id = stats["pcId"]
     await page.evaluate("whepSetVisible(false)")
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(3.0)  # hidden for a while: the case under test
     await page.evaluate("whepSetVisible(true)")
     before = (await page.evaluate("whepStats()"))["framesDecoded"]
-    after_stats = await poll_stats(page, loop.time() + 5.0, before + 20)
+    after_stats = await poll_stats(page, 5.0, before + 20)
     assert after_stats["pcId"] == pc_id and after_stats["state"] == "connected"
     assert after_stats["framesDecoded"] > before + 20, (before, after_stats)
     assert worker.hub.stats()["sessions"] == 1
     await page.evaluate("([l, t]) => whepStop(l, t)", [res["location"], token])
-    await asyncio.sleep(0.5)
-    assert worker.hub.stats()["sessions"] == 0
+    await eventually(lambda: worker.hub.stats()["sessions"] == 0, 5, "the WHEP session closed")
     assert worker.hub.stats()["errors"] == 0

@@ -1,6 +1,7 @@
 """Login, refresh rotation, logout, me, API keys — on SQLite and PostgreSQL."""
 
-from conftest import ADMIN_PASSWORD, LiveApi
+from support.api import LiveApi
+from support.settings import ADMIN_PASSWORD
 
 
 async def test_login_me_and_refresh_rotation(api: LiveApi) -> None:

@@ -5,7 +5,7 @@ minimum role on purpose (DESIGN §10)."""
 
 import re
 
-from conftest import LiveApi
+from support.api import LiveApi
 
 PUBLIC = "public"
 RANK = {PUBLIC: 0, "viewer": 1, "operator": 2, "admin": 3}

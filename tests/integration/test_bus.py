@@ -1,6 +1,5 @@
 """Bus semantics on the in-memory bus and on the real NATS server."""
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator
 
@@ -8,6 +7,7 @@ import pytest
 
 from beholder.bus import Bus, BusMessage, MemoryBus, subject_matches
 from beholder.errors import BusError
+from support.polling import eventually
 
 
 def _nats_up() -> bool:
@@ -43,30 +43,28 @@ async def _collect(bus: Bus, subject: str, queue: str | None = None) -> list[byt
     return got
 
 
-async def _settle(bus: Bus) -> None:
+async def _subscribed(bus: Bus) -> None:
+    """Return once the bus has registered every subscription made so far (a ping round trip
+    is answered after the server has processed earlier SUBs; the memory bus has them now)."""
     await bus.ping()
-    await asyncio.sleep(0.05)
 
 
 async def test_publish_reaches_every_plain_subscriber(bus: Bus) -> None:
     subject = f"t.{id(bus)}.fan"
     a, b = await _collect(bus, subject), await _collect(bus, subject)
-    await _settle(bus)
+    await _subscribed(bus)
     await bus.publish(subject, b"x")
-    await _settle(bus)
+    await eventually(lambda: a and b, 2, "both subscribers to get the message")
     assert a == [b"x"] and b == [b"x"]
 
 
 async def test_queue_group_delivers_each_message_once(bus: Bus) -> None:
     subject = f"t.{id(bus)}.q"
     a, b = await _collect(bus, subject, "g"), await _collect(bus, subject, "g")
-    await _settle(bus)
+    await _subscribed(bus)
     for i in range(20):
         await bus.publish(subject, str(i).encode())
-    for _ in range(40):
-        if len(a) + len(b) >= 20:
-            break
-        await asyncio.sleep(0.025)
+    await eventually(lambda: len(a) + len(b) >= 20, 2, "20 messages delivered")
     assert sorted(a + b, key=int) == [str(i).encode() for i in range(20)]
 
 
@@ -77,7 +75,7 @@ async def test_request_reply_and_no_responder(bus: Bus) -> None:
         await msg.respond(msg.data.upper())
 
     await bus.subscribe(subject, echo)
-    await _settle(bus)
+    await _subscribed(bus)
     assert await bus.request(subject, b"hi", timeout=2) == b"HI"
     with pytest.raises(BusError):
         await bus.request(f"t.{id(bus)}.nobody", b"?", timeout=0.3)
@@ -91,10 +89,10 @@ async def test_failing_handler_does_not_hurt_others(bus: Bus) -> None:
 
     await bus.subscribe(subject, boom)
     ok = await _collect(bus, subject)
-    await _settle(bus)
+    await _subscribed(bus)
     await bus.publish(subject, b"1")
     await bus.publish(subject, b"2")
-    await _settle(bus)
+    await eventually(lambda: len(ok) >= 2, 2, "both messages past the failing handler")
     assert ok == [b"1", b"2"]
 
 

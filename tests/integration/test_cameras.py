@@ -1,11 +1,11 @@
 """Cameras CRUD, masking, validation and commands — on SQLite and PostgreSQL."""
 
-import asyncio
 import json
 
 from beholder.bus import BusMessage
 from beholder.messages import CameraCommand, Subjects
-from conftest import LiveApi
+from support.api import LiveApi
+from support.polling import eventually
 
 URL = "rtsp://admin:s3cret-pw@192.168.1.20:554/Streaming/Channels/101"
 
@@ -86,10 +86,7 @@ async def test_commands_return_202_and_reach_the_bus(api: LiveApi) -> None:
     assert r2.status_code == 202
     r3 = await api.client.post(f"/api/cameras/{cam['id']}/stop", headers=op)
     assert r3.status_code == 202 and r3.json()["status"] == "STOPPING"
-    for _ in range(40):
-        if len(seen) >= 3:
-            break
-        await asyncio.sleep(0.025)
+    await eventually(lambda: len(seen) >= 3, 5, "three commands on the bus")
     kinds = [c.command_type.value for c in seen]
     assert kinds == ["START_STREAM", "TOGGLE_FACE_DETECTION", "STOP_STREAM"]
     # The worker gets the real URL (it needs it); clients never do.

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from beholder.config import Settings
-from conftest import make_settings, start_live_api, stop_live_api
+from support.api import start_live_api, stop_live_api
+from support.settings import make_settings
 
 
 async def test_cors_allows_only_listed_origins(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from beholder.db.repositories import cameras as cameras_repo
-from conftest import LiveApi, make_settings, start_live_api, stop_live_api
+from support.api import LiveApi, start_live_api, stop_live_api
+from support.settings import make_settings
 
 LEAKS = re.compile(
     r"Traceback|File \"|/work/|site-packages|SELECT |INSERT |sqlalchemy|asyncpg|sqlite3|s3cret",

@@ -17,7 +17,8 @@ from beholder.messages import (
     StreamStatusEvent,
     Subjects,
 )
-from conftest import LiveApi
+from support.api import LiveApi
+from support.polling import eventually
 
 # A valid 1x1 JPEG.
 TINY_JPEG = base64.b64decode(
@@ -50,6 +51,12 @@ async def _next(ws: Any, kind: str, timeout: float = 5.0) -> dict[str, Any]:
             msg = json.loads(await ws.recv())
             if msg["type"] == kind:
                 return msg
+
+
+async def _stored_alerts(api: LiveApi, headers: dict[str, str], n: int) -> bool:
+    """True once the alert history holds exactly ``n`` alerts."""
+    r = await api.client.get("/api/alerts?limit=50", headers=headers)
+    return len(r.json()["items"]) == n
 
 
 def _alert(camera_id: str, n: int = 2, at: datetime | None = None) -> FaceDetectionAlert:
@@ -125,11 +132,12 @@ async def test_malformed_bus_payloads_are_dropped_not_fatal(api: LiveApi) -> Non
         ).to_bytes(),
     )
     viewer = await api.headers("viewer")
-    for _ in range(60):
+
+    async def errored() -> dict | None:
         cam = (await api.client.get(f"/api/cameras/{cam_id}", headers=viewer)).json()
-        if cam["status"] == "ERROR":
-            break
-        await asyncio.sleep(0.05)
+        return cam if cam["status"] == "ERROR" else None
+
+    cam = await eventually(errored, 5, "the camera in ERROR")
     assert cam["status"] == "ERROR" and cam["errorCode"] == "NETWORK_ERROR"
 
 
@@ -141,13 +149,7 @@ async def test_alert_history_filters_pages_and_acknowledges(api: LiveApi) -> Non
         alert = _alert(a if i % 2 == 0 else b, n=1)
         sent.append(alert)
         await api.state.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes())
-        for _ in range(100):
-            if (
-                len((await api.client.get("/api/alerts?limit=50", headers=viewer)).json()["items"])
-                == i + 1
-            ):
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda n=i + 1: _stored_alerts(api, viewer, n), 5, f"{i + 1} alerts")
         if i == 4:
             since = datetime.now(UTC)
     # newest first, 3 per page, cursor until exhausted
@@ -195,10 +197,7 @@ async def test_reconnecting_dashboard_gets_missed_alerts(api: LiveApi) -> None:
     for m in missed:
         await bus.publish(Subjects.CAMERA_EVENTS, m.to_bytes())
     viewer = await api.headers("viewer")
-    for _ in range(100):
-        if len((await api.client.get("/api/alerts", headers=viewer)).json()["items"]) == 4:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: _stored_alerts(api, viewer, 4), 5, "4 alerts stored")
     ws2 = await _dashboard(api, ["alerts"], lastAlertId=first.id)
     try:
         got = [(await _next(ws2, "face-detection-alert"))["id"] for _ in range(3)]

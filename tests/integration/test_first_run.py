@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from conftest import free_port
+from support.polling import wait_until
+from support.settings import free_port
 
 BEHOLDER = [sys.executable, "-m", "beholder"]
 
@@ -39,17 +40,22 @@ def _serve(data_dir: Path, port: int, **extra: str) -> tuple[subprocess.Popen[st
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/system/ready", timeout=1).status_code == 200:
-                return proc, time.monotonic() - t0
+                return True
         except httpx.TransportError:
             pass
         assert proc.poll() is None, "serve exited during start-up"
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("serve did not become ready")
+        return False
+
+    try:
+        wait_until(ready, 30, "serve to become ready", every=0.05)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, time.monotonic() - t0
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:

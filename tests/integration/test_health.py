@@ -8,7 +8,9 @@ import websockets
 
 from beholder.config import WorkerSettings
 from beholder.messages import Subjects, WorkerHeartbeat
-from conftest import LiveApi, make_settings, start_live_api, stop_live_api
+from support.api import LiveApi, start_live_api, stop_live_api
+from support.polling import eventually
+from support.settings import make_settings
 
 
 async def test_health_reports_every_service(sqlite_api: LiveApi) -> None:
@@ -38,10 +40,10 @@ async def test_worker_check_follows_heartbeats(tmp_path: Path) -> None:
             r = await live.client.get("/api/system/health/worker")
             return str(r.json()["status"])
 
-        for _ in range(50):
-            if await worker_status() == "UNHEALTHY":
-                break
-            await asyncio.sleep(0.1)
+        async def worker_is(status: str) -> bool:
+            return await worker_status() == status
+
+        await eventually(lambda: worker_is("UNHEALTHY"), 15, "the worker check to be UNHEALTHY")
         assert await worker_status() == "UNHEALTHY"
         overall = (await live.client.get("/api/system/health")).json()["status"]
         assert overall == "DEGRADED"  # the worker is not critical for the api itself
@@ -53,11 +55,12 @@ async def test_worker_check_follows_heartbeats(tmp_path: Path) -> None:
         await ws.send(json.dumps({"type": "subscribe", "topics": ["health"]}))
 
         hb = WorkerHeartbeat(worker_id="w1", sessions=3)
-        for _ in range(30):
+
+        async def beat_until_healthy() -> bool:
             await live.state.bus.publish(Subjects.WORKER_HEARTBEAT, hb.to_bytes())
-            if await worker_status() == "HEALTHY":
-                break
-            await asyncio.sleep(0.1)
+            return await worker_is("HEALTHY")
+
+        await eventually(beat_until_healthy, 10, "a heartbeat to make the worker HEALTHY", 0.1)
         assert await worker_status() == "HEALTHY"
         detail = (await live.client.get("/api/system/health/worker")).json()["details"]
         assert detail["sessions"] == 3

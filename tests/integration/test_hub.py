@@ -28,6 +28,7 @@ from beholder.auth.roles import Principal, Role
 from beholder.config import HubSettings
 from beholder.errors import Unauthorized
 from beholder.realtime import Hub
+from support.polling import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -126,9 +127,12 @@ async def hub_factory(
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
-        while not server.started:
+
+        def serving() -> bool:
             assert not task.done(), "uvicorn failed to start"
-            await asyncio.sleep(0.01)
+            return bool(server.started)
+
+        await eventually(serving, 10, "uvicorn to start", every=0.01)
         await hub.start()
         started.append((server, task, hub))
         srv = HubServer(hub, f"ws://127.0.0.1:{port}/ws", deflate=deflate)
@@ -541,5 +545,5 @@ async def test_close_sends_going_away(hub_factory: Callable[..., Awaitable[HubSe
     assert stats["fastPath"] == (0 if srv.deflate else 1)
     await srv.hub.close()
     assert await closed_code(ws) == 1001
-    await asyncio.sleep(0.05)
+    await eventually(lambda: srv.hub.connection_count == 0, 2, "the connection forgotten")
     assert srv.hub.connection_count == 0

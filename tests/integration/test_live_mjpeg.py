@@ -7,15 +7,10 @@ import time
 
 import httpx
 import pytest
-from live_support import (
-    TWO_FACES,
-    WALKING,
-    RtspServer,
-    create_camera,
-    live_env_fixture,
-    rtsp_fixture,
-    wait_for,
-)
+
+from support.live import create_camera, live_env_fixture
+from support.polling import eventually
+from support.rtsp import TWO_FACES, WALKING, RtspServer, rtsp_fixture
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -77,7 +72,7 @@ async def test_mjpeg_two_clients_one_encoder(env: tuple, rtsp: RtspServer, mount
     assert st["mjpegEncoders"] == 1  # one encoder for both clients
     assert st["cameras"][cid]["decodedFrames"] > 0
     # clients gone → the worker stops encoding after the idle timeout
-    await wait_for(lambda: worker.hub.stats()["mjpegEncoders"] == 0, 10, "encoder stopped")
+    await eventually(lambda: worker.hub.stats()["mjpegEncoders"] == 0, 10, "encoder stopped")
     assert worker.hub.sources[cid]._pipeline is None
     assert worker.hub.error_count == 0
 

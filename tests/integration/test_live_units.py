@@ -11,7 +11,6 @@ from typing import Any
 import av
 import pytest
 from aiortc.mediastreams import MediaStreamError
-from live_support import TWO_FACES, WALKING
 
 from beholder.config import LiveViewSettings, Settings
 from beholder.worker.egress import ice
@@ -27,6 +26,7 @@ from beholder.worker.h264 import (
     split_annexb,
 )
 from beholder.worker.stream import RawPacket, StreamInfo
+from support.rtsp import TWO_FACES, WALKING
 
 
 def packets(path: Any, n: int) -> tuple[Any, list[Any]]:
@@ -45,6 +45,14 @@ def facts(path: Any, n: int) -> tuple[StreamInfo, list[RawPacket]]:
     """:func:`packets` as the ingest run hands them to packet sinks."""
     stream, pkts = packets(path, n)
     return StreamInfo.from_stream(stream), [RawPacket.from_packet(p, 0.0) for p in pkts]
+
+
+async def handled(src: CameraSource) -> None:
+    """Return once the event loop has run everything ``src`` posted to it so far (the
+    source's callbacks run in order, so a marker posted last runs last)."""
+    done = asyncio.Event()
+    src.post(done.set)
+    await asyncio.wait_for(done.wait(), 2)
 
 
 def test_avcc_packets_become_annexb_with_parameter_sets() -> None:
@@ -107,7 +115,7 @@ async def test_gop_cache_primes_new_viewer_with_squeezed_timestamps() -> None:
     src.on_stream_open(stream)
     for p in pkts:
         src.on_packet(p)
-    await asyncio.sleep(0.1)
+    await handled(src)
     assert src.mode == "passthrough" and src.producing
     gop = src.gop_snapshot()
     assert gop[0].keyframe and len(gop) == 8  # packets 12..19
@@ -125,18 +133,18 @@ async def test_bframes_are_detected_at_open_and_from_reordering() -> None:
     src = CameraSource("walk", LiveViewSettings())
     stream, pkts = facts(WALKING, 5)
     src.on_stream_open(stream)
-    await asyncio.sleep(0.05)
+    await handled(src)
     assert src.mode == "transcode" and src.mode_reason == "B-frames"
     src.close()
     # a stream that hides B-frames at open (no has_b_frames) is switched on the first reorder
     src = CameraSource("walk2", LiveViewSettings())
     src.on_stream_open(stream)
-    await asyncio.sleep(0.05)
+    await handled(src)
     src._set_mode("passthrough", None)
     switches = src.mode_switches
     for p in pkts:
         src.on_packet(p)
-    await asyncio.sleep(0.05)
+    await handled(src)
     assert src.mode == "transcode" and src.mode_switches == switches + 1
     src.close()
 

@@ -8,21 +8,19 @@ import time
 from pathlib import Path
 
 import pytest
-from live_support import (
-    TWO_FACES,
-    WALKING,
-    RtspServer,
+
+from support.api import start_live_api, stop_live_api
+from support.live import (
     WorkerStandIn,
     collect,
     create_camera,
     live_env_fixture,
     open_viewer,
-    rtsp_fixture,
     set_status,
-    wait_for,
 )
-
-from conftest import make_settings, start_live_api, stop_live_api
+from support.polling import eventually
+from support.rtsp import TWO_FACES, WALKING, RtspServer, rtsp_fixture
+from support.settings import make_settings
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -42,10 +40,10 @@ async def test_passthrough_h264_at_source_rate(env: tuple, rtsp: RtspServer) -> 
         assert viewer.answer_codec().upper() == "H264"
         assert viewer.egress == "passthrough"
         assert viewer.location == f"/api/cameras/{cid}/whep/{viewer.location.rsplit('/', 1)[1]}"
-        await wait_for(lambda: len(viewer.frames) > 0, 10, "first frame")
+        await eventually(lambda: len(viewer.frames) > 0, 10, "first frame")
         await asyncio.sleep(1.0)  # past the GOP-cache burst
         t0 = time.monotonic()
-        await asyncio.sleep(4.0)
+        await asyncio.sleep(4.0)  # the window the frame rate is measured over
         rate = viewer.rate(t0, time.monotonic())
         assert 12 * 0.75 <= rate <= 12 * 1.25, rate  # the clip is 12 fps
         assert {(w, h) for _, w, h in viewer.frames} == {(480, 270)}
@@ -69,11 +67,11 @@ async def test_bframes_source_is_transcoded_once(env: tuple, rtsp: RtspServer) -
         for v in viewers:
             assert v.answer_codec().upper() == "H264"
             assert v.egress == "transcode"
-            await wait_for(lambda v=v: len(v.frames) > 0, 15, "first transcoded frame")
-        await asyncio.sleep(1.0)
+            await eventually(lambda v=v: len(v.frames) > 0, 15, "first transcoded frame")
+        await asyncio.sleep(1.0)  # past the GOP-cache burst
         t0 = time.monotonic()
         enc0 = worker.hub.stats()["cameras"][cid]["encodedFrames"]
-        await asyncio.sleep(4.0)
+        await asyncio.sleep(4.0)  # the window the frame and encode rates are measured over
         t1 = time.monotonic()
         st = worker.hub.stats()["cameras"][cid]
         for v in viewers:
@@ -195,7 +193,7 @@ async def test_four_viewers_join_and_leave_without_leaks(env: tuple, rtsp: RtspS
     base = hub.stats()
     viewers = [await open_viewer(live.client, cid, token) for _ in range(4)]
     for v in viewers:
-        await wait_for(lambda v=v: len(v.frames) > 3, 10, "frames on every viewer")
+        await eventually(lambda v=v: len(v.frames) > 3, 10, "frames on every viewer")
     assert hub.stats()["sessions"] == 4
     assert hub.stats()["cameras"][cid]["viewers"] == 4
     # two hang up properly (DELETE), one just closes its peer connection, one is left to the
@@ -205,11 +203,17 @@ async def test_four_viewers_join_and_leave_without_leaks(env: tuple, rtsp: RtspS
         assert r.status_code == 200, r.text
         await v.close()
     await viewers[2].close()
-    await wait_for(lambda: hub.stats()["sessions"] == 1, 10, "closed peer connection noticed")
+    await eventually(lambda: hub.stats()["sessions"] == 1, 10, "closed peer connection noticed")
     await worker.stop_camera(cid)
     await hub.detach(cid)  # the camera stopped for good (grace skipped)
     await viewers[3].close()
-    await asyncio.sleep(0.5)
+
+    def released() -> bool:
+        collect()
+        st = hub.stats()
+        return bool(st["sessions"] == 0 and st["viewers"] == 0 and st["tracks"] == 0)
+
+    await eventually(released, 5, "every viewer released", every=0.2)
     collect()
     st = hub.stats()
     assert st["sessions"] == 0 and st["viewers"] == 0
@@ -222,10 +226,10 @@ async def test_four_viewers_join_and_leave_without_leaks(env: tuple, rtsp: RtspS
 
 async def test_token_expiry_closes_session(env: tuple, rtsp: RtspServer) -> None:
     from aiortc import RTCPeerConnection, RTCSessionDescription
-    from live_support import whep_offer_sdp
 
     from beholder.contracts.live import WhepAnswer, WhepOffer
     from beholder.contracts.subjects import whep_subject
+    from support.live import whep_offer_sdp
 
     live, worker = env
     cid = await create_camera(live, "two", rtsp.url("two"))
@@ -238,8 +242,8 @@ async def test_token_expiry_closes_session(env: tuple, rtsp: RtspServer) -> None
         reply = WhepAnswer.from_bytes(raw)
         assert reply.ok, reply
         await pc.setRemoteDescription(RTCSessionDescription(reply.sdp, "answer"))
-        await wait_for(lambda: worker.hub.stats()["viewers"] == 1, 10, "connected")
-        await wait_for(lambda: worker.hub.stats()["sessions"] == 0, 10, "expiry")
+        await eventually(lambda: worker.hub.stats()["viewers"] == 1, 10, "connected")
+        await eventually(lambda: worker.hub.stats()["sessions"] == 0, 10, "expiry")
         assert worker.hub.close_reasons == {"token expired": 1}
     finally:
         await pc.close()
@@ -254,15 +258,15 @@ async def test_rtsp_server_killed_mid_view(env: tuple, tmp_path: Path) -> None:
         cid = await create_camera(live, "two", server.url("two"))
         feeder = await worker.start_camera(cid, server.url("two"))
         viewer = await open_viewer(live.client, cid, await live.token("viewer"))
-        await wait_for(lambda: len(viewer.frames) > 5, 10, "frames before the kill")
+        await eventually(lambda: len(viewer.frames) > 5, 10, "frames before the kill")
         await asyncio.to_thread(server.stop)
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # the camera stays dead a while: that is the case under test
         r = await live.client.get("/api/cameras", headers=await live.headers("viewer"))
         assert r.status_code == 200  # the api does not care
         await asyncio.to_thread(server.start)
         t_back = time.monotonic()
-        await wait_for(lambda: feeder.opens >= 2, 20, "feeder reconnected")
-        await wait_for(lambda: viewer.frames_since(t_back) > 12, 20, "frames after recovery")
+        await eventually(lambda: feeder.opens >= 2, 20, "feeder reconnected")
+        await eventually(lambda: viewer.frames_since(t_back) > 12, 20, "frames after recovery")
         assert worker.hub.stats()["sessions"] == 1  # same peer connection
         assert worker.hub.stats()["cameras"][cid]["reconnects"] >= 1
         assert worker.hub.error_count == 0
@@ -281,8 +285,8 @@ async def test_silent_viewer_is_closed(tmp_path: Path, rtsp: RtspServer) -> None
         cid = await create_camera(live, "two", rtsp.url("two"))
         await worker.start_camera(cid, rtsp.url("two"))
         viewer = await open_viewer(live.client, cid, await live.token("viewer"))
-        await wait_for(lambda: len(viewer.frames) > 3, 10, "frames")
-        await wait_for(
+        await eventually(lambda: len(viewer.frames) > 3, 10, "frames")
+        await eventually(
             lambda: worker.hub.sessions and all(s.last_rtcp for s in worker.hub.sessions.values()),
             10,
             "receiver reports",
@@ -294,7 +298,7 @@ async def test_silent_viewer_is_closed(tmp_path: Path, rtsp: RtspServer) -> None
 
         for t in viewer.pc.getTransceivers():
             t.receiver.transport.transport._send = drop
-        await wait_for(lambda: worker.hub.stats()["sessions"] == 0, 15, "silent viewer closed")
+        await eventually(lambda: worker.hub.stats()["sessions"] == 0, 15, "silent viewer closed")
         assert worker.hub.close_reasons == {"viewer silent": 1}
     finally:
         if viewer is not None:

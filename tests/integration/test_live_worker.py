@@ -4,16 +4,18 @@ restart keeps the viewer, stop closes it."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_support import TWO_FACES, RtspServer, open_viewer, rtsp_fixture, wait_for
 
-from conftest import make_settings, start_live_api, stop_live_api
+from support.api import start_live_api, stop_live_api
+from support.live import open_viewer
+from support.polling import eventually
+from support.rtsp import TWO_FACES, RtspServer, rtsp_fixture
+from support.settings import make_settings
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -43,12 +45,10 @@ async def camera_status(live: Any, cid: str) -> str:
 
 
 async def wait_status(live: Any, cid: str, status: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await camera_status(live, cid) == status:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"camera never reached {status}: {await camera_status(live, cid)}")
+    async def reached() -> bool:
+        return await camera_status(live, cid) == status
+
+    await eventually(reached, timeout, f"camera {status}", every=0.2)
 
 
 async def test_live_view_through_the_worker(serve: tuple[Any, Any], rtsp: RtspServer) -> None:
@@ -63,28 +63,33 @@ async def test_live_view_through_the_worker(serve: tuple[Any, Any], rtsp: RtspSe
     cid = r.json()["id"]
     assert (await live.client.post(f"/api/cameras/{cid}/start", headers=admin)).status_code == 202
     await wait_status(live, cid, "PROCESSING")
-    await wait_for(lambda: cid in hub.sources and hub.sources[cid].producing, 15, "egress source")
+    await eventually(lambda: cid in hub.sources and hub.sources[cid].producing, 15, "egress source")
     viewer = await open_viewer(live.client, cid, await live.token("viewer"))
     try:
         assert viewer.egress == "passthrough"
-        await wait_for(lambda: len(viewer.frames) > 12, 10, "frames")
+        await eventually(lambda: len(viewer.frames) > 12, 10, "frames")
         # the worker's stats carry egress mode and viewer count
         sink = live.state.worker.get_session(cid).packet_sinks[0]
         assert sink.stats()["egress"] == "passthrough" and sink.stats()["viewers"] == 1
         assert live.state.worker.heartbeat().egress_sessions == 1
+        old_session = live.state.worker.get_session(cid)
         # RESTART: new worker session, same viewer keeps playing on the same peer connection
         assert (
             await live.client.post(f"/api/cameras/{cid}/restart", headers=admin)
         ).status_code == 202
-        await asyncio.sleep(1.0)
+        await eventually(
+            lambda: live.state.worker.get_session(cid) not in (None, old_session),
+            10,
+            "a new worker session",
+        )
         t_back = time.monotonic()
-        await wait_for(lambda: viewer.frames_since(t_back) > 12, 20, "frames after restart")
+        await eventually(lambda: viewer.frames_since(t_back) > 12, 20, "frames after restart")
         assert hub.stats()["sessions"] == 1 and hub.sessions_closed == 0
         # STOP: the viewer is closed once the restart grace has passed
         assert (
             await live.client.post(f"/api/cameras/{cid}/stop", headers=admin)
         ).status_code == 202
-        await wait_for(lambda: hub.stats()["sessions"] == 0, 10, "viewer closed on stop")
+        await eventually(lambda: hub.stats()["sessions"] == 0, 10, "viewer closed on stop")
         assert hub.close_reasons == {"camera stopped": 1}
         assert hub.error_count == 0
     finally:

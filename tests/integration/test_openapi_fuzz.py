@@ -15,7 +15,8 @@ import pytest
 import uvicorn
 
 from beholder.server import uvicorn_config
-from conftest import ADMIN_PASSWORD, make_settings
+from support.polling import wait_until
+from support.settings import ADMIN_PASSWORD, make_settings
 
 CHECKS = ",".join(
     [
@@ -37,10 +38,7 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
-    for _ in range(400):
-        if server.started:
-            break
-        threading.Event().wait(0.025)
+    wait_until(lambda: server.started, 10, "uvicorn to start", every=0.025)
     yield f"http://127.0.0.1:{cfg.port}"
     server.should_exit = True
     thread.join(15)

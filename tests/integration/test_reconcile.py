@@ -1,11 +1,12 @@
 """Start-up reconciliation: no camera claims to run without a session."""
 
-import asyncio
 from pathlib import Path
 
 from beholder.bus import BusMessage, MemoryBus
 from beholder.messages import CameraCommand, Subjects, WorkerHeartbeat
-from conftest import LiveApi, make_settings, start_live_api, stop_live_api
+from support.api import LiveApi, start_live_api, stop_live_api
+from support.polling import eventually
+from support.settings import make_settings
 
 
 async def _running_camera(tmp_path: Path, database_url: str | None) -> tuple[str, Path]:
@@ -26,12 +27,14 @@ async def _running_camera(tmp_path: Path, database_url: str | None) -> tuple[str
 
 
 async def _status(live: LiveApi, cam_id: str, want: str) -> dict:
+    """The camera once its status is ``want``; fails the test after 5 s."""
     h = await live.headers("viewer")
-    for _ in range(100):
+
+    async def reached() -> dict | None:
         cam = (await live.client.get(f"/api/cameras/{cam_id}", headers=h)).json()
-        if cam["status"] == want:
-            return cam
-        await asyncio.sleep(0.05)
+        return cam if cam["status"] == want else None
+
+    cam: dict = await eventually(reached, 5, f"camera {want}")
     return cam
 
 
@@ -66,10 +69,7 @@ async def test_running_camera_is_restarted_on_a_live_worker(
     await bus.subscribe(Subjects.CAMERA_COMMANDS, on_cmd)
     live = await start_live_api(make_settings(tmp_path, database_url), bus=bus)
     try:
-        for _ in range(100):
-            if commands:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: commands, 5, "a START_STREAM command")
         assert [(c.command_type.value, c.camera_id) for c in commands] == [("START_STREAM", cam_id)]
         assert commands[0].payload["rtspUrl"] == "rtsp://h/s"
         assert (await _status(live, cam_id, "STARTING"))["status"] == "STARTING"

@@ -12,7 +12,7 @@ import websockets
 from beholder.contracts.bus import CameraStatus, StreamStats, StreamStatusEvent
 from beholder.contracts.hub import HUB_MESSAGE
 from beholder.contracts.subjects import Subjects
-from conftest import LiveApi
+from support.api import LiveApi
 
 
 async def _next(ws: Any, kind: str, seen: list[dict[str, Any]]) -> dict[str, Any]:

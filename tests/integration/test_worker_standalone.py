@@ -6,14 +6,12 @@ suites' commands, and a worker in queue group ``workers`` there could steal them
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from beholder.messages import (
     Subjects,
     WorkerHeartbeat,
 )
+from support.polling import eventually, wait_until
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -54,16 +53,20 @@ def nats_url() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            return True
         except OSError:
-            time.sleep(0.05)
-    yield f"nats://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=5)
+            return False
+
+    try:
+        wait_until(listening, 10, "nats-server to listen", every=0.05)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
 
 
 METRICS_PORT = _free_port()
@@ -116,11 +119,11 @@ async def test_worker_process_over_nats(
     await bus.subscribe(Subjects.WORKER_HEARTBEAT, on_beat)
 
     async def until(cond: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not cond():
+        def holds() -> Any:
             assert worker_proc.poll() is None, "worker exited"
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            await asyncio.sleep(0.05)
+            return cond()
+
+        await eventually(holds, timeout, what)
 
     try:
         await until(lambda: beats, 20, "a heartbeat")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,18 +31,26 @@ def wait_until(
 
 
 async def eventually(
-    pred: Callable[[], Any], timeout: float, what: str = "the condition", every: float = 0.05
+    pred: Callable[[], Any],
+    timeout: float,
+    what: str | Callable[[], str] = "the condition",
+    every: float = 0.05,
 ) -> Any:
-    """Async :func:`wait_until` for tests on an event loop: await ``pred()`` truthy (the loop
-    keeps running in between); return its value. Raises ``AssertionError`` after
-    ``timeout`` seconds naming ``what``."""
-    import asyncio
+    """The one async wait of the tests: call ``pred`` every ``every`` seconds until it returns
+    something truthy (awaiting it when it returns an awaitable, so ``pred`` may be an async
+    check such as an HTTP request); the event loop keeps running in between. Returns that
+    value. ``pred`` is always called at least once.
 
+    Raises ``AssertionError`` after ``timeout`` seconds naming ``what`` (a string, or a
+    callable returning one, evaluated only on failure to describe what was seen)."""
     deadline = time.monotonic() + timeout
     while True:
         value = pred()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout} s waiting for {described}")
         await asyncio.sleep(every)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import re
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,20 +22,13 @@ import httpx
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from beholder.config import LiveViewSettings
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.worker.egress import ice
 from beholder.worker.egress.feeder import PacketFeeder
 from beholder.worker.egress.hub import EgressHub
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import make_settings, start_live_api, stop_live_api
-from fixtures.rtsp_server import MEDIA_DIR, RtspServer
-
-TWO_FACES = MEDIA_DIR / "headpose-two-faces.mp4"  # Constrained Baseline, 12 fps, no B-frames
-WALKING = MEDIA_DIR / "people-walking-one-by-one.mp4"  # Main, 10 fps, B-frames
-
-__all__ = ["TWO_FACES", "WALKING", "RtspServer"]
+from support.api import LiveApi, live_api
+from support.polling import eventually
+from support.settings import make_egress_settings, make_settings
 
 
 @dataclass
@@ -55,9 +47,7 @@ class WorkerStandIn:
     """An :class:`EgressHub` on the app's bus plus one feeder per camera."""
 
     def __init__(self, bus: Any, **settings: Any) -> None:
-        base: dict[str, Any] = {"webrtc_hosts": ("127.0.0.1",), "webrtc_restart_grace": 5.0}
-        base.update(settings)
-        self.hub = EgressHub(bus, LiveViewSettings(**base), worker_id="test-worker")
+        self.hub = EgressHub(bus, make_egress_settings(**settings), worker_id="test-worker")
         self.feeders: dict[str, PacketFeeder] = {}
         self.sessions: dict[str, FakeSession] = {}
 
@@ -73,7 +63,9 @@ class WorkerStandIn:
         self.feeders[camera_id] = feeder
         self.sessions[camera_id] = session
         if wait:
-            await wait_for(lambda: self.hub.sources[camera_id].producing, 15, "camera producing")
+            await eventually(
+                lambda: self.hub.sources[camera_id].producing, 15, f"{camera_id} producing"
+            )
         return feeder
 
     async def stop_camera(self, camera_id: str) -> None:
@@ -92,30 +84,17 @@ class WorkerStandIn:
 @asynccontextmanager
 async def live_env(
     tmp_path: Path, **worker_settings: Any
-) -> AsyncIterator[tuple[Any, WorkerStandIn]]:
-    """The app under uvicorn (``conftest.start_live_api``, settings in ``tmp_path``) and a
+) -> AsyncIterator[tuple[LiveApi, WorkerStandIn]]:
+    """The app under uvicorn (:func:`support.api.live_api`, settings in ``tmp_path``) and a
     started :class:`WorkerStandIn` on its bus (``worker_settings``: ``LiveViewSettings``
     overrides); both closed on exit, the worker first."""
-    live = await start_live_api(make_settings(tmp_path))
-    worker = WorkerStandIn(live.state.bus, **worker_settings)
-    await worker.start()
-    try:
-        yield live, worker
-    finally:
-        await worker.close()
-        await stop_live_api(live)
-
-
-def rtsp_fixture(**mounts: Path) -> Any:
-    """A module-scoped ``rtsp`` fixture: the RTSP fixture server with ``mounts`` (mount name
-    → media file). Use as ``rtsp = rtsp_fixture(two=TWO_FACES)`` in a test module."""
-
-    @pytest.fixture(scope="module", name="rtsp")
-    def _rtsp() -> Iterator[RtspServer]:
-        with RtspServer(mounts) as server:
-            yield server
-
-    return _rtsp
+    async with live_api(make_settings(tmp_path)) as live:
+        worker = WorkerStandIn(live.state.bus, **worker_settings)
+        await worker.start()
+        try:
+            yield live, worker
+        finally:
+            await worker.close()
 
 
 def live_env_fixture(**worker_settings: Any) -> Any:
@@ -123,20 +102,11 @@ def live_env_fixture(**worker_settings: Any) -> Any:
     ``tmp_path``, ``worker_settings`` for the stand-in). Use as ``env = live_env_fixture()``."""
 
     @pytest.fixture(name="env")
-    async def _env(tmp_path: Path) -> AsyncIterator[tuple[Any, WorkerStandIn]]:
+    async def _env(tmp_path: Path) -> AsyncIterator[tuple[LiveApi, WorkerStandIn]]:
         async with live_env(tmp_path, **worker_settings) as env:
             yield env
 
     return _env
-
-
-async def wait_for(pred: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def create_camera(live: Any, name: str, url: str, status: str = "PROCESSING") -> str:
