@@ -29,10 +29,9 @@ from beholder.contracts.hub import HubMessage
 from beholder.errors import AppError, ErrorCode, public_code
 from beholder.realtime.connection import CLOSE_GRACE, Connection, Counters
 from beholder.realtime.frames import Outgoing, alert_id_of
+from beholder.realtime.heartbeat import Heartbeat, now_ms
 from beholder.realtime.protocol import (
-    CAMERA_PREFIX,
     CLOSE_GOING_AWAY,
-    CLOSE_HEARTBEAT,
     CLOSE_INTERNAL,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
@@ -49,6 +48,7 @@ from beholder.realtime.protocol import (
     token_of,
 )
 from beholder.realtime.replay import Replay, replay_missed
+from beholder.realtime.topics import TopicIndex
 
 log = structlog.get_logger(__name__)
 
@@ -79,9 +79,14 @@ class Hub:
         self._replay = replay
         self._conns: set[Connection] = set()
         self._authed: set[Connection] = set()
-        self._topics: dict[str, set[Connection]] = {}
+        self._topics = TopicIndex()
         self._counters = Counters()
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._heartbeat = Heartbeat(
+            lambda: self._authed,
+            self._counters,
+            settings.ws_ping_interval,
+            settings.ws_missed_pongs,
+        )
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -89,19 +94,12 @@ class Hub:
     async def start(self) -> None:
         """Start the heartbeat task (app-level pings, dead-peer cleanup). Idempotent."""
         self._closed = False
-        if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.get_running_loop().create_task(
-                self._heartbeat_loop(), name="hub-heartbeat"
-            )
+        self._heartbeat.start()
 
     async def close(self) -> None:
         """Close every connection with 1001 (bounded by the close grace) and stop tasks."""
         self._closed = True
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-            self._heartbeat = None
+        await self._heartbeat.stop()
         for conn in list(self._conns):
             conn.close_soon(CLOSE_GOING_AWAY, "server shutting down")
         tasks = [c.close_task for c in self._conns if c.close_task is not None]
@@ -124,7 +122,7 @@ class Hub:
         return {
             "connections": len(self._conns),
             "authenticated": len(self._authed),
-            "subscriptions": sum(len(s) for s in self._topics.values()),
+            "subscriptions": self._topics.subscriptions(),
             "fastPath": sum(1 for conn in self._conns if conn.raw is not None),
             "backlogged": sum(1 for conn in self._conns if conn.backlog),
             "broadcasts": c.broadcasts,
@@ -151,13 +149,8 @@ class Hub:
         handed to. A message JSON cannot carry is logged and dropped (returns 0).
         """
         self._counters.broadcasts += 1
-        subs = self._topics.get(topic)
-        cams = self._topics.get(CAMERA_PREFIX + camera_id) if camera_id else None
-        if cams:
-            targets = subs | cams if subs else cams
-        elif subs:
-            targets = subs
-        else:
+        targets = self._topics.targets(topic, camera_id)
+        if targets is None:
             return 0
         try:
             out = Outgoing.of(message, alert_id_of(message) if topic == "alerts" else None)
@@ -220,7 +213,7 @@ class Hub:
         self._conns.discard(conn)
         self._authed.discard(conn)
         for topic in conn.topics:
-            self._unsubscribe_one(conn, topic)
+            self._topics.remove(conn, topic)
         conn.topics.clear()
         if conn.expiry is not None:
             conn.expiry.cancel()
@@ -343,7 +336,7 @@ class Hub:
         if kind == "pong":
             return
         if kind == "ping":
-            self._reply(conn, hub_messages.pong(_now_ms()))
+            self._reply(conn, hub_messages.pong(now_ms()))
         elif kind == "subscribe":
             await self._subscribe(conn, data)
         elif kind == "unsubscribe":
@@ -374,7 +367,7 @@ class Hub:
         had_alerts = carries_alerts(conn.topics)
         for topic in new:
             conn.topics.add(topic)
-            self._topics.setdefault(topic, set()).add(conn)
+            self._topics.add(conn, topic)
         self._reply(conn, hub_messages.subscribed(valid))
         if last_id is None and not had_alerts:
             last_id = conn.pending_replay  # lastAlertId given on auth
@@ -392,53 +385,10 @@ class Hub:
         for topic in valid:
             if topic in conn.topics:
                 conn.topics.discard(topic)
-                self._unsubscribe_one(conn, topic)
+                self._topics.remove(conn, topic)
         self._reply(conn, hub_messages.unsubscribed(valid))
-
-    def _unsubscribe_one(self, conn: Connection, topic: str) -> None:
-        subs = self._topics.get(topic)
-        if subs is not None:
-            subs.discard(conn)
-            if not subs:  # per-camera topics come and go: keep the map bounded
-                del self._topics[topic]
 
     async def _run_replay(self, conn: Connection, last_id: str) -> None:
         await replay_missed(
             conn, self._replay, last_id, self.settings.alert_replay_limit, self._counters
         )
-
-    # -- heartbeat -------------------------------------------------------------------------
-
-    async def _heartbeat_loop(self) -> None:
-        interval = self.settings.ws_ping_interval
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                self._tick()
-            except Exception:
-                log.exception("hub heartbeat tick failed")
-
-    def _tick(self) -> None:
-        """Ping every authenticated connection; close those silent for ``ws_missed_pongs``
-        consecutive pings (any client message counts as a pong)."""
-        limit = self.settings.ws_missed_pongs
-        ping: Outgoing | None = None
-        for conn in list(self._authed):
-            if conn.seen:
-                conn.seen = False
-                conn.missed = 0
-            else:
-                conn.missed += 1
-            if conn.missed >= limit:
-                self._counters.disconnected_dead += 1
-                log.info("hub client missed pongs; closing", client=conn.client, missed=conn.missed)
-                conn.close_soon(CLOSE_HEARTBEAT, "heartbeat timeout")
-                continue
-            if ping is None:
-                ping = Outgoing.reply(hub_messages.ping(_now_ms()))
-            self._counters.sent += 1
-            conn.push(ping, live=False)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
