@@ -30,6 +30,7 @@ from beholder.messages import (
     Subjects,
     WorkerHeartbeat,
 )
+from fixtures.rtsp_server import free_port
 from support.polling import eventually, wait_until
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
@@ -157,3 +158,32 @@ async def test_worker_process_over_nats(
     assert worker_proc.wait(timeout=10) == 0
     out = worker_proc.stdout.read().decode() if worker_proc.stdout else ""
     assert "worker stopped" in out
+
+
+@pytest.mark.parametrize("failing", ["bus", "metrics"])
+def test_worker_start_up_failure_is_one_line_and_exit_1(failing: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEHOLDER_")}
+    env["BEHOLDER_LOG_FORMAT"] = "json"
+    env["BEHOLDER_DATA_DIR"] = str(tmp_path / "data")
+    busy = socket.socket()
+    try:
+        if failing == "bus":
+            env["BEHOLDER_BUS_URL"] = f"nats://127.0.0.1:{free_port()}"  # nothing listens
+        else:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            env["BEHOLDER_BUS_URL"] = "memory://"
+            env["BEHOLDER_WORKER_METRICS_PORT"] = str(busy.getsockname()[1])  # taken
+        proc = subprocess.run(
+            [sys.executable, "-m", "beholder", "worker"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        busy.close()
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if '"level": "error"' in ln]
+    assert len(lines) == 1, lines
+    assert '"worker start-up failed"' in lines[0] and f'"step": "{failing}"' in lines[0]

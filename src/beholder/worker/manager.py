@@ -114,8 +114,11 @@ class WorkerManager:
         log.info("worker started", worker_id=self.worker_id, detect_threads=self._threads)
 
     async def stop(self) -> None:
-        """Stop every session (in parallel), unsubscribe, shut the pool down. Idempotent."""
+        """Stop every session (in parallel), unsubscribe, shut the pool down. Idempotent; also
+        frees the detection threads of a manager that was never started."""
         if not self._started:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            await asyncio.to_thread(self.detection.close)
             return
         self._started = False
         for sub in self._subs:
@@ -349,34 +352,43 @@ def run_worker(settings: Settings, worker_id: str | None = None) -> int:
 
 
 async def _run_worker(settings: Settings, worker_id: str | None) -> int:
-    bus = create_bus(settings.bus_url)
-    try:
-        await bus.start()
-    except Exception as exc:
-        log.error("worker cannot reach the bus", error=str(exc)[:300])
-        return 1
-    if settings.worker.metrics_port is not None:
-        # The api's /metrics shows the in-process worker under `serve`; a standalone worker
-        # serves its own (loopback by default: no auth on this endpoint).
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.worker.metrics_port, addr=settings.worker.metrics_host)
-    manager = WorkerManager(settings.worker, bus, worker_id)
+    """Start bus, metrics, worker and egress in order on one exit stack: a failing step
+    undoes the ones before it and logs one line naming the step (exit 1); a signal stops
+    everything in reverse order (exit 0)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    egress = None
-    try:
-        await manager.start()
-        from beholder.worker.egress.hub import start_egress
+    async with contextlib.AsyncExitStack() as stack:
+        step = "bus"
+        try:
+            bus = create_bus(settings.bus_url)
+            await bus.start()
+            stack.push_async_callback(bus.close)
+            if settings.worker.metrics_port is not None:
+                step = "metrics"
+                # The api's /metrics shows the in-process worker under `serve`; a standalone
+                # worker serves its own (loopback by default: no auth on this endpoint).
+                from prometheus_client import start_http_server
 
-        egress = await start_egress(manager, bus, settings.live_view)
+                server, _thread = start_http_server(
+                    settings.worker.metrics_port, addr=settings.worker.metrics_host
+                )
+                stack.callback(server.server_close)
+                stack.callback(server.shutdown)
+            step = "worker"
+            manager = WorkerManager(settings.worker, bus, worker_id)
+            stack.push_async_callback(manager.stop)
+            await manager.start()
+            step = "live-view egress"
+            from beholder.worker.egress.hub import start_egress
+
+            egress = await start_egress(manager, bus, settings.live_view)
+            stack.push_async_callback(egress.close)
+        except Exception as exc:
+            log.error("worker start-up failed", step=step, error=str(exc)[:300])
+            return 1
+        log.info("worker running", worker_id=manager.worker_id)
         await stop.wait()
-    finally:
-        if egress is not None:
-            await egress.close()
-        await manager.stop()
-        await bus.close()
     return 0
