@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 import time
 import uuid
@@ -17,8 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from beholder.auth.media import MEDIA_URL_TTL
+from beholder.auth.roles import Principal, Role
 from beholder.db.models import Alert
 from support.api import LiveApi, live_api
+from support.polling import eventually
 from support.settings import make_settings
 
 # A valid 1x1 JPEG.
@@ -123,8 +126,6 @@ async def _raw_request(port: int, head: bytes, chunks: list[bytes]) -> tuple[int
 
 
 async def test_chunked_body_over_the_limit_is_413(tmp_path: Path) -> None:
-    import json
-
     settings = make_settings(tmp_path, max_request_bytes=1024)
     async with live_api(settings) as live:
         head = (
@@ -161,8 +162,6 @@ async def test_anonymous_health_shows_status_only(api: LiveApi) -> None:
         r = await api.client.get("/api/system/health", headers=await api.headers("viewer"))
         body = r.json()
         return body if body["services"]["database"].get("details") else None
-
-    from support.polling import eventually
 
     full = await eventually(healthy, 10, "a first health check")
     assert full["version"] and full["overall"] == full["status"]
@@ -294,8 +293,6 @@ async def test_signed_media_urls(api: LiveApi) -> None:
         assert_error(await api.client.get(path_a, params=junk), 401, "UNAUTHORIZED")
     # expired: signed (with the app's own key) more than a minute ago
     me = (await api.client.get("/api/auth/me", headers=viewer)).json()
-    from beholder.auth.roles import Principal, Role
-
     principal = Principal(kind="user", id=me["id"], name=me["username"], role=Role.VIEWER)
     old = api.state.media.sign(path_a, principal, now=time.time() - MEDIA_URL_TTL - 2)
     assert_error(await api.client.get(old.url), 401, "UNAUTHORIZED")
