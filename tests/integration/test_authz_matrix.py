@@ -20,6 +20,7 @@ POLICY: list[tuple[str, str, str]] = [
     ("*", r"^/api/(users|api-keys)", "admin"),
     ("GET", r"^/api/(cameras|alerts)", "viewer"),
     ("*", r"^/api/cameras/\{camera_id\}/whep", "viewer"),  # watching live is reading
+    ("POST", r"^/api/media/sign$", "viewer"),  # a URL for media the caller may read
     ("*", r"^/api/cameras", "operator"),
     ("POST", r"^/api/alerts/\{alert_id\}/acknowledge$", "operator"),
 ]

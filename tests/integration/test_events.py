@@ -109,11 +109,11 @@ async def test_worker_events_are_persisted_and_pushed(api: LiveApi) -> None:
     snap = await api.client.get(f"/api/alerts/{alert.id}/snapshot.jpg", headers=viewer)
     assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
     assert snap.content == TINY_JPEG
-    # <img> tags cannot send headers: the media endpoints take ?access_token=
-    tok = await api.token("viewer")
-    assert (
-        await api.client.get(f"/api/alerts/{alert.id}/snapshot.jpg?access_token={tok}")
-    ).status_code == 200
+    # <img> tags cannot send headers: the media endpoints take a signed URL
+    signed = await api.client.post(
+        "/api/media/sign", json={"path": f"/api/alerts/{alert.id}/snapshot.jpg"}, headers=viewer
+    )
+    assert (await api.client.get(signed.json()["url"])).status_code == 200
     assert (await api.client.get(f"/api/alerts/{alert.id}/snapshot.jpg")).status_code == 401
 
 

@@ -14,7 +14,9 @@ from support.settings import make_settings
 
 
 async def test_health_reports_every_service(sqlite_api: LiveApi) -> None:
-    r = await sqlite_api.client.get("/api/system/health")
+    # signed in: details too (anonymous callers get statuses only: test_surface.py)
+    viewer = await sqlite_api.headers("viewer")
+    r = await sqlite_api.client.get("/api/system/health", headers=viewer)
     assert r.status_code == 200
     body = r.json()
     assert set(body["services"]) == {"database", "worker", "websocket", "bus", "media"}
@@ -22,7 +24,7 @@ async def test_health_reports_every_service(sqlite_api: LiveApi) -> None:
         assert svc["status"] in ("UNKNOWN", "STARTING", "HEALTHY", "DEGRADED", "UNHEALTHY")
         assert "responseTimeMs" in svc and "details" in svc
     assert body["services"]["database"]["status"] == "HEALTHY"
-    one = await sqlite_api.client.get("/api/system/health/database")
+    one = await sqlite_api.client.get("/api/system/health/database", headers=viewer)
     assert one.json()["status"] == "HEALTHY" and one.json()["details"]["backend"] == "sqlite"
     missing = await sqlite_api.client.get("/api/system/health/nope")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
@@ -62,7 +64,9 @@ async def test_worker_check_follows_heartbeats(tmp_path: Path) -> None:
 
         await eventually(beat_until_healthy, 10, "a heartbeat to make the worker HEALTHY", 0.1)
         assert await worker_status() == "HEALTHY"
-        detail = (await live.client.get("/api/system/health/worker")).json()["details"]
+        viewer = await live.headers("viewer")
+        worker = await live.client.get("/api/system/health/worker", headers=viewer)
+        detail = worker.json()["details"]
         assert detail["sessions"] == 3
         async with asyncio.timeout(5):
             while True:

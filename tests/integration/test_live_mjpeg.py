@@ -54,8 +54,12 @@ async def test_mjpeg_two_clients_one_encoder(env: tuple, rtsp: RtspServer, mount
     live, worker = env
     cid = await create_camera(live, mount, rtsp.url(mount))
     await worker.start_camera(cid, rtsp.url(mount))
-    token = await live.token("viewer")
-    url = f"/api/cameras/{cid}/mjpeg?access_token={token}"  # as an <img src> would
+    signed = await live.client.post(
+        "/api/media/sign",
+        json={"path": f"/api/cameras/{cid}/mjpeg"},
+        headers=await live.headers("viewer"),
+    )
+    url = signed.json()["url"]  # a signed URL, as an <img src> would use
     a: list[tuple[float, bytes]] = []
     b: list[tuple[float, bytes]] = []
     t0 = time.monotonic()
@@ -82,6 +86,5 @@ async def test_mjpeg_refusals(env: tuple, rtsp: RtspServer) -> None:
     cid = await create_camera(live, "orphan", rtsp.url("two"))
     r = await live.client.get(f"/api/cameras/{cid}/mjpeg")
     assert r.status_code == 401
-    token = await live.token("viewer")
-    r = await live.client.get(f"/api/cameras/{cid}/mjpeg?access_token={token}")
+    r = await live.client.get(f"/api/cameras/{cid}/mjpeg", headers=await live.headers("viewer"))
     assert r.status_code == 503 and r.json()["error"]["code"] == "STREAM_UNAVAILABLE"

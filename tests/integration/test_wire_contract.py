@@ -69,7 +69,8 @@ async def test_camera_status_update_has_one_shape_and_every_message_is_in_the_un
 
 
 async def test_health_answers_in_the_original_plan_names_too(sqlite_api: LiveApi) -> None:
-    body = (await sqlite_api.client.get("/api/system/health")).json()
+    viewer = await sqlite_api.headers("viewer")  # anonymous callers get statuses only
+    body = (await sqlite_api.client.get("/api/system/health", headers=viewer)).json()
     assert body["overall"] == body["status"]
     assert body["overall"] in ("UNKNOWN", "STARTING", "HEALTHY", "DEGRADED", "UNHEALTHY")
     assert body["timestamp"].endswith("Z")
@@ -80,6 +81,6 @@ async def test_health_answers_in_the_original_plan_names_too(sqlite_api: LiveApi
         assert svc["responseTime"] == svc["responseTimeMs"]  # ms, both names
         assert svc["lastCheck"].endswith("Z") and svc["lastCheck"] == svc["lastChecked"]
         assert isinstance(svc["details"], dict)
-    one = (await sqlite_api.client.get("/api/system/health/database")).json()
+    one = (await sqlite_api.client.get("/api/system/health/database", headers=viewer)).json()
     assert one["name"] == "database" and one["status"] == "HEALTHY"
     assert {"responseTime", "lastCheck", "details"} <= one.keys()

@@ -16,11 +16,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from beholder import __version__
+from beholder.api.docs import mount_docs
 from beholder.api.errors import install_error_handlers
 from beholder.api.lifecycle import running_services
 from beholder.api.middleware.http import HttpMiddleware
 from beholder.api.middleware.rate_limit import RateLimiter
-from beholder.api.routers import alerts, api_keys, auth, cameras, system, users
+from beholder.api.routers import alerts, api_keys, auth, cameras, media, system, users
 from beholder.api.state import AppState
 from beholder.api.web import mount_web
 from beholder.bus import Bus
@@ -89,13 +90,13 @@ def create_app(
         version=__version__,
         description="Self-hosted camera dashboard API. Errors always use the ErrorResponse shape.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # beholder.api.docs serves it without a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
     app.openapi = lambda: _openapi_with_error_shape(app)  # type: ignore[method-assign]
     install_error_handlers(app)
-    for module in (auth, users, api_keys, cameras, alerts, system):
+    for module in (auth, users, api_keys, cameras, alerts, media, system):
         # Routers carry their full "/api/..." prefix so that route templates in logs and
         # metrics are the real paths.
         app.include_router(module.router)
@@ -121,6 +122,7 @@ def create_app(
             ],
         )
     app.add_middleware(HttpMiddleware, max_bytes=settings.max_request_bytes, limiter=limiter)
+    mount_docs(app)
     mount_web(app)
     return app
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.api.state import AppState
+from beholder.auth.media import current_principal_of
 from beholder.auth.roles import Principal, Role
 from beholder.errors import PermissionDenied, Unauthorized
 
@@ -45,8 +46,8 @@ async def current_principal(
 ) -> Principal:
     """The authenticated caller; raises ``Unauthorized`` (401) when absent or invalid.
 
-    Media endpoints that browsers load with ``<img>``/``<video>`` may also pass the access
-    token as ``?access_token=`` (see :func:`media_principal`)."""
+    Credentials come in headers only; media endpoints also take a signed URL (see
+    :func:`media_principal`)."""
     credential = None
     if bearer is not None and bearer.scheme.lower() == "bearer":
         credential = bearer.credentials
@@ -81,18 +82,41 @@ OperatorDep = Annotated[Principal, Depends(require_operator)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
+async def optional_principal(
+    request: Request,
+    state: StateDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal | None:
+    """The caller on public endpoints that show more to a signed-in principal: ``None``
+    without credentials; credentials that are present must be valid (else 401)."""
+    if (bearer is None or not bearer.credentials) and not api_key:
+        return None
+    return await current_principal(request, state, bearer, api_key)
+
+
+OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
+
+
 async def media_principal(
     request: Request,
     state: StateDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
-    access_token: str | None = None,
+    exp: Annotated[str | None, Query(max_length=16, description="Signed URL expiry")] = None,
+    sig: Annotated[
+        str | None, Query(max_length=256, description="Signature from POST /api/media/sign")
+    ] = None,
 ) -> Principal:
-    """Like :func:`current_principal` (viewer and up) but also accepts ``?access_token=``,
-    because ``<img src>`` cannot send headers. Only used on read-only media endpoints."""
-    if bearer is None and not api_key and access_token:
-        principal = await state.auth.authenticate(access_token)
+    """Viewer and up, from the headers (as :func:`current_principal`) or, because
+    ``<img src>`` cannot send headers, from a signed URL (``?exp=&sig=`` of
+    ``POST /api/media/sign``) for this exact path whose principal is still valid. No bearer
+    token or API key is taken from the query string. Only used on read-only media endpoints."""
+    if bearer is None and not api_key and (sig is not None or exp is not None):
+        kind, principal_id = state.media.verify(request.url.path, exp or "", sig or "")
+        principal = await current_principal_of(state.db, kind, principal_id)
         await state.limiter.check_principal(principal.key)
+        request.state.principal = principal
     else:
         principal = await current_principal(request, state, bearer, api_key)
     if not principal.can(Role.VIEWER):

@@ -28,6 +28,7 @@ from beholder.api.middleware.rate_limit import RateLimiter
 from beholder.api.reconcile import reconcile_cameras
 from beholder.api.state import AppState
 from beholder.api.views import alert_message
+from beholder.auth.media import MediaSigner
 from beholder.auth.service import AuthService
 from beholder.auth.tokens import TokenService, load_or_create_secret
 from beholder.bootstrap import ensure_admin
@@ -172,6 +173,7 @@ async def running_services(
             health=_health_checker(settings, db, the_bus, hub, workers),
             workers=workers,
             limiter=limiter,
+            media=MediaSigner(secret),
         )
         state.health.on_change = _health_listener(state)
         _undo(stack, "health checker", state.health.stop)

@@ -5,9 +5,10 @@ The views that hub messages carry too (cameras, alerts, health) are defined in
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from beholder.auth.roles import ApiKeyScope, Role
@@ -23,6 +24,18 @@ from beholder.messages import CameraStatus, UtcDatetime
 from beholder.rtsp_url import validate_rtsp_url
 
 T = TypeVar("T")
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime; a naive one is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcInstant = Annotated[datetime, AfterValidator(as_utc)]
+"""A datetime parameter normalised to aware UTC at the boundary (naive means UTC), so that
+values with and without an offset compare (``?since=...+05:00&until=<naive>``)."""
 
 
 class ApiModel(BaseModel):
@@ -182,6 +195,23 @@ class CommandAccepted(ApiModel):
 
 class FaceDetectionToggle(ApiModel):
     enabled: bool
+
+
+# --- media ---
+
+
+class MediaSignRequest(ApiModel):
+    path: str = Field(
+        max_length=256,
+        description="A media path of this api: /api/cameras/{id}/snapshot.jpg, "
+        "/api/cameras/{id}/mjpeg or /api/alerts/{id}/snapshot.jpg",
+        examples=["/api/cameras/0b9e.../mjpeg"],
+    )
+
+
+class SignedMediaOut(ApiModel):
+    url: str = Field(description="The path with ?exp=&sig=, for <img src> or a player")
+    expires_at: UtcDatetime = Field(description="The URL is refused after this (≤ 60 s)")
 
 
 # --- system ---

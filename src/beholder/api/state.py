@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from beholder.auth.media import MediaSigner
 from beholder.auth.service import AuthService
 from beholder.bus.base import Bus
 from beholder.config import Settings
@@ -25,7 +26,8 @@ class AppState:
     them; this object only points at them).
 
     ``worker`` and ``egress`` are the in-process worker and its live-view hub under
-    ``serve`` (``None`` for ``api``); ``started_at`` is ``time.monotonic()`` at start-up.
+    ``serve`` (``None`` for ``api``); ``media`` signs and checks media URLs
+    (:mod:`beholder.auth.media`); ``started_at`` is ``time.monotonic()`` at start-up.
     """
 
     settings: Settings
@@ -36,6 +38,7 @@ class AppState:
     health: HealthChecker
     workers: WorkerTracker
     limiter: RateLimiter
+    media: MediaSigner
     started_at: float = field(default_factory=time.monotonic)
     worker: WorkerManager | None = None
     egress: EgressHub | None = None

@@ -95,12 +95,13 @@ class ServiceHealthOut(ResourceModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
     name: str
     status: HealthState
-    response_time: float | None = Field(description="ms the check took")
-    last_check: str | None = Field(description="ISO 8601 UTC of the check")
-    response_time_ms: float | None
-    details: dict[str, Any]
-    last_checked: str | None
-    critical: bool
+    # Left out for anonymous callers of /api/system/health (only name and status).
+    response_time: float | None = Field(default=None, description="ms the check took")
+    last_check: str | None = Field(default=None, description="ISO 8601 UTC of the check")
+    response_time_ms: float | None = None
+    details: dict[str, Any] | None = None
+    last_checked: str | None = None
+    critical: bool | None = None
 
 
 class HealthOut(ResourceModel):

@@ -743,6 +743,18 @@ export type Me = {
 };
 
 /**
+ * MediaSignRequest
+ */
+export type MediaSignRequest = {
+    /**
+     * Path
+     *
+     * A media path of this api: /api/cameras/{id}/snapshot.jpg, /api/cameras/{id}/mjpeg or /api/alerts/{id}/snapshot.jpg
+     */
+    path: string;
+};
+
+/**
  * Page[AlertOut]
  */
 export type PageAlertOut = {
@@ -881,23 +893,23 @@ export type ServiceHealthOut = {
     /**
      * Critical
      */
-    critical: boolean;
+    critical?: boolean | null;
     /**
      * Details
      */
-    details: {
+    details?: {
         [key: string]: unknown;
-    };
+    } | null;
     /**
      * Lastcheck
      *
      * ISO 8601 UTC of the check
      */
-    lastCheck: string | null;
+    lastCheck?: string | null;
     /**
      * Lastchecked
      */
-    lastChecked: string | null;
+    lastChecked?: string | null;
     /**
      * Name
      */
@@ -907,16 +919,34 @@ export type ServiceHealthOut = {
      *
      * ms the check took
      */
-    responseTime: number | null;
+    responseTime?: number | null;
     /**
      * Responsetimems
      */
-    responseTimeMs: number | null;
+    responseTimeMs?: number | null;
     /**
      * Status
      */
     status: 'UNKNOWN' | 'STARTING' | 'HEALTHY' | 'DEGRADED' | 'UNHEALTHY';
     [key: string]: unknown;
+};
+
+/**
+ * SignedMediaOut
+ */
+export type SignedMediaOut = {
+    /**
+     * Expiresat
+     *
+     * The URL is refused after this (≤ 60 s)
+     */
+    expiresAt: string;
+    /**
+     * Url
+     *
+     * The path with ?exp=&sig=, for <img src> or a player
+     */
+    url: string;
 };
 
 /**
@@ -1381,9 +1411,17 @@ export type AlertSnapshotApiAlertsAlertIdSnapshotJpgGetData = {
     };
     query?: {
         /**
-         * Access Token
+         * Exp
+         *
+         * Signed URL expiry
          */
-        access_token?: string | null;
+        exp?: string | null;
+        /**
+         * Sig
+         *
+         * Signature from POST /api/media/sign
+         */
+        sig?: string | null;
     };
     url: '/api/alerts/{alert_id}/snapshot.jpg';
 };
@@ -2276,9 +2314,17 @@ export type MjpegStreamApiCamerasCameraIdMjpegGetData = {
     };
     query?: {
         /**
-         * Access Token
+         * Exp
+         *
+         * Signed URL expiry
          */
-        access_token?: string | null;
+        exp?: string | null;
+        /**
+         * Sig
+         *
+         * Signature from POST /api/media/sign
+         */
+        sig?: string | null;
     };
     url: '/api/cameras/{camera_id}/mjpeg';
 };
@@ -2403,9 +2449,17 @@ export type CameraSnapshotApiCamerasCameraIdSnapshotJpgGetData = {
     };
     query?: {
         /**
-         * Access Token
+         * Exp
+         *
+         * Signed URL expiry
          */
-        access_token?: string | null;
+        exp?: string | null;
+        /**
+         * Sig
+         *
+         * Signature from POST /api/media/sign
+         */
+        sig?: string | null;
     };
     url: '/api/cameras/{camera_id}/snapshot.jpg';
 };
@@ -2989,6 +3043,63 @@ export type WhepRenewApiCamerasCameraIdWhepSessionIdRenewPostResponses = {
 };
 
 export type WhepRenewApiCamerasCameraIdWhepSessionIdRenewPostResponse = WhepRenewApiCamerasCameraIdWhepSessionIdRenewPostResponses[keyof WhepRenewApiCamerasCameraIdWhepSessionIdRenewPostResponses];
+
+export type SignMediaApiMediaSignPostData = {
+    body: MediaSignRequest;
+    path?: never;
+    query?: never;
+    url: '/api/media/sign';
+};
+
+export type SignMediaApiMediaSignPostErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type SignMediaApiMediaSignPostError = SignMediaApiMediaSignPostErrors[keyof SignMediaApiMediaSignPostErrors];
+
+export type SignMediaApiMediaSignPostResponses = {
+    /**
+     * Successful Response
+     */
+    200: SignedMediaOut;
+};
+
+export type SignMediaApiMediaSignPostResponse = SignMediaApiMediaSignPostResponses[keyof SignMediaApiMediaSignPostResponses];
 
 export type HealthApiSystemHealthGetData = {
     body?: never;

@@ -11,6 +11,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -23,21 +24,43 @@ from beholder.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id_v
 log = structlog.get_logger("beholder.access")
 
 _CID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Where the web app may fetch from: its own origin only. ``connect-src 'self'`` also covers
+# the hub's ws:/wss: to the same host and port (CSP Level 3; Chromium, Firefox, Safari).
+APP_CSP = (
+    b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    b"connect-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    b"object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+# The API docs (Swagger UI from the package, :mod:`beholder.api.docs`): no inline script,
+# nothing from another host. Swagger UI sets inline styles and uses data: icons.
+DOCS_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; "
+    b"base-uri 'none'; form-action 'none'"
+)
+DOCS_PREFIX = "/api/docs"
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+"""Sent only on requests that came over TLS (ASGI scope scheme ``https``): over plain HTTP
+a browser ignores it, and a LAN install served over HTTP must stay reachable."""
+
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-        b"connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; "
-        b"script-src 'self'; frame-ancestors 'none'; base-uri 'self'",
-    ),
 ]
-# The API docs pages need inline scripts; they get no CSP (they hold no user data).
-_DOCS_PATHS = ("/api/docs", "/api/redoc")
+
+
+def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers every HTTP response of ``scope`` carries: :data:`SECURITY_HEADERS`, the
+    CSP (:data:`DOCS_CSP` under ``/api/docs``, else :data:`APP_CSP`) and HSTS over TLS."""
+    path: str = scope.get("path", "")
+    docs = path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/")
+    hdrs = [*SECURITY_HEADERS, (b"content-security-policy", DOCS_CSP if docs else APP_CSP)]
+    if scope.get("scheme") == "https":
+        hdrs.append(HSTS)
+    return hdrs
 
 
 def _route_template(scope: Scope) -> str:
@@ -54,20 +77,16 @@ def client_ip(scope: Scope) -> str:
 async def send_error(
     send: Send, code: ErrorCode, cid: str, headers: dict[str, str] | None = None
 ) -> None:
-    """Write a complete error response in the one shape (used before routing)."""
+    """Write a complete error response in the one shape (used before routing); ``send``
+    is the middleware's wrapper, which adds the security headers."""
     body = json.dumps(error_body(code, default_message(code), cid)).encode()
     hdrs = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        *SECURITY_HEADERS,
     ]
     hdrs += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": http_status(code), "headers": hdrs})
     await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class HttpMiddleware:
@@ -89,28 +108,37 @@ class HttpMiddleware:
         scope.setdefault("state", {})["correlation_id"] = cid
         token = correlation_id_var.set(cid)
         start = time.perf_counter()
-        status_holder = [500, 0]  # status, response started
+        # status, response started, 413 sent from receive (the app's own answer is dropped)
+        status_holder = [500, 0, 0]
         path: str = scope.get("path", "")
-        is_docs = path.startswith(_DOCS_PATHS)
+        added = security_headers(scope)
 
         async def send_wrapper(message: Message) -> None:
+            if status_holder[2]:
+                return
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
                 status_holder[1] = 1
                 hdrs = list(message.get("headers", []))
                 hdrs.append((b"x-correlation-id", cid.encode()))
                 existing = {k.lower() for k, _ in hdrs}
-                for k, v in SECURITY_HEADERS:
-                    if k in existing or (is_docs and k == b"content-security-policy"):
-                        continue
-                    hdrs.append((k, v))
+                hdrs += [(k, v) for k, v in added if k not in existing]
                 message = {**message, "headers": hdrs}
             await send(message)
+
+        async def body_too_large() -> None:
+            if not status_holder[1]:
+                await send_error(
+                    send_wrapper, ErrorCode.PAYLOAD_TOO_LARGE, cid, {"Connection": "close"}
+                )
+            status_holder[2] = 1
 
         try:
             length = headers.get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-                await send_error(send_wrapper, ErrorCode.PAYLOAD_TOO_LARGE, cid)
+                await send_error(
+                    send_wrapper, ErrorCode.PAYLOAD_TOO_LARGE, cid, {"Connection": "close"}
+                )
                 return
             if self.limiter is not None and path.startswith("/api/"):
                 try:
@@ -118,9 +146,7 @@ class HttpMiddleware:
                 except AppError as exc:
                     await send_error(send_wrapper, exc.code, cid, exc.headers)
                     return
-            await self.app(scope, self._limited_receive(receive), send_wrapper)
-        except _BodyTooLarge:
-            await send_error(send_wrapper, ErrorCode.PAYLOAD_TOO_LARGE, cid)
+            await self.app(scope, self._limited_receive(receive, body_too_large), send_wrapper)
         except Exception:
             # Last line of defence: whatever escaped the routers becomes the one error shape.
             log.exception("unhandled error", path=path)
@@ -143,8 +169,14 @@ class HttpMiddleware:
             )
             correlation_id_var.reset(token)
 
-    def _limited_receive(self, receive: Receive) -> Receive:
-        # Chunked bodies have no content-length: count bytes as they arrive.
+    def _limited_receive(
+        self, receive: Receive, too_large: Callable[[], Awaitable[None]]
+    ) -> Receive:
+        """``receive`` that counts body bytes (chunked bodies have no content-length).
+
+        Past ``max_bytes`` it answers 413 itself (``too_large``) and tells the app the
+        client went away: an exception raised here would reach the app's body parsing,
+        which turns any failure into 400."""
         seen = 0
         limit = self.max_bytes
 
@@ -154,7 +186,8 @@ class HttpMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _BodyTooLarge
+                    await too_large()
+                    return {"type": "http.disconnect"}
             return message
 
         return wrapped

@@ -3,7 +3,6 @@ snapshot."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,7 @@ from fastapi.responses import FileResponse
 
 from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep, ViewerDep
 from beholder.api.events import fan_out
-from beholder.api.schemas import AlertOut, AlertSeverity, AlertType, Page
+from beholder.api.schemas import AlertOut, AlertSeverity, AlertType, Page, UtcInstant
 from beholder.api.views import alert_out
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.wire import utcnow
@@ -29,8 +28,8 @@ async def list_alerts(
     stream_id: Annotated[str | None, Query(alias="streamId", max_length=64)] = None,
     severity: AlertSeverity | None = None,
     type: AlertType | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcInstant | None = None,
+    until: UtcInstant | None = None,
     acknowledged: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,

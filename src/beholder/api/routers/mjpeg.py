@@ -1,7 +1,7 @@
 """Live view, MJPEG fallback: ``GET /api/cameras/{id}/mjpeg`` and its per-api fan-out.
 
-``multipart/x-mixed-replace`` JPEG stream; accepts ``?access_token=`` for ``<img src>``. The
-worker encodes once per camera and publishes the JPEGs on the bus
+``multipart/x-mixed-replace`` JPEG stream; an ``<img src>`` uses a signed URL
+(``/api/media/sign``). The worker encodes once per camera and publishes the JPEGs on the bus
 (:func:`~beholder.contracts.subjects.mjpeg_subject`); :class:`MjpegHub` keeps one
 subscription and one keep-alive per camera on this api instance and fans the frames out to
 HTTP clients, each with a ``mjpeg_client_queue``-frame buffer that drops the oldest frame

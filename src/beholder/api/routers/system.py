@@ -1,5 +1,9 @@
 """``/api/system``: health (public), readiness (public, 503 until ready), stats; and
-``/metrics`` (Prometheus, outside ``/api``: :data:`metrics_router`)."""
+``/metrics`` (Prometheus, outside ``/api``: :data:`metrics_router`).
+
+Anonymous callers of health and readiness see the overall and per-service status only; the
+version, the per-service details (backends, pool and hub counters, auth failures) and
+timings are for a signed-in principal (:func:`public_health`)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from beholder import __version__
-from beholder.api.deps import SessionDep, StateDep, ViewerDep
+from beholder.api.deps import OptionalPrincipalDep, SessionDep, StateDep, ViewerDep
 from beholder.api.errors import correlation_id
 from beholder.api.middleware.http import client_ip
 from beholder.api.schemas import ErrorResponse, HealthOut, ServiceHealthOut, StatsOut
@@ -34,19 +38,40 @@ metrics_router = APIRouter(include_in_schema=False)
 """``GET /metrics``: mounted next to :data:`router` (Prometheus scrapes outside ``/api``)."""
 
 
-@router.get("/health", response_model=HealthOut)
-async def health(state: StateDep) -> dict[str, Any]:
-    """Last health check of every service and the overall status (public)."""
-    return {**state.health.snapshot(), "version": __version__}
+_PUBLIC_SERVICE_FIELDS = ("name", "status")
 
 
-@router.get("/health/{service}", response_model=ServiceHealthOut)
-async def service_health(service: str, state: StateDep) -> dict[str, Any]:
-    """One service: database, worker, websocket, bus or media."""
+def public_service(service: dict[str, Any]) -> dict[str, Any]:
+    """One service's entry as an anonymous caller sees it: ``{"name", "status"}``."""
+    return {k: service[k] for k in _PUBLIC_SERVICE_FIELDS if k in service}
+
+
+def public_health(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A health snapshot without internals: ``overall``/``status``, ``ready``, ``timestamp``
+    and each service's name and status; no version, details or timings."""
+    out = {k: v for k, v in snapshot.items() if k not in ("services", "version")}
+    out["services"] = {n: public_service(s) for n, s in snapshot.get("services", {}).items()}
+    return out
+
+
+@router.get("/health", response_model=HealthOut, response_model_exclude_unset=True)
+async def health(state: StateDep, principal: OptionalPrincipalDep) -> dict[str, Any]:
+    """Last health check of every service and the overall status (public). Details and
+    the version need credentials (any principal); invalid credentials get 401."""
+    snap = {**state.health.snapshot(), "version": __version__}
+    return snap if principal is not None else public_health(snap)
+
+
+@router.get("/health/{service}", response_model=ServiceHealthOut, response_model_exclude_unset=True)
+async def service_health(
+    service: str, state: StateDep, principal: OptionalPrincipalDep
+) -> dict[str, Any]:
+    """One service: database, worker, websocket, bus or media (details as for health)."""
     res = state.health.results.get(service)
     if res is None:
         raise NotFound("Unknown service.", detail=f"service {service!r}")
-    return res.to_wire()
+    wire = res.to_wire()
+    return wire if principal is not None else public_service(wire)
 
 
 @router.get(
@@ -59,11 +84,14 @@ async def service_health(service: str, state: StateDep) -> dict[str, Any]:
         },
     },
 )
-async def ready(request: Request, state: StateDep) -> JSONResponse:
-    """200 once the critical services (database, bus, websocket hub) are up, else 503."""
-    snap = state.health.snapshot()
+async def ready(request: Request, state: StateDep, principal: OptionalPrincipalDep) -> JSONResponse:
+    """200 once the critical services (database, bus, websocket hub) are up, else 503.
+    Details and the version as for health."""
+    snap = {**state.health.snapshot(), "version": __version__}
+    if principal is None:
+        snap = public_health(snap)
     if snap["ready"]:
-        return JSONResponse({**snap, "version": __version__})
+        return JSONResponse(snap)
     body = {
         **error_body(
             ErrorCode.SERVICE_UNAVAILABLE, "Beholder is starting up.", correlation_id(request)
