@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.service import AuthService
 from beholder.bus.base import Bus
 from beholder.config import Settings
@@ -25,7 +26,9 @@ class AppState:
     them; this object only points at them).
 
     ``worker`` and ``egress`` are the in-process worker and its live-view hub under
-    ``serve`` (``None`` for ``api``); ``started_at`` is ``time.monotonic()`` at start-up.
+    ``serve`` (``None`` for ``api``); ``connections`` leases the hub sockets, MJPEG streams
+    and WHEP sessions by principal so that revocation ends them; ``started_at`` is
+    ``time.monotonic()`` at start-up.
     """
 
     settings: Settings
@@ -33,6 +36,7 @@ class AppState:
     bus: Bus
     auth: AuthService
     hub: Hub
+    connections: ConnectionRegistry
     health: HealthChecker
     workers: WorkerTracker
     limiter: RateLimiter
