@@ -42,10 +42,14 @@ class PrefixedBus:
     async def close(self) -> None:
         await self.inner.close()
 
-    async def publish(self, subject: str, data: bytes, headers: dict[str, str] | None = None) -> None:
+    async def publish(
+        self, subject: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         await self.inner.publish(self._s(subject), data, headers)
 
-    async def subscribe(self, subject: str, handler: Handler, queue: str | None = None) -> Subscription:
+    async def subscribe(
+        self, subject: str, handler: Handler, queue: str | None = None
+    ) -> Subscription:
         cut = len(self.prefix) + 1
 
         async def unprefixed(msg: BusMessage) -> None:

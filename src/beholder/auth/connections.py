@@ -137,9 +137,12 @@ class ConnectionRegistry:
                 self._end(lease, revoked[1])
                 return lease
         if expires_at is not None:
-            loop = asyncio.get_running_loop()
-            delay = max(0.0, expires_at - time.time())
-            lease.timer = loop.call_at(loop.time() + delay, self._expire, lease)
+            delay = expires_at - time.time()
+            if delay <= 0:
+                self._expire(lease)
+            else:
+                loop = asyncio.get_running_loop()
+                lease.timer = loop.call_at(loop.time() + delay, self._expire, lease)
         return lease
 
     def unregister(self, lease: Lease) -> None:
