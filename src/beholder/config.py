@@ -238,6 +238,13 @@ class Settings(BaseSettings):
     # auth
     access_token_ttl: int = Field(default=900, ge=30)
     refresh_token_ttl: int = Field(default=7 * 24 * 3600, ge=60)
+    auth_recheck_interval: float = Field(
+        default=30.0,
+        ge=0.1,
+        le=300.0,
+        description="re-check the principal of every open socket, MJPEG stream and WHEP "
+        "session this often (s): catches a disable or revoke made without the bus (the CLI)",
+    )
 
     # edges
     cors_origins: StrList = Field(default_factory=list)

@@ -23,7 +23,8 @@ from beholder.config import (
     load_settings,
 )
 
-# The variables of the flat Settings before the tree (README documents them): none may change.
+# The variables of the flat Settings before the tree (README documents them): none may change
+# (new ones are added here).
 PREVIOUS_NAMES = {
     *(
         f"BEHOLDER_{n}"
@@ -31,6 +32,7 @@ PREVIOUS_NAMES = {
             "ACCESS_TOKEN_TTL",
             "ADMIN_PASSWORD",
             "ALERT_REPLAY_LIMIT",
+            "AUTH_RECHECK_INTERVAL",
             "BUS_URL",
             "CORS_ORIGINS",
             "DATABASE_URL",

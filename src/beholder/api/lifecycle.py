@@ -1,7 +1,8 @@
 """Start-up and shutdown of one api instance: every service in one ``AsyncExitStack``.
 
 :func:`running_services` starts, in order: the data dir and secret, the migrations, the
-database (first admin), the bus, the dashboard hub, the health checker, the bus consumers,
+database (first admin), the bus, the connection registry's re-check, the dashboard hub, the
+health checker, the bus consumers (with the ``auth.revoked`` listener),
 for ``serve`` the in-process worker and its live-view egress, the first health check and
 the health loop, then the camera reconciliation in the background. Each step registers how
 to undo itself as soon as it has something to undo, so:
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,10 +28,13 @@ import structlog
 from beholder.api.events import EventConsumers, fan_out
 from beholder.api.middleware.rate_limit import RateLimiter
 from beholder.api.reconcile import reconcile_cameras
+from beholder.api.revocation import RevocationListener
 from beholder.api.state import AppState
 from beholder.api.views import alert_message
+from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.media import MediaSigner
 from beholder.auth.service import AuthService
+from beholder.auth.standing import principal_standing
 from beholder.auth.tokens import TokenService, load_or_create_secret
 from beholder.bootstrap import ensure_admin
 from beholder.bus import Bus, create_bus
@@ -159,8 +164,13 @@ async def running_services(
                 rows = await alerts_repo.after(s, last_alert_id, limit)
                 return [alert_message(r) for r in rows]
 
+        connections = ConnectionRegistry(
+            settings.auth_recheck_interval, functools.partial(principal_standing, db)
+        )
+        _undo(stack, "connection re-check", connections.stop)
+        connections.start()
         async with _step("hub"):
-            hub = Hub(settings.hub, auth.authenticate, replay)
+            hub = Hub(settings.hub, auth.authenticate, replay, connections)
             _undo(stack, "hub", hub.close)
             await hub.start()
         workers = WorkerTracker(settings.worker.heartbeat_interval)
@@ -170,6 +180,7 @@ async def running_services(
             bus=the_bus,
             auth=auth,
             hub=hub,
+            connections=connections,
             health=_health_checker(settings, db, the_bus, hub, workers),
             workers=workers,
             limiter=limiter,
@@ -181,6 +192,9 @@ async def running_services(
             consumers = EventConsumers(state)
             _undo(stack, "bus consumers", consumers.stop)
             await consumers.start()
+            revocations = RevocationListener(state)
+            _undo(stack, "revocation listener", revocations.stop)
+            await revocations.start()
         if role == "serve" and settings.run_worker:
             await _start_worker(stack, state)
         async with _step("health checker"):

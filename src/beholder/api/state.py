@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.media import MediaSigner
 from beholder.auth.service import AuthService
 from beholder.bus.base import Bus
@@ -27,7 +28,9 @@ class AppState:
 
     ``worker`` and ``egress`` are the in-process worker and its live-view hub under
     ``serve`` (``None`` for ``api``); ``media`` signs and checks media URLs
-    (:mod:`beholder.auth.media`); ``started_at`` is ``time.monotonic()`` at start-up.
+    (:mod:`beholder.auth.media`); ``connections`` leases the hub sockets, MJPEG streams
+    and WHEP sessions by principal so that revocation ends them; ``started_at`` is
+    ``time.monotonic()`` at start-up.
     """
 
     settings: Settings
@@ -35,6 +38,7 @@ class AppState:
     bus: Bus
     auth: AuthService
     hub: Hub
+    connections: ConnectionRegistry
     health: HealthChecker
     workers: WorkerTracker
     limiter: RateLimiter

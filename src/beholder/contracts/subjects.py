@@ -40,6 +40,8 @@ class Subjects:
     """api → every api instance's hub: :class:`~beholder.contracts.bus.HubBroadcast`."""
     WORKER_PING = "worker.ping"
     """Request/reply: any live worker answers with a :class:`WorkerHeartbeat`."""
+    AUTH_REVOKED = "auth.revoked"
+    """api → every api instance: :class:`~beholder.contracts.auth.CredentialsRevoked`."""
 
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -22,6 +22,7 @@ import structlog
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
+from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.roles import Principal
 from beholder.config import HubSettings
 from beholder.contracts import hub as hub_messages
@@ -30,6 +31,7 @@ from beholder.errors import AppError, ErrorCode, public_code
 from beholder.realtime.connection import CLOSE_GRACE, Connection, Counters
 from beholder.realtime.frames import Outgoing, alert_id_of
 from beholder.realtime.heartbeat import Heartbeat, now_ms
+from beholder.realtime.leases import HubLeases
 from beholder.realtime.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL,
@@ -71,10 +73,20 @@ class Hub:
     Timing, sizes and bounds come from ``settings`` (``Settings.hub``): ``ws_auth_timeout`` (s),
     ``ws_ping_interval`` (s), ``ws_missed_pongs``, ``ws_send_queue`` (messages),
     ``ws_max_message_bytes`` (bytes, client → server), ``alert_replay_limit``.
+
+    ``connections``: where authenticated sockets are leased so that revocation closes them
+    (4401, see :mod:`.leases`).
     """
 
-    def __init__(self, settings: HubSettings, authenticate: Authenticate, replay: Replay) -> None:
+    def __init__(
+        self,
+        settings: HubSettings,
+        authenticate: Authenticate,
+        replay: Replay,
+        connections: ConnectionRegistry | None = None,
+    ) -> None:
         self.settings = settings
+        self._leases = HubLeases(connections)
         self._authenticate = authenticate
         self._replay = replay
         self._conns: set[Connection] = set()
@@ -135,6 +147,7 @@ class Hub:
             "invalidMessages": c.invalid_messages,
             "replays": c.replays,
             "replayed": c.replayed,
+            "revoked": self._leases.revoked,
         }
 
     # -- fan-out ---------------------------------------------------------------------------
@@ -209,6 +222,7 @@ class Hub:
                     await conn.close_task
 
     def _forget(self, conn: Connection) -> None:
+        self._leases.drop(conn)
         conn.closing = True
         self._conns.discard(conn)
         self._authed.discard(conn)
@@ -264,6 +278,7 @@ class Hub:
         conn.principal = principal
         conn.pending_replay = last_alert_id
         self._authed.add(conn)
+        self._leases.add(conn, principal)
         if expires_at is not None:
             loop = asyncio.get_running_loop()
             conn.expiry = loop.call_at(loop.time() + (expires_at - now), self._expire, conn)

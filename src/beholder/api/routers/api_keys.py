@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from beholder.api.deps import AdminDep, SessionDep, StateDep
+from beholder.api.revocation import announce_revocation
 from beholder.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Page
 from beholder.auth.api_keys import generate_api_key
+from beholder.contracts.auth import RevocationReason
 from beholder.db.repositories import api_keys as keys_repo
 
 router = APIRouter(prefix="/api/api-keys", tags=["api-keys"])
@@ -31,10 +33,11 @@ async def create_key(body: ApiKeyCreate, principal: AdminDep, session: SessionDe
 
 @router.post("/{key_id}/revoke", response_model=ApiKeyOut)
 async def revoke_key(key_id: str, _: AdminDep, session: SessionDep, state: StateDep) -> ApiKeyOut:
-    """Revoke a key; requests with it are refused from now on."""
+    """Revoke a key; requests with it are refused from now on, and its open sockets, MJPEG
+    streams and WHEP sessions end on every api instance."""
     row = await keys_repo.revoke(session, key_id)
     await session.commit()
-    state.auth.invalidate(row.id)
+    await announce_revocation(state, "api_key", row.id, RevocationReason.KEY_REVOKED)
     return ApiKeyOut.model_validate(row)
 
 

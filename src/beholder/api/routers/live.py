@@ -14,7 +14,12 @@ relays signalling over the bus to the worker that holds the camera (subjects and
   candidate); ``OPTIONS`` on both → 204 with ``Allow`` (and ``Accept-Post`` on the endpoint).
 * ``POST /cameras/{id}/whep/{session}/renew`` (extension) — move the session's expiry to the
   caller's current token expiry; the worker otherwise hangs up when the token used for the
-  POST expires.
+  POST expires. A session opened with an API key expires after a few re-check periods
+  unless renewed (this api instance renews it while the key is good).
+
+Every session is leased by principal on the api instance that opened it
+(:mod:`beholder.api.revocation`): revoking the key, disabling, deleting or demoting the user
+hangs it up on the worker within a second.
 
 The MJPEG fallback (``GET /cameras/{id}/mjpeg``) is in :mod:`beholder.api.routers.mjpeg`; it
 shares this module's camera checks and worker-request helpers.
@@ -28,6 +33,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 
 from beholder.api.deps import StateDep, ViewerDep
+from beholder.api.revocation import lease_whep_session, whep_session_closed, whep_session_expiry
 from beholder.auth.roles import Role
 from beholder.bus.base import Bus
 from beholder.config import LiveViewSettings
@@ -139,6 +145,7 @@ async def whep_offer(
     camera_id: CameraId, request: Request, state: StateDep, principal: ViewerDep
 ) -> Response:
     """WHEP offer → answer. See the module docstring for status codes."""
+    epoch = state.connections.epoch  # a revocation from here on still ends the session
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype != "application/sdp":
         raise InvalidInput(
@@ -159,7 +166,7 @@ async def whep_offer(
         camera_id=camera_id,
         sdp=sdp,
         principal=principal.key,
-        expires_at=principal.expires_at,
+        expires_at=whep_session_expiry(principal, state.settings),
         client=request.client.host if request.client else None,
     )
     raw = await request_worker(
@@ -171,6 +178,7 @@ async def whep_offer(
             reply.error_code, reply.message, detail=f"worker refused: {reply.error_code}"
         )
     assert reply.session_id is not None and reply.sdp is not None
+    lease_whep_session(state, principal, camera_id, reply.session_id, epoch=epoch)
     location = request.url_for(
         "whep_session_delete", camera_id=camera_id, session_id=reply.session_id
     )
@@ -218,6 +226,7 @@ async def whep_delete(
         any_owner=principal.can(Role.OPERATOR),
     )
     await _session_request(state.bus, whep_delete_subject(camera_id), req.to_bytes(), es)
+    whep_session_closed(state, session_id)
     return Response(status_code=200)
 
 
@@ -264,15 +273,17 @@ async def whep_renew(
     principal: ViewerDep,
 ) -> dict[str, Any]:
     """Move the session's expiry to the expiry of the token of this request (after a token
-    refresh) → ``{"sessionId", "expiresAt"}``."""
+    refresh; an API key's session: a re-check period on) → ``{"sessionId", "expiresAt"}``."""
     _check_ids(camera_id, session_id)
     es = state.settings.live_view
+    expires_at = whep_session_expiry(principal, state.settings)
     req = WhepRenew(
         camera_id=camera_id,
         session_id=session_id,
         principal=principal.key,
         any_owner=False,
-        expires_at=principal.expires_at,
+        expires_at=expires_at,
     )
     await _session_request(state.bus, whep_renew_subject(camera_id), req.to_bytes(), es)
-    return {"sessionId": session_id, "expiresAt": principal.expires_at}
+    lease_whep_session(state, principal, camera_id, session_id)
+    return {"sessionId": session_id, "expiresAt": expires_at}

@@ -20,11 +20,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from beholder.api.deps import MediaViewerDep, StateDep
+from beholder.api.revocation import MJPEG
 from beholder.api.routers.live import (
     CameraId,
     request_worker,
     require_live_camera,
 )
+from beholder.auth.connections import EndReason
 from beholder.bus.base import Bus, BusMessage, Subscription
 from beholder.config import LiveViewSettings
 from beholder.contracts.live import MjpegKeepAlive, MjpegReply
@@ -138,6 +140,13 @@ class MjpegHub:
                     await feed.subscription.unsubscribe()
 
 
+def _wake(queue: asyncio.Queue[bytes | None]) -> None:
+    """Make a client's reader return now: empty its queue and put the end marker."""
+    while not queue.empty():
+        queue.get_nowait()
+    queue.put_nowait(None)
+
+
 def mjpeg_hub(request: Request, state: Any) -> MjpegHub:
     """This app's :class:`MjpegHub` (created on first use)."""
     hub = getattr(request.app.state, "beholder_mjpeg", None)
@@ -157,11 +166,22 @@ async def mjpeg_stream(
     camera_id: CameraId, request: Request, state: StateDep, principal: MediaViewerDep
 ) -> StreamingResponse:
     """``multipart/x-mixed-replace`` stream of JPEG parts at ≤ ``mjpeg_max_fps``. Ends when the
-    camera stops producing (no frame for ``mjpeg_idle_timeout`` s)."""
+    camera stops producing (no frame for ``mjpeg_idle_timeout`` s), when the access token
+    expires, or when the principal's credentials are revoked (or the user demoted)."""
+    epoch = state.connections.epoch
     await require_live_camera(state, camera_id)
     hub = mjpeg_hub(request, state)
     queue = await hub.join(camera_id)
     idle = max(hub.settings.mjpeg_idle_timeout, 2 * hub.settings.mjpeg_keepalive)
+    ended: list[EndReason] = []
+
+    def end(reason: EndReason) -> None:
+        ended.append(reason)
+        _wake(queue)
+
+    lease = state.connections.register(
+        principal, MJPEG, end, expires_at=principal.expires_at, epoch=epoch
+    )
 
     async def parts() -> AsyncIterator[bytes]:
         try:
@@ -170,12 +190,13 @@ async def mjpeg_stream(
                     jpeg = await asyncio.wait_for(queue.get(), timeout=idle)
                 except TimeoutError:
                     return
-                if jpeg is None:
+                if jpeg is None or ended:
                     return
                 head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                 head += f"Content-Length: {len(jpeg)}\r\n\r\n"
                 yield (head.encode() + jpeg + b"\r\n")
         finally:
+            state.connections.unregister(lease)
             await hub.leave(camera_id, queue)
 
     return StreamingResponse(

@@ -5,8 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from beholder.api.deps import AdminDep, SessionDep, StateDep
+from beholder.api.revocation import announce_revocation
 from beholder.api.schemas import Page, UserCreate, UserOut, UserUpdate
 from beholder.auth.passwords import hash_password
+from beholder.auth.roles import Role
+from beholder.contracts.auth import RevocationReason
 from beholder.db.repositories import users as users_repo
 from beholder.errors import Conflict
 
@@ -37,8 +40,12 @@ async def get_user(user_id: str, _: AdminDep, session: SessionDep) -> UserOut:
 async def update_user(
     user_id: str, body: UserUpdate, principal: AdminDep, session: SessionDep, state: StateDep
 ) -> UserOut:
-    """Change role, password or disabled. An admin cannot demote or disable themself."""
+    """Change role, password or disabled. An admin cannot demote or disable themself.
+
+    Disabling or demoting ends the user's open sockets, MJPEG streams and WHEP sessions on
+    every api instance (a demoted client reconnects with its new rights)."""
     user = await users_repo.get(session, user_id)
+    old_role = Role(user.role)
     if user.id == principal.id and (
         (body.role is not None and body.role.value != user.role) or body.disabled
     ):
@@ -51,6 +58,10 @@ async def update_user(
         await users_repo.set_disabled(session, user, body.disabled)
     await session.commit()
     state.auth.invalidate(user.id)
+    if body.disabled:
+        await announce_revocation(state, "user", user.id, RevocationReason.USER_DISABLED)
+    elif not Role(user.role).at_least(old_role):
+        await announce_revocation(state, "user", user.id, RevocationReason.USER_DEMOTED)
     return UserOut.model_validate(user)
 
 
@@ -58,11 +69,11 @@ async def update_user(
 async def delete_user(
     user_id: str, principal: AdminDep, session: SessionDep, state: StateDep
 ) -> Response:
-    """Delete a user (not yourself)."""
+    """Delete a user (not yourself); their open connections end on every api instance."""
     user = await users_repo.get(session, user_id)
     if user.id == principal.id:
         raise Conflict("You cannot delete your own account.")
     await session.delete(user)
     await session.commit()
-    state.auth.invalidate(user.id)
+    await announce_revocation(state, "user", user.id, RevocationReason.USER_DELETED)
     return Response(status_code=204)
