@@ -15,7 +15,9 @@ against the real app and worker on real sockets.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import select
 import socket
 import threading
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets
 
 from beholder.bus import BusMessage
 from beholder.config import CameraSettings, WorkerSettings
@@ -181,6 +184,21 @@ async def _status_events(live: LiveApi) -> list[StreamStatusEvent]:
     return events
 
 
+async def _hub_updates(
+    hub: Any, camera_id: str, until: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """``camera-status-update`` messages of ``camera_id`` on ``hub`` up to the first that
+    satisfies ``until`` (within 10 s)."""
+    updates: list[dict[str, Any]] = []
+    async with asyncio.timeout(10):
+        while True:
+            msg = json.loads(await hub.recv())
+            if msg.get("type") == "camera-status-update" and msg.get("cameraId") == camera_id:
+                updates.append(msg)
+                if until(msg):
+                    return updates
+
+
 def _worker_api_settings(tmp_path: Path, networks: str) -> Any:
     return make_settings(
         tmp_path,
@@ -207,6 +225,9 @@ async def test_a_name_resolving_to_loopback_is_never_connected(
             events = await _status_events(live)
             op = await live.headers("operator")
             viewer = await live.headers("viewer")
+            hub = await websockets.connect(live.ws_url)
+            await hub.send(json.dumps({"type": "auth", "token": await live.token("viewer")}))
+            await hub.send(json.dumps({"type": "subscribe", "topics": ["cameras"]}))
             r = await live.client.post(
                 "/api/cameras",
                 json={"name": "sneaky", "rtspUrl": f"rtsp://localhost:{port}/x"},
@@ -244,6 +265,14 @@ async def test_a_name_resolving_to_loopback_is_never_connected(
             assert (seen["errorCode"], seen["statusDetail"]) == GENERIC
             listed = (await live.client.get("/api/cameras", headers=viewer)).json()["items"]
             assert (listed[0]["errorCode"], listed[0]["statusDetail"]) == GENERIC
+            # The hub broadcasts to every principal: the generic detail only.
+            updates = await _hub_updates(hub, cid, lambda u: u["status"] == "ERROR")
+            await hub.close()
+            assert {
+                (u.get("errorCode"), u.get("details")) for u in updates if u["status"] == "ERROR"
+            } == {GENERIC}
+            text = json.dumps(updates)
+            assert "PERMISSION_DENIED" not in text and "resolves" not in text
             await live.client.post(f"/api/cameras/{cid}/stop", headers=op)
         assert not pending(sock)
     captured = capfd.readouterr()  # the log: stdout or stderr, as logging is configured
