@@ -231,10 +231,7 @@ class CameraSettings(BaseSettings):
         default=DEFAULT_NETWORKS,
         min_length=1,
         max_length=256,
-        description="where camera URLs may point: CIDRs and the keywords `private` "
-        "(10/8, 172.16/12, 192.168/16, fc00::/7) and `public` (globally routable unicast); "
-        "loopback, link-local, 0.0.0.0/8, multicast and other special ranges only if listed "
-        "as CIDRs (unspecified and multicast addresses never)",
+        description="CIDRs and the keywords `private` and `public` camera URLs may point into",
     )
 
     @field_validator("networks")

@@ -65,8 +65,7 @@ class WorkerManager:
     """Holds this worker's camera sessions and speaks the bus protocol above.
 
     ``settings`` (``Settings.worker``) are its tunables, kept as ``ws``; ``camera``
-    (``Settings.camera``) says which networks cameras may resolve into (default: the
-    default ``BEHOLDER_CAMERA_NETWORKS``, not the environment).
+    (``Settings.camera``): where cameras may resolve (default: ``private,public``).
     ``detector_factory`` (tests/benches) replaces the detectors built from the settings.
     """
 
