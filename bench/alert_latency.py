@@ -32,7 +32,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from beholder.bus import MemoryBus, create_bus
-from beholder.config import WorkerSettings
+from beholder.config import CameraSettings, WorkerSettings
 from beholder.messages import (
     CameraCommand,
     CameraSpec,
@@ -70,7 +70,10 @@ async def run(n_alerts: int, cameras: int, sample_fps: float, bus_url: str) -> d
 
     await bus.subscribe(Subjects.CAMERA_EVENTS, on_alert)
     mgr = WorkerManager(
-        WorkerSettings(sample_fps=sample_fps, alert_cooldown=0.0), bus, "latency-bench"
+        WorkerSettings(sample_fps=sample_fps, alert_cooldown=0.0),
+        bus,
+        "latency-bench",
+        camera=CameraSettings(networks="private,public,127.0.0.0/8"),  # the loopback camera
     )
     await mgr.start()
 

@@ -65,6 +65,16 @@ STARTUP_TIMEOUT = 60.0
 """Seconds for the first PROCESSING (and for PROCESSING to come back steady between outages)."""
 
 
+def _loopback_cameras() -> dict[str, Any]:
+    """``{"camera": CameraSettings}`` allowing the loopback test camera, on a tree that checks
+    camera networks (``BEHOLDER_CAMERA_NETWORKS``); ``{}`` on an older one."""
+    try:
+        from beholder.config import CameraSettings
+    except ImportError:
+        return {}
+    return {"camera": CameraSettings(networks="private,public,127.0.0.0/8")}
+
+
 def _emit(record: dict[str, Any]) -> None:
     """One JSON line on stdout (the child's only stdout output)."""
     print(json.dumps(record), flush=True)
@@ -245,7 +255,7 @@ async def _child_main(args: argparse.Namespace) -> int:
 
         ws: Any = WorkerSettings()
         names = list(WorkerSettings.model_fields)
-        manager_args: tuple[Any, dict[str, Any]] = (ws, {})
+        manager_args: tuple[Any, dict[str, Any]] = (ws, _loopback_cameras())
     except ImportError:  # an older tree (--src): a dataclass built from Settings
         from beholder.config import Settings
         from beholder.worker.session import WorkerSettings as OldWorkerSettings

@@ -9,7 +9,9 @@ reads its own variables and is handed, alone, to the part that needs it:
 * ``settings.live_view``: :class:`LiveViewSettings` (``BEHOLDER_WEBRTC_*``, ``BEHOLDER_EGRESS_*``,
   ``BEHOLDER_TRANSCODE_*``, ``BEHOLDER_MJPEG_*``), for live view on both sides of the bus;
 * ``settings.hub``: :class:`HubSettings` (``BEHOLDER_WS_*``, ``BEHOLDER_ALERT_REPLAY_LIMIT``),
-  for the dashboard hub ``/ws``.
+  for the dashboard hub ``/ws``;
+* ``settings.camera``: :class:`CameraSettings` (``BEHOLDER_CAMERA_<NAME>``), which networks
+  camera URLs may point into, read by the api (create/update) and the worker (connect).
 
 Every value is defined once, here, with its bounds; :func:`load_settings` turns a value out of
 bounds into a :class:`SettingsError` naming the variable. A keyword argument that names no
@@ -31,6 +33,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
+
+from beholder.camera_networks import DEFAULT_NETWORKS, NetworkPolicy, parse_networks
 
 
 def _split_list(value: Any) -> Any:
@@ -212,6 +216,35 @@ class HubSettings(BaseSettings):
     )
 
 
+class CameraSettings(BaseSettings):
+    """Camera connections, ``BEHOLDER_CAMERA_<NAME>`` (see :mod:`beholder.camera_networks`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BEHOLDER_CAMERA_",
+        env_file=None,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    networks: StrTuple = Field(
+        default=DEFAULT_NETWORKS,
+        min_length=1,
+        max_length=256,
+        description="CIDRs and the keywords `private` and `public` camera URLs may point into",
+    )
+
+    @field_validator("networks")
+    @classmethod
+    def _cidrs(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        return parse_networks(entries)
+
+    @cached_property
+    def policy(self) -> NetworkPolicy:
+        """The parsed allow-list (what the api and the worker check against)."""
+        return NetworkPolicy.from_entries(self.networks)
+
+
 class Settings(BaseSettings):
     """All tunables of Beholder. Durations are seconds unless the name says otherwise."""
 
@@ -274,6 +307,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=lambda: WorkerSettings())
     live_view: LiveViewSettings = Field(default_factory=lambda: LiveViewSettings())
     hub: HubSettings = Field(default_factory=lambda: HubSettings())
+    camera: CameraSettings = Field(default_factory=lambda: CameraSettings())
 
     @field_validator("cors_origins")
     @classmethod
@@ -306,6 +340,7 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     WorkerSettings,
     LiveViewSettings,
     HubSettings,
+    CameraSettings,
 )
 """Every model of the tree; each field that is not itself a section is one variable."""
 

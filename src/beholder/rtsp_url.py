@@ -1,14 +1,26 @@
-"""RTSP URL validation and credential masking, shared by the api and the worker."""
+"""RTSP URL validation and credential masking, shared by the api and the worker.
+
+A camera URL carries its password in the user info (``rtsp://admin:pw@cam/…``) or, for many
+cameras, in the query (``rtsp://cam/stream?user=admin&password=pw``). :func:`mask_rtsp_url`
+hides both: the user info's password and the value of every password-like query parameter
+(:func:`is_secret_param`). :func:`mask_text` does it for every URL, and every bare
+``password=…`` pair, inside a free text such as an FFmpeg error message.
+"""
 
 from __future__ import annotations
 
 import functools
 import ipaddress
 import re
-from urllib.parse import SplitResult, quote, urlsplit
+from urllib.parse import SplitResult, quote, unquote_plus, urlsplit
 
 from beholder.errors import InvalidInput
 
+_SECRET_PARAMS = frozenset({"password", "pass", "pwd", "passwd", "token", "key", "auth", "secret"})
+# Also e.g. ``admin_password``, ``api_key``, ``access_token``, ``authkey``.
+_SECRET_SUFFIXES = ("password", "passwd", "pwd", "token", "key", "secret")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_PAIR_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z0-9_.-]+)=([^&\s'\"<>;,]+)")
 _HOST_RE = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -52,9 +64,34 @@ def _valid_host(host: str) -> bool:
         return bool(_HOST_RE.match(host))
 
 
+def is_secret_param(name: str) -> bool:
+    """Whether a query parameter named ``name`` holds a secret: ``password``, ``pass``,
+    ``pwd``, ``passwd``, ``token``, ``key``, ``auth``, ``secret`` (any case), or a name ending
+    in one of ``password``/``passwd``/``pwd``/``token``/``key``/``secret``."""
+    lowered = name.strip().lower()
+    return lowered in _SECRET_PARAMS or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def mask_query(query: str) -> str:
+    """``query`` with the value of every :func:`is_secret_param` parameter replaced by
+    ``***``; everything else (order, separators, encoding) kept as written."""
+    if not query:
+        return query
+    parts = []
+    for pair in query.split("&"):
+        name, sep, _value = pair.partition("=")
+        if sep and is_secret_param(unquote_plus(name)):
+            parts.append(f"{name}={MASK}")
+        else:
+            parts.append(pair)
+    return "&".join(parts)
+
+
 @functools.lru_cache(maxsize=4096)
 def mask_rtsp_url(url: str) -> str:
-    """The URL with its password (and only it) replaced, e.g. ``rtsp://admin:***@host/…``.
+    """The URL with its secrets (and only them) replaced, e.g.
+    ``rtsp://admin:***@host/s?user=admin&password=***``: the user info's password and the
+    values of password-like query parameters (:func:`is_secret_param`).
 
     A URL that cannot be parsed is masked whole after the scheme, so that nothing secret
     can leak through a malformed value. Cached: camera lists mask the same URLs on every
@@ -66,8 +103,11 @@ def mask_rtsp_url(url: str) -> str:
     except ValueError:
         scheme = url.split("://", 1)[0] if "://" in url else "rtsp"
         return f"{scheme}://{MASK}"
+    query = mask_query(parts.query)
     if parts.username is None and parts.password is None:
-        return url
+        if query == parts.query:
+            return url
+        return SplitResult(parts.scheme, parts.netloc, parts.path, query, parts.fragment).geturl()
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
@@ -75,5 +115,15 @@ def mask_rtsp_url(url: str) -> str:
     user = quote(parts.username or "", safe="")
     userinfo = f"{user}:{MASK}" if parts.password is not None else user
     return SplitResult(
-        parts.scheme, f"{userinfo}@{netloc}", parts.path, parts.query, parts.fragment
+        parts.scheme, f"{userinfo}@{netloc}", parts.path, query, parts.fragment
     ).geturl()
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every URL in it masked (:func:`mask_rtsp_url`) and every bare
+    ``name=value`` pair whose name is password-like given ``***`` as its value (FFmpeg and
+    socket errors quote URLs, sometimes only their path and query)."""
+    text = _URL_IN_TEXT.sub(lambda m: mask_rtsp_url(m.group(0)), text)
+    return _PAIR_IN_TEXT.sub(
+        lambda m: f"{m.group(1)}={MASK}" if is_secret_param(m.group(1)) else m.group(0), text
+    )

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fixtures.rtsp_server import MEDIA_DIR, RtspServer, free_port  # noqa: E402
 from support.browser import CHROMIUM, launch_chromium  # noqa: E402
 from support.polling import wait_until  # noqa: E402
+from support.settings import TEST_CAMERA_NETWORKS  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.rtsp, pytest.mark.slow]
 
@@ -93,6 +94,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         "BEHOLDER_DATA_DIR": str(data),
         "BEHOLDER_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "BEHOLDER_WEBRTC_HOSTS": "127.0.0.1",
+        "BEHOLDER_CAMERA_NETWORKS": TEST_CAMERA_NETWORKS,
         # Every test signs in through the page (several times a minute).
         "BEHOLDER_RATE_LIMIT_LOGIN": "1000/minute",
     }

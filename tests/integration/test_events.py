@@ -138,7 +138,12 @@ async def test_malformed_bus_payloads_are_dropped_not_fatal(api: LiveApi) -> Non
         return cam if cam["status"] == "ERROR" else None
 
     cam = await eventually(errored, 5, "the camera in ERROR")
-    assert cam["status"] == "ERROR" and cam["errorCode"] == "NETWORK_ERROR"
+    # Viewers see one generic reason for every connection failure (issue 9, finding 3).
+    assert cam["status"] == "ERROR" and cam["errorCode"] == "STREAM_UNAVAILABLE"
+    op = await api.headers("operator")
+    precise = (await api.client.get(f"/api/cameras/{cam_id}", headers=op)).json()
+    assert precise["errorCode"] == "NETWORK_ERROR"
+    assert precise["statusDetail"] == "The camera could not be reached."
 
 
 async def test_alert_history_filters_pages_and_acknowledges(api: LiveApi) -> None:

@@ -36,6 +36,7 @@ from beholder.api.app import create_app
 from beholder.api.lifecycle import StartupFailed
 from beholder.config import Settings
 from support.polling import eventually, wait_until
+from support.settings import TEST_CAMERA_NETWORKS, make_camera_settings
 
 ADMIN_PASSWORD = "admin-password-1"
 
@@ -54,6 +55,7 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
         "health_interval": 0.5,
         "log_format": "json",
         "port": _free_port(),
+        "camera": make_camera_settings(),
     }
     base.update(overrides)
     return Settings(**base)
@@ -274,6 +276,7 @@ def _serve_env(data_dir: Path, port: int, mark: str, **extra: str) -> dict[str, 
         BEHOLDER_LOG_FORMAT="json",
         BEHOLDER_ADMIN_PASSWORD=ADMIN_PASSWORD,
         BEHOLDER_TEST_MARK=mark,
+        BEHOLDER_CAMERA_NETWORKS=TEST_CAMERA_NETWORKS,
         **extra,
     )
     return env

@@ -32,6 +32,7 @@ from beholder.messages import (
 )
 from fixtures.rtsp_server import free_port
 from support.polling import eventually, wait_until
+from support.settings import TEST_CAMERA_NETWORKS
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -83,6 +84,7 @@ async def worker_proc(nats_url: str, tmp_path: Path) -> AsyncIterator[subprocess
             "BEHOLDER_WORKER_HEARTBEAT_INTERVAL": "0.5",
             "BEHOLDER_LOG_FORMAT": "json",
             "BEHOLDER_WORKER_METRICS_PORT": str(METRICS_PORT),
+            "BEHOLDER_CAMERA_NETWORKS": TEST_CAMERA_NETWORKS,
         }
     )
     proc = subprocess.Popen(

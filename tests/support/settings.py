@@ -7,12 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from beholder.config import LiveViewSettings, Settings, WorkerSettings
+from beholder.config import CameraSettings, LiveViewSettings, Settings, WorkerSettings
 from fixtures.rtsp_server import free_port
 
 __all__ = [
     "ADMIN_PASSWORD",
+    "TEST_CAMERA_NETWORKS",
     "free_port",
+    "make_camera_settings",
     "make_egress_settings",
     "make_settings",
     "make_worker_settings",
@@ -20,6 +22,16 @@ __all__ = [
 
 ADMIN_PASSWORD = "admin-password-1"
 """The first-run admin password of every test app (user ``admin``)."""
+
+TEST_CAMERA_NETWORKS = "private,public,127.0.0.0/8,::1/128"
+"""``BEHOLDER_CAMERA_NETWORKS`` of the tests: the default plus loopback, where the RTSP
+fixture serves (tests/integration/test_camera_networks.py proves the default refuses it).
+Set it in the environment of every process a test spawns that connects to a camera."""
+
+
+def make_camera_settings(networks: str = TEST_CAMERA_NETWORKS) -> CameraSettings:
+    """Camera settings that allow ``networks`` (default: :data:`TEST_CAMERA_NETWORKS`)."""
+    return CameraSettings(networks=networks)
 
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Settings:
@@ -34,6 +46,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         "run_worker": False,
         "health_interval": 0.5,
         "worker": WorkerSettings(heartbeat_interval=0.5),
+        "camera": make_camera_settings(),
         "rate_limit_per_ip": "100000/minute",
         "rate_limit_per_principal": "100000/minute",
         "rate_limit_login": "1000/minute",

@@ -18,7 +18,7 @@ from beholder.messages import (
     Subjects,
 )
 from support.polling import eventually
-from support.settings import make_worker_settings
+from support.settings import make_camera_settings, make_worker_settings
 
 
 class WorkerHarness:
@@ -92,15 +92,21 @@ class WorkerHarness:
         return alerts[0]
 
 
-async def start_worker_harness(**overrides: Any) -> WorkerHarness:
-    """A started harness; ``overrides`` are ``WorkerSettings`` fields. Stop it with
+async def start_worker_harness(camera: Any = None, **overrides: Any) -> WorkerHarness:
+    """A started harness; ``overrides`` are ``WorkerSettings`` fields, ``camera`` the
+    ``CameraSettings`` (default: the tests' networks, loopback included). Stop it with
     :func:`stop_worker_harness`."""
     from beholder.bus import MemoryBus
     from beholder.worker.manager import WorkerManager
 
     bus = MemoryBus()
     await bus.start()
-    manager = WorkerManager(make_worker_settings(**overrides), bus, "test-worker")
+    manager = WorkerManager(
+        make_worker_settings(**overrides),
+        bus,
+        "test-worker",
+        camera=camera if camera is not None else make_camera_settings(),
+    )
     harness = WorkerHarness(bus, manager)
     await bus.subscribe(Subjects.STREAM_STATUS, harness._on_status)
     await bus.subscribe(Subjects.CAMERA_EVENTS, harness._on_alert)
@@ -115,12 +121,12 @@ async def stop_worker_harness(harness: WorkerHarness) -> None:
 
 @pytest.fixture
 async def worker_harness() -> AsyncIterator[Callable[..., Any]]:
-    """``await make(**worker_settings) -> WorkerHarness`` with short timeouts for tests;
-    every harness made is stopped after the test."""
+    """``await make(camera=None, **worker_settings) -> WorkerHarness`` with short timeouts
+    for tests; every harness made is stopped after the test."""
     made: list[WorkerHarness] = []
 
-    async def make(**overrides: Any) -> WorkerHarness:
-        harness = await start_worker_harness(**overrides)
+    async def make(camera: Any = None, **overrides: Any) -> WorkerHarness:
+        harness = await start_worker_harness(camera, **overrides)
         made.append(harness)
         return harness
 

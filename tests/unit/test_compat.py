@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import socket
@@ -266,3 +267,34 @@ async def test_remote_candidate_guard_fails_closed_without_ice_transport(
         monkeypatch.undo()
         await answerer.close()
         await offerer.close()
+
+
+# -- seccomp (refused RTSP redirects) ----------------------------------------------------------
+
+
+def test_seccomp_forbids_connect_on_the_calling_thread_only() -> None:
+    """The filter a refused redirect installs on its ingest thread: that thread can no longer
+    connect (nor resolve a name), every other thread still can."""
+    from beholder._compat import seccomp
+
+    if not seccomp.supported():
+        pytest.skip("seccomp filter is Linux x86_64/aarch64 only")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        outcome: list[object] = []
+
+        def guarded() -> None:
+            outcome.append(seccomp.deny_connect_in_this_thread())
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                outcome.append("connected")
+            except OSError as exc:
+                outcome.append(exc.errno)
+
+        thread = threading.Thread(target=guarded)
+        thread.start()
+        thread.join(5)
+        assert outcome == [True, errno.EPERM]
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()  # this thread: fine

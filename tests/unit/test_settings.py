@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 
 from beholder.config import (
     SECTIONS,
+    CameraSettings,
     HubSettings,
     LiveViewSettings,
     Settings,
@@ -34,6 +35,7 @@ PREVIOUS_NAMES = {
             "ALERT_REPLAY_LIMIT",
             "AUTH_RECHECK_INTERVAL",
             "BUS_URL",
+            "CAMERA_NETWORKS",
             "CORS_ORIGINS",
             "DATABASE_URL",
             "DATA_DIR",
@@ -184,7 +186,14 @@ def test_the_tree_has_one_section_per_part() -> None:
     assert isinstance(s.worker, WorkerSettings)
     assert isinstance(s.live_view, LiveViewSettings)
     assert isinstance(s.hub, HubSettings)
-    assert set(SECTIONS) == {Settings, WorkerSettings, LiveViewSettings, HubSettings}
+    assert isinstance(s.camera, CameraSettings)
+    assert set(SECTIONS) == {
+        Settings,
+        WorkerSettings,
+        LiveViewSettings,
+        HubSettings,
+        CameraSettings,
+    }
 
 
 def test_every_constrained_setting_is_covered() -> None:

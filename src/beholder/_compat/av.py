@@ -54,6 +54,10 @@ class _InterruptClock:
         self._events = {k: v for k, v in self._events.items() if k != ident}
 
 
+_TRIPPED = threading.Event()
+_TRIPPED.set()
+
+
 class Interrupter:
     """Lets a thread's blocking PyAV calls be aborted by setting an event.
 
@@ -99,6 +103,17 @@ class Interrupter:
         import av.container.core as core
 
         return cls._clock is not None and getattr(core, "time", None) is cls._clock
+
+    @classmethod
+    def abort_this_thread(cls) -> bool:
+        """Make the calling thread's current FFmpeg call return at its next interrupt check,
+        as if its stop event were set (without setting it). Only inside :meth:`watch`;
+        False when the hook is not installed."""
+        clock = cls._clock
+        if clock is None or threading.get_ident() not in clock._events:
+            return False
+        clock.register(threading.get_ident(), _TRIPPED)
+        return True
 
     @classmethod
     @contextlib.contextmanager

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from beholder.api.schemas import CameraOut
 from beholder.api.state import AppState
-from beholder.api.views import alert_out
+from beholder.api.views import alert_out, public_camera, public_status
 from beholder.bus.base import BusMessage, Subscription
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.bus import (
@@ -61,7 +61,12 @@ async def fan_out(
 async def broadcast_camera(
     state: AppState, cam: CameraOut, correlation_id: str | None = None
 ) -> None:
-    """Push a camera's current state to dashboards (topic ``cameras`` and ``camera:<id>``)."""
+    """Push a camera's current state to dashboards (topic ``cameras`` and ``camera:<id>``).
+
+    The hub broadcasts one message to every principal, so it carries the generic status
+    detail (:func:`~beholder.api.views.public_status`); operators read the precise one from
+    the REST API."""
+    cam = public_camera(cam)
     msg = hub_messages.camera_status_update(
         cam.id,
         cam.status,
@@ -135,11 +140,13 @@ class EventConsumers:
                 stats=stats,
             )
             await s.commit()
+        # Everyone on the hub sees this: the generic detail (see broadcast_camera).
+        code, details = public_status(event.status.value, event.error_code, event.details)
         status_msg = hub_messages.camera_status_update(
             event.camera_id,
             event.status,
-            error_code=event.error_code,
-            details=event.details,
+            error_code=code,
+            details=details,
             attempt=event.attempt,
             stats=event.stats,
             worker_id=event.worker_id,

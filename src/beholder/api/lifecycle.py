@@ -221,7 +221,9 @@ async def _start_worker(stack: contextlib.AsyncExitStack, state: AppState) -> No
     from beholder.worker.manager import WorkerManager
 
     async with _step("worker"):
-        worker = state.worker = WorkerManager(state.settings.worker, state.bus)
+        worker = state.worker = WorkerManager(
+            state.settings.worker, state.bus, camera=state.settings.camera
+        )
         _undo(stack, "worker", worker.stop)
         await worker.start()
     async with _step("live-view egress"):

@@ -2,9 +2,14 @@
 
 Everything here is blocking and runs on a session's own ingest thread, never on the event loop.
 
+* :func:`connect_target` resolves the camera's host and checks every address against
+  ``BEHOLDER_CAMERA_NETWORKS`` (:mod:`beholder.camera_networks`): the one function every
+  connection of the worker to a camera goes through; what it returns names the checked IP,
+  so FFmpeg never resolves the name again (no DNS rebinding between check and connect).
 * :func:`open_input` opens ``rtsp://`` over TCP with a short probe and open/read timeouts, after
   a plain TCP connect to the camera so that "refused / unreachable / timed out" are told apart
-  from "reachable but not speaking RTSP" (FFmpeg folds several of those into one errno).
+  from "reachable but not speaking RTSP" (FFmpeg folds several of those into one errno); an
+  RTSP redirect out of the allowed networks is refused (:mod:`beholder.worker.redirects`).
 * :func:`classify_error` turns any exception into an :class:`IngestError` with an
   :class:`~beholder.errors.ErrorCode` and a user-safe detail (never the URL or its password).
 * :class:`Interrupter` (a PyAV hook, in :mod:`beholder._compat.av`) makes a thread's blocked
@@ -28,8 +33,18 @@ import av.container
 import av.error
 
 from beholder._compat.av import Interrupter as Interrupter  # re-exported: ingest threads use it
+from beholder.camera_networks import (
+    AddressRefused,
+    CameraTarget,
+    NetworkPolicy,
+    resolve_camera,
+)
+from beholder.camera_networks import endpoint as rtsp_endpoint
 from beholder.errors import AppError, ErrorCode
-from beholder.rtsp_url import mask_rtsp_url
+from beholder.rtsp_url import mask_rtsp_url, mask_text
+from beholder.worker.redirects import RedirectGuard
+
+REFUSED_MESSAGE = "The camera's address is in a network this server does not connect to"
 
 
 class IngestError(AppError):
@@ -87,16 +102,56 @@ class IngestOptions:
 # open
 
 
-def open_input(url: str, opts: IngestOptions) -> tuple[av.container.InputContainer, Any]:
+def refused_error(reason: str) -> IngestError:
+    """The :class:`IngestError` (PERMISSION_DENIED) of an address outside the allowed
+    networks; ``reason`` (an address, never a port or a credential) is for operators."""
+    return IngestError(
+        ErrorCode.PERMISSION_DENIED,
+        f"{REFUSED_MESSAGE}: {reason}.",
+        detail=f"camera address refused: {reason}",
+    )
+
+
+def connect_target(url: str, policy: NetworkPolicy) -> CameraTarget:
+    """Resolve ``url``'s host (blocking) and check every address against ``policy``.
+
+    Returns the :class:`~beholder.camera_networks.CameraTarget` to connect to (its ``url``
+    names the checked IP). Raises :class:`IngestError`: PERMISSION_DENIED when an address is
+    refused (nothing was connected), NETWORK_ERROR when the name does not resolve,
+    INVALID_INPUT when the URL has no host."""
+    try:
+        return resolve_camera(url, policy)
+    except AddressRefused as exc:
+        raise refused_error(str(exc)) from exc
+    except socket.gaierror as exc:
+        host = rtsp_endpoint(url)[0]
+        raise IngestError(
+            ErrorCode.NETWORK_ERROR,
+            "The camera's host name could not be resolved.",
+            detail=f"DNS lookup failed for {host}: {exc}",
+            unreachable=True,
+        ) from exc
+    except (ValueError, OSError) as exc:
+        raise IngestError(
+            ErrorCode.INVALID_INPUT, "The camera address has no usable host.", detail=str(exc)
+        ) from exc
+
+
+def open_input(
+    url: str, opts: IngestOptions, policy: NetworkPolicy
+) -> tuple[av.container.InputContainer, Any]:
     """Open ``url`` and return ``(container, video_stream)``.
 
-    Blocking (up to ``opts.open_timeout`` plus the TCP probe). Raises :class:`IngestError`
-    with NETWORK_ERROR, UNAUTHORIZED, INVALID_INPUT or STREAM_UNAVAILABLE.
+    The host is resolved and checked first (:func:`connect_target`), and FFmpeg connects to
+    the checked address; a redirect out of ``policy`` is refused. Blocking (up to
+    ``opts.open_timeout`` plus the TCP probe). Raises :class:`IngestError` with
+    PERMISSION_DENIED, NETWORK_ERROR, UNAUTHORIZED, INVALID_INPUT or STREAM_UNAVAILABLE.
     """
     if urlsplit(url).scheme.lower() not in ("rtsp", "rtsps"):
         raise IngestError(ErrorCode.INVALID_INPUT, "The camera address must start with rtsp://.")
+    target = connect_target(url, policy)
     if opts.tcp_probe:
-        _tcp_probe(*rtsp_endpoint(url), min(opts.open_timeout, 5.0))
+        _tcp_probe(target.address, target.port, min(opts.open_timeout, 5.0))
     options = {
         "rtsp_transport": "tcp",
         # FFmpeg >= 5 has only ``timeout`` for RTSP (socket I/O, microseconds); the old
@@ -108,10 +163,18 @@ def open_input(url: str, opts: IngestOptions) -> tuple[av.container.InputContain
         "max_delay": "0",
         "fflags": "nobuffer",
     }
-    try:
-        container = av.open(url, options=options, timeout=(opts.open_timeout, opts.read_timeout))
-    except Exception as exc:
-        raise classify_error(exc, url, opening=True) from exc
+    with RedirectGuard.watch(policy) as redirects:
+        try:
+            container = av.open(
+                target.url, options=options, timeout=(opts.open_timeout, opts.read_timeout)
+            )
+        except Exception as exc:
+            if redirects.refused is not None:
+                raise refused_error(redirects.refused) from exc
+            raise classify_error(exc, url, opening=True) from exc
+    if redirects.refused is not None:  # pragma: no cover - FFmpeg failed the open above
+        container.close()
+        raise refused_error(redirects.refused)
     try:
         if not isinstance(container, av.container.InputContainer):  # pragma: no cover
             raise IngestError(ErrorCode.STREAM_UNAVAILABLE, "The camera stream could not be read.")
@@ -135,27 +198,11 @@ def open_input(url: str, opts: IngestOptions) -> tuple[av.container.InputContain
         raise
 
 
-def rtsp_endpoint(url: str) -> tuple[str, int]:
-    """``(host, port)`` an ``rtsp://`` or ``rtsps://`` URL connects to (ports 554 / 322 by
-    default). ``host`` is ``""`` when the URL has none."""
-    parts = urlsplit(url)
-    default = 322 if parts.scheme.lower() == "rtsps" else 554
-    return parts.hostname or "", parts.port or default
-
-
 def _tcp_probe(host: str, port: int, timeout: float) -> None:
-    if not host:
-        raise IngestError(ErrorCode.INVALID_INPUT, "The camera address has no host.")
+    # ``host`` is the checked IP literal (connect_target): no resolution happens here.
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
-    except socket.gaierror as exc:
-        raise IngestError(
-            ErrorCode.NETWORK_ERROR,
-            "The camera's host name could not be resolved.",
-            detail=f"DNS lookup failed for {host}: {exc}",
-            unreachable=True,
-        ) from exc
     except ConnectionRefusedError as exc:
         raise IngestError(
             ErrorCode.NETWORK_ERROR,
@@ -191,8 +238,9 @@ def classify_error(exc: BaseException, url: str, *, opening: bool = False) -> In
     """
     if isinstance(exc, IngestError):
         return exc
-    masked = mask_rtsp_url(url)
-    text = str(exc).replace(url, masked)
+    # The exception may name the URL as written or as connected (the checked IP): mask every
+    # URL in it, and its password-like query parameters.
+    text = mask_text(str(exc).replace(url, mask_rtsp_url(url)))
     log_detail = f"{type(exc).__name__}: {text}"
     if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
         return IngestError(

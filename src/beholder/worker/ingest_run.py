@@ -25,7 +25,9 @@ import av
 import av.error
 import structlog
 
+from beholder.camera_networks import NetworkPolicy
 from beholder.errors import ErrorCode
+from beholder.rtsp_url import mask_text
 from beholder.worker import metrics
 from beholder.worker.decode_policy import DecodePolicy
 from beholder.worker.fanout import PacketFanout
@@ -60,6 +62,7 @@ class IngestRun:
 
     ``stop``: set by the session to end the run (also aborts a blocked FFmpeg call).
     ``settings``: the worker settings (``sample_fps``, ``max_decode_errors``, timeouts).
+    ``policy``: the networks the camera's address may resolve into (checked on open).
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class IngestRun:
         url: str,
         settings: Any,
         *,
+        policy: NetworkPolicy,
         stop: threading.Event,
         counters: SessionCounters,
         fanout: PacketFanout,
@@ -80,6 +84,7 @@ class IngestRun:
         self.decode_mode: str | None = None
         """``keyframes`` or ``all`` once packets flow (see :class:`DecodePolicy`)."""
         self._url = url
+        self._policy = policy
         self._stop = stop
         self._counters = counters
         self._fanout = fanout
@@ -125,7 +130,7 @@ class IngestRun:
                 if self._stop.is_set():
                     return
                 container, stream = open_input(
-                    self._url, IngestOptions.from_settings(self.settings)
+                    self._url, IngestOptions.from_settings(self.settings), self._policy
                 )
                 self._resources.containers_open += 1
                 if self._stop.is_set():
@@ -197,7 +202,7 @@ class IngestRun:
                             ErrorCode.DECODER_CRASH,
                             "The camera stream could not be decoded.",
                             detail=f"{consecutive_errors} consecutive decode errors; last: "
-                            f"{type(exc).__name__}: {exc}",
+                            f"{type(exc).__name__}: {mask_text(str(exc))}",
                         ) from exc
                     continue
                 ms = (time.perf_counter() - t0) * 1000.0

@@ -32,7 +32,8 @@ import structlog
 from pydantic import ValidationError
 
 from beholder.bus import Bus, BusMessage, Subscription, create_bus
-from beholder.config import Settings, WorkerSettings
+from beholder.camera_networks import DEFAULT_NETWORKS
+from beholder.config import CameraSettings, Settings, WorkerSettings
 from beholder.contracts.subjects import snapshot_subject
 from beholder.errors import AppError, ErrorCode
 from beholder.messages import (
@@ -46,6 +47,7 @@ from beholder.messages import (
     WorkerHeartbeat,
     new_id,
 )
+from beholder.rtsp_url import mask_text
 from beholder.worker import metrics
 from beholder.worker.commands import spec_from_command
 from beholder.worker.detect.factory import camera_detection_factory, default_detector_factory
@@ -62,7 +64,8 @@ SessionListener = Callable[[str, CameraSession | None], None]
 class WorkerManager:
     """Holds this worker's camera sessions and speaks the bus protocol above.
 
-    ``settings`` (``Settings.worker``) are its tunables, kept as ``ws``.
+    ``settings`` (``Settings.worker``) are its tunables, kept as ``ws``; ``camera``
+    (``Settings.camera``): where cameras may resolve (default: ``private,public``).
     ``detector_factory`` (tests/benches) replaces the detectors built from the settings.
     """
 
@@ -72,9 +75,12 @@ class WorkerManager:
         bus: Bus,
         worker_id: str | None = None,
         *,
+        camera: CameraSettings | None = None,
         detector_factory: DetectorFactory | None = None,
     ) -> None:
         self.bus = bus
+        self.camera = camera if camera is not None else CameraSettings(networks=DEFAULT_NETWORKS)
+        self.policy = self.camera.policy
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}"
         self.ws = settings
         threads = self._threads = self.ws.detect_threads or (os.cpu_count() or 2)
@@ -171,7 +177,7 @@ class WorkerManager:
         try:
             cmd = CameraCommand.from_bytes(msg.data)
         except (ValidationError, ValueError) as exc:
-            log.warning("dropping malformed camera command", error=str(exc)[:300])
+            log.warning("dropping malformed camera command", error=mask_text(str(exc))[:300])
             return
         # One task per command, serialised per camera by its lock (FIFO), so a slow stop of
         # one camera never delays another camera's commands.
@@ -256,6 +262,7 @@ class WorkerManager:
         session = CameraSession(
             spec,
             settings=self.ws,
+            policy=self.policy,
             publish_status=self._publish_status,
             publish_alert=self._publish_alert,
             executor=self.executor,
@@ -378,7 +385,7 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
                 stack.callback(server.server_close)
                 stack.callback(server.shutdown)
             step = "worker"
-            manager = WorkerManager(settings.worker, bus, worker_id)
+            manager = WorkerManager(settings.worker, bus, worker_id, camera=settings.camera)
             stack.push_async_callback(manager.stop)
             await manager.start()
             step = "live-view egress"

@@ -4,6 +4,9 @@ While a session waits to reconnect, :class:`RetryWait` probes a camera that was 
 with a TCP connect every ``probe_interval`` s (jittered, at most ``probe_concurrency`` probes
 in flight per worker); the moment it answers again the wait ends, so a camera that comes back
 is streaming within seconds however long the outage and however long the backoff had grown.
+A probe resolves and checks the camera's host like every connection of the worker
+(:mod:`beholder.camera_networks`) and connects only to the checked address: a camera whose
+name resolves outside ``BEHOLDER_CAMERA_NETWORKS`` is never probed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import random
 
 import structlog
 
-from beholder.worker.ingest import rtsp_endpoint
+from beholder.camera_networks import AddressRefused, NetworkPolicy, resolve_camera_async
 from beholder.worker.stats import SessionCounters
 
 log = structlog.get_logger(__name__)
@@ -28,13 +31,17 @@ def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     return float(min(maximum, max(initial, base * (0.75 + 0.5 * random.random()))))  # noqa: S311
 
 
-async def tcp_answers(host: str, port: int, *, timeout: float) -> bool:
-    """Whether a TCP connect to ``host:port`` succeeds within ``timeout`` s (DNS included).
-    The connection is closed at once; nothing is sent."""
+async def camera_answers(url: str, policy: NetworkPolicy, *, timeout: float) -> bool:
+    """Whether a TCP connect to the camera of ``url`` succeeds within ``timeout`` s (DNS
+    included). The host is resolved and checked against ``policy`` first: an address outside
+    it is never connected to (False). The connection is closed at once; nothing is sent."""
     try:
         async with asyncio.timeout(timeout):
-            _reader, writer = await asyncio.open_connection(host, port)
-    except (OSError, TimeoutError):
+            target = await resolve_camera_async(url, policy)
+            _reader, writer = await asyncio.open_connection(target.address, target.port)
+    except AddressRefused:
+        return False
+    except (OSError, TimeoutError, ValueError):
         return False
     writer.close()
     with contextlib.suppress(Exception):
@@ -45,7 +52,8 @@ async def tcp_answers(host: str, port: int, *, timeout: float) -> bool:
 class RetryWait:
     """The waits of one camera between two connection attempts.
 
-    ``url``: the camera's RTSP URL (only host and port are used). ``probe_interval``:
+    ``url``: the camera's RTSP URL (only host and port are used); ``policy``: the networks
+    it may connect to (``BEHOLDER_CAMERA_NETWORKS``). ``probe_interval``:
     seconds between probes. ``probe_slots``: the worker's bound on probes in flight.
     ``counters``: ``probe_failures`` and ``early_reconnects`` are counted there."""
 
@@ -54,12 +62,14 @@ class RetryWait:
         camera_id: str,
         url: str,
         *,
+        policy: NetworkPolicy,
         probe_interval: float,
         probe_slots: asyncio.Semaphore,
         counters: SessionCounters,
     ) -> None:
         self.camera_id = camera_id
-        self._host, self._port = rtsp_endpoint(url)
+        self._url = url
+        self._policy = policy
         self._interval = probe_interval
         self._slots = probe_slots
         self._counters = counters
@@ -84,10 +94,10 @@ class RetryWait:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopped.wait(), step)
                 return  # stopped
-            if not self._host or deadline - loop.time() <= 0:
+            if deadline - loop.time() <= 0:
                 continue
             async with self._slots:
-                up = await tcp_answers(self._host, self._port, timeout=min(2.0, interval))
+                up = await camera_answers(self._url, self._policy, timeout=min(2.0, interval))
             if not up:
                 self._counters.probe_failures += 1
                 down = True

@@ -32,6 +32,7 @@ from typing import Any
 
 import structlog
 
+from beholder.camera_networks import NetworkPolicy
 from beholder.config import WorkerSettings
 from beholder.errors import ErrorCode
 from beholder.messages import CameraSpec, CameraStatus, FaceDetectionAlert, StreamStats
@@ -67,7 +68,9 @@ class CameraSession:
 
     ``settings``: the worker settings (attributes ``backoff_*``, ``probe_interval``,
     ``stall_timeout``, ``stats_interval``, ``stop_timeout``, ``snapshot_cache`` and those
-    of :class:`IngestRun`). ``probe_slots``: the worker's bound on reachability probes.
+    of :class:`IngestRun`). ``policy``: the networks the camera may resolve into
+    (``BEHOLDER_CAMERA_NETWORKS``), checked on every connection and probe. ``probe_slots``:
+    the worker's bound on reachability probes.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class CameraSession:
         spec: CameraSpec,
         *,
         settings: WorkerSettings,
+        policy: NetworkPolicy,
         publish_status: StatusPublisher,
         publish_alert: AlertPublisher,
         executor: Executor,
@@ -86,6 +90,7 @@ class CameraSession:
         self.spec = spec
         self.camera_id = spec.camera_id
         self.settings = settings
+        self.policy = policy
         self.face_detection_enabled = spec.face_detection_enabled
         self.counters = SessionCounters()
         self.tracker = StatsTracker(self.counters)
@@ -106,6 +111,7 @@ class CameraSession:
         self._retry = RetryWait(
             self.camera_id,
             spec.rtsp_url,
+            policy=policy,
             probe_interval=settings.probe_interval,
             probe_slots=probe_slots or asyncio.Semaphore(1),
             counters=self.counters,
@@ -298,6 +304,7 @@ class CameraSession:
             self.camera_id,
             self.spec.rtsp_url,
             self.settings,
+            policy=self.policy,
             stop=self._stopping,
             counters=self.counters,
             fanout=self.fanout,

@@ -19,11 +19,13 @@ from beholder.api.schemas import (
     Page,
 )
 from beholder.api.state import AppState
-from beholder.api.views import camera_dict, camera_out
+from beholder.api.views import camera_dict, camera_out, sees_precise_status
+from beholder.camera_networks import AddressRefused
+from beholder.config import CameraSettings
 from beholder.contracts.subjects import snapshot_subject
 from beholder.db.models import Camera
 from beholder.db.repositories import cameras as cameras_repo
-from beholder.errors import BusError, StreamUnavailable
+from beholder.errors import BusError, InvalidInput, StreamUnavailable
 from beholder.messages import CameraCommand, CameraSpec, CameraStatus, CommandType, Subjects
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
@@ -43,6 +45,21 @@ def camera_spec(cam: Camera) -> CameraSpec:
     )
 
 
+def check_camera_address(url: str, settings: CameraSettings) -> None:
+    """Refuse (``InvalidInput``, 400) a URL whose host is an IP literal outside
+    ``BEHOLDER_CAMERA_NETWORKS``. Host names pass: the worker resolves and checks them each
+    time it connects."""
+    try:
+        settings.policy.check_literal(url)
+    except AddressRefused as exc:
+        raise InvalidInput(
+            f"The camera address {exc.address} is in a network this server does not connect "
+            "to (the local host, link-local, multicast and other special addresses are "
+            "refused; an administrator can allow networks with BEHOLDER_CAMERA_NETWORKS).",
+            detail=str(exc),
+        ) from exc
+
+
 async def send_command(
     state: AppState, cam: Camera, command_type: CommandType, payload: dict[str, object]
 ) -> CameraCommand:
@@ -53,10 +70,11 @@ async def send_command(
 
 
 @router.get("", response_model=Page[CameraOut])
-async def list_cameras(_: ViewerDep, session: SessionDep) -> Response:
-    """Every camera, by name."""
+async def list_cameras(principal: ViewerDep, session: SessionDep) -> Response:
+    """Every camera, by name (the status detail as :func:`sees_precise_status` allows)."""
     rows = await cameras_repo.list_rows(session)
-    body = orjson.dumps({"items": [camera_dict(r) for r in rows]})
+    precise = sees_precise_status(principal)
+    body = orjson.dumps({"items": [camera_dict(r, precise=precise) for r in rows]})
     return Response(body, media_type="application/json")
 
 
@@ -64,24 +82,29 @@ async def list_cameras(_: ViewerDep, session: SessionDep) -> Response:
 async def create_camera(
     body: CameraCreate, _: OperatorDep, session: SessionDep, state: StateDep
 ) -> CameraOut:
-    """Add a camera (not started). 409 CONFLICT when the name is taken."""
+    """Add a camera (not started). 409 CONFLICT when the name is taken; 400 INVALID_INPUT
+    when the address is an IP outside ``BEHOLDER_CAMERA_NETWORKS``."""
+    check_camera_address(body.rtsp_url, state.settings.camera)
     cam = await cameras_repo.create(session, **body.model_dump())
     await session.commit()
-    out = camera_out(cam)
-    await broadcast_camera(state, out)
-    return out
+    await broadcast_camera(state, camera_out(cam))
+    return camera_out(cam, precise=True)  # operators: the worker's own reason
 
 
 @router.get("/{camera_id}", response_model=CameraOut)
-async def get_camera(camera_id: str, _: ViewerDep, session: SessionDep) -> CameraOut:
-    return camera_out(await cameras_repo.get(session, camera_id))
+async def get_camera(camera_id: str, principal: ViewerDep, session: SessionDep) -> CameraOut:
+    cam = await cameras_repo.get(session, camera_id)
+    return camera_out(cam, precise=sees_precise_status(principal))
 
 
 @router.patch("/{camera_id}", response_model=CameraOut)
 async def update_camera(
     camera_id: str, body: CameraUpdate, _: OperatorDep, session: SessionDep, state: StateDep
 ) -> CameraOut:
-    """Change fields; a running camera whose URL changed is restarted with the new one."""
+    """Change fields; a running camera whose URL changed is restarted with the new one
+    (400 INVALID_INPUT for an IP outside ``BEHOLDER_CAMERA_NETWORKS``)."""
+    if body.rtsp_url is not None:
+        check_camera_address(body.rtsp_url, state.settings.camera)
     cam = await cameras_repo.get(session, camera_id)
     changes = body.model_dump(exclude_unset=True)
     url_changed = "rtsp_url" in changes and changes["rtsp_url"] != cam.rtsp_url
@@ -93,9 +116,8 @@ async def update_camera(
     await session.commit()
     if url_changed and CameraStatus(cam.status).is_running:
         await send_command(state, cam, CommandType.RESTART_STREAM, camera_spec(cam).to_wire())
-    out = camera_out(cam)
-    await broadcast_camera(state, out)
-    return out
+    await broadcast_camera(state, camera_out(cam))
+    return camera_out(cam, precise=True)  # operators: the worker's own reason
 
 
 @router.delete("/{camera_id}", status_code=204, response_class=Response)

@@ -17,6 +17,7 @@ from typing import Any
 
 import av
 
+from beholder.rtsp_url import mask_rtsp_url, mask_text
 from beholder.worker.stream import PacketSink, RawPacket, StreamInfo
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class PacketFeeder:
                 backoff = 0.25
             except Exception as exc:
                 self.failures += 1
-                log.info("feeder: %s failed: %s", self.url, exc)
+                log.info("feeder: %s failed: %s", mask_rtsp_url(self.url), mask_text(str(exc)))
             for s in self.sinks:
                 s.on_stream_closed()
             if self._stop.is_set() or (not self.is_rtsp and not self.loop_file):
