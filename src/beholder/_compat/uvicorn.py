@@ -42,6 +42,8 @@ class WriteTransport(Protocol):
 
     def abort(self) -> None: ...
 
+    def get_write_buffer_size(self) -> int: ...
+
 
 @dataclass(slots=True, frozen=True)
 class RawChannel:
@@ -76,7 +78,10 @@ def raw_channel(send: Callable[[Any], Awaitable[None]] | None) -> RawChannel | N
     if not (
         isinstance(protocol, ServerProtocol)
         and isinstance(writable, asyncio.Event)
-        and all(callable(getattr(transport, m, None)) for m in ("write", "writelines", "abort"))
+        and all(
+            callable(getattr(transport, m, None))
+            for m in ("write", "writelines", "abort", "get_write_buffer_size")
+        )
     ):
         if type(owner).__module__ == _SANSIO_MODULE:
             warn_once(

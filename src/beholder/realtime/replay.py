@@ -36,7 +36,9 @@ async def replay_missed(
     this without an await in between, so nothing slips past) until the replayed ones are
     out. A held alert that is also in the replay is skipped: an alert persisted before the
     query but broadcast after it shows up in both. Only alerts the connection subscribes
-    to (``alerts`` or ``camera:<cameraId>``) are replayed. A failing ``fetch`` is logged and
+    to (``alerts`` or ``camera:<cameraId>``) are replayed. Replayed frames count against the
+    connection's ``ws_backlog_bytes`` like any other: a client that does not read them is
+    closed with 1013 (the rest of the replay is skipped). A failing ``fetch`` is logged and
     reported to the client as ``SERVICE_UNAVAILABLE``; live delivery resumes either way.
 
     Raises :class:`ProtocolError` when a replay is already in flight on the connection.
@@ -62,6 +64,8 @@ async def replay_missed(
     count = 0
     last: str | None = None
     for message in messages:
+        if conn.closing:  # e.g. closed with 1013 for going over its backlog bound just now
+            break
         if not isinstance(message, dict) or not _wants_alert(conn, message):
             continue
         alert_id = alert_id_of(message)
