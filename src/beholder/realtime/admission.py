@@ -12,6 +12,7 @@ window).
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import orjson
@@ -104,16 +105,26 @@ async def refuse(websocket: WebSocket, host: str, limit: int) -> None:
 
 
 class ReplayLimiter:
-    """Replays per connection under ``rate`` (``limits`` notation, e.g. ``"6/minute"``)."""
+    """Replays per connection under ``rate`` (``limits`` notation, e.g. ``"6/minute"``).
+
+    Each connection gets its own key for its lifetime (not its ``id()``, which a later
+    connection may reuse while the window of the first is still running)."""
 
     def __init__(self, rate: str) -> None:
         self.item: RateLimitItem = parse(rate)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._keys: dict[Connection, str] = {}
+        self._next = itertools.count()
 
     def hit(self, conn: Connection) -> bool:
         """Count one replay of ``conn``; ``False`` when it is over the rate (not counted)."""
-        return bool(self._limiter.hit(self.item, "replay", str(id(conn))))
+        key = self._keys.get(conn)
+        if key is None:
+            key = self._keys[conn] = str(next(self._next))
+        return bool(self._limiter.hit(self.item, "replay", key))
 
     def forget(self, conn: Connection) -> None:
-        """Drop ``conn``'s window (it closed; its ``id`` may be reused)."""
-        self._limiter.clear(self.item, "replay", str(id(conn)))
+        """Drop ``conn``'s window (it closed)."""
+        key = self._keys.pop(conn, None)
+        if key is not None:
+            self._limiter.clear(self.item, "replay", key)
