@@ -92,7 +92,7 @@ def _seed(db: Path, n: int, thumb_bytes: int) -> list[str]:
         (
             alert_id,
             "face-detection",
-            "WARNING",
+            "medium",
             "Face detected",
             json.dumps({"faces": [{"box": [1, 2, 3, 4], "confidence": 0.9}]}),
             base64.b64encode(os.urandom(thumb_bytes)).decode(),

@@ -305,3 +305,26 @@ def test_hub_survives_random_sessions(server: Server, observer: ClientConnection
     assert stats["authFailures"] > 0 and stats["invalidMessages"] > 0, stats
     if len(rss) == 2:  # growth after warm-up: bounded (nothing kept per closed connection)
         assert rss[1] - rss[0] < RSS_GROWTH_LIMIT, (rss, stats)
+
+
+def test_invalid_utf8_text_closes_1007_quietly(server: Server) -> None:
+    """RFC 6455 §8.1: a text message that is not UTF-8 fails the connection with 1007; the
+    server logs no error for it (uvicorn alone logs a traceback per such frame)."""
+    sock = _handshake(server.port)
+    try:
+        auth = {"type": "auth", "token": server.token}
+        sock.sendall(_frame(0x1, json.dumps(auth).encode()))
+        sock.sendall(_frame(0x1, b'{"type": "ping", "x": "\xff"}'))
+        sock.settimeout(5)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        close = data.rfind(b"\x88")  # the last frame: close, unmasked, 2-byte code + reason
+        assert close >= 0, data[-64:]
+        assert struct.unpack("!H", data[close + 2 : close + 4])[0] == 1007
+    finally:
+        sock.close()
+    assert server.errors == []
