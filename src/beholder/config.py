@@ -30,6 +30,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from limits import parse as parse_rate
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
@@ -152,6 +153,13 @@ class LiveViewSettings(BaseSettings):
     # limits and lifecycle
     webrtc_max_viewers_per_camera: int = Field(default=16, ge=1)
     webrtc_max_viewers: int = Field(default=64, ge=1)
+    webrtc_max_sessions_per_principal: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="WHEP sessions one user or API key may hold at once on a worker (a new "
+        "offer over it answers 429); a session stops counting as soon as it is closed",
+    )
     webrtc_signal_timeout: float = Field(
         default=10.0, gt=0, description="how long the api waits for the worker's WHEP answer"
     )
@@ -209,11 +217,46 @@ class HubSettings(BaseSettings):
     ws_ping_interval: float = Field(default=20.0, gt=0)
     ws_missed_pongs: int = Field(default=2, ge=1)
     ws_auth_timeout: float = Field(default=10.0, gt=0)
-    ws_send_queue: int = Field(default=256, ge=1)
+    ws_send_queue: int = Field(
+        default=256, ge=1, le=65536, description="live messages queued per connection"
+    )
+    ws_backlog_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        le=256 * 1024 * 1024,
+        description="bytes of frames a connection may have waiting to be sent (replies and "
+        "replayed alerts included, the socket's own write buffer too); over it the "
+        "connection is closed with 1013. The default holds a full alert replay (500 alerts "
+        "with their few-KB thumbnails) for a client that has not read any of it yet",
+    )
+    ws_replay_rate: str = Field(
+        default="6/minute",
+        description="alert replays a connection may ask for (limits notation, moving "
+        "window, e.g. 6/minute); more get an error message RATE_LIMIT_EXCEEDED, no replay",
+    )
+    ws_unauthenticated_per_client: int = Field(
+        default=8,
+        ge=1,
+        le=10000,
+        description="connections one client address may hold before authenticating; more "
+        "are refused with HTTP 429 before the upgrade",
+    )
     ws_max_message_bytes: int = Field(default=65536, ge=256)
     alert_replay_limit: int = Field(
         default=500, ge=1, description="alerts sent at most to a client that reconnects"
     )
+
+    @field_validator("ws_replay_rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        # Refused at start-up, not at the first replay: "<n>/<period>" with n >= 1.
+        try:
+            item = parse_rate(value)
+        except ValueError:
+            raise ValueError("must be a rate such as 6/minute") from None
+        if item.amount < 1:
+            raise ValueError("must allow at least one replay")
+        return value
 
 
 class CameraSettings(BaseSettings):

@@ -23,13 +23,17 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     permessage-deflate (a zlib state per client costs 30-100 KB and CPU per message for
     ~1 KB alerts that barely compress; see bench/hub_fanout), and no protocol-level pings
     (the hub runs its own heartbeat)."""
+    from beholder._compat.uvicorn import HubWebSocketProtocol
+
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",  # the hub writes pre-framed messages on this protocol
+        # the hub writes pre-framed messages on this protocol (websockets-sansio, with
+        # invalid UTF-8 from a client handled quietly: see HubWebSocketProtocol)
+        ws=HubWebSocketProtocol,
         ws_per_message_deflate=False,
         ws_ping_interval=None,
         ws_max_size=settings.hub.ws_max_message_bytes,

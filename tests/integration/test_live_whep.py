@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aiortc import RTCPeerConnection
 
 from support.api import start_live_api, stop_live_api
 from support.live import (
@@ -17,6 +18,7 @@ from support.live import (
     live_env_fixture,
     open_viewer,
     set_status,
+    whep_offer_sdp,
 )
 from support.polling import eventually
 from support.rtsp import TWO_FACES, WALKING, RtspServer, rtsp_fixture
@@ -303,5 +305,52 @@ async def test_silent_viewer_is_closed(tmp_path: Path, rtsp: RtspServer) -> None
     finally:
         if viewer is not None:
             await viewer.close()
+        await worker.close()
+        await stop_live_api(live)
+
+
+async def test_sessions_per_principal_capped_429_and_released(
+    tmp_path: Path, rtsp: RtspServer
+) -> None:
+    """Issue 9: one principal cannot pile up WHEP sessions (each an aiortc peer connection
+    on the worker); the cap is per principal, and a session stops counting once it ends,
+    however it ends (DELETE, the peer connection closing)."""
+    live = await start_live_api(make_settings(tmp_path))
+    worker = WorkerStandIn(live.state.bus, webrtc_max_sessions_per_principal=2)
+    await worker.start()
+    viewers = []
+    try:
+        cid = await create_camera(live, "two", rtsp.url("two"))
+        await worker.start_camera(cid, rtsp.url("two"))
+        token = await live.token("viewer")
+        viewers = [await open_viewer(live.client, cid, token) for _ in range(2)]
+        pc = RTCPeerConnection()
+        r = await live.client.post(
+            f"/api/cameras/{cid}/whep",
+            content=await whep_offer_sdp(pc),
+            headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"},
+        )
+        await pc.close()
+        assert r.status_code == 429, r.text
+        assert r.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+        assert r.headers["Retry-After"].isdigit()
+        # another principal is not affected
+        other = await open_viewer(live.client, cid, await live.token("operator"))
+        await eventually(lambda: len(other.frames) > 0, 10, "frames on the other principal")
+        await other.close()
+        # a hung-up session frees its slot at once ...
+        auth = {"Authorization": f"Bearer {token}"}
+        assert (await live.client.delete(viewers[0].location, headers=auth)).status_code == 200
+        await viewers[0].close()
+        viewers[0] = await open_viewer(live.client, cid, token)
+        # ... and so does one whose peer connection just closed
+        await eventually(lambda: len(viewers[1].frames) > 0, 10, "frames (connected)")
+        await viewers[1].close()
+        await eventually(lambda: worker.hub.stats()["sessions"] == 1, 10, "pc close noticed")
+        viewers[1] = await open_viewer(live.client, cid, token)
+        assert worker.hub.stats()["sessions"] == 2
+    finally:
+        for v in viewers:
+            await v.close()
         await worker.close()
         await stop_live_api(live)

@@ -75,6 +75,7 @@ PREVIOUS_NAMES = {
             "WEBRTC_HOSTS",
             "WEBRTC_ICE_SERVERS",
             "WEBRTC_IDLE_TIMEOUT",
+            "WEBRTC_MAX_SESSIONS_PER_PRINCIPAL",
             "WEBRTC_MAX_VIEWERS",
             "WEBRTC_MAX_VIEWERS_PER_CAMERA",
             "WEBRTC_PEER_NETWORKS",
@@ -83,10 +84,13 @@ PREVIOUS_NAMES = {
             "WEBRTC_TURN_PASSWORD",
             "WEBRTC_TURN_USERNAME",
             "WS_AUTH_TIMEOUT",
+            "WS_BACKLOG_BYTES",
             "WS_MAX_MESSAGE_BYTES",
             "WS_MISSED_PONGS",
             "WS_PING_INTERVAL",
+            "WS_REPLAY_RATE",
             "WS_SEND_QUEUE",
+            "WS_UNAUTHENTICATED_PER_CLIENT",
         ]
     ),
     *(

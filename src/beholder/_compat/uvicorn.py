@@ -19,16 +19,20 @@ Verified against uvicorn 0.54 (``tests/unit/test_compat.py``, ``tests/integratio
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from beholder._compat import warn_once
 
 _SANSIO_MODULE = "uvicorn.protocols.websockets.websockets_sansio_impl"
+
+log = logging.getLogger(__name__)
 
 
 class WriteTransport(Protocol):
@@ -41,6 +45,8 @@ class WriteTransport(Protocol):
     def is_closing(self) -> bool: ...
 
     def abort(self) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -76,9 +82,12 @@ def raw_channel(send: Callable[[Any], Awaitable[None]] | None) -> RawChannel | N
     if not (
         isinstance(protocol, ServerProtocol)
         and isinstance(writable, asyncio.Event)
-        and all(callable(getattr(transport, m, None)) for m in ("write", "writelines", "abort"))
+        and all(
+            callable(getattr(transport, m, None))
+            for m in ("write", "writelines", "abort", "get_write_buffer_size")
+        )
     ):
-        if type(owner).__module__ == _SANSIO_MODULE:
+        if any(c.__module__ == _SANSIO_MODULE for c in type(owner).__mro__):
             warn_once(
                 "uvicorn.sansio",
                 "uvicorn internals changed (%s.%s transport/writable/conn); the hub uses "
@@ -93,4 +102,31 @@ def raw_channel(send: Callable[[Any], Awaitable[None]] | None) -> RawChannel | N
     return channel if channel.is_open() else None
 
 
-__all__ = ["RawChannel", "WriteTransport", "raw_channel"]
+class HubWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol without its two faults on a text message that
+    is not UTF-8 (found by tests/integration/test_hub_fuzz.py).
+
+    uvicorn 0.54 decodes the message in ``send_receive_event_to_app``; on failure it logs an
+    ERROR with a traceback (any anonymous client can then write one traceback per frame to
+    the error log) and, when the connection is already closing, its ``send_close(1007)``
+    raises ``InvalidState`` out of ``data_received`` (asyncio logs a fatal protocol error).
+    Here the message is checked first: an open connection is closed with 1007 (RFC 6455
+    §8.1) after one INFO line, a closing one just drops it. Anything else is uvicorn's own.
+    Pass the class as ``uvicorn.Config(ws=...)``.
+    """
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                self.frames = []
+                if self.conn.state is State.OPEN:
+                    log.info("websocket client sent invalid UTF-8; closing with 1007")
+                    self.conn.send_close(1007, "invalid UTF-8")
+                    self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
+
+__all__ = ["HubWebSocketProtocol", "RawChannel", "WriteTransport", "raw_channel"]

@@ -3,9 +3,14 @@
 Delivery never awaits. :meth:`Connection.push` writes the pre-built frame straight to the
 socket when the connection is idle and its transport is below the high-water mark (the
 common case), otherwise appends to a per-connection backlog drained by a short-lived
-flusher task that writes every queued frame in one ``writelines`` (one syscall). A backlog
-longer than ``ws_send_queue`` live messages means the client cannot keep up: ``push``
-returns ``False`` and the hub disconnects it, so a slow client never delays anyone else.
+flusher task that writes every queued frame in one ``writelines`` (one syscall).
+
+Two bounds say that the client cannot keep up, and close it with 1013 (Try Again Later) so a
+slow client never delays anyone else nor grows the server: more than ``ws_send_queue`` live
+messages waiting, or more than ``ws_backlog_bytes`` bytes of frames waiting, whatever they
+are (live, held during a replay, replies, replayed alerts) and including what the socket's
+write buffer already holds. A connection therefore pins at most about ``ws_backlog_bytes``
+(plus one frame) of server memory, however it is fed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from beholder._compat.starlette import server_send
 from beholder._compat.uvicorn import WriteTransport, raw_channel
 from beholder.contracts.hub import HubError
 from beholder.realtime.frames import Outgoing
+from beholder.realtime.protocol import CLOSE_TRY_AGAIN_LATER
 
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
@@ -48,6 +54,9 @@ class _NoTransport:
     def abort(self) -> None:
         return None
 
+    def get_write_buffer_size(self) -> int:
+        return 0
+
 
 _NO_TRANSPORT = _NoTransport()
 
@@ -63,8 +72,10 @@ class Counters:
         "dropped",
         "expired",
         "invalid_messages",
+        "refused",
         "replayed",
         "replays",
+        "replays_refused",
         "sent",
     )
 
@@ -79,6 +90,8 @@ class Counters:
         self.invalid_messages = 0
         self.replays = 0
         self.replayed = 0
+        self.replays_refused = 0
+        self.refused = 0
 
 
 class Connection:
@@ -87,12 +100,14 @@ class Connection:
     ``topics``: subscribed topic names. ``seen``: a message arrived since the last
     heartbeat tick; ``missed``: consecutive ticks without one. ``held``: live messages
     parked while a replay is in flight (``None`` otherwise). ``backlog``: messages waiting
-    for the transport (``None`` when the fast path is free).
+    for the transport (``None`` when the fast path is free). ``queued_bytes``: bytes of the
+    frames in ``backlog`` and ``held``, checked against ``byte_limit``.
     """
 
     __slots__ = (
         "_exempt",
         "backlog",
+        "byte_limit",
         "close_task",
         "closing",
         "counters",
@@ -104,6 +119,7 @@ class Connection:
         "pending_replay",
         "principal",
         "queue_limit",
+        "queued_bytes",
         "raw",
         "seen",
         "topics",
@@ -112,7 +128,13 @@ class Connection:
         "writable",
     )
 
-    def __init__(self, websocket: WebSocket, queue_limit: int, counters: Counters) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        queue_limit: int,
+        counters: Counters,
+        byte_limit: int = 4 * 1024 * 1024,
+    ) -> None:
         self.websocket = websocket
         # The fast path needs the server's own ASGI ``send`` to find uvicorn's protocol
         # (library hooks, see beholder._compat). Unknown server or wrapped → ASGI sends.
@@ -121,6 +143,8 @@ class Connection:
         self.transport: WriteTransport = raw.transport if raw else _NO_TRANSPORT
         self.writable: asyncio.Event = raw.writable if raw else asyncio.Event()
         self.queue_limit = queue_limit
+        self.byte_limit = byte_limit
+        self.queued_bytes = 0
         self.counters = counters
         self.principal: Principal | None = None
         self.topics: set[str] = set()
@@ -146,9 +170,11 @@ class Connection:
 
     def push(self, out: Outgoing, live: bool = True) -> bool:
         """Send ``out`` without awaiting. ``live``: a broadcast (held during a replay and
-        counted against the queue bound); control replies and replayed alerts are not.
+        counted against ``queue_limit``); every frame, live or not, counts against
+        ``byte_limit``.
 
-        Returns ``False`` only when the live backlog overflowed (caller disconnects).
+        Returns ``False`` when this push overflowed a bound: the connection is then already
+        closing with 1013 (counted in ``disconnected_slow``) and its backlog is freed.
         """
         if self.idle:
             # Hot path (one call per client per broadcast): no backlog, no replay hold, not
@@ -165,9 +191,12 @@ class Connection:
         return self._push_slow(out, live)
 
     def _push_slow(self, out: Outgoing, live: bool) -> bool:
-        if live and self.held is not None:
+        if live and self.held is not None and not self.closing:
             self.held.append(out)
-            return len(self.held) <= self.queue_limit
+            self.queued_bytes += len(out.frame)
+            if len(self.held) > self.queue_limit:
+                return self._overflow("send queue overflow")
+            return self._check_bytes()
         if self.closing or (self.raw is not None and not self.raw.is_open()):
             self.counters.dropped += 1
             return True
@@ -190,8 +219,10 @@ class Connection:
         self.idle = False
 
     def release(self) -> list[Outgoing]:
-        """End the hold; returns the parked live messages in arrival order."""
+        """End the hold; returns the parked live messages in arrival order (their bytes
+        stop counting here: the caller pushes them again)."""
         held, self.held = self.held or [], None
+        self.queued_bytes -= sum(len(o.frame) for o in held)
         self._update_idle()
         return held
 
@@ -201,11 +232,44 @@ class Connection:
             backlog = self.backlog = deque()
             self.idle = False
         backlog.append(out)
+        self.queued_bytes += len(out.frame)
         if not live:
             self._exempt += 1
         if self.flusher is None:
             self.flusher = asyncio.get_running_loop().create_task(self._flush())
-        return len(backlog) <= self.queue_limit + self._exempt
+        if len(backlog) > self.queue_limit + self._exempt:
+            return self._overflow("send queue overflow")
+        return self._check_bytes()
+
+    def _check_bytes(self) -> bool:
+        # What waits in the socket's write buffer is waiting for the client too: without it
+        # a flusher that just handed the whole backlog to the transport would reset the
+        # count while the memory is still held.
+        waiting = self.queued_bytes + self.transport.get_write_buffer_size()
+        if waiting > self.byte_limit:
+            return self._overflow("send backlog over limit", waiting)
+        return True
+
+    def _overflow(self, reason: str, waiting: int | None = None) -> bool:
+        """The client does not keep up: free what waits for it and close with 1013."""
+        self.counters.disconnected_slow += 1
+        log.warning(
+            "hub client too slow; disconnecting",
+            client=self.client,
+            reason=reason,
+            queue_limit=self.queue_limit,
+            byte_limit=self.byte_limit,
+            waiting_bytes=waiting if waiting is not None else self.queued_bytes,
+        )
+        dropped = len(self.backlog or ()) + len(self.held or ())
+        self.counters.dropped += dropped
+        if self.backlog is not None:
+            self.backlog.clear()  # the flusher sees an empty deque and ends
+        if self.held is not None:
+            self.held = []
+        self.queued_bytes = 0
+        self.close_soon(CLOSE_TRY_AGAIN_LATER, reason)
+        return False
 
     async def _flush(self) -> None:
         backlog = self.backlog
@@ -219,15 +283,20 @@ class Connection:
                     # everything queued goes out in one writev
                     frames = [o.frame for o in backlog]
                     backlog.clear()
+                    self.queued_bytes -= sum(len(f) for f in frames)
                     raw.transport.writelines(frames)
                 else:
-                    out = backlog.popleft()
+                    out = backlog[0]
                     await self.websocket.send({"type": "websocket.send", "text": out.text})
+                    if backlog and backlog[0] is out:  # not cleared by an overflow meanwhile
+                        backlog.popleft()
+                        self.queued_bytes -= len(out.frame)
         except Exception:  # disconnected while sending; the receive loop ends the connection
             log.debug("hub flush stopped", client=self.client)
         finally:
             if backlog:
                 self.counters.dropped += len(backlog)
+                self.queued_bytes -= sum(len(o.frame) for o in backlog)
                 backlog.clear()
             if self.backlog is backlog:
                 self.backlog = None

@@ -45,19 +45,26 @@ def dumps(message: dict[str, Any]) -> bytes:
 
 
 class Outgoing:
-    """One message for one or many connections: JSON ``payload``, pre-built ``frame``.
+    """One message for one or many connections: pre-built ``frame`` (its JSON ``payload``
+    is a view of it: a queued message holds its bytes once, and the backlog bound counts
+    what is really held).
 
     ``alert_id`` is the alert's id for alert messages (used to de-duplicate replay against
     live delivery), else ``None``. ``text`` is decoded lazily for the ASGI fallback path.
     """
 
-    __slots__ = ("_text", "alert_id", "frame", "payload")
+    __slots__ = ("_start", "_text", "alert_id", "frame")
 
     def __init__(self, payload: bytes, alert_id: str | None = None) -> None:
-        self.payload = payload
         self.frame = text_frame(payload)
+        self._start = len(self.frame) - len(payload)
         self.alert_id = alert_id
         self._text: str | None = None
+
+    @property
+    def payload(self) -> bytes:
+        """The JSON payload (UTF-8), a copy taken from ``frame``."""
+        return self.frame[self._start :]
 
     @classmethod
     def of(cls, message: dict[str, Any], alert_id: str | None = None) -> Outgoing:
@@ -74,7 +81,7 @@ class Outgoing:
     def text(self) -> str:
         """The payload as ``str`` (ASGI ``websocket.send`` wants text for text frames)."""
         if self._text is None:
-            self._text = self.payload.decode()
+            self._text = str(memoryview(self.frame)[self._start :], "utf-8")
         return self._text
 
 

@@ -28,6 +28,7 @@ from beholder.config import HubSettings
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.hub import HubMessage
 from beholder.errors import AppError, ErrorCode, public_code
+from beholder.realtime.admission import Admission, ReplayLimiter, client_host, refuse
 from beholder.realtime.connection import CLOSE_GRACE, Connection, Counters
 from beholder.realtime.frames import Outgoing, alert_id_of
 from beholder.realtime.heartbeat import Heartbeat, now_ms
@@ -71,8 +72,10 @@ class Hub:
     of alerts newer than ``last_alert_id``, oldest first, at most ``limit``.
 
     Timing, sizes and bounds come from ``settings`` (``Settings.hub``): ``ws_auth_timeout`` (s),
-    ``ws_ping_interval`` (s), ``ws_missed_pongs``, ``ws_send_queue`` (messages),
-    ``ws_max_message_bytes`` (bytes, client → server), ``alert_replay_limit``.
+    ``ws_ping_interval`` (s), ``ws_missed_pongs``, ``ws_send_queue`` (messages) and
+    ``ws_backlog_bytes`` (bytes, server → client, per connection; over either → close 1013),
+    ``ws_max_message_bytes`` (bytes, client → server), ``alert_replay_limit``,
+    ``ws_replay_rate`` (replays per connection), ``ws_unauthenticated_per_client``.
 
     ``connections``: where authenticated sockets are leased so that revocation closes them
     (4401, see :mod:`.leases`).
@@ -99,6 +102,8 @@ class Hub:
             settings.ws_ping_interval,
             settings.ws_missed_pongs,
         )
+        self._admission = Admission(settings.ws_unauthenticated_per_client)
+        self._replay_limit = ReplayLimiter(settings.ws_replay_rate)
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -126,9 +131,12 @@ class Hub:
     def stats(self) -> dict[str, int]:
         """Counters for health and metrics (camelCase keys; totals since start unless noted).
 
-        ``connections``/``authenticated``/``subscriptions``/``fastPath``/``backlogged`` are
-        current values; ``sent`` counts messages handed to connections, ``dropped`` messages
-        discarded for closing or overflowing connections.
+        ``connections``/``authenticated``/``subscriptions``/``fastPath``/``backlogged``/
+        ``unauthenticated`` are current values; ``refused``: upgrades refused over the
+        unauthenticated cap; ``replaysRefused``: replays over ``ws_replay_rate``; ``sent``
+        counts messages handed to connections, ``dropped`` messages discarded for closing
+        or overflowing connections; ``disconnectedSlow``: closed with 1013 over
+        ``ws_send_queue`` or ``ws_backlog_bytes``.
         """
         c = self._counters
         return {
@@ -148,6 +156,9 @@ class Hub:
             "replays": c.replays,
             "replayed": c.replayed,
             "revoked": self._leases.revoked,
+            "replaysRefused": c.replays_refused,
+            "refused": c.refused,
+            "unauthenticated": self._admission.total,
         }
 
     # -- fan-out ---------------------------------------------------------------------------
@@ -170,25 +181,11 @@ class Hub:
         except TypeError:
             log.error("hub message not serializable", topic=topic, type=message.get("type"))
             return 0
-        slow: list[Connection] | None = None
         for conn in targets:
-            if not conn.push(out):
-                if slow is None:
-                    slow = []
-                slow.append(conn)
-        if slow is not None:
-            for conn in slow:
-                self._disconnect_slow(conn)
+            conn.push(out)  # a connection over its bounds closes itself (1013)
         n = len(targets)
         self._counters.sent += n
         return n
-
-    def _disconnect_slow(self, conn: Connection) -> None:
-        self._counters.disconnected_slow += 1
-        log.warning(
-            "hub client too slow; disconnecting", client=conn.client, limit=conn.queue_limit
-        )
-        conn.close_soon(CLOSE_TRY_AGAIN_LATER, "send queue overflow")
 
     def _reply(self, conn: Connection, message: HubMessage) -> None:
         self._counters.sent += 1
@@ -197,33 +194,56 @@ class Hub:
     # -- connection ------------------------------------------------------------------------
 
     async def endpoint(self, websocket: WebSocket) -> None:
-        """The ``/ws`` endpoint: handshake, auth, then the client message loop."""
+        """The ``/ws`` endpoint: handshake, auth, then the client message loop.
+
+        A client address holding ``ws_unauthenticated_per_client`` connections that have not
+        authenticated yet is refused before the upgrade (see :func:`.admission.refuse`).
+        """
         token, subprotocol = subprotocol_token(websocket.scope.get("subprotocols") or [])
         if self._closed:
             with contextlib.suppress(Exception):
                 await websocket.close(code=CLOSE_TRY_AGAIN_LATER)
             return
-        try:
-            await websocket.accept(subprotocol=subprotocol)
-        except Exception:  # the client went away during the handshake
+        host = client_host(websocket)
+        if not self._admission.enter(host):
+            self._counters.refused += 1
+            await refuse(websocket, host, self._admission.limit)
             return
-        conn = Connection(websocket, self.settings.ws_send_queue, self._counters)
-        self._conns.add(conn)
+        in_auth_phase = True
         try:
-            if await self._handshake_auth(conn, token):
-                await self._serve(conn)
-        except Exception:
-            log.exception("hub connection failed", client=conn.client)
-            conn.close_soon(CLOSE_INTERNAL, "internal error")
+            try:
+                await websocket.accept(subprotocol=subprotocol)
+            except Exception:  # the client went away during the handshake
+                return
+            conn = Connection(
+                websocket,
+                self.settings.ws_send_queue,
+                self._counters,
+                byte_limit=self.settings.ws_backlog_bytes,
+            )
+            self._conns.add(conn)
+            try:
+                authenticated = await self._handshake_auth(conn, token)
+                in_auth_phase = False
+                self._admission.leave(host)
+                if authenticated:
+                    await self._serve(conn)
+            except Exception:
+                log.exception("hub connection failed", client=conn.client)
+                conn.close_soon(CLOSE_INTERNAL, "internal error")
+            finally:
+                self._forget(conn)
+                if conn.close_task is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close_task
         finally:
-            self._forget(conn)
-            if conn.close_task is not None:
-                with contextlib.suppress(Exception):
-                    await conn.close_task
+            if in_auth_phase:
+                self._admission.leave(host)
 
     def _forget(self, conn: Connection) -> None:
         self._leases.drop(conn)
         conn.closing = True
+        self._replay_limit.forget(conn)
         self._conns.discard(conn)
         self._authed.discard(conn)
         for topic in conn.topics:
@@ -404,6 +424,15 @@ class Hub:
         self._reply(conn, hub_messages.unsubscribed(valid))
 
     async def _run_replay(self, conn: Connection, last_id: str) -> None:
+        """Replay after ``last_id`` unless the connection asked too often (``ws_replay_rate``,
+        every replay counts: ``replay`` messages and ``lastAlertId`` on subscribe): then an
+        ``error`` ``RATE_LIMIT_EXCEEDED`` and no replay; the connection stays open."""
+        if not self._replay_limit.hit(conn):
+            self._counters.replays_refused += 1
+            raise ProtocolError(
+                "Too many replay requests; wait a moment, then ask again.",
+                ErrorCode.RATE_LIMIT_EXCEEDED,
+            )
         await replay_missed(
             conn, self._replay, last_id, self.settings.alert_replay_limit, self._counters
         )

@@ -11,6 +11,23 @@ Client → server (JSON text frames, objects with a ``type``)::
 Server → client: the :data:`beholder.contracts.hub.HubMessage` union (``auth-ok``,
 ``subscribed``, ``unsubscribed``, ``replayed``, ``ping``, ``pong``, ``error`` and the
 broadcasts ``camera-status-update``, ``face-detection-alert``, ``health-update``, …).
+
+Bounds (``Settings.hub``), so that no client can make the server hold more than a bounded
+amount for it:
+
+* before the upgrade: at most ``ws_unauthenticated_per_client`` connections per client
+  address may be waiting to authenticate; one more is refused with **HTTP 429**
+  ``RATE_LIMIT_EXCEEDED`` in the one error shape (with ``Retry-After``) and never becomes a
+  WebSocket. Authenticating (or failing to) frees the place.
+* client → server: one message at most ``ws_max_message_bytes`` (close 1009); text frames
+  must be UTF-8 (close 1007).
+* server → client: per connection, at most ``ws_send_queue`` live messages and
+  ``ws_backlog_bytes`` bytes of frames waiting to be sent (replies, replayed alerts and
+  what the socket buffer holds included); a client that does not read is closed with
+  **1013** (Try Again Later) and can reconnect with ``lastAlertId``.
+* ``replay`` (and ``lastAlertId`` on ``subscribe``): at most ``ws_replay_rate`` per
+  connection; one more is answered ``{"type": "error", "code": "RATE_LIMIT_EXCEEDED"}``
+  and not run; the connection stays open.
 """
 
 from __future__ import annotations
@@ -29,7 +46,7 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
-CLOSE_TRY_AGAIN_LATER = 1013  # slow consumer: its send queue overflowed
+CLOSE_TRY_AGAIN_LATER = 1013  # slow consumer: its send queue or byte backlog overflowed
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_HEARTBEAT = 4408  # no pong for ws_missed_pongs pings
 

@@ -8,7 +8,9 @@ relays signalling over the bus to the worker that holds the camera (subjects and
   ``application/sdp`` answer, ``Location: /api/cameras/{id}/whep/{session}``, ``Link`` headers
   for configured STUN/TURN servers, ``X-Beholder-Egress: passthrough|transcode``.
   404 unknown camera, 409 camera stopped, 503 ``STREAM_UNAVAILABLE`` not producing / no worker,
-  503 ``SERVICE_UNAVAILABLE`` viewer limit, 400 ``INVALID_INPUT`` unusable SDP.
+  503 ``SERVICE_UNAVAILABLE`` viewer limit, 429 ``RATE_LIMIT_EXCEEDED`` the caller already
+  holds ``webrtc_max_sessions_per_principal`` sessions on the camera's worker (with
+  ``Retry-After``), 400 ``INVALID_INPUT`` unusable SDP.
 * ``DELETE /cameras/{id}/whep/{session}`` — hang up → 200.
 * ``PATCH`` on a session → 405 (no trickle ICE / ICE restart: the answer carries every
   candidate); ``OPTIONS`` on both → 204 with ``Allow`` (and ``Accept-Post`` on the endpoint).
@@ -52,6 +54,7 @@ from beholder.errors import (
     ErrorCode,
     InvalidInput,
     NotFound,
+    RateLimitExceeded,
     StreamUnavailable,
 )
 from beholder.messages import CameraStatus
@@ -61,6 +64,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["live"])
 
 MAX_OFFER_BYTES = 64 * 1024
+SESSION_LIMIT_RETRY_S = 5
+"""``Retry-After`` when the caller holds too many sessions: about how soon one ends after
+its viewer leaves (a closed peer connection frees its slot at once; a vanished one within
+the idle timeout)."""
 SESSION_ALLOW = "OPTIONS, DELETE"
 ENDPOINT_ALLOW = "OPTIONS, POST"
 
@@ -173,6 +180,10 @@ async def whep_offer(
         state.bus, whep_subject(camera_id), offer.to_bytes(), es.webrtc_signal_timeout
     )
     reply = WhepAnswer.from_bytes(raw)
+    if reply.error_code == ErrorCode.RATE_LIMIT_EXCEEDED.value:
+        raise RateLimitExceeded(
+            SESSION_LIMIT_RETRY_S, message=reply.message, detail="worker: sessions per principal"
+        )
     if not reply.ok or not reply.session_id or not reply.sdp:
         raise AppError.from_code(
             reply.error_code, reply.message, detail=f"worker refused: {reply.error_code}"

@@ -96,7 +96,8 @@ class ViewerRegistry:
         self.errors = 0
         self._is_detaching = is_detaching
         self._spawn = spawn
-        self._pending: dict[str, int] = {}
+        self._pending: dict[str, int] = {}  # camera id -> offers being negotiated
+        self._pending_principal: dict[str, int] = {}  # principal key -> offers negotiated
 
     # --- WHEP sessions -----------------------------------------------------------------------
 
@@ -129,19 +130,38 @@ class ViewerRegistry:
             )
         return source
 
+    def _check_principal(self, principal: str) -> None:
+        """Refuse a principal's offer past ``webrtc_max_sessions_per_principal``: its open
+        sessions (``sessions`` forgets one as soon as it is closed, whatever closed it) plus
+        its offers being negotiated. Raises ``EgressRefused`` ``RATE_LIMIT_EXCEEDED`` (429)."""
+        held = sum(1 for s in self.sessions.values() if s.principal == principal)
+        held += self._pending_principal.get(principal, 0)
+        if held >= self.settings.webrtc_max_sessions_per_principal:
+            raise EgressRefused(
+                ErrorCode.RATE_LIMIT_EXCEEDED,
+                "Too many live views open. Close one, then try again.",
+                f"{principal} holds {held} sessions",
+            )
+
     async def create(self, offer: WhepOffer) -> WhepAnswer:
         """Answer a viewer's offer (see :meth:`_negotiate`); viewer slots are reserved while
-        negotiating so concurrent offers cannot exceed the limits."""
+        negotiating so concurrent offers cannot exceed the limits (per camera, per worker,
+        per principal: ``RATE_LIMIT_EXCEEDED`` past ``webrtc_max_sessions_per_principal``)."""
         await self._await_first_keyframe(offer.camera_id)
+        self._check_principal(offer.principal)
         self._check_capacity(offer.camera_id)
-        cid = offer.camera_id
+        cid, who = offer.camera_id, offer.principal
         self._pending[cid] = self._pending.get(cid, 0) + 1
+        self._pending_principal[who] = self._pending_principal.get(who, 0) + 1
         try:
             return await self._negotiate(offer)
         finally:
             self._pending[cid] -= 1
             if not self._pending[cid]:
                 del self._pending[cid]
+            self._pending_principal[who] -= 1
+            if not self._pending_principal[who]:
+                del self._pending_principal[who]
 
     async def _negotiate(self, offer: WhepOffer) -> WhepAnswer:
         """Answer a viewer's offer. Raises :class:`EgressRefused` with ``STREAM_UNAVAILABLE``
