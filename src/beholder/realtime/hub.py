@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -23,20 +22,19 @@ from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from beholder.auth.connections import ConnectionRegistry
-from beholder.auth.roles import Principal
 from beholder.config import HubSettings
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.hub import HubMessage
-from beholder.errors import AppError, ErrorCode, public_code
+from beholder.errors import ErrorCode
 from beholder.realtime.admission import Admission, ReplayLimiter, client_host, refuse
 from beholder.realtime.connection import CLOSE_GRACE, Connection, Counters
 from beholder.realtime.frames import Outgoing, alert_id_of
+from beholder.realtime.handshake import Authenticate, sign_in
 from beholder.realtime.heartbeat import Heartbeat, now_ms
 from beholder.realtime.leases import HubLeases
 from beholder.realtime.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL,
-    CLOSE_POLICY,
     CLOSE_TOO_BIG,
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
@@ -48,19 +46,11 @@ from beholder.realtime.protocol import (
     parse_text,
     split_topics,
     subprotocol_token,
-    token_of,
 )
 from beholder.realtime.replay import Replay, replay_missed
 from beholder.realtime.topics import TopicIndex
 
 log = structlog.get_logger(__name__)
-
-Authenticate = Callable[[str], Awaitable[Principal]]
-
-_CLOSE_FOR_CODE = {
-    ErrorCode.UNAUTHORIZED: CLOSE_UNAUTHORIZED,
-    ErrorCode.PERMISSION_DENIED: CLOSE_POLICY,
-}
 
 
 class Hub:
@@ -256,52 +246,22 @@ class Hub:
             conn.flusher.cancel()
 
     async def _handshake_auth(self, conn: Connection, token: str | None) -> bool:
-        """Authenticate within ``ws_auth_timeout``; on failure send an error and close."""
-        last_alert_id: str | None = None
-        try:
-            async with asyncio.timeout(self.settings.ws_auth_timeout):
-                if token is None:
-                    data = await self._next_message(conn)
-                    if data is None:
-                        return False
-                    if data["type"] != "auth":
-                        raise ProtocolError(
-                            'Send {"type": "auth", "token": "<token>"} first.',
-                            ErrorCode.UNAUTHORIZED,
-                            CLOSE_UNAUTHORIZED,
-                        )
-                    token = token_of(data)
-                    last_alert_id = last_alert_id_of(data)
-                principal = await self._authenticate(token)
-        except TimeoutError:
-            return await self._refuse(conn, ErrorCode.UNAUTHORIZED, "Authentication timed out.")
-        except ProtocolError as exc:
-            if exc.close_code == CLOSE_TOO_BIG:
-                self._counters.invalid_messages += 1
-                await conn.close(
-                    CLOSE_TOO_BIG, "message too big", error_message(exc.code, exc.message)
-                )
-                return False
-            return await self._refuse(conn, ErrorCode.UNAUTHORIZED, exc.message)
-        except AppError as exc:  # Unauthorized and friends: user-safe message
-            log.info("hub auth refused", client=conn.client, code=exc.code.value, detail=exc.detail)
-            return await self._refuse(conn, public_code(exc.code), exc.message)
-        except Exception:
-            log.exception("hub authenticate failed", client=conn.client)
-            return await self._refuse(
-                conn, ErrorCode.SERVICE_UNAVAILABLE, "Sign-in is unavailable right now."
-            )
-        expires_at = principal.expires_at
-        now = time.time()
-        if expires_at is not None and expires_at <= now:
-            return await self._refuse(conn, ErrorCode.UNAUTHORIZED, "Your session has expired.")
+        """Sign the connection in (see :func:`.handshake.sign_in`), then lease it, arm its
+        token expiry and answer ``auth-ok``. False when refused (already closed)."""
+        signed_in = await sign_in(
+            conn, token, self._authenticate, self.settings, self._counters, self._decode
+        )
+        if signed_in is None:
+            return False
+        principal, last_alert_id = signed_in
         conn.principal = principal
         conn.pending_replay = last_alert_id
         self._authed.add(conn)
         self._leases.add(conn, principal)
+        expires_at = principal.expires_at
         if expires_at is not None:
             loop = asyncio.get_running_loop()
-            conn.expiry = loop.call_at(loop.time() + (expires_at - now), self._expire, conn)
+            conn.expiry = loop.call_at(loop.time() + (expires_at - time.time()), self._expire, conn)
         self._reply(
             conn,
             hub_messages.auth_ok(
@@ -309,12 +269,6 @@ class Hub:
             ),
         )
         return True
-
-    async def _refuse(self, conn: Connection, code: ErrorCode, message: str) -> bool:
-        self._counters.auth_failures += 1
-        close_code = _CLOSE_FOR_CODE.get(code, CLOSE_INTERNAL)
-        await conn.close(close_code, "unauthorized", error_message(code, message))
-        return False
 
     def _expire(self, conn: Connection) -> None:
         conn.expiry = None
@@ -326,13 +280,6 @@ class Hub:
                 ErrorCode.UNAUTHORIZED, "Your session has expired. Reconnect with a new token."
             ),
         )
-
-    async def _next_message(self, conn: Connection) -> dict[str, Any] | None:
-        """The next client message as a JSON object; ``None`` when the client left.
-
-        Raises :class:`ProtocolError` for binary, oversized or malformed messages.
-        """
-        return self._decode(conn, await conn.websocket.receive())
 
     def _decode(self, conn: Connection, message: Message) -> dict[str, Any] | None:
         # A plain function, so that a connection parked in receive() holds one frame less.
