@@ -64,23 +64,25 @@ class AuthService:
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token: the old one is revoked, a new pair is issued.
 
-        Reuse of a revoked refresh token revokes every token of that user (theft signal)."""
+        The old token is revoked by a conditional update that exactly one of several
+        concurrent requests wins; the others, and any later reuse of a revoked token, are
+        refused (401) and revoke every refresh token of that user (theft signal)."""
         claims = self.tokens.decode(refresh_token, "refresh")
         async with self.db.session() as s:
             stored = await users_repo.get_refresh(s, claims["jti"])
             if stored is None:
                 raise Unauthorized("Invalid credentials.", detail="unknown refresh token")
-            if stored.revoked_at is not None:
-                await users_repo.revoke_all_refresh(s, stored.user_id)
+            user_id = stored.user_id
+            if stored.revoked_at is not None or not await users_repo.claim_refresh(s, stored.id):
+                await users_repo.revoke_all_refresh(s, user_id)
                 await s.commit()
                 raise Unauthorized(
                     "Your session has ended. Please sign in again.",
                     detail="revoked refresh token reused",
                 )
-            user = await users_repo.get(s, stored.user_id)
-            if user.disabled:
-                raise Unauthorized(_BAD_LOGIN, detail="user disabled")
-            await users_repo.revoke_refresh(s, stored.id)
+            user = await users_repo.find(s, user_id)
+            if user is None or user.disabled:
+                raise Unauthorized(_BAD_LOGIN, detail="user missing or disabled")
             pair = self.tokens.issue(user.id, user.username, user.role)
             await users_repo.store_refresh(
                 s, pair.refresh_jti, user.id, datetime.fromtimestamp(pair.refresh_expires_at, UTC)
@@ -120,7 +122,8 @@ class AuthService:
             return await self.authenticate_api_key(credential)
         claims = self.tokens.decode(credential, "access")
         async with self.db.session() as s:
-            user = await users_repo.get(s, claims["sub"]) if claims.get("sub") else None
+            # find, not get: a deleted user's token is a bad credential (401), never a 404.
+            user = await users_repo.find(s, claims["sub"]) if claims.get("sub") else None
         # Role and disabled are read from the DB so that changes apply at once.
         if user is None or user.disabled:
             raise Unauthorized("Invalid credentials.", detail="user missing or disabled")
