@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +39,7 @@ class AuthService:
         self.tokens = tokens
         # credential -> (principal, monotonic expiry); saves a DB round trip per request
         self._cache: dict[str, tuple[Principal, float]] = {}
+        self._hashing = asyncio.Semaphore(os.cpu_count() or 1)
 
     def invalidate(self, principal_id: str | None = None) -> None:
         """Forget cached principals (of one user or key id, or all)."""
@@ -50,11 +53,16 @@ class AuthService:
         """Check a password and issue tokens; the same error for unknown user or bad password."""
         async with self.db.session() as s:
             user = await users_repo.get_by_username(s, username)
-            ok = passwords.verify_password(user.password_hash if user else None, password)
+            stored = user.password_hash if user else None
+            # Argon2 takes ~0.1-0.5 s of CPU and 64 MiB: off the event loop (other requests
+            # go on), and at most one per CPU at a time (memory stays bounded).
+            async with self._hashing:
+                ok = await asyncio.to_thread(passwords.verify_password, stored, password)
             if user is None or not ok or user.disabled:
                 raise Unauthorized(_BAD_LOGIN, detail=f"login failed for {username!r}")
             if passwords.needs_rehash(user.password_hash):
-                user.password_hash = passwords.hash_password(password)
+                async with self._hashing:
+                    user.password_hash = await asyncio.to_thread(passwords.hash_password, password)
             pair = self.tokens.issue(user.id, user.username, user.role)
             await users_repo.store_refresh(
                 s, pair.refresh_jti, user.id, datetime.fromtimestamp(pair.refresh_expires_at, UTC)
