@@ -95,9 +95,11 @@ async def timed(client: httpx.AsyncClient, path: str, body: dict[str, str]) -> t
     return elapsed, r.json()
 
 
-async def run(bases: dict[str, str], requests: int, concurrency: int) -> dict[str, object]:
+async def run(
+    bases: dict[str, str], requests: int, concurrency: int, ops: list[str]
+) -> dict[str, object]:
     login = {"username": "admin", "password": ADMIN_PASSWORD}
-    out: dict[str, dict[str, list[float]]] = {n: {"login": [], "refresh": []} for n in bases}
+    out: dict[str, dict[str, list[float]]] = {n: {op: [] for op in ops} for n in bases}
     clients = {
         n: [httpx.AsyncClient(base_url=b, timeout=30) for _ in range(concurrency)]
         for n, b in bases.items()
@@ -109,7 +111,7 @@ async def run(bases: dict[str, str], requests: int, concurrency: int) -> dict[st
             n: [(await c.post("/api/auth/login", json=login)).json()["refreshToken"] for c in cs]
             for n, cs in clients.items()
         }
-        for op in ("login", "refresh"):
+        for op in ops:
             for _ in range(requests // concurrency):
                 for name in bases:  # alternate trees, one batch of `concurrency` each
                     if op == "login":
@@ -136,6 +138,7 @@ def main() -> int:
     ap.add_argument("--new", default=str(here / "src"), help="source tree after the change")
     ap.add_argument("--requests", type=int, default=300, help="per tree and operation")
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--ops", default="login,refresh", help="comma-separated: login, refresh")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="beholder-auth-bench-"))
@@ -148,10 +151,12 @@ def main() -> int:
             bases[name] = f"http://127.0.0.1:{port}"
         for proc, base in zip(procs, bases.values(), strict=True):
             wait_ready(proc, base)
-        results = asyncio.run(run(bases, args.requests, args.concurrency))
+        ops = [op for op in args.ops.split(",") if op in ("login", "refresh")]
+        results = asyncio.run(run(bases, args.requests, args.concurrency, ops))
         results["setup"] = {
             "requests": args.requests,
             "concurrency": args.concurrency,
+            "ops": ops,
             "old": args.old,
             "new": args.new,
             "cpus": os.cpu_count(),
