@@ -16,6 +16,7 @@ from beholder.db.migrate import upgrade_async
 from beholder.db.repositories import api_keys as keys_repo
 from beholder.db.repositories import users as users_repo
 from beholder.errors import AppError
+from beholder.password_policy import WeakPassword, check_password
 
 
 async def migrate(settings: Settings) -> int:
@@ -38,6 +39,9 @@ async def _in_session(settings: Settings, action: Callable[[AsyncSession], Await
     except AppError as exc:
         print(exc.message, file=sys.stderr)
         return 1
+    except WeakPassword as exc:
+        print(exc, file=sys.stderr)
+        return 1
     finally:
         await db.dispose()
 
@@ -53,6 +57,7 @@ async def user_command(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if args.action == "create":
             password = args.password or generate_password()
+            check_password(password)
             await users_repo.create(s, args.username, hash_password(password), args.role)
             print(f"created {args.role} {args.username}")
             if not args.password:
@@ -64,6 +69,7 @@ async def user_command(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         if args.action == "set-password":
             password = args.password or generate_password()
+            check_password(password)
             await users_repo.set_password(s, user, hash_password(password))
             print(f"password changed for {user.username}")
             if not args.password:

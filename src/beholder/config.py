@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
 from beholder.camera_networks import DEFAULT_NETWORKS, NetworkPolicy, parse_networks
+from beholder.password_policy import check_password, check_secret_key
 
 
 def _split_list(value: Any) -> Any:
@@ -306,9 +307,13 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=5.0, gt=0)
     bus_url: str = Field(default="memory://", description="memory:// or nats://host:4222")
-    admin_password: str | None = None
+    admin_password: str | None = Field(
+        default=None,
+        description="first admin's password (password policy: 12+ characters, not common)",
+    )
     secret_key: str | None = Field(
-        default=None, description="JWT signing secret; generated into the data dir if unset"
+        default=None,
+        description="JWT signing secret, 32+ bytes; generated into the data dir if unset",
     )
 
     # auth
@@ -326,7 +331,31 @@ class Settings(BaseSettings):
     cors_origins: StrList = Field(default_factory=list)
     rate_limit_per_ip: str = "600/minute"
     rate_limit_per_principal: str = "1200/minute"
-    rate_limit_login: str = "10/minute"
+    rate_limit_login: str = Field(
+        default="10/minute", description="login attempts per client address"
+    )
+    rate_limit_refresh: str = Field(
+        default="30/minute",
+        description="token refreshes per client address, and per token subject (user)",
+    )
+    login_failures_allowed: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="wrong passwords per (address, username) before the back-off starts",
+    )
+    login_backoff_initial: float = Field(
+        default=1.0, gt=0, le=3600, description="first back-off after the allowed failures, s"
+    )
+    login_backoff_max: float = Field(
+        default=900.0, gt=0, le=86400, description="the back-off doubles per failure up to this, s"
+    )
+    login_failure_window: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="failures are forgotten this long after the first one (or on success), s",
+    )
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
     metrics_token: str | None = Field(
         default=None, description="bearer token accepted on /metrics in addition to admin auth"
@@ -351,6 +380,28 @@ class Settings(BaseSettings):
     live_view: LiveViewSettings = Field(default_factory=lambda: LiveViewSettings())
     hub: HubSettings = Field(default_factory=lambda: HubSettings())
     camera: CameraSettings = Field(default_factory=lambda: CameraSettings())
+
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password_policy(cls, password: str | None) -> str | None:
+        return None if password is None else check_password(password)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_length(cls, secret: str | None) -> str | None:
+        return None if secret is None else check_secret_key(secret)
+
+    @field_validator(
+        "rate_limit_per_ip", "rate_limit_per_principal", "rate_limit_login", "rate_limit_refresh"
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        # "N/second|minute|hour|day" (limits' notation); refused at start-up, not first use.
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '10/minute': {exc}") from exc
+        return value
 
     @field_validator("cors_origins")
     @classmethod
@@ -431,7 +482,7 @@ def _describe(exc: ValidationError) -> str:
             shown = value
         else:
             shown = json.dumps(value, default=str)
-        reason = " ".join(str(err["msg"]).split())
+        reason = " ".join(str(err["msg"]).split()).removeprefix("Value error, ")
         lines.append(f"invalid setting {env_name(model, field)}={shown}: {reason}")
     return "\n".join(lines)
 

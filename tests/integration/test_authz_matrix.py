@@ -25,8 +25,16 @@ POLICY: list[tuple[str, str, str]] = [
     ("POST", r"^/api/alerts/\{alert_id\}/acknowledge$", "operator"),
 ]
 
-# What each principal may do. The ML-service API key acts as a viewer (roles.SCOPE_ROLE).
-PRINCIPALS = {"anonymous": 0, "viewer": 1, "operator": 2, "admin": 3, "api_key": 1}
+# What each principal may do. Every API key scope acts as a viewer (roles.SCOPE_ROLE): the
+# worker key too, since the worker talks to the api over the bus only.
+PRINCIPALS = {
+    "anonymous": 0,
+    "viewer": 1,
+    "operator": 2,
+    "admin": 3,
+    "api_key": 1,
+    "worker_key": 1,
+}
 
 
 def required_role(method: str, path: str) -> str:
@@ -43,6 +51,7 @@ async def test_every_route_refuses_the_wrong_principal(api: LiveApi) -> None:
         "operator": await api.headers("operator"),
         "admin": await api.headers("admin"),
         "api_key": {"X-API-Key": await api.api_key("ml-service")},
+        "worker_key": {"X-API-Key": await api.api_key("worker")},
     }
     checked = 0
     paths = api.app.openapi()["paths"]
@@ -70,16 +79,33 @@ async def test_every_route_refuses_the_wrong_principal(api: LiveApi) -> None:
     assert checked > 100
 
 
-async def test_worker_scoped_key_may_drive_cameras_but_not_manage_users(api: LiveApi) -> None:
+async def test_worker_scoped_key_is_refused_on_operator_and_admin_routes(api: LiveApi) -> None:
+    """Issue 9, finding 12: a `worker` key reads like a viewer and no more."""
     key = {"X-API-Key": await api.api_key("worker")}
-    r = await api.client.post(
-        "/api/cameras", json={"name": "k", "rtspUrl": "rtsp://h/s"}, headers=key
-    )
-    assert r.status_code == 201
-    assert (await api.client.get("/api/users", headers=key)).status_code == 403
-    assert (
-        await api.client.post("/api/api-keys", json={"name": "x", "scope": "nvr"}, headers=key)
-    ).status_code == 403
+    op = await api.headers("operator")
+    cam = (
+        await api.client.post(
+            "/api/cameras", json={"name": "c", "rtspUrl": "rtsp://h/s"}, headers=op
+        )
+    ).json()
+    refused = [
+        ("POST", "/api/cameras", {"name": "k", "rtspUrl": "rtsp://h/s"}),
+        ("PATCH", f"/api/cameras/{cam['id']}", {"name": "renamed"}),
+        ("DELETE", f"/api/cameras/{cam['id']}", None),
+        ("POST", f"/api/cameras/{cam['id']}/start", None),
+        ("POST", f"/api/cameras/{cam['id']}/stop", None),
+        ("POST", f"/api/alerts/{ZERO_ID}/acknowledge", None),
+        ("GET", "/api/users", None),
+        ("POST", "/api/api-keys", {"name": "x", "scope": "nvr"}),
+    ]
+    for method, path, body in refused:
+        r = await api.client.request(method, path, json=body, headers=key)
+        assert r.status_code == 403, (method, path, r.text)
+        assert r.json()["error"]["code"] == "PERMISSION_DENIED"
+    r = await api.client.get(f"/api/cameras/{cam['id']}", headers=key)
+    assert r.status_code == 200 and r.json()["name"] == "c"
+    me = (await api.client.get("/api/auth/me", headers=key)).json()
+    assert me["scope"] == "worker" and me["role"] == "viewer"
 
 
 async def test_metrics_are_restricted(api: LiveApi) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from beholder.password_policy import check_password
 from support.polling import wait_until
 from support.settings import free_port
 
@@ -76,6 +77,7 @@ def test_first_run_creates_everything_and_second_run_reuses_it(tmp_path: Path) -
     match = re.search(r"created user 'admin' with password\s+(\S+)", out)
     assert match, out
     password = match.group(1)
+    assert check_password(password) == password  # the generated one obeys the policy too
     secret = data / "secret.key"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert (data / "beholder.db").exists()
@@ -122,7 +124,13 @@ def test_user_and_api_key_commands(tmp_path: Path) -> None:
     created = run("user", "create", "alice", "--role", "operator", "--password", "alice-pass-1")
     assert created.returncode == 0, created.stderr
     assert "alice\toperator\tactive" in run("user", "list").stdout
-    assert run("user", "create", "alice", "--password", "x" * 10).returncode == 1
+    taken = run("user", "create", "alice", "--password", "another-long-pass")
+    assert taken.returncode == 1 and "already exists" in taken.stderr
+    weak = run("user", "create", "weak", "--password", "a")
+    assert weak.returncode == 1 and "at least 12 characters" in weak.stderr, weak.stderr
+    common = run("user", "set-password", "alice", "--password", "Password1234")
+    assert common.returncode == 1 and "too common" in common.stderr, common.stderr
+    assert "weak" not in run("user", "list").stdout
     pw = run("user", "set-password", "alice")
     assert pw.returncode == 0 and "password: " in pw.stdout
     assert run("user", "disable", "alice").returncode == 0
@@ -140,3 +148,28 @@ def test_user_and_api_key_commands(tmp_path: Path) -> None:
     assert "revoked" in run("api-key", "list").stdout
     bad = run("api-key", "create", "x", "--scope", "root")
     assert bad.returncode == 2
+
+
+def test_weak_admin_password_or_secret_key_fails_start_up_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    """Finding 10: `serve` refuses a weak BEHOLDER_ADMIN_PASSWORD or a BEHOLDER_SECRET_KEY
+    under 32 bytes with one line naming the variable (and never echoing the value)."""
+    for variable, value, reason in [
+        ("BEHOLDER_ADMIN_PASSWORD", "admin", "at least 12 characters"),
+        ("BEHOLDER_ADMIN_PASSWORD", "administrator1", "too common"),
+        ("BEHOLDER_SECRET_KEY", "short-secret", "at least 32 bytes"),
+    ]:
+        done = subprocess.run(
+            [*BEHOLDER, "serve"],
+            env=_env(tmp_path / "d", free_port(), **{variable: value}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"beholder: invalid setting {variable}=<hidden>: "), lines
+        assert reason in lines[0] and value not in lines[0], lines[0]
+    assert not (tmp_path / "d").exists()  # refused before anything was created

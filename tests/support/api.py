@@ -45,6 +45,13 @@ class LiveApi:
     def state(self) -> Any:
         return self.app.state.beholder
 
+    def client_from(self, address: str) -> httpx.AsyncClient:
+        """A client whose requests come from ``address`` (a loopback address such as
+        ``127.0.0.2``: Linux routes all of 127/8 to lo), so that the app sees another
+        client address. The caller closes it."""
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        return httpx.AsyncClient(base_url=self.url, timeout=15, transport=transport)
+
     async def login(self, username: str, password: str) -> str:
         r = await self.client.post(
             "/api/auth/login", json={"username": username, "password": password}

@@ -50,6 +50,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         "rate_limit_per_ip": "100000/minute",
         "rate_limit_per_principal": "100000/minute",
         "rate_limit_login": "1000/minute",
+        "rate_limit_refresh": "1000/minute",
         "log_format": "json",
         "port": free_port(),
     }

@@ -57,8 +57,13 @@ PREVIOUS_NAMES = {
             "MJPEG_MAX_FPS",
             "MJPEG_MAX_WIDTH",
             "MJPEG_QUALITY",
+            "LOGIN_BACKOFF_INITIAL",  # issue 9: login back-off after wrong passwords
+            "LOGIN_BACKOFF_MAX",
+            "LOGIN_FAILURES_ALLOWED",
+            "LOGIN_FAILURE_WINDOW",
             "PORT",
             "RATE_LIMIT_LOGIN",
+            "RATE_LIMIT_REFRESH",  # issue 9: refresh limited per address and per user
             "RATE_LIMIT_PER_IP",
             "RATE_LIMIT_PER_PRINCIPAL",
             "REFRESH_TOKEN_TTL",

@@ -21,6 +21,7 @@ from beholder.contracts.resources import (
     ServiceHealthOut,
 )
 from beholder.messages import CameraStatus, UtcDatetime
+from beholder.password_policy import MAX_LENGTH, MIN_LENGTH, check_password
 from beholder.rtsp_url import validate_rtsp_url
 
 T = TypeVar("T")
@@ -103,18 +104,26 @@ def _check_username(v: str) -> str:
     return v
 
 
+def _check_password(v: str | None) -> str | None:
+    # The one policy (length and common-password list); a ValueError is INVALID_INPUT.
+    return None if v is None else check_password(v)
+
+
 class UserCreate(ApiModel):
     username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=8, max_length=256)
+    password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
     role: Role = Role.VIEWER
 
     _u = field_validator("username")(_check_username)
+    _p = field_validator("password")(_check_password)
 
 
 class UserUpdate(ApiModel):
     role: Role | None = None
     disabled: bool | None = None
-    password: str | None = Field(default=None, min_length=8, max_length=256)
+    password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+
+    _p = field_validator("password")(_check_password)
 
 
 class UserOut(ApiModel):

@@ -7,6 +7,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from beholder.password_policy import WeakPassword, check_password
+
 _hasher = PasswordHasher()
 
 # Verifying against this keeps the time of a login for an unknown user equal to a known one.
@@ -32,5 +34,11 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 def generate_password() -> str:
-    """A random password for the first admin (about 128 bits)."""
-    return secrets.token_urlsafe(16)
+    """A random password (about 128 bits, 22 characters) that satisfies the password policy
+    (a draw that happens to look common is drawn again)."""
+    while True:
+        password = secrets.token_urlsafe(16)
+        try:
+            return check_password(password)
+        except WeakPassword:
+            continue

@@ -32,9 +32,11 @@ class ApiKeyScope(StrEnum):
 
 
 # What an API key may do on the REST API and hub, by scope. Machines read; none of them
-# manages users or keys. A worker key may also drive cameras (it acts for the fleet).
+# drives cameras, acknowledges alerts or manages users and keys. The camera worker talks to
+# the api over the bus only (commands in, status/alerts/heartbeats out) and calls no REST
+# route nor the hub, so a `worker` key gets no more than the other machines: reading.
 SCOPE_ROLE: dict[ApiKeyScope, Role] = {
-    ApiKeyScope.WORKER: Role.OPERATOR,
+    ApiKeyScope.WORKER: Role.VIEWER,
     ApiKeyScope.NVR: Role.VIEWER,
     ApiKeyScope.MOBILE: Role.VIEWER,
     ApiKeyScope.ML_SERVICE: Role.VIEWER,

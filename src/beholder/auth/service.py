@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +39,7 @@ class AuthService:
         self.tokens = tokens
         # credential -> (principal, monotonic expiry); saves a DB round trip per request
         self._cache: dict[str, tuple[Principal, float]] = {}
+        self._hashing = asyncio.Semaphore(os.cpu_count() or 1)
 
     def invalidate(self, principal_id: str | None = None) -> None:
         """Forget cached principals (of one user or key id, or all)."""
@@ -50,11 +53,16 @@ class AuthService:
         """Check a password and issue tokens; the same error for unknown user or bad password."""
         async with self.db.session() as s:
             user = await users_repo.get_by_username(s, username)
-            ok = passwords.verify_password(user.password_hash if user else None, password)
+            stored = user.password_hash if user else None
+            # Argon2 takes ~0.1-0.5 s of CPU and 64 MiB: off the event loop (other requests
+            # go on), and at most one per CPU at a time (memory stays bounded).
+            async with self._hashing:
+                ok = await asyncio.to_thread(passwords.verify_password, stored, password)
             if user is None or not ok or user.disabled:
                 raise Unauthorized(_BAD_LOGIN, detail=f"login failed for {username!r}")
             if passwords.needs_rehash(user.password_hash):
-                user.password_hash = passwords.hash_password(password)
+                async with self._hashing:
+                    user.password_hash = await asyncio.to_thread(passwords.hash_password, password)
             pair = self.tokens.issue(user.id, user.username, user.role)
             await users_repo.store_refresh(
                 s, pair.refresh_jti, user.id, datetime.fromtimestamp(pair.refresh_expires_at, UTC)
@@ -64,23 +72,25 @@ class AuthService:
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token: the old one is revoked, a new pair is issued.
 
-        Reuse of a revoked refresh token revokes every token of that user (theft signal)."""
+        The old token is revoked by a conditional update that exactly one of several
+        concurrent requests wins; the others, and any later reuse of a revoked token, are
+        refused (401) and revoke every refresh token of that user (theft signal)."""
         claims = self.tokens.decode(refresh_token, "refresh")
         async with self.db.session() as s:
             stored = await users_repo.get_refresh(s, claims["jti"])
             if stored is None:
                 raise Unauthorized("Invalid credentials.", detail="unknown refresh token")
-            if stored.revoked_at is not None:
-                await users_repo.revoke_all_refresh(s, stored.user_id)
+            user_id = stored.user_id
+            if stored.revoked_at is not None or not await users_repo.claim_refresh(s, stored.id):
+                await users_repo.revoke_all_refresh(s, user_id)
                 await s.commit()
                 raise Unauthorized(
                     "Your session has ended. Please sign in again.",
                     detail="revoked refresh token reused",
                 )
-            user = await users_repo.get(s, stored.user_id)
-            if user.disabled:
-                raise Unauthorized(_BAD_LOGIN, detail="user disabled")
-            await users_repo.revoke_refresh(s, stored.id)
+            user = await users_repo.find(s, user_id)
+            if user is None or user.disabled:
+                raise Unauthorized(_BAD_LOGIN, detail="user missing or disabled")
             pair = self.tokens.issue(user.id, user.username, user.role)
             await users_repo.store_refresh(
                 s, pair.refresh_jti, user.id, datetime.fromtimestamp(pair.refresh_expires_at, UTC)
@@ -120,7 +130,8 @@ class AuthService:
             return await self.authenticate_api_key(credential)
         claims = self.tokens.decode(credential, "access")
         async with self.db.session() as s:
-            user = await users_repo.get(s, claims["sub"]) if claims.get("sub") else None
+            # find, not get: a deleted user's token is a bad credential (401), never a 404.
+            user = await users_repo.find(s, claims["sub"]) if claims.get("sub") else None
         # Role and disabled are read from the DB so that changes apply at once.
         if user is None or user.disabled:
             raise Unauthorized("Invalid credentials.", detail="user missing or disabled")

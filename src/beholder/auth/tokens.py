@@ -13,15 +13,23 @@ import jwt
 
 from beholder.errors import Unauthorized
 from beholder.messages import new_id
+from beholder.password_policy import check_secret_key
 
 ALGORITHM = "HS256"
 ISSUER = "beholder"
 
 
 def load_or_create_secret(path: Path) -> str:
-    """Read the signing secret from ``path`` or create it (256 bits, file mode 600)."""
+    """Read the signing secret from ``path`` or create it (256 bits, file mode 600).
+
+    Raises ``ValueError`` when the file holds fewer than 32 bytes (a hand-written weak key
+    is refused like a weak ``BEHOLDER_SECRET_KEY``)."""
     if path.exists():
-        return path.read_text().strip()
+        secret = path.read_text().strip()
+        try:
+            return check_secret_key(secret)
+        except ValueError as exc:
+            raise ValueError(f"the signing secret in {path} {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -98,3 +106,14 @@ class TokenService:
         if claims.get("typ") != typ:
             raise Unauthorized("Invalid credentials.", detail=f"expected {typ} token")
         return claims
+
+    def subject(self, token: str, typ: str) -> str | None:
+        """The ``sub`` of a correctly signed, unexpired token of type ``typ``, else ``None``.
+
+        Only for keying rate limits: a forged token cannot spend someone else's budget, and
+        the token is checked again (revocation included) by whoever acts on it."""
+        try:
+            sub = self.decode(token, typ).get("sub")
+        except Unauthorized:
+            return None
+        return sub if isinstance(sub, str) else None

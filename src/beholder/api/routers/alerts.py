@@ -7,13 +7,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep, ViewerDep
 from beholder.api.events import fan_out
 from beholder.api.schemas import AlertOut, AlertSeverity, AlertType, Page, UtcInstant
 from beholder.api.views import alert_out
+from beholder.auth.ownership import may_see_alert, visible_alerts
+from beholder.auth.roles import Principal
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.wire import utcnow
+from beholder.db.models import Alert
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.errors import InvalidInput, NotFound
 
@@ -22,7 +26,7 @@ router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 @router.get("", response_model=Page[AlertOut])
 async def list_alerts(
-    _: ViewerDep,
+    principal: ViewerDep,
     session: SessionDep,
     camera_id: Annotated[str | None, Query(alias="cameraId", max_length=64)] = None,
     stream_id: Annotated[str | None, Query(alias="streamId", max_length=64)] = None,
@@ -34,7 +38,10 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[AlertOut]:
-    """Alerts newest first; pass ``nextCursor`` back as ``cursor`` for the next page."""
+    """Alerts newest first; pass ``nextCursor`` back as ``cursor`` for the next page.
+
+    Alerts of a mobile stream are listed only for its owner and admins (``streamId`` of
+    someone else's stream gives an empty page)."""
     if since is not None and until is not None and since > until:
         raise InvalidInput("'since' must be before 'until'.")
     flt = alerts_repo.AlertFilter(
@@ -45,14 +52,24 @@ async def list_alerts(
         since=since,
         until=until,
         acknowledged=acknowledged,
+        visible=visible_alerts(principal),
     )
     rows, next_cursor = await alerts_repo.page(session, flt, limit, cursor)
     return Page(items=[alert_out(a) for a in rows], next_cursor=next_cursor)
 
 
+async def _visible_alert(session: AsyncSession, principal: Principal, alert_id: str) -> Alert:
+    """The alert if ``principal`` may see it; 404 otherwise (someone else's stream's alert
+    is not found, the same answer as an unknown id)."""
+    row = await alerts_repo.get(session, alert_id)
+    if not await may_see_alert(session, principal, row):
+        raise NotFound("Alert not found.", detail=f"alert {alert_id} of another's stream")
+    return row
+
+
 @router.get("/{alert_id}", response_model=AlertOut)
-async def get_alert(alert_id: str, _: ViewerDep, session: SessionDep) -> AlertOut:
-    return alert_out(await alerts_repo.get(session, alert_id))
+async def get_alert(alert_id: str, principal: ViewerDep, session: SessionDep) -> AlertOut:
+    return alert_out(await _visible_alert(session, principal, alert_id))
 
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertOut)
@@ -60,9 +77,12 @@ async def acknowledge_alert(
     alert_id: str, principal: OperatorDep, session: SessionDep, state: StateDep
 ) -> AlertOut:
     """Mark an alert as handled (idempotent: the first acknowledgement is kept)."""
+    await _visible_alert(session, principal, alert_id)
     row = await alerts_repo.acknowledge(session, alert_id, principal.name)
     await session.commit()
     out = alert_out(row)
+    if row.stream_id is not None:
+        return out  # the hub does not know stream owners: a stream's alert is not fanned out
     ack = hub_messages.alert_acknowledged(
         row.id, row.camera_id, row.acknowledged_by, row.acknowledged_at or utcnow()
     )
@@ -76,10 +96,10 @@ async def acknowledge_alert(
     responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG image"}},
 )
 async def alert_snapshot(
-    alert_id: str, _: MediaViewerDep, session: SessionDep, state: StateDep
+    alert_id: str, principal: MediaViewerDep, session: SessionDep, state: StateDep
 ) -> FileResponse:
     """The full frame with the faces boxed, as stored when the alert was raised."""
-    row = await alerts_repo.get(session, alert_id)
+    row = await _visible_alert(session, principal, alert_id)
     if row.snapshot_path is None:
         raise NotFound("This alert has no snapshot.")
     # The stored name is ours ("<uuid>.jpg"), but never trust a path from the DB blindly.

@@ -8,6 +8,7 @@ from beholder.api.deps import StateDep, ViewerDep
 from beholder.api.middleware.http import client_ip
 from beholder.api.schemas import LoginRequest, Me, RefreshRequest, TokenResponse
 from beholder.auth.tokens import TokenPair
+from beholder.errors import Unauthorized
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -22,15 +23,28 @@ def _tokens(pair: TokenPair) -> TokenResponse:
 
 @router.post("/login", response_model=TokenResponse)
 async def login(body: LoginRequest, request: Request, state: StateDep) -> TokenResponse:
-    """Exchange a username and password for an access token (short-lived) and a refresh token."""
-    await state.limiter.check_login(client_ip(request.scope), body.username)
-    return _tokens(await state.auth.login(body.username, body.password))
+    """Exchange a username and password for an access token (short-lived) and a refresh token.
+
+    429 when the address sends too many attempts, or while (address, username) backs off
+    after wrong passwords; other addresses are not affected."""
+    ip = client_ip(request.scope)
+    await state.limiter.check_login(ip, body.username)
+    try:
+        pair = await state.auth.login(body.username, body.password)
+    except Unauthorized:
+        await state.limiter.login_failed(ip, body.username)
+        raise
+    await state.limiter.login_succeeded(ip, body.username)
+    return _tokens(pair)
 
 
 @router.post("/refresh", response_model=TokenResponse)
 async def refresh(body: RefreshRequest, request: Request, state: StateDep) -> TokenResponse:
-    """Rotate a refresh token: returns a new pair and revokes the one presented."""
-    await state.limiter.check_login(client_ip(request.scope), "refresh")
+    """Rotate a refresh token: returns a new pair and revokes the one presented.
+
+    429 per address and per user (the subject of a correctly signed token), never for all."""
+    subject = state.auth.tokens.subject(body.refresh_token, "refresh")
+    await state.limiter.check_refresh(client_ip(request.scope), subject)
     return _tokens(await state.auth.refresh(body.refresh_token))
 
 

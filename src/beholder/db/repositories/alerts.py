@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.db.models import Alert
@@ -26,6 +26,8 @@ class AlertFilter:
     since: datetime | None = None
     until: datetime | None = None
     acknowledged: bool | None = None
+    visible: ColumnElement[bool] | None = None
+    """Which rows the caller may see at all (``auth.ownership.visible_alerts``)."""
 
 
 def encode_cursor(created_at: datetime, alert_id: str) -> str:
@@ -68,6 +70,8 @@ async def page(
     """Up to ``limit`` alerts newest first, and the cursor of the next page (or ``None``)."""
     q = select(Alert)
     conds = []
+    if flt.visible is not None:
+        conds.append(flt.visible)
     if flt.camera_id is not None:
         conds.append(Alert.camera_id == flt.camera_id)
     if flt.stream_id is not None:
@@ -100,17 +104,21 @@ async def page(
 
 
 async def after(session: AsyncSession, last_alert_id: str, limit: int) -> list[Alert]:
-    """Alerts newer than ``last_alert_id``, oldest first (hub replay). Unknown id → []."""
+    """Camera alerts newer than ``last_alert_id``, oldest first (hub replay). Unknown id → [].
+
+    Alerts of mobile streams are left out: they belong to their stream's owner
+    (``auth.ownership``) and the replay is not told who asks."""
     last = await session.get(Alert, last_alert_id)
     if last is None:
         return []
     q = (
         select(Alert)
         .where(
+            Alert.stream_id.is_(None),
             or_(
                 Alert.created_at > last.created_at,
                 and_(Alert.created_at == last.created_at, Alert.id > last.id),
-            )
+            ),
         )
         .order_by(Alert.created_at.asc(), Alert.id.asc())
         .limit(limit)

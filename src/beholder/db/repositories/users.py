@@ -28,6 +28,12 @@ async def get(session: AsyncSession, user_id: str) -> User:
     return user
 
 
+async def find(session: AsyncSession, user_id: str) -> User | None:
+    """The user with ``user_id`` or ``None`` (authentication: a missing user is a bad
+    credential, not a missing resource)."""
+    return await session.get(User, user_id)
+
+
 async def list_all(session: AsyncSession) -> list[User]:
     """Every user, by username."""
     return list((await session.execute(select(User).order_by(User.username))).scalars())
@@ -83,6 +89,26 @@ async def revoke_refresh(session: AsyncSession, jti: str) -> None:
         .where(RefreshToken.id == jti, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+async def claim_refresh(session: AsyncSession, jti: str) -> bool:
+    """Revoke one live refresh token, atomically: True for the one caller whose conditional
+    ``UPDATE … WHERE revoked_at IS NULL`` changed the row, False for every other (already
+    revoked or unknown). Concurrent rotations of one token thus have exactly one winner:
+    PostgreSQL re-checks the condition after the winner's row lock is released, SQLite
+    serializes writers."""
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == jti, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result) == 1
+
+
+def _rowcount(result: object) -> int:
+    count = getattr(result, "rowcount", -1)
+    return int(count) if isinstance(count, int) else -1
 
 
 async def revoke_all_refresh(session: AsyncSession, user_id: str) -> None:
