@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 
 from beholder.config import (
     SECTIONS,
+    BusSettings,
     HubSettings,
     LiveViewSettings,
     Settings,
@@ -32,6 +33,14 @@ PREVIOUS_NAMES = {
             "ADMIN_PASSWORD",
             "ALERT_REPLAY_LIMIT",
             "BUS_URL",
+            "BUS_USER",
+            "BUS_PASSWORD",
+            "BUS_TOKEN",
+            "BUS_NKEY_SEED_FILE",
+            "BUS_CREDS_FILE",
+            "BUS_TLS_CA_FILE",
+            "BUS_TLS_CERT_FILE",
+            "BUS_TLS_KEY_FILE",
             "CORS_ORIGINS",
             "DATABASE_URL",
             "DATA_DIR",
@@ -182,7 +191,8 @@ def test_the_tree_has_one_section_per_part() -> None:
     assert isinstance(s.worker, WorkerSettings)
     assert isinstance(s.live_view, LiveViewSettings)
     assert isinstance(s.hub, HubSettings)
-    assert set(SECTIONS) == {Settings, WorkerSettings, LiveViewSettings, HubSettings}
+    assert isinstance(s.bus, BusSettings)
+    assert set(SECTIONS) == {Settings, WorkerSettings, LiveViewSettings, HubSettings, BusSettings}
 
 
 def test_every_constrained_setting_is_covered() -> None:
@@ -263,3 +273,33 @@ def test_sub_models_are_frozen() -> None:
     with pytest.raises(ValueError):
         ws.sample_fps = 5.0  # type: ignore[misc]
     assert isinstance(ws, BaseModel)
+
+
+def test_bus_credentials_are_checked_and_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("BEHOLDER_BUS_URL", "nats://10.0.0.5:4222")
+    monkeypatch.setenv("BEHOLDER_BUS_PASSWORD", "hunter2-bus-secret")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "invalid setting BEHOLDER_BUS_PASSWORD=<hidden>: "
+        "Value error, BEHOLDER_BUS_PASSWORD needs BEHOLDER_BUS_USER"
+    )
+    monkeypatch.setenv("BEHOLDER_BUS_USER", "beholder")
+    monkeypatch.setenv("BEHOLDER_BUS_TOKEN", "tok-secret-value")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "BEHOLDER_BUS_USER, BEHOLDER_BUS_TOKEN" in str(err.value)
+    assert "secret" not in str(err.value).replace("<hidden>", "")
+    monkeypatch.delenv("BEHOLDER_BUS_TOKEN")
+    settings = load_settings()
+    assert settings.bus.url == "nats://10.0.0.5:4222" and settings.bus.authenticated
+    assert "hunter2" not in repr(settings) and "hunter2" not in repr(settings.bus)
+    monkeypatch.setenv("BEHOLDER_BUS_TLS_CA_FILE", str(tmp_path / "missing-ca.pem"))
+    with pytest.raises(SettingsError, match=r"^invalid setting BEHOLDER_BUS_TLS_CA_FILE="):
+        load_settings()
+    monkeypatch.delenv("BEHOLDER_BUS_TLS_CA_FILE")
+    monkeypatch.setenv("BEHOLDER_BUS_URL", "redis://x")
+    with pytest.raises(SettingsError, match=r"^invalid setting BEHOLDER_BUS_URL=redis://x: "):
+        load_settings()
