@@ -34,6 +34,9 @@ from beholder.errors import BusError
 log = structlog.get_logger(__name__)
 
 
+_REFUSAL = "authorization violation"  # nats-server's -ERR for bad or missing credentials
+
+
 def _is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     try:
@@ -101,6 +104,7 @@ class NatsBus:
         self._nc: Client | None = None
         self._connected = False
         self._last_error: Exception | None = None
+        self._refused = asyncio.Event()
         self.published = 0
         self.delivered = 0
         self.handler_errors = 0
@@ -124,16 +128,7 @@ class NatsBus:
             )
         try:
             async with asyncio.timeout(self.first_connect_timeout):
-                await nc.connect(
-                    self.url,
-                    connect_timeout=self.connect_timeout,  # type: ignore[arg-type]  # float is fine
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,  # type: ignore[arg-type]  # (typed int, used as float)
-                    allow_reconnect=True,
-                    name="beholder",
-                    error_cb=self._on_error,
-                    **options,
-                )
+                await self._first_connect(nc, options)
         except BaseException as exc:  # cancelled too: never leave the reconnect loop behind
             with contextlib.suppress(NatsError, OSError):
                 await nc.close()
@@ -148,6 +143,35 @@ class NatsBus:
         self._nc = nc
         self._connected = True
 
+    async def _first_connect(self, nc: Client, options: dict[str, Any]) -> None:
+        """``nc.connect``, cut short when the server refuses the credentials (nats-py would
+        retry them until the deadline). Raises ``AuthorizationError`` then."""
+        self._refused = asyncio.Event()
+        connect = asyncio.create_task(
+            nc.connect(
+                self.url,
+                connect_timeout=self.connect_timeout,  # type: ignore[arg-type]  # float is fine
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]  # (typed int, used as float)
+                allow_reconnect=True,
+                name="beholder",
+                error_cb=self._on_error,
+                **options,
+            ),
+            name="nats-connect",
+        )
+        refused = asyncio.create_task(self._refused.wait(), name="nats-refused")
+        try:
+            done, _ = await asyncio.wait({connect, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (connect, refused):
+                task.cancel()
+            await asyncio.gather(connect, refused, return_exceptions=True)
+        if connect in done:
+            connect.result()
+            return
+        raise AuthorizationError
+
     def _where(self) -> str:
         return self.url.rsplit("@", 1)[-1]  # never the credentials of nats://user:pass@host
 
@@ -159,6 +183,8 @@ class NatsBus:
         else:
             self._last_error = exc
             log.debug("nats connect attempt failed", error=repr(exc))
+            if isinstance(exc, AuthorizationError) or _REFUSAL in str(exc).lower():
+                self._refused.set()
 
     def _client(self) -> Client:
         if self._nc is None or self._nc.is_closed:
