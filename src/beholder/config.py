@@ -25,6 +25,7 @@ worker. Distributed mode is the same code with ``BEHOLDER_DATABASE_URL`` (Postgr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -395,6 +396,7 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
 """Every model of the tree; each field that is not itself a section is one variable."""
 
 _SECRET_SUFFIXES = ("password", "secret_key", "token")  # values never echoed back
+_USERINFO = re.compile(r"//[^/@\s]*@")
 
 
 def env_name(model: type[BaseModel], field: str) -> str:
@@ -435,7 +437,7 @@ def _describe(exc: ValidationError) -> str:
         if field.endswith(_SECRET_SUFFIXES):
             shown = "<hidden>"
         elif isinstance(value, str):
-            shown = value
+            shown = _USERINFO.sub("//***@", value)  # nats://user:pass@host
         else:
             shown = json.dumps(value, default=str)
         reason = " ".join(str(err["msg"]).split())

@@ -303,3 +303,11 @@ def test_bus_credentials_are_checked_and_never_echoed(
     monkeypatch.setenv("BEHOLDER_BUS_URL", "redis://x")
     with pytest.raises(SettingsError, match=r"^invalid setting BEHOLDER_BUS_URL=redis://x: "):
         load_settings()
+
+
+def test_credentials_in_a_bad_bus_url_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEHOLDER_BUS_URL", "redis://beholder:s3cret-pass@10.0.0.5:6379")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value).startswith("invalid setting BEHOLDER_BUS_URL=redis://***@10.0.0.5:6379:")
+    assert "s3cret" not in str(err.value)

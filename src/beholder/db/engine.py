@@ -53,7 +53,8 @@ def prepare_data_dir(settings: Settings, *, warn: bool = True) -> None:
     db_file = sqlite_file(settings)
     if db_file is not None:
         if db_file.parent.resolve() != settings.data_dir.resolve():
-            ensure_private_dir(db_file.parent, warn=warn)
+            # A database placed elsewhere: its folder is the operator's; the file is private.
+            ensure_private_dir(db_file.parent, warn=False)
         create_private_file(db_file)
 
 
