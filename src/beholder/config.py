@@ -297,11 +297,11 @@ class BusSettings(BaseSettings):
 
     @property
     def authenticated(self) -> bool:
-        """True when credentials are configured (here or as ``user:pass@`` in the URL)."""
+        """True when credentials are configured (here, as ``user:pass@`` in the URL, or a
+        client certificate)."""
         in_url = "@" in self.url.split("://", 1)[-1]
-        return in_url or any(
-            v is not None for v in (self.user, self.token, self.nkey_seed_file, self.creds_file)
-        )
+        given = (self.user, self.token, self.nkey_seed_file, self.creds_file, self.tls_cert_file)
+        return in_url or any(v is not None for v in given)
 
 
 class Settings(BaseSettings):
