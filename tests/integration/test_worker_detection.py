@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from beholder.contracts.subjects import snapshot_subject
 from beholder.messages import StreamStatusEvent
+from support.ids import cam_id
 from support.polling import eventually
 from support.worker import WorkerHarness, start_worker_harness, stop_worker_harness
 
@@ -65,7 +66,7 @@ class TestThreeClipsSideBySide:
         assert first.thumbnail and first.frame_width == 480
 
     async def test_snapshot_over_the_bus_is_a_jpeg(self, side_by_side: WorkerHarness) -> None:
-        jpeg = await side_by_side.bus.request(snapshot_subject("two"), b"", timeout=3)
+        jpeg = await side_by_side.bus.request(snapshot_subject(cam_id("two")), b"", timeout=3)
         assert jpeg[:3] == b"\xff\xd8\xff"
 
     async def test_street_clip_never_alarms_over_a_full_loop(
