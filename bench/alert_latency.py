@@ -32,13 +32,14 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from beholder.bus import MemoryBus, create_bus
-from beholder.config import CameraSettings, WorkerSettings
+from beholder.config import BusSettings, CameraSettings, WorkerSettings
 from beholder.messages import (
     CameraCommand,
     CameraSpec,
     CommandType,
     FaceDetectionAlert,
     Subjects,
+    new_id,
 )
 from beholder.worker.manager import WorkerManager
 from fixtures.rtsp_server import MEDIA_DIR, RtspServer
@@ -54,10 +55,12 @@ async def run(n_alerts: int, cameras: int, sample_fps: float, bus_url: str) -> d
     clip = MEDIA_DIR / "headpose-two-faces.mp4"
     server = RtspServer({f"cam{i}": clip for i in range(cameras)})
     server.start()
-    bus = MemoryBus() if bus_url.startswith("memory") else create_bus(bus_url)
+    bus = MemoryBus() if bus_url.startswith("memory") else create_bus(BusSettings(url=bus_url))
     await bus.start()
     latencies: list[float] = []
-    got: dict[str, asyncio.Event] = {f"cam{i}": asyncio.Event() for i in range(cameras)}
+    # Camera ids are UUIDs on the bus; the RTSP mounts keep their short names.
+    mounts = {new_id(): f"cam{i}" for i in range(cameras)}
+    got: dict[str, asyncio.Event] = {cid: asyncio.Event() for cid in mounts}
 
     async def on_alert(msg: Any) -> None:
         now = time.time()
@@ -83,7 +86,7 @@ async def run(n_alerts: int, cameras: int, sample_fps: float, bus_url: str) -> d
 
     try:
         for cid in got:
-            spec = CameraSpec(camera_id=cid, name=cid, rtsp_url=server.url(cid))
+            spec = CameraSpec(camera_id=cid, name=mounts[cid], rtsp_url=server.url(mounts[cid]))
             await command(CommandType.START_STREAM, cid, spec.to_wire())
 
         async def cycle(cid: str) -> None:
@@ -93,7 +96,7 @@ async def run(n_alerts: int, cameras: int, sample_fps: float, bus_url: str) -> d
                 try:
                     await asyncio.wait_for(got[cid].wait(), 20)
                 except TimeoutError:
-                    print(f"{cid}: no alert within 20 s", file=sys.stderr)
+                    print(f"{mounts[cid]}: no alert within 20 s", file=sys.stderr)
                 await command(CommandType.TOGGLE_FACE_DETECTION, cid, {"enabled": False})
                 await asyncio.sleep(0.3)
 

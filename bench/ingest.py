@@ -216,7 +216,7 @@ async def run_k(
 
     me = psutil.Process()
     kinds = camera_kinds(mix, k)
-    ids = [f"cam{i}" for i in range(k)]
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(k)]  # UUIDs: ids on the bus
     kind_of = dict(zip(ids, kinds, strict=True))
     handed: dict[str, int] = {}
     mounts = {}

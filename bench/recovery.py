@@ -58,7 +58,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fixtures.rtsp_server import MEDIA_DIR, RtspServer
 
-CAMERA = "cam0"
+CAMERA = "00000000-0000-4000-8000-000000000000"  # ids are UUIDs on the bus
+MOUNT = "cam0"
 GOAL_S = 3.0
 DEFAULT_OUTAGES = [3.0, 10.0, 40.0, 120.0]
 STARTUP_TIMEOUT = 60.0
@@ -277,7 +278,7 @@ async def _child_main(args: argparse.Namespace) -> int:
             },
         }
     )
-    server = RtspServer({CAMERA: Path(args.clip)})
+    server = RtspServer({MOUNT: Path(args.clip)})
     await asyncio.to_thread(server.start)
     _emit({"type": "server", "pid": server.pid, "port": server.port})
     bus = MemoryBus()
@@ -296,8 +297,8 @@ async def _child_main(args: argparse.Namespace) -> int:
     try:
         spec = CameraSpec(
             camera_id=CAMERA,
-            name=CAMERA,
-            rtsp_url=server.url(CAMERA),
+            name=MOUNT,
+            rtsp_url=server.url(MOUNT),
             face_detection_enabled=False,
         )
         cmd = CameraCommand(

@@ -5,6 +5,8 @@ puts ``tests/`` on the import path and loads those modules as plugins.
 - ``support.api``: the app under uvicorn (``api``, ``sqlite_api``, :class:`LiveApi`)
 - ``support.rtsp``: the GStreamer RTSP camera (``rtsp_camera``, ``rtsp_private_camera``, ...)
 - ``support.worker``: the camera worker on an in-memory bus (``worker_harness``)
+- ``support.nats``: a private ``nats-server`` with authentication (``nats_server``), TLS files
+  (``tls_files``)
 
 Plain helpers, imported by the tests that need them: ``support.settings`` (every settings
 object a test builds), ``support.polling`` (``eventually``, ``wait_until``), ``support.live``
@@ -19,4 +21,10 @@ from pathlib import Path
 # ``support`` and ``fixtures`` are imported as top-level packages, whatever the import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-pytest_plugins = ["support.database", "support.api", "support.rtsp", "support.worker"]
+pytest_plugins = [
+    "support.database",
+    "support.api",
+    "support.rtsp",
+    "support.worker",
+    "support.nats",
+]

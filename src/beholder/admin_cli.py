@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from beholder.auth.api_keys import generate_api_key
 from beholder.auth.passwords import generate_password, hash_password
 from beholder.config import Settings
-from beholder.db.engine import Database
+from beholder.db.engine import Database, prepare_data_dir
 from beholder.db.migrate import upgrade_async
 from beholder.db.repositories import api_keys as keys_repo
 from beholder.db.repositories import users as users_repo
@@ -21,7 +21,7 @@ from beholder.password_policy import WeakPassword, check_password
 
 async def migrate(settings: Settings) -> int:
     """Apply migrations to the configured database."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     await upgrade_async(settings.resolved_database_url)
     print("database is up to date")
     return 0
@@ -30,7 +30,7 @@ async def migrate(settings: Settings) -> int:
 async def _in_session(settings: Settings, action: Callable[[AsyncSession], Awaitable[int]]) -> int:
     """Migrate, run ``action`` in one committed session, and turn an ``AppError`` into its
     user-safe message on stderr with exit code 1."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     await upgrade_async(settings.resolved_database_url)
     db = Database(settings)
     try:

@@ -11,7 +11,9 @@ reads its own variables and is handed, alone, to the part that needs it:
 * ``settings.hub``: :class:`HubSettings` (``BEHOLDER_WS_*``, ``BEHOLDER_ALERT_REPLAY_LIMIT``),
   for the dashboard hub ``/ws``;
 * ``settings.camera``: :class:`CameraSettings` (``BEHOLDER_CAMERA_<NAME>``), which networks
-  camera URLs may point into, read by the api (create/update) and the worker (connect).
+  camera URLs may point into, read by the api (create/update) and the worker (connect);
+* ``settings.bus``: :class:`BusSettings` (``BEHOLDER_BUS_*``), the bus URL and the NATS
+  credentials and TLS files of distributed mode.
 
 Every value is defined once, here, with its bounds; :func:`load_settings` turns a value out of
 bounds into a :class:`SettingsError` naming the variable. A keyword argument that names no
@@ -19,19 +21,29 @@ field is refused (``extra="forbid"``: a stale name fails loudly instead of being
 unknown ``BEHOLDER_*`` variables are ignored. Embedded defaults make ``beholder
 serve`` work on a fresh machine: SQLite in ``./data``, the in-memory bus and one in-process
 worker. Distributed mode is the same code with ``BEHOLDER_DATABASE_URL`` (PostgreSQL) and
-``BEHOLDER_BUS_URL`` (NATS) set.
+``BEHOLDER_BUS_URL`` (NATS, with its ``BEHOLDER_BUS_*`` credentials) set.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from limits import parse as parse_rate
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
@@ -289,6 +301,86 @@ class CameraSettings(BaseSettings):
         return NetworkPolicy.from_entries(self.networks)
 
 
+class BusSettings(BaseSettings):
+    """The bus, ``BEHOLDER_BUS_<NAME>``: where it is and, for NATS, how to authenticate.
+
+    ``url``: ``memory://`` (one process) or ``nats://host:4222`` / ``tls://host:4222``.
+    Credentials, one kind at most: ``user`` + ``password``, ``token``, an nkey seed file, or a
+    ``.creds`` file (JWT + nkey seed, NATS decentralised auth). TLS: ``tls_ca_file`` verifies
+    the server (enables TLS on a ``nats://`` URL), ``tls_cert_file`` + ``tls_key_file`` are
+    the client certificate when the server asks for one. Files must exist at start-up.
+    Secrets are :class:`~pydantic.SecretStr` (never printed by ``repr`` or in an error line).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="BEHOLDER_BUS_",
+        env_file=None,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    url: str = Field(
+        default="memory://",
+        pattern=r"^(memory|nats|tls)://",
+        description="memory:// or nats://host:4222 (tls://host:4222 for TLS)",
+    )
+    user: str | None = Field(default=None, min_length=1, description="NATS user name")
+    password: SecretStr | None = Field(default=None, description="NATS password (with user)")
+    token: SecretStr | None = Field(default=None, description="NATS authentication token")
+    nkey_seed_file: FilePath | None = Field(
+        default=None, description="file holding the NATS nkey seed (SU...)"
+    )
+    creds_file: FilePath | None = Field(
+        default=None, description="NATS .creds file (user JWT and nkey seed)"
+    )
+    tls_ca_file: FilePath | None = Field(
+        default=None, description="CA bundle that signs the NATS server's certificate"
+    )
+    tls_cert_file: FilePath | None = Field(default=None, description="client certificate (PEM)")
+    tls_key_file: FilePath | None = Field(default=None, description="client private key (PEM)")
+
+    @field_validator("password")
+    @classmethod
+    def _password_needs_user(cls, value: SecretStr | None, info: ValidationInfo) -> Any:
+        if value is not None and not info.data.get("user"):
+            raise ValueError("BEHOLDER_BUS_PASSWORD needs BEHOLDER_BUS_USER")
+        return value
+
+    @field_validator("creds_file")
+    @classmethod
+    def _one_kind_of_credentials(cls, value: Path | None, info: ValidationInfo) -> Any:
+        given = [
+            name
+            for name, present in (
+                ("USER", info.data.get("user") is not None),
+                ("TOKEN", info.data.get("token") is not None),
+                ("NKEY_SEED_FILE", info.data.get("nkey_seed_file") is not None),
+                ("CREDS_FILE", value is not None),
+            )
+            if present
+        ]
+        if len(given) > 1:
+            names = ", ".join(f"BEHOLDER_BUS_{n}" for n in given)
+            raise ValueError(f"set one kind of bus credentials, not {names}")
+        return value
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _cert_and_key_together(cls, value: Path | None, info: ValidationInfo) -> Any:
+        if (value is None) != (info.data.get("tls_cert_file") is None):
+            raise ValueError("BEHOLDER_BUS_TLS_CERT_FILE and BEHOLDER_BUS_TLS_KEY_FILE go together")
+        return value
+
+    @property
+    def authenticated(self) -> bool:
+        """True when credentials are configured (here, as ``user:pass@`` in the URL, or a
+        client certificate)."""
+        in_url = "@" in self.url.split("://", 1)[-1]
+        given = (self.user, self.token, self.nkey_seed_file, self.creds_file, self.tls_cert_file)
+        return in_url or any(v is not None for v in given)
+
+
 class Settings(BaseSettings):
     """All tunables of Beholder. Durations are seconds unless the name says otherwise."""
 
@@ -306,7 +398,6 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=5.0, gt=0)
-    bus_url: str = Field(default="memory://", description="memory:// or nats://host:4222")
     admin_password: str | None = Field(
         default=None,
         description="first admin's password (password policy: 12+ characters, not common)",
@@ -380,6 +471,7 @@ class Settings(BaseSettings):
     live_view: LiveViewSettings = Field(default_factory=lambda: LiveViewSettings())
     hub: HubSettings = Field(default_factory=lambda: HubSettings())
     camera: CameraSettings = Field(default_factory=lambda: CameraSettings())
+    bus: BusSettings = Field(default_factory=lambda: BusSettings())
 
     @field_validator("admin_password")
     @classmethod
@@ -435,10 +527,12 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     LiveViewSettings,
     HubSettings,
     CameraSettings,
+    BusSettings,
 )
 """Every model of the tree; each field that is not itself a section is one variable."""
 
-_SECRET_SUFFIXES = ("password", "secret_key", "_token")  # values never echoed back
+_SECRET_SUFFIXES = ("password", "secret_key", "token")  # values never echoed back
+_USERINFO = re.compile(r"//[^/@\s]*@")
 
 
 def env_name(model: type[BaseModel], field: str) -> str:
@@ -479,7 +573,7 @@ def _describe(exc: ValidationError) -> str:
         if field.endswith(_SECRET_SUFFIXES):
             shown = "<hidden>"
         elif isinstance(value, str):
-            shown = value
+            shown = _USERINFO.sub("//***@", value)  # nats://user:pass@host
         else:
             shown = json.dumps(value, default=str)
         reason = " ".join(str(err["msg"]).split()).removeprefix("Value error, ")

@@ -187,6 +187,13 @@ class NotFound(AppError):
     code = ErrorCode.NOT_FOUND
 
 
+class UnsafePath(NotFound):
+    """A file name taken from data (a bus message, a DB row) would leave its folder.
+
+    Answered like a missing file: the client learns nothing about the layout on disk; the
+    name and folder go to ``detail`` (logged only)."""
+
+
 class Conflict(AppError):
     code = ErrorCode.CONFLICT
 

@@ -19,7 +19,7 @@ from beholder.contracts.bus import (
     WorkerHeartbeat,
 )
 from beholder.contracts.subjects import Subjects
-from beholder.contracts.wire import UtcDatetime, WireModel, iso_z, new_id, utcnow
+from beholder.contracts.wire import Id, UtcDatetime, WireModel, is_id, iso_z, new_id, utcnow
 
 __all__ = [
     "CameraCommand",
@@ -30,12 +30,14 @@ __all__ = [
     "DetectedFace",
     "FaceDetectionAlert",
     "HubBroadcast",
+    "Id",
     "StreamStats",
     "StreamStatusEvent",
     "Subjects",
     "UtcDatetime",
     "WireModel",
     "WorkerHeartbeat",
+    "is_id",
     "iso_z",
     "new_id",
     "utcnow",

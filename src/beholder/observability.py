@@ -96,6 +96,11 @@ HUB_DROPPED = Gauge("beholder_hub_messages_dropped", "Hub messages dropped (cumu
 BUS_MESSAGES = Counter(
     "beholder_bus_messages_total", "Bus messages handled by the api by subject", ["subject"]
 )
+BUS_REFUSED = Counter(
+    "beholder_bus_messages_refused_total",
+    "Bus messages the api refused (malformed payload, bad id, unknown camera) by subject",
+    ["subject", "reason"],
+)
 DB_POOL_CHECKED_OUT = Gauge("beholder_db_pool_checked_out", "DB connections in use")
 DB_POOL_IDLE = Gauge("beholder_db_pool_idle", "Idle DB connections in the pool")
 HEALTH_STATUS = Gauge(

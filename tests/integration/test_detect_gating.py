@@ -22,6 +22,7 @@ from beholder.worker.detect.pipeline import DetectionPipeline
 from beholder.worker.detect.scheduler import CameraDetection, DetectionScheduler
 from beholder.worker.stats import SessionCounters
 from fixtures.scenes import walk_in_clip
+from support.ids import cam_id
 from support.polling import wait_until
 
 pytestmark = [pytest.mark.slow]
@@ -55,15 +56,15 @@ def run_gated(path: Path) -> tuple[list[int], SessionCounters, list[int]]:
     counters = SessionCounters()
     alerts: list[FaceDetectionAlert] = []
     camera = CameraDetection(
-        "walk",
+        cam_id("walk"),
         scheduler,
-        DetectionPipeline("walk", cooldown_s=10.0),
+        DetectionPipeline(cam_id("walk"), cooldown_s=10.0),
         counters,
         alerts.append,
         motion_gate=MotionGate(),
         refresh_s=0.0,  # only the gate decides here
     )
-    ungated = DetectionPipeline("truth", detector, cooldown_s=10.0)
+    ungated = DetectionPipeline(cam_id("truth"), detector, cooldown_s=10.0)
     alerted: list[int] = []
     truth: list[int] = []
     try:

@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from beholder.contracts.subjects import snapshot_subject
 from beholder.messages import StreamStatusEvent
+from support.ids import cam_id
 from support.polling import eventually
 from support.worker import WorkerHarness, start_worker_harness, stop_worker_harness
 
@@ -65,7 +66,7 @@ class TestThreeClipsSideBySide:
         assert first.thumbnail and first.frame_width == 480
 
     async def test_snapshot_over_the_bus_is_a_jpeg(self, side_by_side: WorkerHarness) -> None:
-        jpeg = await side_by_side.bus.request(snapshot_subject("two"), b"", timeout=3)
+        jpeg = await side_by_side.bus.request(snapshot_subject(cam_id("two")), b"", timeout=3)
         assert jpeg[:3] == b"\xff\xd8\xff"
 
     async def test_street_clip_never_alarms_over_a_full_loop(
@@ -73,7 +74,7 @@ class TestThreeClipsSideBySide:
     ) -> None:
         h = side_by_side
         await processed_for(h, "street", LOOP_S)
-        street = h.manager.get_session("street")
+        street = h.session("street")
         assert street is not None and street.counters.detections >= 40
         assert h.alerts_for("street") == [], "false alarm on the street clip"
 
@@ -85,7 +86,7 @@ class TestThreeClipsSideBySide:
         # never one per sample.
         h = side_by_side
         await processed_for(h, "two", LOOP_S)
-        two = h.manager.get_session("two")
+        two = h.session("two")
         assert two is not None and two.counters.detections >= 40
         assert len(h.alerts_for("two")) <= 4, [len(a.faces) for a in h.alerts_for("two")]
 
@@ -93,7 +94,7 @@ class TestThreeClipsSideBySide:
         # B-frames (Main profile): decoded at its frame rate, sampled, no alert storm.
         h = side_by_side
         await processed_for(h, "walk", LOOP_S)
-        walk = h.manager.get_session("walk")
+        walk = h.session("walk")
         assert walk is not None
         assert walk.counters.decoded >= 200 and walk.counters.decode_errors <= 2
         assert walk.counters.detections >= 40
@@ -117,7 +118,7 @@ async def test_toggle_takes_effect_within_a_sample(
     h = await worker_harness(alert_cooldown=0.0, sample_fps=2.0)
     await h.start_camera("toggle", rtsp_camera.url("two"), detect=False)
     await h.wait_for("toggle", "PROCESSING", timeout=15)
-    session = h.manager.get_session("toggle")
+    session = h.session("toggle")
     assert session is not None
     await eventually(lambda: session.counters.samples >= 2, 5, "two samples")
     assert session.counters.samples >= 2

@@ -41,7 +41,7 @@ async def test_detector_memory_is_flat_while_a_camera_runs(
     h = await worker_harness(sample_fps=4.0, detect_threads=1)
     await h.start_camera("two", rtsp_camera.url("two"))
     await h.wait_for("two", "PROCESSING", timeout=15)
-    counters = h.manager.get_session("two").counters
+    counters = h.session("two").counters
     # Warm-up: the child process has imported everything and seen a few frames.
     await eventually(lambda: counters.detections >= 20, 30, "20 analyses")
     assert h.manager.detection.detectors, "detection runs in a child process by default"

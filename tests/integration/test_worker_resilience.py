@@ -14,6 +14,7 @@ import pytest
 
 from beholder.contracts.subjects import snapshot_subject
 from beholder.messages import Subjects, WorkerHeartbeat
+from support.ids import cam_id
 from support.polling import eventually
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
@@ -48,10 +49,11 @@ async def test_reconnects_with_backoff_after_the_camera_comes_back(
     attempts = [
         e.attempt
         for e in h.events[mark:]
-        if e.camera_id == "cam" and e.status.value == "CONNECTING"
+        if e.camera_id == cam_id("cam") and e.status.value == "CONNECTING"
     ]
     assert attempts == sorted(attempts) and len(set(attempts)) == len(attempts), attempts
-    errors = [e for e in h.events[mark:] if e.camera_id == "cam" and e.status.value == "ERROR"]
+    cam = cam_id("cam")
+    errors = [e for e in h.events[mark:] if e.camera_id == cam and e.status.value == "ERROR"]
     assert all(e.error_code == "NETWORK_ERROR" and e.attempt for e in errors)
     mark = len(h.events)
     srv.start()  # same port
@@ -77,7 +79,7 @@ async def test_a_camera_that_comes_back_is_reconnected_before_its_backoff_ends(
     srv = rtsp_private_camera
     await h.start_camera("cam", srv.url("two"))
     await h.wait_for("cam", "PROCESSING", timeout=15)
-    session = h.manager.get_session("cam")
+    session = h.session("cam")
     mark = len(h.events)
     srv.stop()
     await h.wait_for("cam", "ERROR", after=mark, timeout=10)
@@ -96,7 +98,7 @@ async def test_a_camera_that_answers_tcp_but_not_rtsp_keeps_its_backoff(
     h = await worker_harness(backoff_initial=0.3, backoff_max=1.0, probe_interval=0.1)
     await h.start_camera("junk", rtsp_junk.url())
     await h.wait_for("junk", "CONNECTING", timeout=20, where=lambda e: (e.attempt or 0) >= 4)
-    assert h.manager.get_session("junk").counters.early_reconnects == 0
+    assert h.session("junk").counters.early_reconnects == 0
 
 
 async def test_stall_reconnects_and_stop_during_stall_is_prompt(
@@ -112,7 +114,7 @@ async def test_stall_reconnects_and_stop_during_stall_is_prompt(
         "cam", "CONNECTING", after=mark, timeout=8, where=lambda e: bool(e.details)
     )
     assert "stopped sending" in (stalled.details or "")
-    assert h.manager.get_session("cam").tracker._stalls  # type: ignore[union-attr]
+    assert h.session("cam").tracker._stalls  # type: ignore[union-attr]
     # Now stuck connecting to a frozen server: STOP must still be quick. The pause lets the
     # session get into its reconnect attempt (that is the state under test), not a wait.
     await asyncio.sleep(0.5)
@@ -146,12 +148,12 @@ async def test_one_camera_failing_never_touches_another(
     rtsp_private_camera.stop()
     mark = len(h.events)
     await h.wait_for("killed", "ERROR", timeout=10)
-    session = h.manager.get_session("healthy")
+    session = h.session("healthy")
     assert session is not None
     p0, t0 = session.counters.packets, time.monotonic()
     # Five seconds of a neighbour failing: the time passing is the behaviour under test.
     await asyncio.sleep(5.0)
-    healthy = [e for e in h.events[mark:] if e.camera_id == "healthy"]
+    healthy = [e for e in h.events[mark:] if e.camera_id == cam_id("healthy")]
     assert healthy and all(e.status.value == "PROCESSING" for e in healthy)
     # Source: 12 fps. Averaged over 5 s, since a CPU-starved CI box delivers in bursts.
     rate = (session.counters.packets - p0) / (time.monotonic() - t0)
@@ -159,7 +161,7 @@ async def test_one_camera_failing_never_touches_another(
     assert rate >= 10.0, (rate, fps)
     assert sum(fps) / len(fps) >= 9.0, fps
     # the failing cameras keep retrying
-    assert len([e for e in h.events[mark:] if e.camera_id == "bad-url"]) >= 2
+    assert len([e for e in h.events[mark:] if e.camera_id == cam_id("bad-url")]) >= 2
 
 
 async def test_wrong_password_is_unauthorized_and_never_leaked(
@@ -188,7 +190,7 @@ async def test_stop_frees_thread_socket_and_container(
     h = await worker_harness()
     await h.start_camera("cam", rtsp_camera.url("two"))
     await h.wait_for("cam", "PROCESSING", timeout=15)
-    session = h.manager.get_session("cam")
+    session = h.session("cam")
     assert session is not None
     assert session.containers_open == 1 and session.threads_alive == 1
     assert _ingest_threads() and _connections_to(rtsp_camera.port)
@@ -201,7 +203,7 @@ async def test_stop_frees_thread_socket_and_container(
     states = [e.status.value for e in h.statuses("cam")]
     assert states[-2:] == ["STOPPING", "STOPPED"]
     assert stopped.error_code is None
-    assert h.manager.get_session("cam") is None
+    assert h.session("cam") is None
     assert session.containers_open == 0 and session.threads_alive == 0
     assert _ingest_threads() == []
     await eventually(
@@ -210,7 +212,7 @@ async def test_stop_frees_thread_socket_and_container(
     assert psutil.Process().num_fds() < fds_running
     # snapshots are no longer answered for it
     with pytest.raises(Exception):  # noqa: B017 - BusError: no responders / timeout
-        await h.bus.request(snapshot_subject("cam"), b"", timeout=0.5)
+        await h.bus.request(snapshot_subject(cam_id("cam")), b"", timeout=0.5)
     # and the heartbeat no longer lists it
     hb = WorkerHeartbeat.from_bytes(await h.bus.request(Subjects.WORKER_PING, b""))
     assert hb.sessions == 0 and hb.camera_ids == []
@@ -226,9 +228,9 @@ async def test_malformed_commands_are_dropped(
     await h.send("TOGGLE_FACE_DETECTION", "broken", {"enabled": "yes"})
     err = await h.wait_for("broken", "ERROR", timeout=5)
     assert err.error_code == "INVALID_INPUT"
-    assert h.manager.get_session("broken") is None
+    assert h.session("broken") is None
     # the manager still works
     await h.start_camera("fine", rtsp_camera.url("two"))
     await h.wait_for("fine", "PROCESSING", timeout=15)
     hb = WorkerHeartbeat.from_bytes(await h.bus.request(Subjects.WORKER_PING, b""))
-    assert hb.worker_id == "test-worker" and hb.camera_ids == ["fine"]
+    assert hb.worker_id == "test-worker" and hb.camera_ids == [cam_id("fine")]

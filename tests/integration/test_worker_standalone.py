@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from beholder.bus import create_bus
+from beholder.config import BusSettings
 from beholder.contracts.subjects import snapshot_subject
 from beholder.messages import (
     CameraCommand,
@@ -29,6 +30,7 @@ from beholder.messages import (
     StreamStatusEvent,
     Subjects,
     WorkerHeartbeat,
+    new_id,
 )
 from fixtures.rtsp_server import free_port
 from support.polling import eventually, wait_until
@@ -102,7 +104,7 @@ async def worker_proc(nats_url: str, tmp_path: Path) -> AsyncIterator[subprocess
 async def test_worker_process_over_nats(
     nats_url: str, worker_proc: subprocess.Popen[bytes], rtsp_camera: Any
 ) -> None:
-    bus = create_bus(nats_url)
+    bus = create_bus(BusSettings(url=nats_url))
     await bus.start()
     events: list[StreamStatusEvent] = []
     alerts: list[FaceDetectionAlert] = []
@@ -134,23 +136,24 @@ async def test_worker_process_over_nats(
         pong = WorkerHeartbeat.from_bytes(await bus.request(Subjects.WORKER_PING, b"", 3))
         assert pong.worker_id == "standalone-1"
 
-        spec = CameraSpec(camera_id="nats-cam", name="n", rtsp_url=rtsp_camera.url("two"))
+        nats_cam = new_id()  # unique: the NATS server is shared with other test runs
+        spec = CameraSpec(camera_id=nats_cam, name="n", rtsp_url=rtsp_camera.url("two"))
         cmd = CameraCommand(
-            command_type=CommandType.START_STREAM, camera_id="nats-cam", payload=spec.to_wire()
+            command_type=CommandType.START_STREAM, camera_id=nats_cam, payload=spec.to_wire()
         )
         await bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
         await until(lambda: any(e.status.value == "PROCESSING" for e in events), 20, "PROCESSING")
         assert all(e.correlation_id == cmd.correlation_id for e in events)
         await until(lambda: alerts, 15, "an alert")
         assert len(alerts[0].faces) == 2
-        jpeg = await bus.request(snapshot_subject("nats-cam"), b"", 3)
+        jpeg = await bus.request(snapshot_subject(nats_cam), b"", 3)
         assert jpeg[:3] == b"\xff\xd8\xff"
         async with httpx.AsyncClient() as client:
             metrics = (await client.get(f"http://127.0.0.1:{METRICS_PORT}/metrics")).text
         assert "beholder_worker_sessions 1.0" in metrics
-        assert 'beholder_camera_alerts_total{camera_id="nats-cam"} 1.0' in metrics
+        assert f'beholder_camera_alerts_total{{camera_id="{nats_cam}"}} 1.0' in metrics
 
-        stop = CameraCommand(command_type=CommandType.STOP_STREAM, camera_id="nats-cam")
+        stop = CameraCommand(command_type=CommandType.STOP_STREAM, camera_id=nats_cam)
         await bus.publish(Subjects.CAMERA_COMMANDS, stop.to_bytes())
         await until(lambda: events[-1].status.value == "STOPPED", 5, "STOPPED")
     finally:

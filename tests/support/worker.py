@@ -1,6 +1,9 @@
 """The camera worker under test: :class:`WorkerHarness` runs a :class:`WorkerManager` on a
 fresh in-memory bus and records every status event and alert it publishes; the
-``worker_harness`` fixture makes them with short test timeouts."""
+``worker_harness`` fixture makes them with short test timeouts.
+
+Cameras may be named (``"cam"``): ids on the bus are UUIDs, so a name that is not one stands
+for :func:`support.ids.cam_id` of it in every method here."""
 
 from __future__ import annotations
 
@@ -16,9 +19,16 @@ from beholder.messages import (
     FaceDetectionAlert,
     StreamStatusEvent,
     Subjects,
+    is_id,
 )
+from support.ids import cam_id
 from support.polling import eventually
 from support.settings import make_camera_settings, make_worker_settings
+
+
+def camera_id_of(name: str) -> str:
+    """``name`` when it is a UUID, else the UUID standing for it (:func:`cam_id`)."""
+    return name if is_id(name) else cam_id(name)
 
 
 class WorkerHarness:
@@ -39,21 +49,30 @@ class WorkerHarness:
     async def send(self, kind: str, camera_id: str, payload: dict[str, Any] | None = None) -> None:
         """Publish a ``CameraCommand`` of type ``kind`` (e.g. ``"STOP_STREAM"``)."""
         cmd = CameraCommand(
-            command_type=CommandType(kind), camera_id=camera_id, payload=payload or {}
+            command_type=CommandType(kind), camera_id=camera_id_of(camera_id), payload=payload or {}
         )
         await self.bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
 
     async def start_camera(self, camera_id: str, url: str, *, detect: bool = True) -> None:
         spec = CameraSpec(
-            camera_id=camera_id, name=camera_id, rtsp_url=url, face_detection_enabled=detect
+            camera_id=camera_id_of(camera_id),
+            name=camera_id,
+            rtsp_url=url,
+            face_detection_enabled=detect,
         )
         await self.send("START_STREAM", camera_id, spec.to_wire())
 
+    def session(self, camera_id: str) -> Any:
+        """The worker's session of ``camera_id`` (a name or a UUID), or ``None``."""
+        return self.manager.get_session(camera_id_of(camera_id))
+
     def statuses(self, camera_id: str) -> list[StreamStatusEvent]:
-        return [e for e in self.events if e.camera_id == camera_id]
+        cid = camera_id_of(camera_id)
+        return [e for e in self.events if e.camera_id == cid]
 
     def alerts_for(self, camera_id: str) -> list[FaceDetectionAlert]:
-        return [a for a in self.alerts if a.camera_id == camera_id]
+        cid = camera_id_of(camera_id)
+        return [a for a in self.alerts if a.camera_id == cid]
 
     async def wait_for(
         self,
@@ -67,13 +86,11 @@ class WorkerHarness:
         """First status event of ``camera_id`` with ``status`` at index >= ``after`` of
         :attr:`events`; fails the test after ``timeout`` seconds naming what it saw."""
 
+        cid = camera_id_of(camera_id)
+
         def found() -> StreamStatusEvent | None:
             for e in self.events[after:]:
-                if (
-                    e.camera_id == camera_id
-                    and e.status.value == status
-                    and (where is None or where(e))
-                ):
+                if e.camera_id == cid and e.status.value == status and (where is None or where(e)):
                     return e
             return None
 

@@ -12,6 +12,7 @@ import pytest
 from beholder.worker.detect import create_detector
 from beholder.worker.detect.isolated import SubprocessDetector
 from beholder.worker.detect.pipeline import DetectionPipeline
+from support.ids import cam_id
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -31,7 +32,7 @@ def test_same_faces_as_in_process(isolated: SubprocessDetector) -> None:
 
 def test_works_inside_the_pipeline(isolated: SubprocessDetector) -> None:
     img = cv2.imread(str(DATA / "face-astronaut.jpg"))
-    alert = DetectionPipeline("cam", isolated).process(img, 0.0)
+    alert = DetectionPipeline(cam_id("cam"), isolated).process(img, 0.0)
     assert alert is not None and len(alert.faces) == 1
 
 

@@ -14,6 +14,7 @@ from beholder.messages import FaceDetectionAlert
 from beholder.worker.detect import Face, create_detector
 from beholder.worker.detect.pipeline import DetectionPipeline
 from beholder.worker.detect.tracker import iou
+from support.ids import cam_id
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
@@ -69,13 +70,13 @@ def decode_jpeg(b64: str) -> np.ndarray:
 
 def test_one_alert_for_a_face_that_stays_and_one_for_a_newcomer() -> None:
     det = ScriptedDetector()
-    p = DetectionPipeline("cam-1", det, cooldown_s=2.0)
+    p = DetectionPipeline(cam_id("cam-1"), det, cooldown_s=2.0)
     det.faces = [A]
     alerts = [p.process(FRAME, ts=i * 0.5) for i in range(10)]  # 5 s with A in view
     assert [a is not None for a in alerts] == [True] + [False] * 9
     first = alerts[0]
     assert isinstance(first, FaceDetectionAlert)
-    assert first.camera_id == "cam-1"
+    assert first.camera_id == cam_id("cam-1")
     assert [(f.box, f.track_id) for f in first.faces] == [((100, 100, 60, 70), 1)]
     det.faces = [A, B]
     second = p.process(FRAME, ts=5.0, source_ts=12.5)
@@ -89,7 +90,7 @@ def test_one_alert_for_a_face_that_stays_and_one_for_a_newcomer() -> None:
 
 def test_newcomer_during_cooldown_is_announced_when_it_ends() -> None:
     det = ScriptedDetector()
-    p = DetectionPipeline("cam", det, cooldown_s=10.0)
+    p = DetectionPipeline(cam_id("cam"), det, cooldown_s=10.0)
     det.faces = [A]
     assert p.process(FRAME, 0.0) is not None
     det.faces = [A, B]
@@ -103,7 +104,7 @@ def test_newcomer_during_cooldown_is_announced_when_it_ends() -> None:
 
 def test_face_gone_longer_than_memory_is_a_new_alert_after_cooldown() -> None:
     det = ScriptedDetector()
-    p = DetectionPipeline("cam", det, cooldown_s=1.0, track_memory_s=3.0)
+    p = DetectionPipeline(cam_id("cam"), det, cooldown_s=1.0, track_memory_s=3.0)
     det.faces = [A]
     assert p.process(FRAME, 0.0) is not None
     det.faces = []
@@ -119,7 +120,7 @@ def test_face_gone_longer_than_memory_is_a_new_alert_after_cooldown() -> None:
 
 def test_reset_forgets_tracks_but_keeps_the_cooldown() -> None:
     det = ScriptedDetector()
-    p = DetectionPipeline("cam", det, cooldown_s=5.0)
+    p = DetectionPipeline(cam_id("cam"), det, cooldown_s=5.0)
     det.faces = [A]
     assert p.process(FRAME, 0.0) is not None
     p.reset()
@@ -128,7 +129,7 @@ def test_reset_forgets_tracks_but_keeps_the_cooldown() -> None:
 
 
 def test_no_faces_no_alert_and_detector_time_is_reported() -> None:
-    p = DetectionPipeline("cam", ScriptedDetector())
+    p = DetectionPipeline(cam_id("cam"), ScriptedDetector())
     assert p.last_detector_ms is None
     assert p.process(FRAME, 0.0) is None
     assert p.last_detector_ms is not None and p.last_detector_ms >= 0
@@ -137,7 +138,7 @@ def test_no_faces_no_alert_and_detector_time_is_reported() -> None:
 def test_alert_images_and_source_pixels_on_a_big_photo() -> None:
     photo = cv2.imread(str(DATA / "face-astronaut.jpg"))
     big = cv2.resize(photo, (2048, 2048), interpolation=cv2.INTER_CUBIC)
-    p = DetectionPipeline("cam", create_detector("yunet"), max_side=640)
+    p = DetectionPipeline(cam_id("cam"), create_detector("yunet"), max_side=640)
     alert = p.process(big, 0.0)
     assert alert is not None and len(alert.faces) == 1
     assert alert.frame_width == 2048 and alert.frame_height == 2048
@@ -157,7 +158,7 @@ def test_two_faces_clip_gives_one_alert_with_both_faces() -> None:
     path = media("headpose-two-faces.mp4")
     samples = list(sample_clip(path))
     assert len(samples) >= 9
-    p = DetectionPipeline("cam", create_detector("yunet"))
+    p = DetectionPipeline(cam_id("cam"), create_detector("yunet"))
     alerts: list[FaceDetectionAlert] = []
     # loop the 4.7 s clip 3 times: ~14 s of camera time at 2 samples/s
     ts = 0.0
@@ -174,7 +175,7 @@ def test_two_faces_clip_gives_one_alert_with_both_faces() -> None:
 
 def test_street_without_faces_raises_no_alert() -> None:
     path = media("street-cars-no-faces.mp4")
-    p = DetectionPipeline("cam", create_detector("yunet"))
+    p = DetectionPipeline(cam_id("cam"), create_detector("yunet"))
     n = 0
     # 1 sample/s over the whole 30 s clip (2/s doubles the time for no extra coverage)
     for t, frame in sample_clip(path, fps=1.0):

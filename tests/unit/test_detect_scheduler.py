@@ -17,6 +17,7 @@ from beholder.worker.detect.motion import MotionGate
 from beholder.worker.detect.pipeline import DetectionPipeline
 from beholder.worker.detect.scheduler import CameraDetection, DetectionScheduler, Sample
 from beholder.worker.stats import SessionCounters
+from support.ids import cam_id
 from support.polling import wait_until
 
 
@@ -59,9 +60,9 @@ def camera(
     counters = SessionCounters()
     alerts: list[FaceDetectionAlert] = []
     cam = CameraDetection(
-        f"cam{number}",
+        cam_id(f"cam{number}"),
         scheduler,
-        DetectionPipeline(f"cam{number}", cooldown_s=0.0, max_side=640),
+        DetectionPipeline(cam_id(f"cam{number}"), cooldown_s=0.0, max_side=640),
         counters,
         alerts.append,
         motion_gate=gate,
@@ -128,7 +129,7 @@ def test_alerts_reach_the_callback(
     detector.faces = [Face(10, 10, 20, 20, 0.9)]
     cam.offer(frame(10), 0.0, 123.0)
     wait_until(lambda: alerts, 5, "an alert")
-    assert alerts[0].camera_id == "cam1" and alerts[0].faces[0].box == (10, 10, 20, 20)
+    assert alerts[0].camera_id == cam_id("cam1") and alerts[0].faces[0].box == (10, 10, 20, 20)
 
 
 def test_static_samples_are_skipped_unless_a_face_is_tracked(

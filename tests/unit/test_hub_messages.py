@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from beholder.contracts import hub
 from beholder.contracts.bus import CameraStatus, StreamStats, StreamStatusEvent
 from beholder.contracts.resources import AlertOut, CameraOut
+from support.ids import cam_id
 
 AT = datetime(2030, 1, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
@@ -116,12 +117,12 @@ def test_a_dict_that_is_no_hub_message_is_refused() -> None:
 
 def test_camera_status_update_has_one_shape_from_a_worker_event_and_from_rest() -> None:
     event = StreamStatusEvent(
-        camera_id="c1",
+        camera_id=cam_id("c1"),
         status=CameraStatus.CONNECTING,
         attempt=2,
         stats=StreamStats(input_fps=3.0),
         worker_id="w1",
-        correlation_id="k1",
+        correlation_id=cam_id("k1"),
     )
     # the two call sites: api/events.py (worker event) and broadcast_camera (REST change)
     from_worker = hub.wire(

@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 
 from beholder.config import (
     SECTIONS,
+    BusSettings,
     CameraSettings,
     HubSettings,
     LiveViewSettings,
@@ -35,6 +36,14 @@ PREVIOUS_NAMES = {
             "ALERT_REPLAY_LIMIT",
             "AUTH_RECHECK_INTERVAL",
             "BUS_URL",
+            "BUS_USER",
+            "BUS_PASSWORD",
+            "BUS_TOKEN",
+            "BUS_NKEY_SEED_FILE",
+            "BUS_CREDS_FILE",
+            "BUS_TLS_CA_FILE",
+            "BUS_TLS_CERT_FILE",
+            "BUS_TLS_KEY_FILE",
             "CAMERA_NETWORKS",
             "CORS_ORIGINS",
             "DATABASE_URL",
@@ -196,12 +205,14 @@ def test_the_tree_has_one_section_per_part() -> None:
     assert isinstance(s.live_view, LiveViewSettings)
     assert isinstance(s.hub, HubSettings)
     assert isinstance(s.camera, CameraSettings)
+    assert isinstance(s.bus, BusSettings)
     assert set(SECTIONS) == {
         Settings,
         WorkerSettings,
         LiveViewSettings,
         HubSettings,
         CameraSettings,
+        BusSettings,
     }
 
 
@@ -283,3 +294,41 @@ def test_sub_models_are_frozen() -> None:
     with pytest.raises(ValueError):
         ws.sample_fps = 5.0  # type: ignore[misc]
     assert isinstance(ws, BaseModel)
+
+
+def test_bus_credentials_are_checked_and_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("BEHOLDER_BUS_URL", "nats://10.0.0.5:4222")
+    monkeypatch.setenv("BEHOLDER_BUS_PASSWORD", "hunter2-bus-secret")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "invalid setting BEHOLDER_BUS_PASSWORD=<hidden>: "
+        "Value error, BEHOLDER_BUS_PASSWORD needs BEHOLDER_BUS_USER"
+    )
+    monkeypatch.setenv("BEHOLDER_BUS_USER", "beholder")
+    monkeypatch.setenv("BEHOLDER_BUS_TOKEN", "tok-secret-value")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "BEHOLDER_BUS_USER, BEHOLDER_BUS_TOKEN" in str(err.value)
+    assert "secret" not in str(err.value).replace("<hidden>", "")
+    monkeypatch.delenv("BEHOLDER_BUS_TOKEN")
+    settings = load_settings()
+    assert settings.bus.url == "nats://10.0.0.5:4222" and settings.bus.authenticated
+    assert "hunter2" not in repr(settings) and "hunter2" not in repr(settings.bus)
+    monkeypatch.setenv("BEHOLDER_BUS_TLS_CA_FILE", str(tmp_path / "missing-ca.pem"))
+    with pytest.raises(SettingsError, match=r"^invalid setting BEHOLDER_BUS_TLS_CA_FILE="):
+        load_settings()
+    monkeypatch.delenv("BEHOLDER_BUS_TLS_CA_FILE")
+    monkeypatch.setenv("BEHOLDER_BUS_URL", "redis://x")
+    with pytest.raises(SettingsError, match=r"^invalid setting BEHOLDER_BUS_URL=redis://x: "):
+        load_settings()
+
+
+def test_credentials_in_a_bad_bus_url_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEHOLDER_BUS_URL", "redis://beholder:s3cret-pass@10.0.0.5:6379")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value).startswith("invalid setting BEHOLDER_BUS_URL=redis://***@10.0.0.5:6379:")
+    assert "s3cret" not in str(err.value)

@@ -75,7 +75,7 @@ def create_app(
     migrate: bool = True,
 ) -> FastAPI:
     """Build the app. ``role`` is ``serve`` (runs the worker in-process when
-    ``settings.run_worker``) or ``api``. ``bus`` overrides the one from ``bus_url``."""
+    ``settings.run_worker``) or ``api``. ``bus`` overrides the one from ``settings.bus``."""
     limiter = RateLimiter(settings)
 
     @contextlib.asynccontextmanager

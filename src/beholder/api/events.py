@@ -2,7 +2,11 @@
 
 ``stream.status`` → camera status/stats in the DB → ``camera-status-update`` on the hub.
 ``camera.events`` → alert row + snapshot file → ``face-detection-alert`` on the hub.
-Malformed payloads are logged and dropped; they never stop the consumer.
+A refused message (malformed payload, an id that is not a UUID, an unknown camera) is logged
+with the failing fields (never their values), counted in
+``beholder_bus_messages_refused_total`` and dropped; it never stops the consumer. Nothing is
+written for an alert before its camera is known, and its snapshot is written only inside the
+snapshot folder (:func:`beholder.files.safe_child`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import base64
 import binascii
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -33,8 +38,9 @@ from beholder.contracts.wire import iso_z, utcnow
 from beholder.db.models import Alert
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import cameras as cameras_repo
-from beholder.errors import BusError
-from beholder.observability import BUS_MESSAGES
+from beholder.errors import BusError, UnsafePath
+from beholder.files import safe_child, write_private_file
+from beholder.observability import BUS_MESSAGES, BUS_REFUSED
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +89,17 @@ async def broadcast_camera_deleted(state: AppState, camera_id: str) -> None:
     await fan_out(state, "cameras", hub_messages.camera_deleted(camera_id), camera_id=camera_id)
 
 
+def _refuse(subject: str, reason: str, event: str, **fields: Any) -> None:
+    BUS_REFUSED.labels(subject, reason).inc()
+    log.warning(event, subject=subject, reason=reason, **fields)
+
+
+def _bad_fields(exc: ValidationError) -> list[str]:
+    """Where a payload failed (``["id"]``, ``["faces", "0", "box"]``…), without the values:
+    a refused value may be anything (a path, a secret, a terminal escape)."""
+    return [".".join(str(p) for p in err["loc"]) or "$" for err in exc.errors()][:10]
+
+
 class EventConsumers:
     """Subscribes the api to worker output. One api instance in a queue group handles each
     message (so N api instances don't insert the same alert N times); every instance's hub
@@ -105,8 +122,10 @@ class EventConsumers:
     async def on_hub_broadcast(self, msg: BusMessage) -> None:
         try:
             envelope = HubBroadcast.from_bytes(msg.data)
-        except ValidationError:
-            log.warning("malformed hub.broadcast dropped")
+        except ValidationError as exc:
+            _refuse(
+                msg.subject, "malformed", "malformed hub.broadcast dropped", fields=_bad_fields(exc)
+            )
             return
         self.state.hub.broadcast(envelope.topic, envelope.message, camera_id=envelope.camera_id)
 
@@ -120,13 +139,20 @@ class EventConsumers:
         try:
             event = StreamStatusEvent.from_bytes(msg.data)
         except ValidationError as exc:
-            log.warning("malformed stream.status dropped", errors=exc.error_count())
+            _refuse(
+                msg.subject, "malformed", "malformed stream.status dropped", fields=_bad_fields(exc)
+            )
             return
         stats = event.stats.to_wire() if event.stats else None
         async with self.state.db.session() as s:
             cam = await cameras_repo.find(s, event.camera_id)
             if cam is None:
-                log.info("status for unknown camera ignored", camera_id=event.camera_id)
+                _refuse(
+                    msg.subject,
+                    "unknown-camera",
+                    "status for unknown camera ignored",
+                    camera_id=event.camera_id,
+                )
                 return
             if cam.status == CameraStatus.STOPPED and event.status.is_running and not cam.enabled:
                 # A late event from a session that was already stopped must not revive it.
@@ -167,15 +193,26 @@ class EventConsumers:
         try:
             event = FaceDetectionAlert.from_bytes(msg.data)
         except ValidationError as exc:
-            log.warning("malformed camera.events dropped", errors=exc.error_count())
+            _refuse(
+                msg.subject, "malformed", "malformed camera.events dropped", fields=_bad_fields(exc)
+            )
             return
-        snapshot_path = await self._store_snapshot(event)
         faces = [f.to_wire() for f in event.faces]
         async with self.state.db.session() as s:
+            # The camera is checked before anything is written for the alert.
             cam = await cameras_repo.find(s, event.camera_id)
             if cam is None:
-                log.info("alert for unknown camera ignored", camera_id=event.camera_id)
+                _refuse(
+                    msg.subject,
+                    "unknown-camera",
+                    "alert for unknown camera ignored",
+                    camera_id=event.camera_id,
+                    alert_id=event.id,
+                )
                 return
+            # A redelivered (or replayed) alert id keeps its first snapshot.
+            is_new = await alerts_repo.find(s, event.id) is None
+            snapshot_path = await self._store_snapshot(event) if is_new else None
             n = len(faces)
             alert = await alerts_repo.insert(
                 s,
@@ -225,30 +262,42 @@ class EventConsumers:
         if not data.startswith(b"\xff\xd8"):
             log.warning("alert snapshot is not a JPEG; stored without it", alert_id=event.id)
             return None
-        name = f"{event.id}.jpg"
+        name = f"{event.id}.jpg"  # event.id is a UUID (checked by the model)
         directory = self.state.settings.snapshot_dir
-        await asyncio.to_thread(_write_file, directory, name, data)
+        try:
+            await asyncio.to_thread(write_private_file, directory, name, data)
+        except UnsafePath as exc:  # unreachable with a UUID id; kept as the last line
+            log.error("alert snapshot name refused; stored without it", detail=exc.detail)
+            return None
+        except OSError as exc:
+            log.error("alert snapshot not written; stored without it", error=repr(exc))
+            return None
         return name
-
-
-def _write_file(directory: Path, name: str, data: bytes) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{name}.tmp"
-    tmp.write_bytes(data)
-    tmp.replace(directory / name)  # atomic: a reader never sees half a JPEG
 
 
 def prune_snapshots(directory: Path, max_count: int, max_age_days: float) -> int:
     """Delete snapshots beyond ``max_count`` (oldest first) or older than ``max_age_days``.
 
-    Returns how many were deleted. The alert rows stay; their snapshot answers 404."""
-    if not directory.exists():
+    Only regular ``*.jpg`` files directly in ``directory`` are considered (a symlink is never
+    followed: it could point anywhere). Returns how many were deleted. The alert rows stay;
+    their snapshot answers 404."""
+    if not directory.is_dir():
         return 0
-    files = sorted(directory.glob("*.jpg"), key=lambda p: p.stat().st_mtime, reverse=True)
+    found: list[tuple[float, Path]] = []
+    for entry in directory.glob("*.jpg"):
+        try:
+            path = safe_child(directory, entry.name)
+            info = entry.lstat()
+        except (UnsafePath, OSError):
+            continue
+        if entry.is_symlink() or not entry.is_file():
+            continue
+        found.append((info.st_mtime, path))
+    found.sort(reverse=True)
     horizon = time.time() - max_age_days * 86400
     removed = 0
-    for i, path in enumerate(files):
-        if i >= max_count or path.stat().st_mtime < horizon:
+    for i, (mtime, path) in enumerate(found):
+        if i >= max_count or mtime < horizon:
             path.unlink(missing_ok=True)
             removed += 1
     return removed

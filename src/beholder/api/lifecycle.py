@@ -40,7 +40,7 @@ from beholder.bootstrap import ensure_admin
 from beholder.bus import Bus, create_bus
 from beholder.config import Settings
 from beholder.contracts import hub as hub_messages
-from beholder.db.engine import Database
+from beholder.db.engine import Database, prepare_data_dir
 from beholder.db.migrate import upgrade_async
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.health import (
@@ -137,12 +137,12 @@ async def running_services(
     """Start every service of an api instance, yield the :class:`AppState`, stop them all.
 
     ``role``: ``serve`` runs the worker in-process when ``settings.run_worker``; ``api``
-    does not. ``bus`` overrides the one of ``settings.bus_url`` (it is closed on exit too).
+    does not. ``bus`` overrides the one of ``settings.bus`` (it is closed on exit too).
     Raises :class:`StartupFailed` (after undoing the earlier steps) when a step fails."""
     t0 = time.perf_counter()
     async with contextlib.AsyncExitStack() as stack:
         async with _step("data directory"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            prepare_data_dir(settings)
             secret = settings.secret_key or load_or_create_secret(settings.secret_file)
         if migrate:
             async with _step("migrations"):
@@ -152,7 +152,7 @@ async def running_services(
             _undo(stack, "database", lambda: _close_database(db))
             await ensure_admin(db, settings)
         async with _step("bus"):
-            the_bus = bus or create_bus(settings.bus_url)
+            the_bus = bus or create_bus(settings.bus)
             _undo(stack, "bus", the_bus.close)
             await the_bus.start()
         auth = AuthService(

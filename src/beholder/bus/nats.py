@@ -3,26 +3,46 @@
 Durable JetStream streams, consumer replay and the camera-lease KV bucket belong to the
 distributed-mode work; this class already gives every role the same ``Bus`` semantics
 over a real broker, so the suite runs its bus tests against both implementations.
+
+Authentication and TLS come from :class:`~beholder.config.BusSettings` (user/password,
+token, nkey seed file or ``.creds`` file; CA bundle and client certificate). A server that
+refuses the credentials fails :meth:`NatsBus.start` with one line that names the server and
+the refusal, never a secret.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import ssl
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import AuthorizationError, NoRespondersError
 from nats.errors import Error as NatsError
-from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from beholder.bus.base import BusMessage, Handler
+from beholder.config import BusSettings
 from beholder.errors import BusError
 
 log = structlog.get_logger(__name__)
+
+
+_REFUSAL = "authorization violation"  # nats-server's -ERR for bad or missing credentials
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class _NatsSubscription:
@@ -34,20 +54,57 @@ class _NatsSubscription:
             await self._sub.unsubscribe()
 
 
+def connect_options(settings: BusSettings) -> dict[str, Any]:
+    """Keyword arguments of ``nats.aio.client.Client.connect`` for the credentials and TLS
+    of ``settings`` (none for an unauthenticated plain server). Raises ``ssl.SSLError`` /
+    ``OSError`` when a TLS file cannot be loaded."""
+    opts: dict[str, Any] = {}
+    if settings.user is not None:
+        opts["user"] = settings.user
+        if settings.password is not None:
+            opts["password"] = settings.password.get_secret_value()
+    if settings.token is not None:
+        opts["token"] = settings.token.get_secret_value()
+    if settings.nkey_seed_file is not None:
+        opts["nkeys_seed"] = str(settings.nkey_seed_file)
+    if settings.creds_file is not None:
+        opts["user_credentials"] = str(settings.creds_file)
+    if (
+        settings.url.startswith("tls://")
+        or settings.tls_ca_file is not None
+        or settings.tls_cert_file is not None
+    ):
+        ctx = ssl.create_default_context(
+            cafile=str(settings.tls_ca_file) if settings.tls_ca_file else None
+        )
+        if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+            ctx.load_cert_chain(str(settings.tls_cert_file), str(settings.tls_key_file))
+        opts["tls"] = ctx
+    return opts
+
+
 class NatsBus:
-    """Bus over a NATS server at ``url`` (``nats://host:4222``)."""
+    """Bus over a NATS server: ``settings`` (:class:`BusSettings`, with credentials and TLS)
+    or a bare URL (``nats://host:4222``, no credentials but those in the URL)."""
 
     name = "nats"
 
     def __init__(
-        self, url: str, connect_timeout: float = 2.0, first_connect_timeout: float = 5.0
+        self,
+        settings: BusSettings | str,
+        connect_timeout: float = 2.0,
+        first_connect_timeout: float = 5.0,
     ) -> None:
-        self.url = url
+        if isinstance(settings, str):
+            settings = BusSettings(url=settings)
+        self.settings = settings
+        self.url = settings.url
         self.connect_timeout = connect_timeout
         self.first_connect_timeout = first_connect_timeout
         self._nc: Client | None = None
         self._connected = False
         self._last_error: Exception | None = None
+        self._refused = asyncio.Event()
         self.published = 0
         self.delivered = 0
         self.handler_errors = 0
@@ -59,25 +116,61 @@ class NatsBus:
         start-up instead of failing it)."""
         nc = Client()
         try:
+            options = connect_options(self.settings)
+        except (OSError, ssl.SSLError) as exc:
+            why = f"{type(exc).__name__}: {exc.strerror or exc}"
+            raise BusError(detail=f"cannot load the NATS TLS files: {why}") from exc
+        if not self.settings.authenticated and not _is_loopback(self.url):
+            log.warning(
+                "the NATS bus is used without credentials; set BEHOLDER_BUS_USER/PASSWORD, "
+                "TOKEN, NKEY_SEED_FILE or CREDS_FILE",
+                server=self._where(),
+            )
+        try:
             async with asyncio.timeout(self.first_connect_timeout):
-                await nc.connect(
-                    self.url,
-                    connect_timeout=self.connect_timeout,  # type: ignore[arg-type]  # float is fine
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,  # type: ignore[arg-type]  # (typed int, used as float)
-                    allow_reconnect=True,
-                    name="beholder",
-                    error_cb=self._on_error,
-                )
+                await self._first_connect(nc, options)
         except BaseException as exc:  # cancelled too: never leave the reconnect loop behind
             with contextlib.suppress(NatsError, OSError):
                 await nc.close()
             if not isinstance(exc, NatsError | OSError | TimeoutError):
                 raise
             cause = self._last_error if isinstance(exc, TimeoutError) and self._last_error else exc
-            raise BusError(detail=f"cannot connect to NATS at {self._where()}: {cause!r}") from exc
+            if isinstance(cause, AuthorizationError):
+                why = "the server refused the credentials (check BEHOLDER_BUS_*)"
+            else:
+                why = repr(cause)
+            raise BusError(detail=f"cannot connect to NATS at {self._where()}: {why}") from exc
         self._nc = nc
         self._connected = True
+
+    async def _first_connect(self, nc: Client, options: dict[str, Any]) -> None:
+        """``nc.connect``, cut short when the server refuses the credentials (nats-py would
+        retry them until the deadline). Raises ``AuthorizationError`` then."""
+        self._refused = asyncio.Event()
+        connect = asyncio.create_task(
+            nc.connect(
+                self.url,
+                connect_timeout=self.connect_timeout,  # type: ignore[arg-type]  # float is fine
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,  # type: ignore[arg-type]  # (typed int, used as float)
+                allow_reconnect=True,
+                name="beholder",
+                error_cb=self._on_error,
+                **options,
+            ),
+            name="nats-connect",
+        )
+        refused = asyncio.create_task(self._refused.wait(), name="nats-refused")
+        try:
+            done, _ = await asyncio.wait({connect, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (connect, refused):
+                task.cancel()
+            await asyncio.gather(connect, refused, return_exceptions=True)
+        if connect in done:
+            connect.result()
+            return
+        raise AuthorizationError
 
     def _where(self) -> str:
         return self.url.rsplit("@", 1)[-1]  # never the credentials of nats://user:pass@host
@@ -90,6 +183,8 @@ class NatsBus:
         else:
             self._last_error = exc
             log.debug("nats connect attempt failed", error=repr(exc))
+            if isinstance(exc, AuthorizationError) or _REFUSAL in str(exc).lower():
+                self._refused.set()
 
     def _client(self) -> Client:
         if self._nc is None or self._nc.is_closed:

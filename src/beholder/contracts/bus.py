@@ -2,6 +2,9 @@
 
 Subjects are in :mod:`beholder.contracts.subjects`; every payload is a
 :class:`~beholder.contracts.wire.WireModel` (camelCase JSON, ``to_bytes``/``from_bytes``).
+Every id is an :data:`~beholder.contracts.wire.Id` (a UUID, checked when the payload is read):
+ids become file names, subject tokens and DB keys, so a payload with any other id is refused
+whole (``ValidationError``) before a consumer acts on it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from beholder.contracts.wire import UtcDatetime, WireModel, new_id, utcnow
+from beholder.contracts.wire import Id, Name, UtcDatetime, WireModel, new_id, utcnow
 
 
 class CameraStatus(StrEnum):
@@ -45,7 +48,7 @@ class CommandType(StrEnum):
 class CameraSpec(WireModel):
     """What a worker needs to run a camera (sent in START/RESTART payloads; never persisted)."""
 
-    camera_id: str
+    camera_id: Id
     name: str
     rtsp_url: str
     face_detection_enabled: bool = True
@@ -55,12 +58,12 @@ class CameraCommand(WireModel):
     """api → worker: a command for one camera. ``payload`` holds a :class:`CameraSpec`
     for START/RESTART and ``{"enabled": bool}`` for TOGGLE_FACE_DETECTION."""
 
-    id: str = Field(default_factory=new_id)
+    id: Id = Field(default_factory=new_id)
     command_type: CommandType
-    camera_id: str
+    camera_id: Id
     payload: dict[str, Any] = Field(default_factory=dict)
     timestamp: UtcDatetime = Field(default_factory=utcnow)
-    correlation_id: str = Field(default_factory=new_id)
+    correlation_id: Id = Field(default_factory=new_id)
 
 
 ConnectionQuality = Literal["excellent", "fair", "poor", "unusable"]
@@ -105,15 +108,15 @@ class StreamStats(WireModel):
 class StreamStatusEvent(WireModel):
     """worker → api: a camera's status changed (or periodic stats)."""
 
-    camera_id: str
+    camera_id: Id
     status: CameraStatus
     error_code: str | None = None
     details: str | None = None
     attempt: int | None = None
     stats: StreamStats | None = None
-    worker_id: str | None = None
+    worker_id: Name | None = None
     timestamp: UtcDatetime = Field(default_factory=utcnow)
-    correlation_id: str | None = None
+    correlation_id: Id | None = None
 
 
 class DetectedFace(WireModel):
@@ -132,25 +135,25 @@ class FaceDetectionAlert(WireModel):
     ``/api/alerts/{id}/snapshot.jpg`` (the api is the only writer of persisted state).
     """
 
-    id: str = Field(default_factory=new_id)
-    camera_id: str
+    id: Id = Field(default_factory=new_id)
+    camera_id: Id
     detected_at: UtcDatetime = Field(default_factory=utcnow)
     faces: list[DetectedFace]
     thumbnail: str | None = None
     snapshot: str | None = None
-    snapshot_id: str | None = None
+    snapshot_id: Id | None = None
     frame_width: int | None = None
     frame_height: int | None = None
     source_ts: float | None = None
-    correlation_id: str | None = None
+    correlation_id: Id | None = None
 
 
 class WorkerHeartbeat(WireModel):
     """worker → everyone: I am alive and hold these sessions."""
 
-    worker_id: str
+    worker_id: Name
     sessions: int
-    camera_ids: list[str] = Field(default_factory=list)
+    camera_ids: list[Id] = Field(default_factory=list)
     egress_sessions: int = 0
     egress_errors: int = 0
     timestamp: UtcDatetime = Field(default_factory=utcnow)
@@ -164,5 +167,5 @@ class HubBroadcast(WireModel):
     connections (see :meth:`beholder.realtime.hub.Hub.broadcast`)."""
 
     topic: str
-    camera_id: str | None = None
+    camera_id: Id | None = None
     message: dict[str, Any]

@@ -1,13 +1,14 @@
 """Live view (WHEP/MJPEG) request and reply models between the api's HTTP endpoints and the
 worker that holds the camera (its egress). Subjects: :mod:`beholder.contracts.subjects`.
-Imports neither aiortc nor PyAV: the api process uses it too.
+Imports neither aiortc nor PyAV: the api process uses it too. Ids are
+:data:`~beholder.contracts.wire.Id` (UUIDs), checked when a request or reply is read.
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from beholder.contracts.wire import WireModel
+from beholder.contracts.wire import Id, PrincipalKey, WireModel
 
 
 class WhepOffer(WireModel):
@@ -17,9 +18,9 @@ class WhepOffer(WireModel):
     expiry; ``None`` for API keys). ``principal``: ``kind:id`` of the viewer (for logs and
     for checking who may delete the session)."""
 
-    camera_id: str
+    camera_id: Id
     sdp: str
-    principal: str
+    principal: PrincipalKey
     expires_at: float | None = None
     client: str | None = None
 
@@ -39,7 +40,7 @@ class WhepAnswer(EgressReply):
 
     ``ice_servers``: STUN/TURN URLs the api advertises in ``Link`` headers (RFC 9725 §4.6)."""
 
-    session_id: str | None = None
+    session_id: Id | None = None
     sdp: str | None = None
     egress: str | None = None
     ice_servers: list[str] = Field(default_factory=list)
@@ -49,9 +50,9 @@ class WhepDelete(WireModel):
     """api → worker: end a session. ``any_owner``: the caller may end other users' sessions
     (operators and admins)."""
 
-    camera_id: str
-    session_id: str
-    principal: str
+    camera_id: Id
+    session_id: Id
+    principal: PrincipalKey
     any_owner: bool = False
 
 
@@ -64,8 +65,8 @@ class WhepRenew(WhepDelete):
 class MjpegKeepAlive(WireModel):
     """api → worker: at least ``clients`` MJPEG clients of this api instance watch ``camera_id``."""
 
-    camera_id: str
-    api_id: str
+    camera_id: Id
+    api_id: Id
     clients: int = 1
 
 

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, StringConstraints
 from pydantic.alias_generators import to_camel
 
 
@@ -29,6 +29,45 @@ def iso_z(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def canonical_uuid(value: str) -> str:
+    """``value`` as a canonical UUID string (36 lowercase characters with hyphens).
+
+    Raises ``ValueError`` for anything else: every id on the wire is a UUID, so an id can
+    never carry a path separator, ``..``, a NUL or a subject wildcard into a file name,
+    a subject or a log line."""
+    if len(value) != 36:
+        raise ValueError("must be a UUID (36 characters)")
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError("must be a UUID") from None
+    canonical = str(parsed)
+    if canonical != value.lower():
+        raise ValueError("must be a UUID in canonical form")
+    return canonical
+
+
+def is_id(value: str) -> bool:
+    """True when ``value`` is a canonical UUID string (what :data:`Id` accepts)."""
+    try:
+        canonical_uuid(value)
+    except ValueError:
+        return False
+    return True
+
+
+Id = Annotated[str, AfterValidator(canonical_uuid)]
+"""A UUID string id on the wire (camera, alert, command, correlation, session ids; DESIGN
+§3). Validated and normalised to lowercase at the model boundary; :func:`new_id` makes one."""
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+"""An id chosen by an operator rather than generated (a worker's ``--worker-id``, default
+``<host>-<pid>-<hex>``): letters, digits, ``._-`` (not first), at most 128 characters."""
+
+PrincipalKey = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,16}:[A-Za-z0-9_-]{1,64}$")]
+"""``kind:id`` of a principal (``user:<uuid>``, ``api_key:<uuid>``) as carried on the bus."""
 
 
 UtcDatetime = Annotated[datetime, PlainSerializer(iso_z, return_type=str, when_used="json")]

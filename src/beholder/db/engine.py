@@ -6,9 +6,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from beholder.config import Settings
 from beholder.errors import DatabaseError
+from beholder.files import create_private_file, ensure_private_dir
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -32,11 +34,35 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     cur.close()
 
 
+def sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite database file in use, or ``None`` (PostgreSQL, in-memory SQLite)."""
+    url = make_url(settings.resolved_database_url)
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    return Path(str(url.database))
+
+
+def prepare_data_dir(settings: Settings, *, warn: bool = True) -> None:
+    """Create the data dir (0700) and the SQLite file (0600) before anything writes there.
+
+    SQLite creates its database with a umask-derived mode (0644 under umask 022) and its
+    ``-wal``/``-shm`` files with the database file's mode, so the file is created first,
+    private. An existing data dir wider than 0700 is reported once (``warn``); existing
+    files are left as they are. Raises ``OSError`` when the directory cannot be created."""
+    ensure_private_dir(settings.data_dir, warn=warn)
+    db_file = sqlite_file(settings)
+    if db_file is not None:
+        if db_file.parent.resolve() != settings.data_dir.resolve():
+            # A database placed elsewhere: its folder is the operator's; the file is private.
+            ensure_private_dir(db_file.parent, warn=False)
+        create_private_file(db_file)
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     """Engine for the configured URL. PostgreSQL gets a bounded, pre-pinged pool."""
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(settings, warn=False)
         engine = create_async_engine(url, connect_args={"timeout": 5})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -370,7 +370,7 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
     async with contextlib.AsyncExitStack() as stack:
         step = "bus"
         try:
-            bus = create_bus(settings.bus_url)
+            bus = create_bus(settings.bus)
             await bus.start()
             stack.push_async_callback(bus.close)
             if settings.worker.metrics_port is not None:

@@ -20,6 +20,7 @@ from beholder.contracts.wire import utcnow
 from beholder.db.models import Alert
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.errors import InvalidInput, NotFound
+from beholder.files import safe_child
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -102,10 +103,10 @@ async def alert_snapshot(
     row = await _visible_alert(session, principal, alert_id)
     if row.snapshot_path is None:
         raise NotFound("This alert has no snapshot.")
-    # The stored name is ours ("<uuid>.jpg"), but never trust a path from the DB blindly.
-    directory = state.settings.snapshot_dir.resolve()
-    path = (directory / row.snapshot_path).resolve()
-    if path.parent != directory or not path.is_file():
+    # The stored name is ours ("<uuid>.jpg"), but never trust a path from the DB blindly:
+    # a name that leaves the folder answers like a missing file (UnsafePath is a NotFound).
+    path = safe_child(state.settings.snapshot_dir, row.snapshot_path)
+    if not path.is_file():
         raise NotFound(
             "The snapshot is no longer available.", detail=f"missing {row.snapshot_path}"
         )

@@ -41,11 +41,11 @@ from beholder.bus.base import Bus
 from beholder.config import LiveViewSettings
 from beholder.contracts.live import EgressReply, WhepAnswer, WhepDelete, WhepOffer, WhepRenew
 from beholder.contracts.subjects import (
-    valid_subject_token,
     whep_delete_subject,
     whep_renew_subject,
     whep_subject,
 )
+from beholder.contracts.wire import is_id
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import (
     AppError,
@@ -79,7 +79,7 @@ _SDP = {"content": {"application/sdp": {"schema": {"type": "string"}}}}
 
 def _check_ids(*ids: str) -> None:
     for value in ids:
-        if not valid_subject_token(value):
+        if not is_id(value):  # ids are UUIDs; the bus models refuse anything else
             raise NotFound("Not found.")
 
 

@@ -56,6 +56,11 @@ async def insert(session: AsyncSession, alert: Alert) -> Alert:
     return alert
 
 
+async def find(session: AsyncSession, alert_id: str) -> Alert | None:
+    """The alert, or ``None``."""
+    return await session.get(Alert, alert_id)
+
+
 async def get(session: AsyncSession, alert_id: str) -> Alert:
     """The alert; raises ``NotFound``."""
     row = await session.get(Alert, alert_id)
