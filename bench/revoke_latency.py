@@ -32,6 +32,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from beholder.bus.nats import NatsBus
+from beholder.config import BusSettings
 from support.api import LiveApi, start_live_api, stop_live_api
 from support.bus import NATS_URL, PrefixedBus, nats_up
 from support.settings import make_settings
@@ -90,7 +91,7 @@ async def run(trials: int, over_nats: bool) -> dict[str, Any]:
             prefix = f"bench{uuid.uuid4().hex[:8]}"
             apis = [
                 await start_live_api(
-                    make_settings(Path(tmp), bus_url=NATS_URL, **base),
+                    make_settings(Path(tmp), bus=BusSettings(url=NATS_URL), **base),
                     bus=PrefixedBus(NatsBus(NATS_URL), prefix),
                 )
                 for _ in range(2)

@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from beholder.bus.nats import NatsBus
+from beholder.config import BusSettings
 from support.api import LiveApi, live_api
 from support.bus import NATS_URL, PrefixedBus, nats_up
 from support.settings import make_settings
@@ -211,8 +212,8 @@ async def test_revocation_crosses_api_instances_over_nats(
         pytest.skip("NATS is not running on 127.0.0.1:4222")
     prefix = f"t{uuid.uuid4().hex[:12]}"
     # one database and data dir (the JWT secret), two instances, two NATS connections
-    first = make_settings(tmp_path, database_url, bus_url=NATS_URL)
-    second = make_settings(tmp_path, database_url, bus_url=NATS_URL)
+    first = make_settings(tmp_path, database_url, bus=BusSettings(url=NATS_URL))
+    second = make_settings(tmp_path, database_url, bus=BusSettings(url=NATS_URL))
     assert second.auth_recheck_interval >= 30  # only the bus can be this quick
     async with (
         live_api(first, bus=PrefixedBus(NatsBus(NATS_URL), prefix)) as a,
