@@ -305,7 +305,7 @@ def test_bus_credentials_are_checked_and_never_echoed(
         load_settings()
     assert str(err.value) == (
         "invalid setting BEHOLDER_BUS_PASSWORD=<hidden>: "
-        "Value error, BEHOLDER_BUS_PASSWORD needs BEHOLDER_BUS_USER"
+        "BEHOLDER_BUS_PASSWORD needs BEHOLDER_BUS_USER"
     )
     monkeypatch.setenv("BEHOLDER_BUS_USER", "beholder")
     monkeypatch.setenv("BEHOLDER_BUS_TOKEN", "tok-secret-value")

@@ -1,0 +1,95 @@
+"""The bus section, ``BEHOLDER_BUS_<NAME>``: its URL and, for NATS, credentials and TLS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BusSettings(BaseSettings):
+    """The bus, ``BEHOLDER_BUS_<NAME>``: where it is and, for NATS, how to authenticate.
+
+    ``url``: ``memory://`` (one process) or ``nats://host:4222`` / ``tls://host:4222``.
+    Credentials, one kind at most: ``user`` + ``password``, ``token``, an nkey seed file, or a
+    ``.creds`` file (JWT + nkey seed, NATS decentralised auth). TLS: ``tls_ca_file`` verifies
+    the server (enables TLS on a ``nats://`` URL), ``tls_cert_file`` + ``tls_key_file`` are
+    the client certificate when the server asks for one. Files must exist at start-up.
+    Secrets are :class:`~pydantic.SecretStr` (never printed by ``repr`` or in an error line).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="BEHOLDER_BUS_",
+        env_file=None,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    url: str = Field(
+        default="memory://",
+        pattern=r"^(memory|nats|tls)://",
+        description="memory:// or nats://host:4222 (tls://host:4222 for TLS)",
+    )
+    user: str | None = Field(default=None, min_length=1, description="NATS user name")
+    password: SecretStr | None = Field(default=None, description="NATS password (with user)")
+    token: SecretStr | None = Field(default=None, description="NATS authentication token")
+    nkey_seed_file: FilePath | None = Field(
+        default=None, description="file holding the NATS nkey seed (SU...)"
+    )
+    creds_file: FilePath | None = Field(
+        default=None, description="NATS .creds file (user JWT and nkey seed)"
+    )
+    tls_ca_file: FilePath | None = Field(
+        default=None, description="CA bundle that signs the NATS server's certificate"
+    )
+    tls_cert_file: FilePath | None = Field(default=None, description="client certificate (PEM)")
+    tls_key_file: FilePath | None = Field(default=None, description="client private key (PEM)")
+
+    @field_validator("password")
+    @classmethod
+    def _password_needs_user(cls, value: SecretStr | None, info: ValidationInfo) -> Any:
+        if value is not None and not info.data.get("user"):
+            raise ValueError("BEHOLDER_BUS_PASSWORD needs BEHOLDER_BUS_USER")
+        return value
+
+    @field_validator("creds_file")
+    @classmethod
+    def _one_kind_of_credentials(cls, value: Path | None, info: ValidationInfo) -> Any:
+        given = [
+            name
+            for name, present in (
+                ("USER", info.data.get("user") is not None),
+                ("TOKEN", info.data.get("token") is not None),
+                ("NKEY_SEED_FILE", info.data.get("nkey_seed_file") is not None),
+                ("CREDS_FILE", value is not None),
+            )
+            if present
+        ]
+        if len(given) > 1:
+            names = ", ".join(f"BEHOLDER_BUS_{n}" for n in given)
+            raise ValueError(f"set one kind of bus credentials, not {names}")
+        return value
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _cert_and_key_together(cls, value: Path | None, info: ValidationInfo) -> Any:
+        if (value is None) != (info.data.get("tls_cert_file") is None):
+            raise ValueError("BEHOLDER_BUS_TLS_CERT_FILE and BEHOLDER_BUS_TLS_KEY_FILE go together")
+        return value
+
+    @property
+    def authenticated(self) -> bool:
+        """True when credentials are configured (here, as ``user:pass@`` in the URL, or a
+        client certificate)."""
+        in_url = "@" in self.url.split("://", 1)[-1]
+        given = (self.user, self.token, self.nkey_seed_file, self.creds_file, self.tls_cert_file)
+        return in_url or any(v is not None for v in given)
