@@ -20,8 +20,9 @@ Every value is defined once, in this package (one module per section), with its 
 variable. A keyword argument that names no field is refused (``extra="forbid"``: a stale
 name fails loudly instead of being ignored); unknown ``BEHOLDER_*`` variables are ignored.
 Embedded defaults make ``beholder serve`` work on a fresh machine: SQLite in ``./data``, the
-in-memory bus and one in-process worker. Distributed mode is the same code with ``BEHOLDER_DATABASE_URL`` (PostgreSQL) and
-``BEHOLDER_BUS_URL`` (NATS, with its ``BEHOLDER_BUS_*`` credentials) set.
+in-memory bus and one in-process worker. Distributed mode is the same code with
+``BEHOLDER_DATABASE_URL`` (PostgreSQL) and ``BEHOLDER_BUS_URL`` (NATS, with its
+``BEHOLDER_BUS_*`` credentials) set.
 """
 
 from beholder.config.bus import BusSettings
