@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.api.state import AppState
-from beholder.auth.media import current_principal_of
+from beholder.auth.media import REFUSED as MEDIA_LINK_REFUSED
 from beholder.auth.roles import Principal, Role
 from beholder.errors import PermissionDenied, Unauthorized
 
@@ -114,7 +114,7 @@ async def media_principal(
     token or API key is taken from the query string. Only used on read-only media endpoints."""
     if bearer is None and not api_key and (sig is not None or exp is not None):
         kind, principal_id = state.media.verify(request.url.path, exp or "", sig or "")
-        principal = await current_principal_of(state.db, kind, principal_id)
+        principal = await state.auth.principal_of(kind, principal_id, MEDIA_LINK_REFUSED)
         await state.limiter.check_principal(principal.key)
         request.state.principal = principal
     else:

@@ -17,15 +17,14 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from beholder.auth.roles import SCOPE_ROLE, ApiKeyScope, Principal, Role
-from beholder.db.engine import Database
-from beholder.db.models import ApiKey, User
+from beholder.auth.roles import Principal
 from beholder.errors import Unauthorized
 
 MEDIA_URL_TTL = 60
 """Seconds a signed media URL stays valid (an MJPEG stream opened in time keeps playing)."""
 _KINDS = ("user", "api_key")
-_REFUSED = "This media link is invalid or has expired."
+REFUSED = "This media link is invalid or has expired."
+"""User-safe refusal for a bad, expired or no-longer-valid signed media URL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,37 +63,14 @@ class MediaSigner:
         when the signature does not match this path, is malformed, or has expired."""
         parts = sig.split(".")
         if len(parts) != 3 or parts[0] not in _KINDS or not exp.isdigit() or len(exp) > 12:
-            raise Unauthorized(_REFUSED, detail="malformed media signature")
+            raise Unauthorized(REFUSED, detail="malformed media signature")
         kind, principal_id, mac = parts
         expires = int(exp)
         if not hmac.compare_digest(mac, self._mac(path, expires, kind, principal_id)):
-            raise Unauthorized(_REFUSED, detail=f"media signature mismatch for {path}")
+            raise Unauthorized(REFUSED, detail=f"media signature mismatch for {path}")
         current = now if now is not None else time.time()
         if expires < current:
-            raise Unauthorized(_REFUSED, detail="media signature expired")
+            raise Unauthorized(REFUSED, detail="media signature expired")
         if expires > current + MEDIA_URL_TTL + 5:  # our own keys never sign that far ahead
-            raise Unauthorized(_REFUSED, detail="media signature expiry too far ahead")
+            raise Unauthorized(REFUSED, detail="media signature expiry too far ahead")
         return kind, principal_id
-
-
-async def current_principal_of(db: Database, kind: str, principal_id: str) -> Principal:
-    """The principal ``kind``/``principal_id`` as the database has it now; raises
-    ``Unauthorized`` when the user is gone or disabled, or the key is gone or revoked."""
-    async with db.session() as s:
-        if kind == "user":
-            user = await s.get(User, principal_id)
-            if user is None or user.disabled:
-                raise Unauthorized(_REFUSED, detail="media URL of a missing or disabled user")
-            return Principal(kind="user", id=user.id, name=user.username, role=Role(user.role))
-        row = await s.get(ApiKey, principal_id) if kind == "api_key" else None
-        if row is None or row.revoked_at is not None:
-            raise Unauthorized(_REFUSED, detail="media URL of a missing or revoked key")
-        scope = ApiKeyScope(row.scope)
-        return Principal(
-            kind="api_key",
-            id=row.id,
-            name=row.name,
-            role=SCOPE_ROLE[scope],
-            scope=scope,
-            owner_id=row.owner_id,
-        )

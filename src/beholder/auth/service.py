@@ -15,6 +15,7 @@ from beholder.auth.api_keys import key_matches, parse_prefix
 from beholder.auth.roles import SCOPE_ROLE, ApiKeyScope, Principal, Role
 from beholder.auth.tokens import TokenPair, TokenService
 from beholder.db.engine import Database
+from beholder.db.models import ApiKey, User
 from beholder.db.repositories import api_keys as keys_repo
 from beholder.db.repositories import users as users_repo
 from beholder.errors import Unauthorized
@@ -135,13 +136,7 @@ class AuthService:
         # Role and disabled are read from the DB so that changes apply at once.
         if user is None or user.disabled:
             raise Unauthorized("Invalid credentials.", detail="user missing or disabled")
-        return Principal(
-            kind="user",
-            id=user.id,
-            name=user.username,
-            role=Role(user.role),
-            expires_at=float(claims["exp"]),
-        )
+        return user_principal(user, expires_at=float(claims["exp"]))
 
     async def authenticate_api_key(self, key: str) -> Principal:
         """A principal for an API key; raises ``Unauthorized`` when unknown or revoked."""
@@ -155,15 +150,43 @@ class AuthService:
             now = utcnow()
             if row.last_used_at is None or now - row.last_used_at > _API_KEY_TOUCH_INTERVAL:
                 row.last_used_at = now  # throttled: avoids a write on every request
-            scope = ApiKeyScope(row.scope)
-            return Principal(
-                kind="api_key",
-                id=row.id,
-                name=row.name,
-                role=SCOPE_ROLE[scope],
-                scope=scope,
-                owner_id=row.owner_id,
-            )
+            return key_principal(row)
+
+    async def principal_of(self, kind: str, principal_id: str, refusal: str) -> Principal:
+        """The principal ``kind`` (``user``/``api_key``) ``principal_id`` as the database has it
+        now, for a credential that names it (a signed media URL); raises ``Unauthorized``
+        with the user-safe ``refusal`` when the user is gone or disabled, or the key is gone
+        or revoked. The principal has no expiry (long-lived uses are re-checked)."""
+        async with self.db.session() as s:
+            if kind == "user":
+                user = await users_repo.find(s, principal_id)
+                if user is None or user.disabled:
+                    raise Unauthorized(refusal, detail=f"user {principal_id} missing or disabled")
+                return user_principal(user)
+            row = await s.get(ApiKey, principal_id) if kind == "api_key" else None
+            if row is None or row.revoked_at is not None:
+                raise Unauthorized(refusal, detail=f"API key {principal_id} missing or revoked")
+            return key_principal(row)
+
+
+def user_principal(user: User, expires_at: float | None = None) -> Principal:
+    """The principal of a user row; ``expires_at``: its access token's expiry (unix s)."""
+    return Principal(
+        kind="user", id=user.id, name=user.username, role=Role(user.role), expires_at=expires_at
+    )
+
+
+def key_principal(row: ApiKey) -> Principal:
+    """The principal of an API key row: the role its scope grants (``SCOPE_ROLE``)."""
+    scope = ApiKeyScope(row.scope)
+    return Principal(
+        kind="api_key",
+        id=row.id,
+        name=row.name,
+        role=SCOPE_ROLE[scope],
+        scope=scope,
+        owner_id=row.owner_id,
+    )
 
 
 def seconds_left(principal: Principal) -> float | None:
