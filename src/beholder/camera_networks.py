@@ -225,16 +225,9 @@ def resolve_camera(
 
 
 async def resolve_camera_async(url: str, policy: NetworkPolicy) -> CameraTarget:
-    """:func:`resolve_camera` on the event loop (the loop's resolver, same checks)."""
-    host, port = endpoint(url)
-    if not host:
-        raise ValueError("the camera URL has no host")
-    literal = _literal(host)
-    if literal is not None:
-        return _choose(url, host, port, [str(_normalise(literal))], policy)
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return _choose(url, host, port, _addresses(infos), policy)
+    """:func:`resolve_camera` off the event loop (a worker thread, as the loop's own
+    ``getaddrinfo`` does); same checks, same errors."""
+    return await asyncio.to_thread(resolve_camera, url, policy)
 
 
 __all__ = [
