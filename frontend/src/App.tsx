@@ -1,5 +1,5 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { lazy } from 'react';
+import { Suspense, lazy } from 'react';
 import { BrowserRouter, Route, Routes } from 'react-router';
 import { Toaster } from 'sonner';
 import { ApiError } from './api/http';
@@ -8,10 +8,15 @@ import { Layout } from './components/Layout';
 import { DashboardPage } from './pages/DashboardPage';
 import { LoginPage } from './pages/LoginPage';
 import { StartupGate } from './pages/StartupScreen';
+import { Spinner } from './components/ui';
 
 // Secondary routes are split out of the initial bundle.
 const CamerasPage = lazy(() => import('./pages/CamerasPage'));
 const AlertsPage = lazy(() => import('./pages/AlertsPage'));
+const StreamsPage = lazy(() => import('./pages/StreamsPage'));
+const StreamViewerPage = lazy(() => import('./pages/StreamViewerPage'));
+// The phone's page: no dashboard around it (and no hub socket).
+const PublishPage = lazy(() => import('./pages/PublishPage'));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -27,10 +32,20 @@ function Authed() {
   if (!session) return <LoginPage />;
   return (
     <Routes>
+      <Route
+        path="publish"
+        element={
+          <Suspense fallback={<Spinner label="Loading…" className="p-4" />}>
+            <PublishPage />
+          </Suspense>
+        }
+      />
       <Route element={<Layout />}>
         <Route index element={<DashboardPage />} />
         <Route path="cameras" element={<CamerasPage />} />
         <Route path="alerts" element={<AlertsPage />} />
+        <Route path="streams" element={<StreamsPage />} />
+        <Route path="streams/:id" element={<StreamViewerPage />} />
         <Route path="*" element={<DashboardPage />} />
       </Route>
     </Routes>

@@ -12,6 +12,11 @@ import type {
   Page,
   Readiness,
   ServiceHealth,
+  StreamOut,
+  StreamQuery,
+  StreamRegister,
+  StreamRegistered,
+  StreamUpdate,
   SystemHealth,
   TokenPair,
 } from './types';
@@ -40,6 +45,7 @@ export const api = {
     request<Page<Alert>>('/api/alerts', {
       query: {
         cameraId: q.cameraId,
+        streamId: q.streamId,
         severity: q.severity,
         type: q.type,
         since: q.since,
@@ -51,6 +57,14 @@ export const api = {
     }),
   getAlert: (id: string) => request<Alert>(`/api/alerts/${enc(id)}`),
   acknowledgeAlert: (id: string) => request<Alert>(`/api/alerts/${enc(id)}/acknowledge`, { method: 'POST' }),
+
+  registerStream: (body: StreamRegister) => request<StreamRegistered>('/api/streams/register', { method: 'POST', json: body }),
+  listStreams: (q: StreamQuery = {}) =>
+    request<Page<StreamOut>>('/api/streams', { query: { status: q.status, limit: q.limit, cursor: q.cursor } }),
+  getStream: (id: string) => request<StreamOut>(`/api/streams/${enc(id)}`),
+  updateStream: (id: string, body: StreamUpdate) =>
+    request<StreamOut>(`/api/streams/${enc(id)}`, { method: 'PATCH', json: body }),
+  deleteStream: (id: string) => request<void>(`/api/streams/${enc(id)}`, { method: 'DELETE' }),
 
   // Signed in, the answer carries each service's details (anonymous: statuses only).
   health: () => request<SystemHealth>('/api/system/health'),

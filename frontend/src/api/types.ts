@@ -4,6 +4,7 @@
  * This file only gives them the names the pages use. Pages import types from here.
  */
 import type * as G from './generated/types.gen';
+import type * as C from '../relay/contract';
 
 export type Role = G.Role;
 export type TokenPair = G.TokenResponse;
@@ -54,3 +55,16 @@ export interface Readiness {
 }
 
 export type ErrorBody = G.ErrorResponse;
+
+// Mobile relay streams (issue 10).
+export type StreamOut = C.StreamOut;
+export type StreamStatus = C.StreamStatus;
+export type StreamRegister = C.StreamRegister;
+export type StreamRegistered = C.StreamRegistered;
+export type StreamUpdate = C.StreamUpdate;
+export const STREAM_STATUSES: readonly StreamStatus[] = ['streaming', 'online', 'offline'];
+export interface StreamQuery {
+  status?: StreamStatus;
+  limit?: number;
+  cursor?: string;
+}

@@ -1,4 +1,4 @@
-import { Cctv, LayoutGrid, List, LogOut, Siren, User } from 'lucide-react';
+import { Cctv, LayoutGrid, List, LogOut, Siren, Smartphone, User } from 'lucide-react';
 import { Suspense } from 'react';
 import { NavLink, Outlet } from 'react-router';
 import { useAuth, usePermissions } from '../auth/auth';
@@ -14,6 +14,7 @@ import { Button, Spinner, cx } from './ui';
 const nav = [
   { to: '/', label: 'Dashboard', icon: LayoutGrid, end: true },
   { to: '/cameras', label: 'Cameras', icon: List, end: false },
+  { to: '/streams', label: 'Streams', icon: Smartphone, end: false },
   { to: '/alerts', label: 'Alerts', icon: Siren, end: false },
 ];
 

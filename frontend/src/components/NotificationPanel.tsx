@@ -1,7 +1,8 @@
 import { Bell, CheckCheck, Trash2, Volume2, VolumeX } from 'lucide-react';
 import { useMemo } from 'react';
-import type { Alert } from '../api/types';
+import { groupAlerts } from '../lib/alertGroups';
 import { useCameraNames } from '../lib/cameras';
+import { useStreamNames } from '../lib/streams';
 import { relativeTime } from '../lib/format';
 import { setPrefs, usePrefs } from '../lib/prefs';
 import { ui, useUi } from '../lib/ui';
@@ -33,37 +34,20 @@ export function NotificationBell() {
   );
 }
 
-interface Group {
-  cameraId: string;
-  name: string;
-  alerts: Alert[];
-  unread: number;
-}
-
 export function NotificationPanel() {
   const open = useUi((s) => s.notificationsOpen);
   const alerts = useRealtime((s) => s.alerts);
   const readUpTo = useRealtime((s) => s.readUpTo);
   const readIds = useRealtime((s) => s.readIds);
-  const names = useCameraNames();
+  const cameras = useCameraNames();
+  const streams = useStreamNames(open);
   const prefs = usePrefs();
   const now = useNow(open ? 30_000 : null);
 
-  const groups = useMemo(() => {
-    const m = new Map<string, Group>();
-    for (const a of alerts) {
-      const key = a.cameraId ?? a.streamId ?? 'system';
-      let g = m.get(key);
-      if (!g) {
-        g = { cameraId: key, name: a.cameraId ? names.get(a.cameraId) ?? 'Unknown camera' : a.streamId ? 'Mobile stream' : 'System', alerts: [], unread: 0 };
-        m.set(key, g);
-      }
-      g.alerts.push(a);
-      if (isUnread({ readUpTo, readIds }, a)) g.unread++;
-    }
-    // Alerts are newest first, so groups come out ordered by their newest alert.
-    return [...m.values()];
-  }, [alerts, names, readUpTo, readIds]);
+  const groups = useMemo(
+    () => groupAlerts(alerts, { cameras, streams }, (a) => isUnread({ readUpTo, readIds }, a)),
+    [alerts, cameras, streams, readUpTo, readIds],
+  );
 
   return (
     <Dialog
@@ -94,7 +78,7 @@ export function NotificationPanel() {
       {!groups.length && <p className="py-8 text-center text-sm text-slate-400">No alerts. New ones appear here as they happen.</p>}
       <div className="space-y-4">
         {groups.map((g) => (
-          <section key={g.cameraId} aria-label={`${g.name}: ${g.alerts.length} alerts`} data-testid="notification-group">
+          <section key={g.key} data-group-kind={g.kind} aria-label={`${g.name}: ${g.alerts.length} alerts`} data-testid="notification-group">
             <h3 className="mb-1 flex items-center gap-2 text-sm font-semibold">
               <span className="truncate">{g.name}</span>
               <span className="rounded-full bg-slate-700 px-2 text-xs font-medium" aria-label={`${g.alerts.length} alerts`}>

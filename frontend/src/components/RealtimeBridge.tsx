@@ -9,6 +9,7 @@ import { useEffect } from 'react';
 import { toast } from 'sonner';
 import { api } from '../api/endpoints';
 import type { Camera, Page, SystemHealth } from '../api/types';
+import { sourceName } from '../lib/alertGroups';
 import { camerasKey } from '../lib/cameras';
 import { getPrefs } from '../lib/prefs';
 import { playChime } from '../lib/sound';
@@ -86,7 +87,7 @@ export function RealtimeBridge() {
         toast(`${b.newAlerts.length} new alerts`, { action: { label: 'Show', onClick: ui.openNotifications } });
       } else {
         for (const a of b.newAlerts) {
-          const cam = a.cameraId ? names.get(a.cameraId) ?? 'a camera' : 'a stream';
+          const cam = sourceName(a, { cameras: names, streams: new Map() });
           const text = a.message || 'Face detected';
           // The server's message ("2 faces detected on <camera>") names the camera already.
           toast(text.endsWith(` on ${cam}`) ? text : `${text} — ${cam}`, {

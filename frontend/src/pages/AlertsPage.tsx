@@ -1,13 +1,16 @@
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { Check } from 'lucide-react';
 import { useMemo, useState } from 'react';
+import { useSearchParams } from 'react-router';
 import { api } from '../api/endpoints';
 import { errorMessage } from '../api/http';
 import { ALERT_TYPES, SEVERITIES, type AlertQuery } from '../api/types';
 import { usePermissions } from '../auth/auth';
 import { AlertThumb, SeverityPill } from '../components/AlertThumb';
 import { Button, ErrorState, Spinner } from '../components/ui';
+import { sourceName } from '../lib/alertGroups';
 import { useCameraActions, useCameraNames, useCameras } from '../lib/cameras';
+import { useStreamNames, useStreams } from '../lib/streams';
 import { absoluteTime, relativeTime } from '../lib/format';
 import { ui } from '../lib/ui';
 
@@ -25,7 +28,15 @@ export default function AlertsPage() {
   const names = useCameraNames();
   const perms = usePermissions();
   const { acknowledge } = useCameraActions();
-  const [cameraId, setCameraId] = useState('');
+  const streams = useStreams();
+  const streamNames = useStreamNames();
+  // One "source" filter: a camera (`camera:<id>`) or a mobile stream (`stream:<id>`).
+  const [params] = useSearchParams();
+  const [source, setSource] = useState(() => {
+    const st = params.get('streamId');
+    const cam = params.get('cameraId');
+    return st ? `stream:${st}` : cam ? `camera:${cam}` : '';
+  });
   const [severity, setSeverity] = useState('');
   const [type, setType] = useState('');
   const [since, setSince] = useState('');
@@ -34,7 +45,8 @@ export default function AlertsPage() {
 
   const filters = useMemo<AlertQuery>(() => {
     const f: AlertQuery = { limit: PAGE };
-    if (cameraId) f.cameraId = cameraId;
+    if (source.startsWith('camera:')) f.cameraId = source.slice(7);
+    if (source.startsWith('stream:')) f.streamId = source.slice(7);
     const sev = SEVERITIES.find((x) => x === severity);
     if (sev) f.severity = sev;
     const kind = ALERT_TYPES.find((x) => x === type);
@@ -45,7 +57,7 @@ export default function AlertsPage() {
     if (u) f.until = u;
     if (ack) f.acknowledged = ack === 'yes';
     return f;
-  }, [cameraId, severity, type, since, until, ack]);
+  }, [source, severity, type, since, until, ack]);
 
   const q = useInfiniteQuery({
     queryKey: ['alerts', 'history', filters],
@@ -60,14 +72,27 @@ export default function AlertsPage() {
       <h1 className="text-lg font-semibold">Alerts</h1>
       <form className="flex flex-wrap items-end gap-2" role="search" aria-label="Filter alerts" onSubmit={(e) => e.preventDefault()}>
         <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Camera
-          <select className={select} value={cameraId} onChange={(e) => setCameraId(e.target.value)}>
-            <option value="">All cameras</option>
-            {(cams.data ?? []).map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
+          Source
+          <select className={select} value={source} onChange={(e) => setSource(e.target.value)}>
+            <option value="">All cameras and streams</option>
+            {!!cams.data?.length && (
+              <optgroup label="Cameras">
+                {cams.data.map((c) => (
+                  <option key={c.id} value={`camera:${c.id}`}>
+                    {c.name}
+                  </option>
+                ))}
+              </optgroup>
+            )}
+            {!!streams.data?.length && (
+              <optgroup label="Streams">
+                {streams.data.map((st) => (
+                  <option key={st.id} value={`stream:${st.id}`}>
+                    {st.deviceName}
+                  </option>
+                ))}
+              </optgroup>
+            )}
           </select>
         </label>
         <label className="flex flex-col gap-0.5 text-xs text-slate-400">
@@ -123,7 +148,7 @@ export default function AlertsPage() {
                 <span className="min-w-0 flex-1">
                   <span className="block truncate text-sm">{a.message}</span>
                   <span className="flex flex-wrap items-center gap-2 text-xs text-slate-400">
-                    <span>{a.cameraId ? names.get(a.cameraId) ?? 'Unknown camera' : a.streamId ? 'Mobile stream' : 'System'}</span>
+                    <span>{sourceName(a, { cameras: names, streams: streamNames })}</span>
                     <time dateTime={a.createdAt} title={absoluteTime(a.createdAt)}>
                       {relativeTime(a.createdAt)}
                     </time>

@@ -244,6 +244,7 @@ export class RealtimeClient {
         this.send(ts === undefined ? { type: 'pong' } : { type: 'pong', ts });
         return;
       }
+      case 'alert':
       case 'face-detection-alert': {
         const id = (msg as { id?: unknown }).id;
         if (typeof id === 'string') this.lastAlertId = id;

@@ -7,10 +7,10 @@ import { tokens } from '../auth/tokens';
 import { RealtimeClient } from './client';
 import { OfflineQueue, type QueuedAction } from './offlineQueue';
 import { acceptedStatus } from './protocol';
-import { RealtimeStore, isUnread, type CameraLive, type RealtimeState } from './store';
+import { RealtimeStore, isUnread, type CameraLive, type RealtimeState, type StreamLive } from './store';
 
 export { RealtimeClient, RealtimeStore, OfflineQueue, acceptedStatus, isUnread };
-export type { CameraLive, RealtimeState, QueuedAction };
+export type { CameraLive, RealtimeState, QueuedAction, StreamLive };
 export type { BatchInfo, ConnectionState } from './store';
 
 export const realtimeStore = new RealtimeStore();
@@ -41,4 +41,8 @@ export function useCameraLive(id: string): CameraLive | undefined {
 
 export function useQueuedActions(): readonly QueuedAction[] {
   return useSyncExternalStore(offlineQueue.subscribe, offlineQueue.getSnapshot);
+}
+
+export function useStreamLive(id: string): StreamLive | undefined {
+  return useRealtime((s) => s.streams[id]);
 }

@@ -5,8 +5,9 @@
  */
 import type { AlertMessage, HubMessage } from '../api/generated/types.gen';
 import type { CameraStatus } from '../api/types';
+import type { StreamStatusUpdate } from '../relay/contract';
 
-export type Topic = 'cameras' | 'alerts' | 'health' | 'stats' | 'nvrs';
+export type Topic = 'cameras' | 'alerts' | 'health' | 'stats' | 'nvrs' | 'streams';
 
 export type ClientMessage =
   | { type: 'auth'; token: string; lastAlertId?: string }
@@ -14,7 +15,7 @@ export type ClientMessage =
   | { type: 'pong'; ts?: number | string };
 
 /** Every message the hub sends, told apart by `type`. */
-export type ServerEvent = HubMessage;
+export type ServerEvent = HubMessage | StreamStatusUpdate;
 export type ServerEventOf<T extends ServerEvent['type']> = Extract<ServerEvent, { type: T }>;
 
 export type CameraStatusUpdate = ServerEventOf<'camera-status-update'>;
@@ -22,6 +23,7 @@ export type CameraStatusUpdate = ServerEventOf<'camera-status-update'>;
 export type AlertHubMessage = AlertMessage;
 export type HealthUpdate = ServerEventOf<'health-update'>;
 export type StatsUpdated = ServerEventOf<'stats:updated'>;
+export type StreamStatusHubMessage = ServerEventOf<'stream-status-update'>;
 
 /** A status the app knows before the hub reports it (the server accepted a command), in the
  * hub's own shape so that the store treats both alike. */
@@ -41,7 +43,7 @@ export function acceptedStatus(cameraId: string, status: CameraStatus, now = new
   };
 }
 
-export const DEFAULT_TOPICS: Topic[] = ['cameras', 'alerts', 'health', 'stats'];
+export const DEFAULT_TOPICS: Topic[] = ['cameras', 'alerts', 'health', 'stats', 'streams'];
 
 /** Close code the hub uses for an expired or invalid token. */
 export const CLOSE_AUTH_EXPIRED = 4401;

@@ -6,7 +6,7 @@
  * are committed on the next frame; counters (unread count) and stats at most every
  * `slowIntervalMs` (500 ms). User actions (mark read, clear) commit synchronously.
  */
-import type { Alert, CameraStatus, StreamStats, SystemHealth } from '../api/types';
+import type { Alert, CameraStatus, StreamOut, StreamStats, SystemHealth } from '../api/types';
 import type { AlertHubMessage, ServerEvent } from './protocol';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'offline';
@@ -20,12 +20,25 @@ export interface CameraLive {
   timestamp: string | null;
 }
 
+/** A mobile stream as the hub last reported it (`stream-status-update`). */
+export interface StreamLive {
+  status: StreamOut['status'];
+  lastSeen: string | null;
+  /** The whole stream when the hub sent it (counts, name), else null. */
+  stream: StreamOut | null;
+  /** Server time of the event (ISO). */
+  timestamp: string | null;
+}
+
 export interface RealtimeState {
   connection: ConnectionState;
   reconnectAttempt: number;
   /** Epoch ms of the next reconnect attempt while reconnecting/offline. */
   nextRetryAt: number | null;
   cameras: Readonly<Record<string, CameraLive>>;
+  streams: Readonly<Record<string, StreamLive>>;
+  /** Bumped when a stream appeared or went away elsewhere (refetch the list). */
+  streamListVersion: number;
   stats: Readonly<Record<string, StreamStats>>;
   health: SystemHealth | null;
   /** Notification list, newest first. */
@@ -126,6 +139,8 @@ export class RealtimeStore {
       reconnectAttempt: 0,
       nextRetryAt: null,
       cameras: {},
+      streams: {},
+      streamListVersion: 0,
       stats: {},
       health: null,
       alerts: [],
@@ -185,6 +200,7 @@ export class RealtimeStore {
     let next: RealtimeState | null = null;
     const draft = (): RealtimeState => (next ??= { ...s });
     let cameras: Record<string, CameraLive> | null = null;
+    let streams: Record<string, StreamLive> | null = null;
     let alerts: Alert[] | null = null;
     let known: Set<string> | null = null;
 
@@ -221,6 +237,14 @@ export class RealtimeStore {
           }
           break;
         }
+        case 'stream-status-update': {
+          if (!ev.streamId) break;
+          streams ??= { ...s.streams };
+          if (!streams[ev.streamId]) draft().streamListVersion = (next ?? s).streamListVersion + 1;
+          streams[ev.streamId] = { status: ev.status, lastSeen: ev.lastSeen ?? null, stream: ev.stream ?? null, timestamp: ev.timestamp ?? null };
+          break;
+        }
+        case 'alert':
         case 'face-detection-alert': {
           const alert = alertOf(ev);
           if (!alert.id) break;
@@ -259,6 +283,7 @@ export class RealtimeStore {
     }
 
     if (cameras) draft().cameras = cameras;
+    if (streams) draft().streams = streams;
     if (alerts) {
       alerts.sort(newestFirst);
       if (alerts.length > this.maxAlerts) alerts.length = this.maxAlerts;
@@ -360,6 +385,7 @@ export class RealtimeStore {
       reconnectAttempt: 0,
       nextRetryAt: null,
       cameras: {},
+      streams: {},
       stats: {},
       alerts: [],
       unreadCount: 0,

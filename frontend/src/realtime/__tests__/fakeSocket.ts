@@ -53,7 +53,7 @@ export class FakeSocket implements SocketLike {
   handshake(): void {
     this.open();
     this.receive({ type: 'auth-ok' });
-    this.receive({ type: 'subscribed', topics: ['cameras', 'alerts', 'health', 'stats'] });
+    this.receive({ type: 'subscribed', topics: ['cameras', 'alerts', 'health', 'stats', 'streams'] });
   }
 
   sentOfType(type: string): Record<string, unknown>[] {

@@ -272,3 +272,36 @@ describe('hub alert messages', () => {
     expect(store.getState().alerts[0]?.type).toBe('stream-error');
   });
 });
+
+describe('RealtimeStore: mobile streams', () => {
+  const streamStatus = (streamId: string, status: 'offline' | 'online' | 'streaming', sec: number) => ({
+    type: 'stream-status-update' as const,
+    streamId,
+    status,
+    lastSeen: status === 'offline' ? `2030-01-01T00:00:${String(sec).padStart(2, '0')}.000Z` : null,
+    stream: null,
+    timestamp: `2030-01-01T00:00:${String(sec).padStart(2, '0')}.000Z`,
+  });
+
+  it('keeps the latest status per stream and asks for the list when a new stream shows up', () => {
+    const { store, frame } = setup();
+    store.dispatch(streamStatus('s1', 'online', 1));
+    store.dispatch(streamStatus('s1', 'streaming', 2));
+    frame();
+    expect(store.getState().streams.s1).toMatchObject({ status: 'streaming', lastSeen: null });
+    expect(store.getState().streamListVersion).toBe(1);
+    store.dispatch(streamStatus('s1', 'offline', 3));
+    frame();
+    expect(store.getState().streams.s1).toMatchObject({ status: 'offline', lastSeen: '2030-01-01T00:00:03.000Z' });
+    expect(store.getState().streamListVersion).toBe(1);
+    store.reset();
+    expect(store.getState().streams).toEqual({});
+  });
+
+  it('takes stream alerts sent as `alert` (ml-alert) into the notification list', () => {
+    const { store, frame } = setup();
+    store.dispatch(alert('m1', 4, 'ignored', { type: 'alert', cameraId: null, streamId: 's1', metadata: { deviceName: 'Pixel' } }));
+    frame();
+    expect(store.getState().alerts.map((a) => [a.id, a.streamId, a.cameraId])).toEqual([['m1', 's1', null]]);
+  });
+});
