@@ -34,7 +34,7 @@ export type Alert = G.AlertOut;
 export type Severity = Alert['severity'];
 export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
 export type AlertType = Alert['type'];
-export const ALERT_TYPES: readonly AlertType[] = ['face-detection', 'system-alert', 'stream-error'];
+export const ALERT_TYPES: readonly AlertType[] = ['face-detection', 'ml-alert', 'system-alert', 'stream-error'];
 export type DetectedFace = NonNullable<Alert['metadata']['faces']>[number];
 
 export type Page<T> = { items: T[]; nextCursor?: string | null };
@@ -58,7 +58,7 @@ export type ErrorBody = G.ErrorResponse;
 
 // Mobile relay streams (issue 10).
 export type StreamOut = C.StreamOut;
-export type StreamStatus = C.StreamStatus;
+export type StreamStatus = G.StreamStatusUpdate['status'];
 export type StreamRegister = C.StreamRegister;
 export type StreamRegistered = C.StreamRegistered;
 export type StreamUpdate = C.StreamUpdate;

@@ -34,7 +34,7 @@ export function useStreamNames(enabled = true): Map<string, string> {
 export function mergeStream(s: StreamOut, live: StreamLive | undefined): StreamOut {
   if (!live) return s;
   if (live.timestamp && s.updatedAt && live.timestamp < s.updatedAt) return s;
-  return { ...s, ...(live.stream ?? {}), status: live.status, lastSeen: live.lastSeen ?? s.lastSeen };
+  return { ...s, deviceName: live.deviceName || s.deviceName, status: live.status, lastSeen: live.lastSeen ?? s.lastSeen };
 }
 
 function patchStream(qc: ReturnType<typeof useQueryClient>, s: StreamOut): void {

@@ -5,7 +5,6 @@
  */
 import type { AlertMessage, HubMessage } from '../api/generated/types.gen';
 import type { CameraStatus } from '../api/types';
-import type { StreamStatusUpdate } from '../relay/contract';
 
 export type Topic = 'cameras' | 'alerts' | 'health' | 'stats' | 'nvrs' | 'streams';
 
@@ -15,7 +14,7 @@ export type ClientMessage =
   | { type: 'pong'; ts?: number | string };
 
 /** Every message the hub sends, told apart by `type`. */
-export type ServerEvent = HubMessage | StreamStatusUpdate;
+export type ServerEvent = HubMessage;
 export type ServerEventOf<T extends ServerEvent['type']> = Extract<ServerEvent, { type: T }>;
 
 export type CameraStatusUpdate = ServerEventOf<'camera-status-update'>;

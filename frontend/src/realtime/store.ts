@@ -6,7 +6,7 @@
  * are committed on the next frame; counters (unread count) and stats at most every
  * `slowIntervalMs` (500 ms). User actions (mark read, clear) commit synchronously.
  */
-import type { Alert, CameraStatus, StreamOut, StreamStats, SystemHealth } from '../api/types';
+import type { Alert, CameraStatus, StreamStatus, StreamStats, SystemHealth } from '../api/types';
 import type { AlertHubMessage, ServerEvent } from './protocol';
 
 export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'offline';
@@ -22,10 +22,9 @@ export interface CameraLive {
 
 /** A mobile stream as the hub last reported it (`stream-status-update`). */
 export interface StreamLive {
-  status: StreamOut['status'];
+  status: StreamStatus;
   lastSeen: string | null;
-  /** The whole stream when the hub sent it (counts, name), else null. */
-  stream: StreamOut | null;
+  deviceName: string;
   /** Server time of the event (ISO). */
   timestamp: string | null;
 }
@@ -241,7 +240,7 @@ export class RealtimeStore {
           if (!ev.streamId) break;
           streams ??= { ...s.streams };
           if (!streams[ev.streamId]) draft().streamListVersion = (next ?? s).streamListVersion + 1;
-          streams[ev.streamId] = { status: ev.status, lastSeen: ev.lastSeen ?? null, stream: ev.stream ?? null, timestamp: ev.timestamp ?? null };
+          streams[ev.streamId] = { status: ev.status, lastSeen: ev.lastSeen ?? null, deviceName: ev.deviceName, timestamp: ev.timestamp ?? null };
           break;
         }
         case 'alert':

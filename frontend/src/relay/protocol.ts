@@ -3,7 +3,7 @@
  * from the server's schema (`RelayClientMessage`, `RelayServerMessage` in contracts/relay.py);
  * this file only names the members the app uses.
  */
-import type { RelayClientMessage, RelayServerMessage } from './contract';
+import type { RelayClientMessage, RelayServerMessage } from '../api/generated/types.gen';
 
 export type { RelayClientMessage, RelayServerMessage };
 export type RelayServerOf<T extends RelayServerMessage['type']> = Extract<RelayServerMessage, { type: T }>;

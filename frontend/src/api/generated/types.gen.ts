@@ -27,6 +27,10 @@ export type AlertAcknowledged = {
      */
     cameraId: string | null;
     /**
+     * Streamid
+     */
+    streamId: string | null;
+    /**
      * Type
      */
     type: 'alert-acknowledged';
@@ -51,7 +55,7 @@ export type AlertMessage = {
     /**
      * Alerttype
      */
-    alertType: 'face-detection' | 'system-alert' | 'stream-error';
+    alertType: 'face-detection' | 'system-alert' | 'stream-error' | 'ml-alert';
     /**
      * Cameraid
      */
@@ -106,6 +110,10 @@ export type AlertMessage = {
      * Severity
      */
     severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Source
+     */
+    source: string | null;
     /**
      * Streamid
      */
@@ -191,6 +199,12 @@ export type AlertOut = {
      */
     severity: 'low' | 'medium' | 'high' | 'critical';
     /**
+     * Source
+     *
+     * who raised it (stream alerts): api_key:<id>, user:<id> or worker:<id>
+     */
+    source?: string | null;
+    /**
      * Streamid
      */
     streamId: string | null;
@@ -203,7 +217,7 @@ export type AlertOut = {
     /**
      * Type
      */
-    type: 'face-detection' | 'system-alert' | 'stream-error';
+    type: 'face-detection' | 'system-alert' | 'stream-error' | 'ml-alert';
 };
 
 /**
@@ -687,6 +701,8 @@ export type HubMessage = ({
 } & AlertMessage) | ({
     type: 'alert-acknowledged';
 } & AlertAcknowledged) | ({
+    type: 'stream-status-update';
+} & StreamStatusUpdate) | ({
     type: 'health-update';
 } & HealthUpdate) | ({
     type: 'stats:updated';
@@ -850,6 +866,607 @@ export type RefreshRequest = {
      * Refreshtoken
      */
     refreshToken: string;
+};
+
+/**
+ * RelayAlert
+ *
+ * A persisted alert of ``streamId`` (to its producer and alert consumers);
+ * ``timestamp`` when it was stored, ``source`` who raised it (``api_key:<id>``…).
+ */
+export type RelayAlert = {
+    /**
+     * Alerttype
+     */
+    alertType: string;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * AlertMetadata
+     */
+    metadata: {
+        cameraName?: string;
+        detectedAt?: string;
+        faces?: Array<{
+            /**
+             * Box
+             */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /**
+             * Confidence
+             */
+            confidence: number;
+            /**
+             * Trackid
+             */
+            trackId?: number | null;
+        }>;
+        frameHeight?: number | null;
+        frameWidth?: number | null;
+        sourceTs?: number;
+        [key: string]: unknown;
+    };
+    /**
+     * Severity
+     */
+    severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Source
+     */
+    source: string | null;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'alert';
+};
+
+/**
+ * RelayAlertIn
+ *
+ * An alert from an ``ml-service`` subscriber of ``streamId`` (persisted, then sent to
+ * the producer, the alert consumers and the owner's dashboards). ``timestamp``: unix ms.
+ */
+export type RelayAlertIn = {
+    /**
+     * Alerttype
+     */
+    alertType?: 'ml-alert' | 'face-detection';
+    /**
+     * Message
+     */
+    message: string;
+    metadata?: RelayAlertMetadata;
+    /**
+     * Severity
+     */
+    severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp?: number | null;
+    /**
+     * Type
+     */
+    type: 'alert';
+};
+
+/**
+ * RelayAlertMetadata
+ *
+ * What an ML service says about its alert: ``confidence`` 0..1, ``location`` ``{x,y}``
+ * or ``box`` ``[x, y, w, h]`` (source pixels), ``objectType``; other keys are kept as
+ * sent. At most 4096 bytes as JSON.
+ */
+export type RelayAlertMetadata = {
+    /**
+     * Box
+     */
+    box?: [
+        number,
+        number,
+        number,
+        number
+    ] | null;
+    /**
+     * Confidence
+     */
+    confidence?: number | null;
+    location?: RelayPoint | null;
+    /**
+     * Objecttype
+     */
+    objectType?: string | null;
+    [key: string]: unknown;
+};
+
+/**
+ * RelayAuth
+ *
+ * First message: an access token (JWT) or an API key (scope ``mobile``/``ml-service``).
+ */
+export type RelayAuth = {
+    /**
+     * Token
+     */
+    token: string;
+    /**
+     * Type
+     */
+    type: 'auth';
+};
+
+/**
+ * RelayAuthOk
+ *
+ * Authentication accepted; ``pingInterval`` in s.
+ */
+export type RelayAuthOk = {
+    /**
+     * Pinginterval
+     */
+    pingInterval: number;
+    principal: RelayPrincipal;
+    /**
+     * Type
+     */
+    type: 'auth-ok';
+};
+
+/**
+ * RelayClientMessage
+ *
+ * Every JSON message a client sends on /api/streams/ws, told apart by `type`.
+ */
+export type RelayClientMessage = ({
+    type: 'auth';
+} & RelayAuth) | ({
+    type: 'register';
+} & RelayRegister) | ({
+    type: 'subscribe';
+} & RelaySubscribe) | ({
+    type: 'unsubscribe';
+} & RelayUnsubscribe) | ({
+    type: 'video-frame';
+} & RelayVideoFrameIn) | ({
+    type: 'alert';
+} & RelayAlertIn) | ({
+    type: 'ping';
+} & RelayClientPing) | ({
+    type: 'pong';
+} & RelayClientPong);
+
+/**
+ * RelayClientPing
+ *
+ * Client heartbeat (answered with ``pong``); ``ts`` unix ms. Any message counts as alive.
+ */
+export type RelayClientPing = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * RelayClientPong
+ *
+ * Answer to the server's ``ping``; ``ts`` unix ms (echoed, optional).
+ */
+export type RelayClientPong = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * RelayError
+ *
+ * A refused message or a failure; the connection stays open unless a close follows.
+ * ``streamId`` is present only when the error is about one stream.
+ */
+export type RelayError = {
+    error: RelayErrorDetail;
+    /**
+     * Streamid
+     */
+    streamId?: string | null;
+    /**
+     * Type
+     */
+    type: 'error';
+};
+
+/**
+ * RelayErrorDetail
+ *
+ * The one error shape (DESIGN §6): ``code`` an ``ErrorCode`` value, user-safe
+ * ``message``, ``severity``, ``correlationId``.
+ */
+export type RelayErrorDetail = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Correlationid
+     */
+    correlationId: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Severity
+     */
+    severity: 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+};
+
+/**
+ * RelayPing
+ *
+ * Server heartbeat; ``ts`` unix ms. Any client message counts as the answer.
+ */
+export type RelayPing = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * RelayPoint
+ *
+ * A point in source pixels.
+ */
+export type RelayPoint = {
+    /**
+     * X
+     */
+    x: number;
+    /**
+     * Y
+     */
+    y: number;
+};
+
+/**
+ * RelayPong
+ *
+ * Answer to a client ``ping``; ``ts`` its unix ms (``null`` when it sent none).
+ */
+export type RelayPong = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * RelayPrincipal
+ *
+ * Who the connection authenticated as: user or API key name, and role.
+ */
+export type RelayPrincipal = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Role
+     */
+    role: string;
+};
+
+/**
+ * RelayProducerReplaced
+ *
+ * Another producer registered ``streamId``; this connection is closed next (4409).
+ */
+export type RelayProducerReplaced = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'producer-replaced';
+};
+
+/**
+ * RelayRegister
+ *
+ * A phone becomes the producer of ``streamId`` (its owner only; replaces a previous one).
+ */
+export type RelayRegister = {
+    /**
+     * Clienttype
+     */
+    clientType?: 'mobile';
+    /**
+     * Consumes
+     */
+    consumes?: Array<'alerts'>;
+    /**
+     * Produces
+     */
+    produces?: Array<'video'>;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'register';
+};
+
+/**
+ * RelayRegistered
+ *
+ * This connection is now the producer of ``streamId``.
+ */
+export type RelayRegistered = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'registered';
+};
+
+/**
+ * RelayServerMessage
+ *
+ * Every JSON message /api/streams/ws sends, told apart by `type`.
+ */
+export type RelayServerMessage = ({
+    type: 'auth-ok';
+} & RelayAuthOk) | ({
+    type: 'registered';
+} & RelayRegistered) | ({
+    type: 'subscribed';
+} & RelaySubscribed) | ({
+    type: 'unsubscribed';
+} & RelayUnsubscribed) | ({
+    type: 'video-frame';
+} & RelayVideoFrame) | ({
+    type: 'alert';
+} & RelayAlert) | ({
+    type: 'stream-status';
+} & RelayStreamStatus) | ({
+    type: 'producer-replaced';
+} & RelayProducerReplaced) | ({
+    type: 'stream-deleted';
+} & RelayStreamDeleted) | ({
+    type: 'ping';
+} & RelayPing) | ({
+    type: 'pong';
+} & RelayPong) | ({
+    type: 'error';
+} & RelayError);
+
+/**
+ * RelayStreamDeleted
+ *
+ * ``streamId`` was deleted; its sockets are closed next (4404).
+ */
+export type RelayStreamDeleted = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'stream-deleted';
+};
+
+/**
+ * RelayStreamStatus
+ *
+ * The stream's status changed (to its consumers); ``lastSeen`` ISO Z or ``null``.
+ */
+export type RelayStreamStatus = {
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'stream-status';
+};
+
+/**
+ * RelaySubscribe
+ *
+ * A dashboard or ML service consumes ``streamId``. ``binary``: video as binary frames
+ * (else JSON ``video-frame``); ``produces: ["alerts"]`` only for ``ml-service``.
+ */
+export type RelaySubscribe = {
+    /**
+     * Binary
+     */
+    binary?: boolean;
+    /**
+     * Clienttype
+     */
+    clientType: 'dashboard' | 'ml-service';
+    /**
+     * Consumes
+     */
+    consumes?: Array<'video' | 'alerts'>;
+    /**
+     * Produces
+     */
+    produces?: Array<'alerts'>;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'subscribe';
+};
+
+/**
+ * RelaySubscribed
+ *
+ * This connection now consumes ``consumes`` of ``streamId``.
+ */
+export type RelaySubscribed = {
+    /**
+     * Consumes
+     */
+    consumes: Array<'video' | 'alerts'>;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'subscribed';
+};
+
+/**
+ * RelayUnsubscribe
+ *
+ * Stop consuming ``streamId``.
+ */
+export type RelayUnsubscribe = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'unsubscribe';
+};
+
+/**
+ * RelayUnsubscribed
+ *
+ * This connection no longer consumes ``streamId``.
+ */
+export type RelayUnsubscribed = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'unsubscribed';
+};
+
+/**
+ * RelayVideoFrame
+ *
+ * A frame for a video consumer (JSON form): ``data`` base64 JPEG, ``timestamp`` the
+ * producer's unix ms, ``seq`` the stream's frame counter on this instance.
+ */
+export type RelayVideoFrame = {
+    /**
+     * Data
+     */
+    data: string;
+    /**
+     * Seq
+     */
+    seq: number;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: number;
+    /**
+     * Type
+     */
+    type: 'video-frame';
+};
+
+/**
+ * RelayVideoFrameIn
+ *
+ * A JPEG frame from the stream's producer: ``data`` base64 (the decoded size is bounded
+ * by ``BEHOLDER_RELAY_MAX_FRAME_BYTES``), ``timestamp`` unix ms (capture time).
+ */
+export type RelayVideoFrameIn = {
+    /**
+     * Data
+     */
+    data: string;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     *
+     * unix time, milliseconds
+     */
+    timestamp: number;
+    /**
+     * Type
+     */
+    type: 'video-frame';
 };
 
 /**
@@ -1075,6 +1692,39 @@ export type StreamStats = {
 };
 
 /**
+ * StreamStatusUpdate
+ *
+ * A mobile stream's status changed (topic ``streams``; only to connections whose
+ * principal owns the stream). ``lastSeen``: ISO Z or ``null``.
+ */
+export type StreamStatusUpdate = {
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'stream-status-update';
+};
+
+/**
  * Subscribed
  *
  * The valid topics of a ``subscribe`` (now subscribed).
@@ -1202,7 +1852,7 @@ export type ListAlertsApiAlertsGetData = {
         /**
          * Type
          */
-        type?: 'face-detection' | 'system-alert' | 'stream-error' | null;
+        type?: 'face-detection' | 'system-alert' | 'stream-error' | 'ml-alert' | null;
         /**
          * Since
          */

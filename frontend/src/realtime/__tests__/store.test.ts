@@ -279,7 +279,7 @@ describe('RealtimeStore: mobile streams', () => {
     streamId,
     status,
     lastSeen: status === 'offline' ? `2030-01-01T00:00:${String(sec).padStart(2, '0')}.000Z` : null,
-    stream: null,
+    deviceName: 'Pixel',
     timestamp: `2030-01-01T00:00:${String(sec).padStart(2, '0')}.000Z`,
   });
 
