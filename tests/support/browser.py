@@ -3,6 +3,7 @@ flags every run uses, and a launcher for Playwright's sync and async APIs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
@@ -26,11 +27,12 @@ CHROMIUM_ARGS: tuple[str, ...] = (
 )
 
 
-def launch_chromium(browser_type: Any, **kwargs: Any) -> Any:
-    """``browser_type.launch(...)`` of :data:`CHROMIUM` with :data:`CHROMIUM_ARGS`, headless.
+def launch_chromium(browser_type: Any, extra_args: Sequence[str] = (), **kwargs: Any) -> Any:
+    """``browser_type.launch(...)`` of :data:`CHROMIUM` with :data:`CHROMIUM_ARGS` (then
+    ``extra_args``, e.g. the fake camera flags), headless.
 
     ``browser_type``: ``playwright.chromium`` of either API; returns its ``Browser`` (sync
     API) or an awaitable of it (async API). ``kwargs`` go to ``launch``."""
     return browser_type.launch(
-        executable_path=CHROMIUM, args=list(CHROMIUM_ARGS), headless=True, **kwargs
+        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args], headless=True, **kwargs
     )
