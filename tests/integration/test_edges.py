@@ -41,6 +41,8 @@ async def test_security_headers_and_spa_fallback(tmp_path: Path) -> None:
         assert r.status_code == 200 and "text/html" in r.headers["content-type"]
         assert r.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        # /publish (issue 10) may use this device's camera; nothing else, no other origin
+        assert r.headers["permissions-policy"] == "camera=(self), microphone=(), geolocation=()"
         api_404 = await live.client.get("/api/nope")
         assert api_404.status_code == 404 and api_404.json()["error"]["code"] == "NOT_FOUND"
         docs = await live.client.get("/api/openapi.json")

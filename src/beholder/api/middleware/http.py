@@ -48,7 +48,9 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    # The web app's /publish page streams this device's camera (issue 10): the app's own
+    # origin may ask for it, no embedded or other origin can; no microphone, no location.
+    (b"permissions-policy", b"camera=(self), microphone=(), geolocation=()"),
 ]
 
 
