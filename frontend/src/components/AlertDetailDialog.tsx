@@ -1,10 +1,12 @@
 import { useQuery } from '@tanstack/react-query';
 import { Check } from 'lucide-react';
 import { useState } from 'react';
+import { Link } from 'react-router';
 import { api, paths } from '../api/endpoints';
 import { errorMessage } from '../api/http';
 import type { Alert } from '../api/types';
 import { usePermissions } from '../auth/auth';
+import { sourceName } from '../lib/alertGroups';
 import { useCameraActions, useCameraNames } from '../lib/cameras';
 import { absoluteTime, relativeTime } from '../lib/format';
 import { ui, useUi } from '../lib/ui';
@@ -42,8 +44,22 @@ function AlertDetail({ id, initial }: { id: string; initial: Alert | undefined }
         )}
       </div>
       <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm">
-        <dt className="text-slate-400">Camera</dt>
-        <dd>{alert.cameraId ? names.get(alert.cameraId) ?? 'Unknown camera' : alert.streamId ? 'Mobile stream' : 'System'}</dd>
+        <dt className="text-slate-400">{alert.streamId && !alert.cameraId ? 'Stream' : 'Camera'}</dt>
+        <dd>
+          {alert.streamId && !alert.cameraId ? (
+            <Link to={`/streams/${encodeURIComponent(alert.streamId)}`} onClick={ui.closeAlert} className="text-cyan-300 hover:underline">
+              {sourceName(alert, { cameras: names, streams: new Map() })}
+            </Link>
+          ) : (
+            sourceName(alert, { cameras: names, streams: new Map() })
+          )}
+        </dd>
+        {alert.source && (
+          <>
+            <dt className="text-slate-400">From</dt>
+            <dd className="break-all">{alert.source}</dd>
+          </>
+        )}
         <dt className="text-slate-400">What</dt>
         <dd>{alert.message}</dd>
         <dt className="text-slate-400">When</dt>
