@@ -12,7 +12,8 @@ from typing import Any
 
 
 class ErrorCode(StrEnum):
-    """Stable error codes. The last three are internal: they never reach a client as such."""
+    """Stable error codes (``FRAME_TOO_LARGE``/``INVALID_FRAME``: the mobile relay's video
+    frames). The last three are internal: they never reach a client as such."""
 
     INVALID_INPUT = "INVALID_INPUT"
     UNAUTHORIZED = "UNAUTHORIZED"
@@ -21,6 +22,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    FRAME_TOO_LARGE = "FRAME_TOO_LARGE"
+    INVALID_FRAME = "INVALID_FRAME"
     RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
     STREAM_UNAVAILABLE = "STREAM_UNAVAILABLE"
     NETWORK_ERROR = "NETWORK_ERROR"
@@ -58,6 +61,8 @@ _CATALOGUE: dict[ErrorCode, tuple[int, str, Severity]] = {
     ),
     ErrorCode.METHOD_NOT_ALLOWED: (405, "This method is not allowed here.", Severity.WARNING),
     ErrorCode.PAYLOAD_TOO_LARGE: (413, "The request is too large.", Severity.WARNING),
+    ErrorCode.FRAME_TOO_LARGE: (413, "The video frame is too large.", Severity.WARNING),
+    ErrorCode.INVALID_FRAME: (400, "The video frame is not valid.", Severity.WARNING),
     ErrorCode.RATE_LIMIT_EXCEEDED: (
         429,
         "Too many requests. Please wait a moment and try again.",

@@ -36,7 +36,10 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         ws=HubWebSocketProtocol,
         ws_per_message_deflate=False,
         ws_ping_interval=None,
-        ws_max_size=settings.hub.ws_max_message_bytes,
+        # The transport bound of every socket: the relay's JSON video frame (a 2 MiB JPEG in
+        # base64, ~2.8 MiB) is the largest; the hub still refuses more than its own
+        # ws_max_message_bytes per message (close 1009), checked in the app.
+        ws_max_size=max(settings.hub.ws_max_message_bytes, settings.relay.max_message_bytes),
         log_config=None,
         access_log=False,
         server_header=False,

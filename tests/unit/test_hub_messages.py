@@ -88,6 +88,7 @@ def one_of_each() -> list[BaseModel]:
         hub.alert_acknowledged("a1", "c1", "alice", AT),
         hub.health_update(_health()),
         hub.stats_updated("c1", StreamStats(input_fps=1.0)),
+        hub.stream_status_update("s1", "streaming", AT, "Pixel 8"),
     ]
 
 

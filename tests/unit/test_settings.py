@@ -18,6 +18,7 @@ from beholder.config import (
     CameraSettings,
     HubSettings,
     LiveViewSettings,
+    RelaySettings,
     Settings,
     SettingsError,
     WorkerSettings,
@@ -105,6 +106,21 @@ PREVIOUS_NAMES = {
             "WS_REPLAY_RATE",
             "WS_SEND_QUEUE",
             "WS_UNAUTHENTICATED_PER_CLIENT",
+        ]
+    ),
+    *(
+        f"BEHOLDER_RELAY_{n}"
+        for n in [
+            "AUTH_TIMEOUT",
+            "PING_INTERVAL",
+            "MISSED_PONGS",
+            "MAX_FRAME_BYTES",
+            "CONSUMER_QUEUE_BYTES",
+            "MAX_METADATA_BYTES",
+            "MAX_STREAMS_PER_PRINCIPAL",
+            "ALERTS_PER_MINUTE",
+            "MAX_CONNECTIONS_PER_PRINCIPAL",
+            "DETECT_FPS",
         ]
     ),
     *(
@@ -206,6 +222,7 @@ def test_the_tree_has_one_section_per_part() -> None:
     assert isinstance(s.hub, HubSettings)
     assert isinstance(s.camera, CameraSettings)
     assert isinstance(s.bus, BusSettings)
+    assert isinstance(s.relay, RelaySettings)
     assert set(SECTIONS) == {
         Settings,
         WorkerSettings,
@@ -213,6 +230,7 @@ def test_the_tree_has_one_section_per_part() -> None:
         HubSettings,
         CameraSettings,
         BusSettings,
+        RelaySettings,
     }
 
 

@@ -27,6 +27,7 @@ from beholder.api.web import mount_web
 from beholder.bus import Bus
 from beholder.config import Settings
 from beholder.contracts import hub as hub_messages
+from beholder.contracts import relay as relay_messages
 from beholder.errors import ErrorCode
 
 _ERROR_STATUSES = ("400", "401", "403", "404", "409", "413", "429", "500", "503")
@@ -63,6 +64,9 @@ def _openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
     # The hub's messages are not REST bodies; publish them so clients generate their types.
     for name, hub_schema in hub_messages.openapi_components().items():
         comps.setdefault(name, hub_schema)
+    # Likewise the mobile relay's messages (/api/streams/ws), both directions.
+    for name, relay_schema in relay_messages.openapi_components().items():
+        comps.setdefault(name, relay_schema)
     app.openapi_schema = schema
     return schema
 

@@ -197,6 +197,9 @@ class EventConsumers:
                 msg.subject, "malformed", "malformed camera.events dropped", fields=_bad_fields(exc)
             )
             return
+        if event.camera_id is None:
+            _refuse(msg.subject, "stream-alert", "stream alert not handled yet", alert_id=event.id)
+            return
         faces = [f.to_wire() for f in event.faces]
         async with self.state.db.session() as s:
             # The camera is checked before anything is written for the alert.

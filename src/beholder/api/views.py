@@ -102,6 +102,7 @@ def alert_out(alert: Alert) -> AlertOut:
         created_at=alert.created_at,
         acknowledged_at=alert.acknowledged_at,
         acknowledged_by=alert.acknowledged_by,
+        source=alert.source,
     )
 
 

@@ -13,7 +13,9 @@ reads its own variables and is handed, alone, to the part that needs it:
 * ``settings.camera``: :class:`CameraSettings` (``BEHOLDER_CAMERA_<NAME>``), which networks
   camera URLs may point into, read by the api (create/update) and the worker (connect);
 * ``settings.bus``: :class:`BusSettings` (``BEHOLDER_BUS_*``), the bus URL and the NATS
-  credentials and TLS files of distributed mode.
+  credentials and TLS files of distributed mode;
+* ``settings.relay``: :class:`RelaySettings` (``BEHOLDER_RELAY_*``), the mobile relay
+  ``/api/streams/ws`` (timeouts, frame and queue sizes, per-principal limits).
 
 Every value is defined once, in this package (one module per section), with its bounds;
 :func:`load_settings` turns a value out of bounds into a :class:`SettingsError` naming the
@@ -30,6 +32,7 @@ from beholder.config.camera import CameraSettings
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
 from beholder.config.loading import SettingsError, env_name, env_variables, load_settings
+from beholder.config.relay import RelaySettings
 from beholder.config.settings import SECTIONS, Settings
 from beholder.config.types import StrList, StrTuple
 from beholder.config.worker import WorkerSettings
@@ -40,6 +43,7 @@ __all__ = [
     "CameraSettings",
     "HubSettings",
     "LiveViewSettings",
+    "RelaySettings",
     "Settings",
     "SettingsError",
     "StrList",

@@ -16,6 +16,7 @@ from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
+from beholder.config.relay import RelaySettings
 from beholder.config.types import RateLimit, StrList
 from beholder.config.worker import WorkerSettings
 from beholder.password_policy import check_password, check_secret_key
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
     hub: HubSettings = Field(default_factory=lambda: HubSettings())
     camera: CameraSettings = Field(default_factory=lambda: CameraSettings())
     bus: BusSettings = Field(default_factory=lambda: BusSettings())
+    relay: RelaySettings = Field(default_factory=lambda: RelaySettings())
 
     @field_validator("admin_password")
     @classmethod
@@ -156,5 +158,6 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     HubSettings,
     CameraSettings,
     BusSettings,
+    RelaySettings,
 )
 """Every model of the tree; each field that is not itself a section is one variable."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from beholder.contracts.wire import Id, Name, UtcDatetime, WireModel, new_id, utcnow
@@ -128,7 +128,8 @@ class DetectedFace(WireModel):
 
 
 class FaceDetectionAlert(WireModel):
-    """worker → api: new face(s) appeared on a camera.
+    """worker → api: new face(s) appeared on a camera (``cameraId``) or on a mobile stream
+    analysed by the built-in detector (``streamId``); exactly one of the two is set.
 
     ``thumbnail``: small JPEG, base64 (a few KB). ``snapshot``: full frame with boxes drawn,
     JPEG base64; the api stores it under the data dir and serves it at
@@ -136,7 +137,8 @@ class FaceDetectionAlert(WireModel):
     """
 
     id: Id = Field(default_factory=new_id)
-    camera_id: Id
+    camera_id: Id | None = None
+    stream_id: Id | None = None
     detected_at: UtcDatetime = Field(default_factory=utcnow)
     faces: list[DetectedFace]
     thumbnail: str | None = None
@@ -146,6 +148,26 @@ class FaceDetectionAlert(WireModel):
     frame_height: int | None = None
     source_ts: float | None = None
     correlation_id: Id | None = None
+    worker_id: Name | None = None
+    """The worker that raised it (stored as the alert's source ``worker:<id>``)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FaceDetectionAlert:
+        if (self.camera_id is None) == (self.stream_id is None):
+            raise ValueError("exactly one of cameraId and streamId must be set")
+        return self
+
+
+class StreamDetectionCommand(WireModel):
+    """api → workers (``stream.detection``): analyse mobile stream ``streamId`` with the
+    built-in face detector (``enabled``) or stop. Its frames arrive on
+    ``relay.frames.<streamId>``; alerts go back as :class:`FaceDetectionAlert` with
+    ``streamId`` on ``camera.events``. ``deviceName`` names the stream in alert messages."""
+
+    stream_id: Id
+    enabled: bool
+    device_name: str | None = Field(default=None, max_length=128)
+    timestamp: UtcDatetime = Field(default_factory=utcnow)
 
 
 class WorkerHeartbeat(WireModel):
@@ -164,8 +186,16 @@ class HubBroadcast(WireModel):
 
     ``message`` is the wire form of a :data:`beholder.contracts.hub.HubMessage`
     (:func:`beholder.contracts.hub.wire`); ``topic`` and ``camera_id`` select the
-    connections (see :meth:`beholder.realtime.hub.Hub.broadcast`)."""
+    connections (see :meth:`beholder.realtime.hub.Hub.broadcast`); with ``stream_id`` only
+    those whose principal owns the stream (``owner_id``/``owner_key_id``, the rule of
+    :mod:`beholder.auth.ownership`)."""
 
     topic: str
     camera_id: Id | None = None
     message: dict[str, Any]
+    stream_id: Id | None = None
+    """Set for a message about a mobile stream: only connections that own it get it."""
+    owner_id: Id | None = None
+    """The stream's owning user (with ``stream_id``)."""
+    owner_key_id: Id | None = None
+    """The stream's owning API key (with ``stream_id``)."""

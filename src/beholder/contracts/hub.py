@@ -28,6 +28,7 @@ from beholder.contracts.resources import (
     AlertType,
     CameraOut,
     HealthOut,
+    StreamStatus,
 )
 from beholder.contracts.wire import UtcDatetime, utcnow
 
@@ -158,6 +159,7 @@ class AlertMessage(HubModel):
     created_at: UtcDatetime
     acknowledged_at: UtcDatetime | None
     acknowledged_by: str | None
+    source: str | None
 
 
 class AlertAcknowledged(HubModel):
@@ -166,8 +168,21 @@ class AlertAcknowledged(HubModel):
     type: Literal["alert-acknowledged"] = "alert-acknowledged"
     alert_id: str
     camera_id: str | None
+    stream_id: str | None = None
     acknowledged_by: str | None
     acknowledged_at: UtcDatetime
+
+
+class StreamStatusUpdate(HubModel):
+    """A mobile stream's status changed (topic ``streams``; only to connections whose
+    principal owns the stream). ``lastSeen``: ISO Z or ``null``."""
+
+    type: Literal["stream-status-update"] = "stream-status-update"
+    stream_id: str
+    status: StreamStatus
+    last_seen: UtcDatetime | None
+    device_name: str
+    timestamp: UtcDatetime
 
 
 class HealthUpdate(HealthOut):
@@ -201,6 +216,7 @@ HubMessage = Annotated[
     | CameraDeleted
     | AlertMessage
     | AlertAcknowledged
+    | StreamStatusUpdate
     | HealthUpdate
     | StatsUpdated,
     Field(discriminator="type"),
@@ -305,14 +321,36 @@ def alert_message(alert: AlertOut) -> AlertMessage:
 
 
 def alert_acknowledged(
-    alert_id: str, camera_id: str | None, acknowledged_by: str | None, acknowledged_at: datetime
+    alert_id: str,
+    camera_id: str | None,
+    acknowledged_by: str | None,
+    acknowledged_at: datetime,
+    stream_id: str | None = None,
 ) -> AlertAcknowledged:
     """An alert was acknowledged."""
     return AlertAcknowledged(
         alert_id=alert_id,
         camera_id=camera_id,
+        stream_id=stream_id,
         acknowledged_by=acknowledged_by,
         acknowledged_at=acknowledged_at,
+    )
+
+
+def stream_status_update(
+    stream_id: str,
+    status: StreamStatus,
+    last_seen: datetime | None,
+    device_name: str,
+    timestamp: datetime | None = None,
+) -> StreamStatusUpdate:
+    """A mobile stream's status for its owner's dashboards; ``timestamp`` defaults to now."""
+    return StreamStatusUpdate(
+        stream_id=stream_id,
+        status=status,
+        last_seen=last_seen,
+        device_name=device_name,
+        timestamp=timestamp or utcnow(),
     )
 
 

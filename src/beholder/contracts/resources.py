@@ -5,9 +5,11 @@ too (a ``camera-status-update`` holds a :class:`CameraOut`, an alert message the
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from beholder.contracts.bus import CameraStatus, DetectedFace, StreamStats
@@ -63,7 +65,8 @@ AlertMetadata = Annotated[
 detection ``faces`` (boxes ``[x, y, w, h]`` in source pixels), ``cameraName``,
 ``frameWidth``/``frameHeight``, ``detectedAt`` and maybe ``sourceTs`` (unix s)."""
 
-AlertType = Literal["face-detection", "system-alert", "stream-error"]
+AlertType = Literal["face-detection", "system-alert", "stream-error", "ml-alert"]
+"""``ml-alert``: sent by an external ML service over the mobile relay (issue 10)."""
 AlertSeverity = Literal["low", "medium", "high", "critical"]
 
 
@@ -82,6 +85,10 @@ class AlertOut(ResourceModel):
     created_at: UtcDatetime
     acknowledged_at: UtcDatetime | None
     acknowledged_by: str | None
+    source: str | None = Field(
+        default=None,
+        description="who raised it (stream alerts): api_key:<id>, user:<id> or worker:<id>",
+    )
 
 
 HealthState = Literal["UNKNOWN", "STARTING", "HEALTHY", "DEGRADED", "UNHEALTHY"]
@@ -114,3 +121,106 @@ class HealthOut(ResourceModel):
     services: dict[str, ServiceHealthOut]
     timestamp: str
     version: str | None = None
+
+
+# -- mobile streams (issue 10) ---------------------------------------------------------------
+
+StreamStatus = Literal["offline", "online", "streaming"]
+"""A mobile stream: ``online`` while its producer is connected, ``streaming`` once it sent a
+frame, ``offline`` otherwise."""
+
+MAX_METADATA_BYTES = 4096
+"""Largest metadata object (stream or relay alert), as compact JSON, in bytes."""
+MAX_METADATA_KEYS = 32
+_RESOLUTION = re.compile(r"^([1-9][0-9]{0,3})x([1-9][0-9]{0,3})$")
+
+Scalar = str | int | float | bool | None
+
+
+def metadata_size(value: Any) -> int:
+    """Bytes of ``value`` as compact UTF-8 JSON (how metadata bounds are measured)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_stream_metadata(value: dict[str, Scalar | list[Scalar]]) -> dict[str, Any]:
+    """Bounds of :data:`StreamMetadata` (raises ``ValueError`` with a user-safe reason)."""
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
+    for key, item in value.items():
+        if not 1 <= len(key) <= 64:
+            raise ValueError("keys must be 1 to 64 characters")
+        if isinstance(item, list) and len(item) > 64:
+            raise ValueError(f"{key!r}: lists hold at most 64 values")
+    resolution = value.get("resolution")
+    if resolution is not None:
+        m = _RESOLUTION.match(resolution) if isinstance(resolution, str) else None
+        if m is None or int(m[1]) > 8192 or int(m[2]) > 8192:
+            raise ValueError("'resolution' must be WIDTHxHEIGHT, each 1 to 8192 (e.g. 1920x1080)")
+    fps = value.get("fps")
+    if fps is not None and (
+        isinstance(fps, bool) or not isinstance(fps, int | float) or not 1 <= fps <= 240
+    ):
+        raise ValueError("'fps' must be a number from 1 to 240")
+    if metadata_size(value) > MAX_METADATA_BYTES:
+        raise ValueError(f"at most {MAX_METADATA_BYTES} bytes as JSON")
+    return value
+
+
+StreamMetadata = Annotated[
+    dict[str, Scalar | list[Scalar]],
+    AfterValidator(check_stream_metadata),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "title": "StreamMetadata",
+            "description": "At most 32 keys and 4096 bytes as JSON; values are scalars or "
+            "flat lists of scalars.",
+            "maxProperties": MAX_METADATA_KEYS,
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                    {"type": "null"},
+                    {
+                        "type": "array",
+                        "items": {
+                            "anyOf": [
+                                {"type": "string"},
+                                {"type": "number"},
+                                {"type": "boolean"},
+                                {"type": "null"},
+                            ]
+                        },
+                    },
+                ]
+            },
+            "properties": {
+                "resolution": {"type": "string", "pattern": r"^[1-9][0-9]{0,3}x[1-9][0-9]{0,3}$"},
+                "fps": {"type": "number", "minimum": 1, "maximum": 240},
+            },
+        }
+    ),
+]
+"""What a phone says about its stream (``{"resolution": "1920x1080", "fps": 30, …}``):
+at most 32 keys (1 to 64 characters) and 4096 bytes as compact JSON; values are scalars or
+flat lists (≤ 64) of scalars; ``resolution`` is ``WxH`` (each 1..8192), ``fps`` 1..240."""
+
+
+class StreamOut(ResourceModel):
+    """A mobile stream as clients see it. ``viewers``: live video consumers, ``mlConsumers``:
+    connected ``ml-service`` clients (both live, from the relay); ``ownerId``: the owning
+    user (``null`` for a stream owned by a key without a user)."""
+
+    id: str
+    device_name: str
+    device_type: str | None
+    status: StreamStatus
+    last_seen: UtcDatetime | None
+    metadata: dict[str, Any]
+    face_detection_enabled: bool
+    owner_id: str | None
+    viewers: int = 0
+    ml_consumers: int = 0
+    created_at: UtcDatetime
+    updated_at: UtcDatetime

@@ -12,10 +12,16 @@ subject                                   request                reply
 ``egress.whep.renew.<cam>``               ``WhepRenew``          ``EgressReply``
 ``egress.mjpeg.keepalive.<cam>``          ``MjpegKeepAlive``     ``MjpegReply``
 ``egress.mjpeg.<cam>`` (publish)          JPEG bytes, headers ``ts`` (unix s), ``w``, ``h``
+``relay.frames.<stream>`` (publish)       binary relay frame (:mod:`.relay_frame`), header
+                                          ``origin`` = the publishing api instance
+``relay.alerts.<stream>`` (publish)       a persisted stream alert, to every instance's relay
+``relay.control.<stream>`` (publish)      producer replaced / stream deleted / status
 ========================================  =====================  ==========================
 
-(models in :mod:`beholder.contracts.live`). Only the worker holding a camera subscribes to
-its subjects, so "no responders" means the camera is not running anywhere.
+(models in :mod:`beholder.contracts.live`; the relay's in :mod:`beholder.contracts.relay`
+and its own bus payloads). ``<stream>`` is a mobile stream id (a UUID). Only the worker
+holding a camera subscribes to its subjects, so "no responders" means the camera is not
+running anywhere.
 """
 
 from __future__ import annotations
@@ -42,6 +48,15 @@ class Subjects:
     """Request/reply: any live worker answers with a :class:`WorkerHeartbeat`."""
     AUTH_REVOKED = "auth.revoked"
     """api → every api instance: :class:`~beholder.contracts.auth.CredentialsRevoked`."""
+    STREAM_DETECTION = "stream.detection"
+    """api → workers: analyse (or stop analysing) a mobile stream with the built-in detector:
+    :class:`~beholder.contracts.bus.StreamDetectionCommand`."""
+    RELAY_FRAMES_ALL = "relay.frames.*"
+    """Wildcard over :func:`relay_frames_subject` (every stream's frames)."""
+    RELAY_ALERTS_ALL = "relay.alerts.*"
+    """Wildcard over :func:`relay_alerts_subject`."""
+    RELAY_CONTROL_ALL = "relay.control.*"
+    """Wildcard over :func:`relay_control_subject`."""
 
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -80,3 +95,19 @@ def mjpeg_subject(camera_id: str) -> str:
 def mjpeg_keepalive_subject(camera_id: str) -> str:
     """Request subject by which the api starts/keeps ``camera_id``'s MJPEG encoder running."""
     return f"egress.mjpeg.keepalive.{camera_id}"
+
+
+def relay_frames_subject(stream_id: str) -> str:
+    """Subject of a mobile stream's video frames (payload: one binary relay frame,
+    :func:`beholder.contracts.relay_frame.encode_frame`; header ``origin``: api instance)."""
+    return f"relay.frames.{stream_id}"
+
+
+def relay_alerts_subject(stream_id: str) -> str:
+    """Subject of a mobile stream's persisted alerts, for the relay of every api instance."""
+    return f"relay.alerts.{stream_id}"
+
+
+def relay_control_subject(stream_id: str) -> str:
+    """Subject of a mobile stream's control events (producer replaced, deleted, status)."""
+    return f"relay.control.{stream_id}"

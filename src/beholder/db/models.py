@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -136,7 +137,11 @@ class VideoStream(Base):
     status: Mapped[str] = mapped_column(String(16), default="offline")
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
     stream_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, default=None)
+    face_detection_enabled: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Alert(Base):
@@ -162,3 +167,5 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64), default=None)
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    source: Mapped[str | None] = mapped_column(String(96), default=None)
+    """Who raised it: ``api_key:<id>``, ``user:<id>`` or ``worker:<id>`` (stream alerts)."""

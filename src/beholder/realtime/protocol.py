@@ -51,7 +51,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_HEARTBEAT = 4408  # no pong for ws_missed_pongs pings
 
 SUBPROTOCOL = "beholder"
-BASE_TOPICS = frozenset({"cameras", "alerts", "health", "nvrs", "stats"})
+BASE_TOPICS = frozenset({"cameras", "alerts", "health", "nvrs", "stats", "streams"})
 _CANONICAL = {t: t for t in BASE_TOPICS}
 CAMERA_PREFIX = "camera:"
 MAX_TOPICS = 256  # per connection; bounds memory a client can make the hub hold

@@ -6,13 +6,14 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.db.models import Alert
 from beholder.errors import InvalidInput, NotFound
-from beholder.messages import utcnow
+from beholder.messages import new_id, utcnow
 
 
 @dataclass(slots=True)
@@ -54,6 +55,40 @@ async def insert(session: AsyncSession, alert: Alert) -> Alert:
     session.add(alert)
     await session.flush()
     return alert
+
+
+async def create_stream_alert(
+    session: AsyncSession,
+    stream_id: str,
+    *,
+    type: str,
+    severity: str,
+    message: str,
+    metadata: dict[str, Any],
+    source: str | None,
+    alert_id: str | None = None,
+    thumbnail: str | None = None,
+    snapshot_path: str | None = None,
+) -> Alert:
+    """Persist an alert of mobile stream ``stream_id`` (``type`` ``ml-alert`` or
+    ``face-detection``; ``source`` the raising principal, ``api_key:<id>``/``user:<id>``/
+    ``worker:<id>``), stamped now (receipt time orders history). Idempotent on
+    ``alert_id`` like :func:`insert`."""
+    return await insert(
+        session,
+        Alert(
+            id=alert_id or new_id(),
+            stream_id=stream_id,
+            type=type,
+            severity=severity,
+            message=message,
+            alert_metadata=metadata,
+            source=source,
+            thumbnail=thumbnail,
+            snapshot_path=snapshot_path,
+            created_at=utcnow(),
+        ),
+    )
 
 
 async def find(session: AsyncSession, alert_id: str) -> Alert | None:
