@@ -124,7 +124,9 @@ def test_counts_and_consumer_figures_local_plus_remote() -> None:
     ml.queue.frames_sent, ml.queue.frames_dropped = 10, 3
     assert r.counts("s1") == StreamCounts(viewers=2, ml_consumers=1, producer=True)
     assert r.counts("other") == StreamCounts()
-    r.set_remote("i2", {"s1": StreamCounts(viewers=3), "s9": StreamCounts(producer=True)})
+    r.set_remote("i2", "s1", StreamCounts(viewers=3))
+    r.set_remote("i2", "s9", StreamCounts(producer=True))
+    assert r.remote_viewers("s1") == 3
     assert r.counts("s1") == StreamCounts(viewers=5, ml_consumers=1, producer=True)
     assert r.counts("s9").producer
     figures = {f.connection_id: f for f in r.consumers("s1")}
@@ -138,5 +140,5 @@ def test_counts_and_consumer_figures_local_plus_remote() -> None:
 
 def test_remote_announcements_expire() -> None:
     r = Router(remote_ttl=-1)  # everything is already stale
-    r.set_remote("i2", {"s1": StreamCounts(viewers=3)})
+    r.set_remote("i2", "s1", StreamCounts(viewers=3))
     assert r.counts("s1") == StreamCounts()

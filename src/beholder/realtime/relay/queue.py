@@ -137,6 +137,11 @@ class SendQueue:
         self.on_dropped = on_dropped
 
     @property
+    def raw(self) -> RawChannel | None:
+        """The fast-path channel of the socket, if any."""
+        return self._raw
+
+    @property
     def queued_bytes(self) -> int:
         """Bytes waiting for this consumer: queued here plus the socket's write buffer."""
         buffered = self._raw.transport.get_write_buffer_size() if self._raw is not None else 0

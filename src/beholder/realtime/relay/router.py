@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from beholder.realtime.relay.directory import ConsumerFigures, StreamCounts
 from beholder.realtime.relay.queue import Packet, SendQueue
@@ -50,6 +50,9 @@ class Peer(Protocol):
     def queue(self) -> SendQueue: ...
 
 
+P = TypeVar("P", bound=Peer)
+
+
 @dataclass(slots=True)
 class Subscription:
     """One consumer of one stream: what it ``consumes``, whether video goes as binary
@@ -61,35 +64,35 @@ class Subscription:
 
 
 @dataclass(slots=True)
-class Route:
+class Route(Generic[P]):
     """The sockets of one stream on this instance."""
 
-    producer: Peer | None = None
+    producer: P | None = None
     producer_consumes: frozenset[str] = frozenset({ALERTS})
-    consumers: dict[Peer, Subscription] = field(default_factory=dict)
+    consumers: dict[P, Subscription] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return self.producer is None and not self.consumers
 
 
-class Router:
+class Router(Generic[P]):
     """Streams → producer and consumers of this api instance (event-loop only).
 
     ``remote_ttl``: seconds an announcement of another instance's counts stays valid
     (a few heartbeats)."""
 
     def __init__(self, remote_ttl: float = 90.0) -> None:
-        self._routes: dict[str, Route] = {}
-        self._by_peer: dict[Peer, set[str]] = {}
-        self._remote: dict[str, tuple[float, dict[str, StreamCounts]]] = {}
+        self._routes: dict[str, Route[P]] = {}
+        self._by_peer: dict[P, set[str]] = {}
+        self._remote: dict[tuple[str, str], tuple[float, StreamCounts]] = {}
         self.remote_ttl = remote_ttl
 
     # -- membership ------------------------------------------------------------------------
 
-    def _route(self, stream_id: str) -> Route:
+    def _route(self, stream_id: str) -> Route[P]:
         route = self._routes.get(stream_id)
         if route is None:
-            route = self._routes[stream_id] = Route()
+            route = self._routes[stream_id] = Route[P]()
         return route
 
     def _prune(self, stream_id: str) -> None:
@@ -98,8 +101,8 @@ class Router:
             del self._routes[stream_id]
 
     def register(
-        self, stream_id: str, peer: Peer, consumes: frozenset[str] = frozenset({ALERTS})
-    ) -> Peer | None:
+        self, stream_id: str, peer: P, consumes: frozenset[str] = frozenset({ALERTS})
+    ) -> P | None:
         """Make ``peer`` the producer of ``stream_id``; returns the previous producer
         (another peer) or ``None``. The caller tells the one returned why and closes it."""
         route = self._route(stream_id)
@@ -112,12 +115,12 @@ class Router:
             return old
         return None
 
-    def producer(self, stream_id: str) -> Peer | None:
+    def producer(self, stream_id: str) -> P | None:
         """The producer of ``stream_id`` on this instance."""
         route = self._routes.get(stream_id)
         return route.producer if route is not None else None
 
-    def is_producer(self, stream_id: str, peer: Peer) -> bool:
+    def is_producer(self, stream_id: str, peer: P) -> bool:
         """True when ``peer`` is the registered producer of ``stream_id``."""
         route = self._routes.get(stream_id)
         return route is not None and route.producer is peer
@@ -125,7 +128,7 @@ class Router:
     def subscribe(
         self,
         stream_id: str,
-        peer: Peer,
+        peer: P,
         consumes: frozenset[str],
         binary: bool = False,
         client_type: str | None = None,
@@ -137,7 +140,7 @@ class Router:
         self._by_peer.setdefault(peer, set()).add(stream_id)
         return new
 
-    def unsubscribe(self, stream_id: str, peer: Peer) -> bool:
+    def unsubscribe(self, stream_id: str, peer: P) -> bool:
         """Remove ``peer`` as a consumer of ``stream_id``; True when it was one."""
         route = self._routes.get(stream_id)
         if route is None or route.consumers.pop(peer, None) is None:
@@ -147,7 +150,7 @@ class Router:
         self._prune(stream_id)
         return True
 
-    def unregister(self, stream_id: str, peer: Peer) -> bool:
+    def unregister(self, stream_id: str, peer: P) -> bool:
         """``peer`` stops producing ``stream_id`` (only if it is still the producer)."""
         route = self._routes.get(stream_id)
         if route is None or route.producer is not peer:
@@ -158,14 +161,14 @@ class Router:
         self._prune(stream_id)
         return True
 
-    def _forget_stream(self, peer: Peer, stream_id: str) -> None:
+    def _forget_stream(self, peer: P, stream_id: str) -> None:
         streams = self._by_peer.get(peer)
         if streams is not None:
             streams.discard(stream_id)
             if not streams:
                 del self._by_peer[peer]
 
-    def drop(self, peer: Peer) -> list[str]:
+    def drop(self, peer: P) -> list[str]:
         """Remove ``peer`` everywhere (it closed); returns the streams it was producing."""
         produced: list[str] = []
         for stream_id in list(self._by_peer.pop(peer, ())):
@@ -179,11 +182,11 @@ class Router:
             self._prune(stream_id)
         return produced
 
-    def streams_of(self, peer: Peer) -> set[str]:
+    def streams_of(self, peer: P) -> set[str]:
         """The streams ``peer`` produces or consumes."""
         return set(self._by_peer.get(peer, ()))
 
-    def subscription(self, stream_id: str, peer: Peer) -> Subscription | None:
+    def subscription(self, stream_id: str, peer: P) -> Subscription | None:
         """``peer``'s subscription to ``stream_id`` or ``None``."""
         route = self._routes.get(stream_id)
         return route.consumers.get(peer) if route is not None else None
@@ -192,12 +195,12 @@ class Router:
         """Streams with at least one socket on this instance."""
         return list(self._routes)
 
-    def peers(self, stream_id: str) -> list[Peer]:
+    def peers(self, stream_id: str) -> list[P]:
         """Producer (first) and consumers of ``stream_id`` on this instance."""
         route = self._routes.get(stream_id)
         if route is None:
             return []
-        out: list[Peer] = [route.producer] if route.producer is not None else []
+        out: list[P] = [route.producer] if route.producer is not None else []
         out.extend(p for p in route.consumers if p is not route.producer)
         return out
 
@@ -215,7 +218,7 @@ class Router:
         stream_id: str,
         binary: Packet,
         as_json: Callable[[], Packet],
-        skip: Peer | None = None,
+        skip: P | None = None,
     ) -> int:
         """Hand a video frame to every video consumer of ``stream_id`` (binary or JSON as
         each subscribed; ``as_json`` builds the JSON packet once, when first needed).
@@ -244,7 +247,7 @@ class Router:
         route = self._routes.get(stream_id)
         if route is None:
             return 0
-        targets: list[Peer] = []
+        targets: list[P] = []
         if route.producer is not None and ALERTS in route.producer_consumes:
             targets.append(route.producer)
         targets.extend(
@@ -259,7 +262,7 @@ class Router:
             return 0
         return sum(1 for p in route.consumers if p is not route.producer and p.queue.put(packet))
 
-    def to_all(self, stream_id: str, packet: Packet) -> list[Peer]:
+    def to_all(self, stream_id: str, packet: Packet) -> list[P]:
         """Hand a control packet to every socket of ``stream_id``; returns them."""
         peers = self.peers(stream_id)
         for peer in peers:
@@ -283,23 +286,31 @@ class Router:
             producer=route.producer is not None,
         )
 
-    def set_remote(self, instance_id: str, counts: dict[str, StreamCounts]) -> None:
-        """What another api instance announced (replaces its previous announcement)."""
-        self._remote[instance_id] = (time.monotonic(), counts)
+    def set_remote(self, instance_id: str, stream_id: str, counts: StreamCounts) -> None:
+        """What another api instance announced for ``stream_id`` (replaces its previous
+        announcement of that stream; zeros forget it)."""
+        key = (instance_id, stream_id)
+        if counts == StreamCounts():
+            self._remote.pop(key, None)
+        else:
+            self._remote[key] = (time.monotonic(), counts)
 
     def forget_remote(self, instance_id: str) -> None:
-        """Another instance went away."""
-        self._remote.pop(instance_id, None)
+        """Another instance went away: forget all it announced."""
+        for key in [k for k in self._remote if k[0] == instance_id]:
+            del self._remote[key]
 
     def _remote_counts(self, stream_id: str) -> Iterator[StreamCounts]:
         now = time.monotonic()
-        for instance_id, (at, counts) in list(self._remote.items()):
+        for key, (at, counts) in list(self._remote.items()):
             if now - at > self.remote_ttl:
-                del self._remote[instance_id]
-                continue
-            found = counts.get(stream_id)
-            if found is not None:
-                yield found
+                del self._remote[key]
+            elif key[1] == stream_id:
+                yield counts
+
+    def remote_viewers(self, stream_id: str) -> int:
+        """Video consumers of ``stream_id`` other instances announced."""
+        return sum(c.viewers for c in self._remote_counts(stream_id))
 
     def counts(self, stream_id: str) -> StreamCounts:
         """Live counts of ``stream_id``: this instance plus the other instances' last
