@@ -7,7 +7,10 @@ the worker's built-in detector.
   listens on the memory bus); an instance subscribes to it only while it has video
   consumers of that stream and skips what it published itself (header ``origin``).
 * ``relay.alerts.*`` and ``relay.control.*``: every instance listens (low volume) when the
-  bus is remote.
+  bus is remote;
+* ``stream.detection`` (:class:`~beholder.contracts.bus.StreamDetectionCommand`, sent by
+  the api when face detection is switched): every instance listens, to know which streams'
+  frames the detector wants.
 
 Handlers never raise into the bus (a malformed payload is logged and dropped).
 """
@@ -21,6 +24,7 @@ import structlog
 from pydantic import ValidationError
 
 from beholder.bus.base import Bus, BusMessage, Subscription
+from beholder.contracts.bus import StreamDetectionCommand
 from beholder.contracts.relay_bus import ORIGIN_HEADER, RelayAlertEvent, RelayControl
 from beholder.contracts.subjects import (
     Subjects,
@@ -34,6 +38,7 @@ log = structlog.get_logger(__name__)
 OnFrame = Callable[[str, bytes], Awaitable[None]]
 OnAlert = Callable[[RelayAlertEvent], Awaitable[None]]
 OnControl = Callable[[RelayControl], Awaitable[None]]
+OnDetection = Callable[[str, bool], None]
 
 
 def new_instance_id() -> str:
@@ -52,6 +57,7 @@ class RelayLink:
         on_frame: OnFrame,
         on_alert: OnAlert,
         on_control: OnControl,
+        on_detection: OnDetection,
     ) -> None:
         self.bus = bus
         self.instance_id = instance_id
@@ -59,6 +65,7 @@ class RelayLink:
         self._on_frame = on_frame
         self._on_alert = on_alert
         self._on_control = on_control
+        self._on_detection = on_detection
         self._subs: list[Subscription] = []
         self._frames: dict[str, Subscription] = {}
         self._headers = {ORIGIN_HEADER: instance_id}
@@ -66,7 +73,9 @@ class RelayLink:
         self.publish_failures = 0
 
     async def start(self) -> None:
-        """Listen for alerts and control of every stream (remote bus only)."""
+        """Listen for the detector commands (``stream.detection``: which streams' frames go
+        on the bus) and, on a remote bus, for every stream's alerts and control."""
+        self._subs.append(await self.bus.subscribe(Subjects.STREAM_DETECTION, self._detection))
         if not self.remote:
             return
         self._subs.append(await self.bus.subscribe(Subjects.RELAY_ALERTS_ALL, self._alert))
@@ -154,6 +163,14 @@ class RelayLink:
             log.warning("malformed relay alert dropped", subject=msg.subject)
             return
         await self._on_alert(event)
+
+    async def _detection(self, msg: BusMessage) -> None:
+        try:
+            command = StreamDetectionCommand.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("malformed stream detection command dropped", subject=msg.subject)
+            return
+        self._on_detection(command.stream_id, command.enabled)
 
     async def _control(self, msg: BusMessage) -> None:
         if msg.headers.get(ORIGIN_HEADER) == self.instance_id:

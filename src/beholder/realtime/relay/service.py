@@ -98,6 +98,7 @@ class Relay:
             self._remote_frame,
             self._remote_alert,
             self._control,
+            self.set_detection,
         )
         self.status = StatusTracker(store.save_status, self._status_published)
         self.peers: set[RelayPeer] = set()
