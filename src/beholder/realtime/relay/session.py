@@ -251,8 +251,7 @@ class Session:
         row = await self._owned(sid)
         if peer.closing:
             return
-        peer.client_type = "mobile"
-        metrics.CONNECTIONS.labels("mobile").inc()
+        peer.set_client_type("mobile")
         relay.set_detection(sid, row.face_detection_enabled)
         old = relay.router.register(sid, peer, frozenset(msg.consumes))
         peer.send(msgs.registered(sid))
@@ -278,9 +277,7 @@ class Session:
         row = await self._owned(sid)
         if peer.closing:
             return
-        if peer.client_type == "unknown":
-            peer.client_type = msg.client_type
-            metrics.CONNECTIONS.labels(msg.client_type).inc()
+        peer.set_client_type(msg.client_type)
         consumes = frozenset(msg.consumes)
         relay.router.subscribe(sid, peer, consumes, msg.binary, msg.client_type)
         if ALERTS in msg.produces:
