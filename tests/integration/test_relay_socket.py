@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from beholder._compat.uvicorn import HubWebSocketProtocol
+from beholder.auth.connections import ConnectionRegistry, EndReason, Standing
 from beholder.auth.roles import ApiKeyScope, Principal, Role
 from beholder.bus.memory import MemoryBus
 from beholder.config.relay import RelaySettings
@@ -78,6 +79,10 @@ async def authenticate(token: str) -> Principal:
     if token in PRINCIPALS:
         return PRINCIPALS[token]
     raise Unauthorized("Invalid credentials.", detail="test: unknown token")
+
+
+async def standing(principals: Any) -> dict[str, Standing]:
+    return {}
 
 
 @dataclass
@@ -182,7 +187,8 @@ async def relay_factory() -> AsyncIterator[Callable[..., Awaitable[RelayServer]]
         store = MemoryStore()
         bus = MemoryBus()
         await bus.start()
-        relay = Relay(settings, authenticate, store, bus)
+        registry = ConnectionRegistry(3600, standing)
+        relay = Relay(settings, authenticate, store, bus, registry)
         app = FastAPI()
         app.add_api_websocket_route("/api/streams/ws", relay.endpoint)
         port = _free_port()
@@ -416,6 +422,36 @@ async def test_ownership_and_roles(relay_factory):
     reply = await next_of(dash, "error")
     assert reply["error"]["code"] == "PERMISSION_DENIED" and reply["streamId"] == mine
     assert srv.store.alerts == []
+
+
+async def test_revoked_key_is_closed_4401_and_others_stay(relay_factory):
+    srv = await relay_factory()
+    sid = srv.store.add()
+    ml = await srv.consumer(sid, "ml-alice", "ml-service")
+    dash = await srv.consumer(sid)
+    registry = srv.relay.connections
+    assert registry is not None
+    key = PRINCIPALS["ml-alice"]
+    assert registry.end_principal(key.kind, key.id, EndReason.REVOKED) == 1
+    code, seen = await closed_with(ml)
+    assert code == 4401 and seen[-1]["error"]["code"] == "UNAUTHORIZED"
+    await dash.send(json.dumps({"type": "ping", "ts": 1}))
+    assert await next_of(dash, "pong") == {"type": "pong", "ts": 1}
+    await eventually(lambda: srv.relay.counts(sid).ml_consumers == 0, 5, "ml consumer gone")
+
+
+async def test_connections_per_principal_are_bounded(relay_factory):
+    srv = await relay_factory(max_connections_per_principal=2)
+    first, second = await srv.connect("bob"), await srv.connect("bob")
+    third = await srv.connect(None)
+    await third.send(json.dumps({"type": "auth", "token": "bob"}))
+    code, seen = await closed_with(third)
+    assert code == 1008 and seen[-1]["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    await first.close()
+    await eventually(lambda: len(srv.relay.peers) == 1, 5, "the first socket forgotten")
+    fourth = await srv.connect("bob")  # a place came free
+    for ws in (second, fourth):
+        await ws.close()
 
 
 # -- bad input -----------------------------------------------------------------------------
