@@ -19,6 +19,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from beholder.auth.connections import EndReason
+from beholder.bus.base import BusMessage
+from beholder.contracts.bus import StreamDetectionCommand
 from beholder.contracts.relay_frame import decode_frame, encode_frame
 from beholder.contracts.wire import new_id
 from support.polling import eventually
@@ -379,3 +381,39 @@ async def test_slow_consumer_gets_recent_frames_and_slows_nobody(
     while not seen or seen[-1] != n - 1:
         seen.append(decode_frame(await next_frame(slow, timeout=10)).timestamp_ms)
     assert len(seen) < n and seen == sorted(seen)
+
+
+# -- built-in detector ---------------------------------------------------------------------
+
+
+async def test_frames_of_detected_streams_go_on_the_bus_at_the_detector_rate(
+    relay_factory: RelayFactory,
+) -> None:
+    srv = await relay_factory(detect_fps=0.001)  # one frame, then none for a long while
+    sid, plain = srv.store.add(), srv.store.add()
+    srv.store.streams[sid].face_detection_enabled = True
+    bus = srv.relay.link.bus
+    published: list[tuple[str, bytes]] = []
+
+    async def seen(msg: BusMessage) -> None:
+        published.append((msg.subject, msg.data))
+
+    await bus.subscribe("relay.frames.*", seen)
+    phone = await srv.producer(sid)
+    other = await srv.producer(plain)
+    await phone.send(encode_frame(sid, 1, jpeg(1)))
+    await other.send(encode_frame(plain, 1, jpeg(1)))
+    await eventually(lambda: published, 5, "the detector's frame")
+    assert published == [(f"relay.frames.{sid}", encode_frame(sid, 1, jpeg(1)))]
+    for ts in range(2, 5):  # within 1/detect_fps: not published again
+        await phone.send(encode_frame(sid, ts, jpeg(ts)))
+    # switched on for the other stream by the api's command
+    await bus.publish(
+        "stream.detection", StreamDetectionCommand(stream_id=plain, enabled=True).to_bytes()
+    )
+    await eventually(lambda: plain in srv.relay.detect, 5, "the command applied")
+    await other.send(encode_frame(plain, 9, jpeg(9)))
+    await eventually(lambda: len(published) == 2, 5, "the other stream's frame")
+    assert published[1][0] == f"relay.frames.{plain}"
+    for ws in (phone, other):
+        await ws.close()

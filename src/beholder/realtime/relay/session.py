@@ -63,6 +63,8 @@ class Relay(Protocol):
 
     def set_detection(self, stream_id: str, enabled: bool) -> None: ...
 
+    def detector_due(self, stream_id: str) -> bool: ...
+
     async def membership_changed(self, stream_id: str) -> None: ...
 
     async def deliver_alert(self, out: AlertOut) -> int: ...
@@ -227,7 +229,7 @@ class Session:
             peer.streaming.add(sid)
             relay.status.change(sid, "streaming")
         route_frame(relay, sid, binary, b64, ts)
-        if (relay.link.remote and relay.router.remote_viewers(sid) > 0) or sid in relay.detect:
+        if (relay.link.remote and relay.router.remote_viewers(sid) > 0) or relay.detector_due(sid):
             relay.publish_frame(sid, binary)
 
     # -- membership ------------------------------------------------------------------------
