@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -39,6 +40,66 @@ _CLOSE_FOR_CODE = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a socket was not signed in: ``code`` (public :class:`ErrorCode`) and a user-safe
+    ``message``; ``too_big``: the first message was over the size limit (close 1009)."""
+
+    code: ErrorCode
+    message: str
+    too_big: bool = False
+
+
+FirstMessage = Callable[[], Awaitable["dict[str, Any] | None"]]
+
+
+async def check_in(
+    token: str | None,
+    first_message: FirstMessage,
+    authenticate: Authenticate,
+    timeout: float,
+    client: str,
+) -> tuple[Principal, dict[str, Any] | None] | Refusal | None:
+    """The sign-in check shared by the hub ``/ws`` and the relay ``/api/streams/ws``.
+
+    ``token``: from the subprotocol, else read by ``first_message()`` (a decoded JSON object
+    with a ``type``, ``None`` when the client left; may raise ``ProtocolError``), which must
+    be ``{"type": "auth", "token"}``; all within ``timeout`` seconds. Returns ``(principal,
+    the auth message or None)``, a :class:`Refusal`, or ``None`` when the client left.
+    Never raises for client behaviour; an ``authenticate`` crash is refused as unavailable.
+    """
+    data: dict[str, Any] | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            if token is None:
+                data = await first_message()
+                if data is None:
+                    return None
+                if data["type"] != "auth":
+                    raise ProtocolError(
+                        'Send {"type": "auth", "token": "<token>"} first.',
+                        ErrorCode.UNAUTHORIZED,
+                        CLOSE_UNAUTHORIZED,
+                    )
+                token = token_of(data)
+            principal = await authenticate(token)
+        if principal.expires_at is not None and principal.expires_at <= time.time():
+            return Refusal(ErrorCode.UNAUTHORIZED, "Your session has expired.")
+        return principal, data
+    except TimeoutError:
+        return Refusal(ErrorCode.UNAUTHORIZED, "Authentication timed out.")
+    except ProtocolError as exc:
+        if exc.close_code == CLOSE_TOO_BIG:
+            return Refusal(exc.code, exc.message, too_big=True)
+        return Refusal(ErrorCode.UNAUTHORIZED, exc.message)
+    except AppError as exc:  # Unauthorized and friends: user-safe message
+        log.info("socket auth refused", client=client, code=exc.code.value, detail=exc.detail)
+        return Refusal(public_code(exc.code), exc.message)
+    except Exception:
+        log.exception("socket authenticate failed", client=client)
+        return Refusal(ErrorCode.SERVICE_UNAVAILABLE, "Sign-in is unavailable right now.")
+
+
 async def sign_in(
     conn: Connection,
     token: str | None,
@@ -51,44 +112,34 @@ async def sign_in(
     left or was refused (an ``error`` message was sent and the close started, counted in
     ``counters.auth_failures``). ``token``: from the subprotocol, else read from the first
     message (``decode`` turns a received frame into a JSON object or raises ``ProtocolError``).
-    Never raises for client behaviour; an ``authenticate`` crash is refused as unavailable."""
-    last_alert_id: str | None = None
-    refusal: tuple[ErrorCode, str]
-    try:
-        async with asyncio.timeout(settings.ws_auth_timeout):
-            if token is None:
-                data = decode(conn, await conn.websocket.receive())
-                if data is None:
-                    return None
-                if data["type"] != "auth":
-                    raise ProtocolError(
-                        'Send {"type": "auth", "token": "<token>"} first.',
-                        ErrorCode.UNAUTHORIZED,
-                        CLOSE_UNAUTHORIZED,
-                    )
-                token = token_of(data)
-                last_alert_id = last_alert_id_of(data)
-            principal = await authenticate(token)
-        if principal.expires_at is not None and principal.expires_at <= time.time():
-            refusal = (ErrorCode.UNAUTHORIZED, "Your session has expired.")
-        else:
-            return principal, last_alert_id
-    except TimeoutError:
-        refusal = (ErrorCode.UNAUTHORIZED, "Authentication timed out.")
-    except ProtocolError as exc:
-        if exc.close_code == CLOSE_TOO_BIG:
+    Never raises for client behaviour (see :func:`check_in`)."""
+
+    async def first_message() -> dict[str, Any] | None:
+        return decode(conn, await conn.websocket.receive())
+
+    result = await check_in(
+        token, first_message, authenticate, settings.ws_auth_timeout, conn.client
+    )
+    if result is None:
+        return None
+    if isinstance(result, Refusal):
+        if result.too_big:
             counters.invalid_messages += 1
-            await conn.close(CLOSE_TOO_BIG, "message too big", error_message(exc.code, exc.message))
+            await conn.close(
+                CLOSE_TOO_BIG, "message too big", error_message(result.code, result.message)
+            )
             return None
-        refusal = (ErrorCode.UNAUTHORIZED, exc.message)
-    except AppError as exc:  # Unauthorized and friends: user-safe message
-        log.info("hub auth refused", client=conn.client, code=exc.code.value, detail=exc.detail)
-        refusal = (public_code(exc.code), exc.message)
-    except Exception:
-        log.exception("hub authenticate failed", client=conn.client)
-        refusal = (ErrorCode.SERVICE_UNAVAILABLE, "Sign-in is unavailable right now.")
-    code, message = refusal
-    counters.auth_failures += 1
-    close_code = _CLOSE_FOR_CODE.get(code, CLOSE_INTERNAL)
-    await conn.close(close_code, "unauthorized", error_message(code, message))
-    return None
+        counters.auth_failures += 1
+        close_code = _CLOSE_FOR_CODE.get(result.code, CLOSE_INTERNAL)
+        await conn.close(close_code, "unauthorized", error_message(result.code, result.message))
+        return None
+    principal, data = result
+    try:
+        last_alert_id = last_alert_id_of(data) if data is not None else None
+    except ProtocolError as exc:
+        counters.auth_failures += 1
+        await conn.close(
+            CLOSE_UNAUTHORIZED, "unauthorized", error_message(ErrorCode.UNAUTHORIZED, exc.message)
+        )
+        return None
+    return principal, last_alert_id

@@ -1,6 +1,6 @@
-"""The hub's app-level heartbeat (DESIGN §7): ping every authenticated connection every
-``ws_ping_interval`` s and close, with 4408, those silent for ``ws_missed_pongs``
-consecutive pings. Any client message counts as a pong (``Connection.seen``)."""
+"""The app-level heartbeat of the hub and the relay (DESIGN §7): ping every authenticated
+connection every ``interval`` s and close, with 4408, those silent for ``missed_limit``
+consecutive pings. Any client message counts as a pong (the connection's ``seen``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable
+from typing import Generic, Protocol, TypeVar
 
 import structlog
 
-from beholder.contracts import hub as hub_messages
-from beholder.realtime.connection import Connection, Counters
-from beholder.realtime.frames import Outgoing
 from beholder.realtime.protocol import CLOSE_HEARTBEAT
 
 log = structlog.get_logger(__name__)
@@ -24,27 +22,50 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Heartbeat:
-    """Owns the heartbeat task of one hub. ``connections()`` returns the authenticated
-    connections at each tick; ``interval`` in seconds; ``missed_limit`` pings."""
+class Beating(Protocol):
+    """What the heartbeat needs of a connection: ``seen`` (a message arrived since the last
+    tick), ``missed`` (ticks without one), ``client`` (for logs), ``close_soon``."""
+
+    seen: bool
+    missed: int
+
+    @property
+    def client(self) -> str: ...
+
+    def close_soon(self, code: int, reason: str) -> None: ...
+
+
+C = TypeVar("C", bound=Beating)
+
+
+class Heartbeat(Generic[C]):
+    """Owns one heartbeat task. ``connections()`` returns the authenticated connections at
+    each tick; ``interval`` in seconds; ``missed_limit`` pings; ``ping(conn)`` sends one
+    ping (never awaits); ``dead(conn)`` is called before a silent connection is closed
+    (counters). ``name``: of the task and in logs."""
 
     def __init__(
         self,
-        connections: Callable[[], Iterable[Connection]],
-        counters: Counters,
+        connections: Callable[[], Iterable[C]],
         interval: float,
         missed_limit: int,
+        ping: Callable[[C], None],
+        dead: Callable[[C], None] | None = None,
+        name: str = "hub",
     ) -> None:
         self._connections = connections
-        self._counters = counters
         self.interval = interval
         self.missed_limit = missed_limit
+        self._ping = ping
+        self._dead = dead
+        self.name = name
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the task on the running loop (idempotent)."""
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="hub-heartbeat")
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._loop(), name=f"{self.name}-heartbeat")
 
     async def stop(self) -> None:
         """Cancel the task and wait for it."""
@@ -60,11 +81,10 @@ class Heartbeat:
             try:
                 self.tick()
             except Exception:
-                log.exception("hub heartbeat tick failed")
+                log.exception("heartbeat tick failed", socket=self.name)
 
     def tick(self) -> None:
         """One round: reset or count missed pongs, close the dead, ping the rest."""
-        ping: Outgoing | None = None
         for conn in list(self._connections()):
             if conn.seen:
                 conn.seen = False
@@ -72,11 +92,14 @@ class Heartbeat:
             else:
                 conn.missed += 1
             if conn.missed >= self.missed_limit:
-                self._counters.disconnected_dead += 1
-                log.info("hub client missed pongs; closing", client=conn.client, missed=conn.missed)
+                if self._dead is not None:
+                    self._dead(conn)
+                log.info(
+                    "client missed pongs; closing",
+                    socket=self.name,
+                    client=conn.client,
+                    missed=conn.missed,
+                )
                 conn.close_soon(CLOSE_HEARTBEAT, "heartbeat timeout")
                 continue
-            if ping is None:
-                ping = Outgoing.reply(hub_messages.ping(now_ms()))
-            self._counters.sent += 1
-            conn.push(ping, live=False)
+            self._ping(conn)

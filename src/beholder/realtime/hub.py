@@ -88,10 +88,13 @@ class Hub:
         self._counters = Counters()
         self._heartbeat = Heartbeat(
             lambda: self._authed,
-            self._counters,
             settings.ws_ping_interval,
             settings.ws_missed_pongs,
+            self._ping,
+            self._dead,
         )
+        self._ping_out: Outgoing | None = None
+        self._ping_at = 0.0
         self._admission = Admission(settings.ws_unauthenticated_per_client)
         self._replay_limit = ReplayLimiter(settings.ws_replay_rate)
         self._closed = False
@@ -176,6 +179,18 @@ class Hub:
         n = len(targets)
         self._counters.sent += n
         return n
+
+    def _ping(self, conn: Connection) -> None:
+        # one frame per tick for every connection (built when the tick's first ping goes out)
+        now = time.monotonic()
+        if self._ping_out is None or now - self._ping_at > self.settings.ws_ping_interval / 2:
+            self._ping_out = Outgoing.reply(hub_messages.ping(now_ms()))
+            self._ping_at = now
+        self._counters.sent += 1
+        conn.push(self._ping_out, live=False)
+
+    def _dead(self, conn: Connection) -> None:
+        self._counters.disconnected_dead += 1
 
     def _reply(self, conn: Connection, message: HubMessage) -> None:
         self._counters.sent += 1
