@@ -28,7 +28,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support.polling import wait_until  # noqa: E402
+from support.polling import wait_until
 
 ADMIN_PASSWORD = "bench-admin-password-1"
 STAMP = struct.Struct(">q")
@@ -126,9 +126,7 @@ def start_beholder(extra_env: dict[str, str] | None = None, worker: bool = False
             return False
 
     wait_until(up, 60, "beholder to answer", every=0.2, error=TimeoutError)
-    r = httpx.post(
-        f"{url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-    )
+    r = httpx.post(f"{url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
     r.raise_for_status()
     return Server("beholder", url, r.json()["accessToken"], proc, data_dir)
 

@@ -39,7 +39,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from relay_common import (  # noqa: E402
+from relay_common import (
     Server,
     consumer,
     cpu_seconds,
@@ -52,8 +52,8 @@ from relay_common import (  # noqa: E402
     start_peer,
 )
 
-from beholder.contracts.relay_frame import encode_header  # noqa: E402
-from fixtures.relay_frames import sized_jpegs  # noqa: E402
+from beholder.contracts.relay_frame import encode_header
+from fixtures.relay_frames import sized_jpegs
 
 WARMUP_S = 1.0
 
