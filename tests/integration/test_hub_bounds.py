@@ -21,7 +21,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from beholder.api.events import fan_out
+from beholder.api.fanout import fan_out
 from beholder.config import HubSettings
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.wire import new_id

@@ -1,7 +1,9 @@
 """Bus consumers of the api: persist what workers report, then push it to dashboards.
 
 ``stream.status`` → camera status/stats in the DB → ``camera-status-update`` on the hub.
-``camera.events`` → alert row + snapshot file → ``face-detection-alert`` on the hub.
+``camera.events`` → alert row + snapshot file → ``face-detection-alert`` on the hub; an alert
+of a mobile stream (``streamId``, the built-in detector) goes through
+:func:`beholder.api.stream_events.persist_stream_alert` (owner's dashboards, then the relay).
 A refused message (malformed payload, an id that is not a UUID, an unknown camera) is logged
 with the failing fields (never their values), counted in
 ``beholder_bus_messages_refused_total`` and dropped; it never stops the consumer. Nothing is
@@ -21,8 +23,10 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from beholder.api.fanout import fan_out, local_broadcast
 from beholder.api.schemas import CameraOut
 from beholder.api.state import AppState
+from beholder.api.stream_events import persist_stream_alert, stream_alert_source
 from beholder.api.views import alert_out, public_camera, public_status
 from beholder.bus.base import BusMessage, Subscription
 from beholder.contracts import hub as hub_messages
@@ -32,13 +36,13 @@ from beholder.contracts.bus import (
     HubBroadcast,
     StreamStatusEvent,
 )
-from beholder.contracts.hub import HubMessage
 from beholder.contracts.subjects import Subjects
 from beholder.contracts.wire import iso_z, utcnow
 from beholder.db.models import Alert
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import cameras as cameras_repo
-from beholder.errors import BusError, UnsafePath
+from beholder.db.repositories import streams as streams_repo
+from beholder.errors import NotFound, UnsafePath
 from beholder.files import safe_child, write_private_file
 from beholder.observability import BUS_MESSAGES, BUS_REFUSED
 
@@ -46,22 +50,6 @@ log = structlog.get_logger(__name__)
 
 _API_GROUP = "api"
 _PRUNE_EVERY = 50
-
-
-async def fan_out(
-    state: AppState, topic: str, message: HubMessage, camera_id: str | None = None
-) -> None:
-    """Send a hub message (built by :mod:`beholder.contracts.hub`) to the dashboards of
-    every api instance, via ``hub.broadcast``; serialized once here.
-
-    Falls back to this instance's hub alone when the bus refuses (dashboards here still
-    see it)."""
-    envelope = HubBroadcast(topic=topic, camera_id=camera_id, message=hub_messages.wire(message))
-    try:
-        await state.bus.publish(Subjects.HUB_BROADCAST, envelope.to_bytes())
-    except BusError:
-        log.warning("hub fan-out over the bus failed; local hub only", topic=topic)
-        state.hub.broadcast(topic, envelope.message, camera_id=camera_id)
 
 
 async def broadcast_camera(
@@ -127,7 +115,7 @@ class EventConsumers:
                 msg.subject, "malformed", "malformed hub.broadcast dropped", fields=_bad_fields(exc)
             )
             return
-        self.state.hub.broadcast(envelope.topic, envelope.message, camera_id=envelope.camera_id)
+        local_broadcast(self.state, envelope)
 
     async def stop(self) -> None:
         for sub in self._subs:
@@ -198,7 +186,7 @@ class EventConsumers:
             )
             return
         if event.camera_id is None:
-            _refuse(msg.subject, "stream-alert", "stream alert not handled yet", alert_id=event.id)
+            await self._on_stream_alert(msg, event)
             return
         faces = [f.to_wire() for f in event.faces]
         async with self.state.db.session() as s:
@@ -253,6 +241,47 @@ class EventConsumers:
                 settings.snapshot_retention_count,
                 settings.snapshot_retention_days,
             )
+
+    async def _on_stream_alert(self, msg: BusMessage, event: FaceDetectionAlert) -> None:
+        """A built-in detector's alert on a mobile stream: stored (type ``face-detection``,
+        source ``worker:<id>``) and routed like an ML service's alert (hub to the owner,
+        then ``state.relay_alerts`` to the producer and the alert consumers)."""
+        assert event.stream_id is not None  # FaceDetectionAlert: camera or stream
+        async with self.state.db.session() as s:
+            stream = await streams_repo.find(s, event.stream_id)
+            is_new = stream is not None and await alerts_repo.find(s, event.id) is None
+        if stream is None:
+            _refuse(
+                msg.subject,
+                "unknown-stream",
+                "alert for unknown stream ignored",
+                stream_id=event.stream_id,
+                alert_id=event.id,
+            )
+            return
+        snapshot_path = await self._store_snapshot(event) if is_new else None
+        n = len(event.faces)
+        try:
+            await persist_stream_alert(
+                self.state,
+                stream,
+                stream_alert_source(worker_id=event.worker_id),
+                alert_type="face-detection",
+                severity="medium",
+                message=f"{n} face{'s' if n != 1 else ''} detected on {stream.device_name}",
+                metadata={
+                    "faces": [f.to_wire() for f in event.faces],
+                    "frameWidth": event.frame_width,
+                    "frameHeight": event.frame_height,
+                    "detectedAt": iso_z(event.detected_at),
+                    **({"sourceTs": event.source_ts} if event.source_ts else {}),
+                },
+                alert_id=event.id,
+                thumbnail=event.thumbnail,
+                snapshot_path=snapshot_path,
+            )
+        except NotFound:  # deleted between the check and the insert
+            _refuse(msg.subject, "unknown-stream", "alert for deleted stream ignored")
 
     async def _store_snapshot(self, event: FaceDetectionAlert) -> str | None:
         if not event.snapshot:

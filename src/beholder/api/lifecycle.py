@@ -25,7 +25,8 @@ from typing import Any
 
 import structlog
 
-from beholder.api.events import EventConsumers, fan_out
+from beholder.api.events import EventConsumers
+from beholder.api.fanout import fan_out
 from beholder.api.middleware.rate_limit import RateLimiter
 from beholder.api.reconcile import reconcile_cameras
 from beholder.api.revocation import RevocationListener

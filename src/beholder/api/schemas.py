@@ -19,6 +19,9 @@ from beholder.contracts.resources import (
     CameraOut,
     HealthOut,
     ServiceHealthOut,
+    StreamMetadata,
+    StreamOut,
+    StreamStatus,
 )
 from beholder.messages import CameraStatus, UtcDatetime
 from beholder.password_policy import MAX_LENGTH, MIN_LENGTH, check_password
@@ -223,6 +226,82 @@ class SignedMediaOut(ApiModel):
     expires_at: UtcDatetime = Field(description="The URL is refused after this (≤ 60 s)")
 
 
+# --- mobile streams (issue 10) ---
+
+
+def _strip_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+DeviceName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_strip_name)]
+DeviceType = Annotated[
+    str,
+    Field(min_length=1, max_length=64, examples=["ios", "android", "browser"]),
+    AfterValidator(_strip_name),
+]
+
+
+class StreamRegister(ApiModel):
+    """``POST /api/streams/register``: a phone (or a browser) announces its stream."""
+
+    device_name: DeviceName
+    device_type: DeviceType
+    metadata: StreamMetadata | None = None
+
+
+class StreamRegistered(ApiModel):
+    """The registered stream: connect to ``/api/streams/ws`` and ``register`` ``streamId``."""
+
+    stream_id: str
+    message: str = "Stream registered successfully"
+    stream: StreamOut
+
+
+class StreamPatch(ApiModel):
+    """``PATCH /api/streams/{id}``: rename, or switch the built-in face detector on/off."""
+
+    device_name: DeviceName | None = None
+    face_detection_enabled: bool | None = None
+
+
+class ConsumerOut(ApiModel):
+    """A consumer socket of a stream on the answering api instance: ``clientType``
+    ``dashboard``/``ml-service``, ``principal`` ``kind:id``, what it ``consumes``, video
+    frames sent and dropped (oldest first, slow consumer) since it subscribed, bytes queued."""
+
+    connection_id: str
+    client_type: str
+    principal: str
+    consumes: list[str]
+    frames_sent: int
+    frames_dropped: int
+    queued_bytes: int
+
+
+class StreamDetailOut(StreamOut):
+    """A stream with its live consumers (``consumers``: this api instance's sockets)."""
+
+    consumers: list[ConsumerOut]
+
+
+class StreamList(ApiModel):
+    """``GET /api/streams``: a page of streams, newest first; ``nextCursor`` for the next."""
+
+    items: list[StreamOut]
+    next_cursor: str | None = None
+
+
+class LegacyStreamList(ApiModel):
+    """``GET /api/streams/list``: the original plan's shape (every owned stream)."""
+
+    streams: list[StreamOut]
+
+
 # --- system ---
 
 
@@ -244,4 +323,6 @@ __all__ = [
     "CameraOut",
     "HealthOut",
     "ServiceHealthOut",
+    "StreamOut",
+    "StreamStatus",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,9 +12,11 @@ from beholder.auth.media import MediaSigner
 from beholder.auth.service import AuthService
 from beholder.bus.base import Bus
 from beholder.config import Settings
+from beholder.contracts.resources import AlertOut
 from beholder.db.engine import Database
 from beholder.health import HealthChecker, WorkerTracker
 from beholder.realtime.hub import Hub
+from beholder.realtime.relay.directory import NO_SOCKETS, StreamSockets
 
 if TYPE_CHECKING:
     from beholder.api.middleware.rate_limit import RateLimiter
@@ -31,6 +34,13 @@ class AppState:
     (:mod:`beholder.auth.media`); ``connections`` leases the hub sockets, MJPEG streams
     and WHEP sessions by principal so that revocation ends them; ``started_at`` is
     ``time.monotonic()`` at start-up.
+
+    ``relay``: the mobile relay ``/api/streams/ws`` as the REST API sees it (counts,
+    consumers, closing a deleted stream's sockets); :data:`NO_SOCKETS` until the lifecycle
+    sets the real one. ``relay_alerts``: called with every stream alert persisted by this
+    instance (ML services through the relay, the built-in detector through the bus) after
+    it was stored and sent to the hub, so that the relay delivers it to the stream's
+    producer and alert consumers (on every api instance); ``None``: nobody to deliver to.
     """
 
     settings: Settings
@@ -46,3 +56,5 @@ class AppState:
     started_at: float = field(default_factory=time.monotonic)
     worker: WorkerManager | None = None
     egress: EgressHub | None = None
+    relay: StreamSockets = NO_SOCKETS
+    relay_alerts: Callable[[AlertOut], Awaitable[None]] | None = None

@@ -6,10 +6,11 @@ from typing import Any
 
 from beholder.auth.roles import Principal, Role
 from beholder.contracts import hub as hub_messages
-from beholder.contracts.resources import AlertOut, CameraOut
-from beholder.db.models import Alert, Camera
+from beholder.contracts.resources import AlertOut, CameraOut, StreamOut
+from beholder.db.models import Alert, Camera, VideoStream
 from beholder.errors import ErrorCode
 from beholder.messages import CameraStatus, iso_z
+from beholder.realtime.relay.directory import StreamCounts
 from beholder.rtsp_url import mask_rtsp_url
 
 # What a viewer sees instead of why a camera failed. The precise reason ("refused the
@@ -110,3 +111,21 @@ def alert_message(alert: Alert) -> dict[str, Any]:
     """Wire form of the hub message of an alert row (``face-detection-alert`` and the alert's
     fields, see :func:`beholder.contracts.hub.alert_message`), for live fan-out and replay."""
     return hub_messages.wire(hub_messages.alert_message(alert_out(alert)))
+
+
+def stream_out(stream: VideoStream, counts: StreamCounts) -> StreamOut:
+    """A stream as clients see it, with its live ``counts`` (from the relay)."""
+    return StreamOut.model_construct(
+        id=stream.id,
+        device_name=stream.device_name,
+        device_type=stream.device_type,
+        status=stream.status,  # type: ignore[arg-type]  # DB holds only StreamStatus values
+        last_seen=stream.last_seen_at,
+        metadata=stream.stream_metadata or {},
+        face_detection_enabled=stream.face_detection_enabled,
+        owner_id=stream.owner_id,
+        viewers=counts.viewers,
+        ml_consumers=counts.ml_consumers,
+        created_at=stream.created_at,
+        updated_at=stream.updated_at,
+    )

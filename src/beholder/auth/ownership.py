@@ -14,6 +14,8 @@ Things not attached to a stream (camera alerts) are not restricted by this modul
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,15 +28,35 @@ def sees_all_streams(principal: Principal) -> bool:
     return principal.kind == "user" and principal.can(Role.ADMIN)
 
 
-def owns_stream(principal: Principal, stream: VideoStream) -> bool:
-    """True when ``principal`` may see and use ``stream`` (the rule of this module)."""
+def owns(principal: Principal, owner_id: str | None, owner_key_id: str | None) -> bool:
+    """True when ``principal`` may see and use a stream owned by user ``owner_id`` and/or
+    API key ``owner_key_id`` (the rule of this module, for callers without the row, e.g.
+    the hub filtering a broadcast about a stream)."""
     if sees_all_streams(principal):
         return True
     if principal.kind == "user":
-        return stream.owner_id == principal.id
-    if stream.owner_key_id is not None and stream.owner_key_id == principal.id:
+        return owner_id is not None and owner_id == principal.id
+    if owner_key_id is not None and owner_key_id == principal.id:
         return True
-    return principal.owner_id is not None and stream.owner_id == principal.owner_id
+    return principal.owner_id is not None and owner_id == principal.owner_id
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOwner:
+    """Who owns a stream (user ``owner_id`` and/or API key ``owner_key_id``), for deciding
+    without its row who may receive something about it (the hub's broadcasts)."""
+
+    owner_id: str | None
+    owner_key_id: str | None
+
+    def admits(self, principal: Principal) -> bool:
+        """True when ``principal`` owns the stream (:func:`owns`)."""
+        return owns(principal, self.owner_id, self.owner_key_id)
+
+
+def owns_stream(principal: Principal, stream: VideoStream) -> bool:
+    """True when ``principal`` may see and use ``stream`` (the rule of this module)."""
+    return owns(principal, stream.owner_id, stream.owner_key_id)
 
 
 def owned_streams(principal: Principal) -> ColumnElement[bool]:

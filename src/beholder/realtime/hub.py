@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Collection
 from typing import Any
 
 import structlog
@@ -22,6 +23,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from beholder.auth.connections import ConnectionRegistry
+from beholder.auth.ownership import StreamOwner
 from beholder.config import HubSettings
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.hub import HubMessage
@@ -156,18 +158,30 @@ class Hub:
 
     # -- fan-out ---------------------------------------------------------------------------
 
-    def broadcast(self, topic: str, message: dict[str, Any], camera_id: str | None = None) -> int:
+    def broadcast(
+        self,
+        topic: str,
+        message: dict[str, Any],
+        camera_id: str | None = None,
+        *,
+        owner: StreamOwner | None = None,
+    ) -> int:
         """Send ``message`` to every connection subscribed to ``topic`` or, when
         ``camera_id`` is given, to ``camera:<camera_id>``; each connection gets it once.
         ``message`` is the wire form of a :data:`~beholder.contracts.hub.HubMessage`
         (``wire(builder(...))``), as it arrives over the ``hub.broadcast`` subject.
+        ``owner``: the message is about a mobile stream owned by it; only connections whose
+        principal owns that stream get it (admins, the owner user, its keys;
+        :mod:`beholder.auth.ownership`).
 
         Serializes once, never awaits or blocks. Returns the number of connections it was
         handed to. A message JSON cannot carry is logged and dropped (returns 0).
         """
         self._counters.broadcasts += 1
-        targets = self._topics.targets(topic, camera_id)
-        if targets is None:
+        targets: Collection[Connection] | None = self._topics.targets(topic, camera_id)
+        if targets is not None and owner is not None:
+            targets = [c for c in targets if c.principal is not None and owner.admits(c.principal)]
+        if not targets:
             return 0
         try:
             out = Outgoing.of(message, alert_id_of(message) if topic == "alerts" else None)

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep, ViewerDep
-from beholder.api.events import fan_out
+from beholder.api.fanout import fan_out
 from beholder.api.schemas import AlertOut, AlertSeverity, AlertType, Page, UtcInstant
 from beholder.api.views import alert_out
 from beholder.auth.ownership import may_see_alert, visible_alerts
@@ -19,6 +19,7 @@ from beholder.contracts import hub as hub_messages
 from beholder.contracts.wire import utcnow
 from beholder.db.models import Alert
 from beholder.db.repositories import alerts as alerts_repo
+from beholder.db.repositories import streams as streams_repo
 from beholder.errors import InvalidInput, NotFound
 from beholder.files import safe_child
 
@@ -80,14 +81,20 @@ async def acknowledge_alert(
     """Mark an alert as handled (idempotent: the first acknowledgement is kept)."""
     await _visible_alert(session, principal, alert_id)
     row = await alerts_repo.acknowledge(session, alert_id, principal.name)
+    stream = await streams_repo.find(session, row.stream_id) if row.stream_id else None
     await session.commit()
     out = alert_out(row)
-    if row.stream_id is not None:
-        return out  # the hub does not know stream owners: a stream's alert is not fanned out
+    if row.stream_id is not None and stream is None:
+        return out  # its stream is gone: nobody to tell
     ack = hub_messages.alert_acknowledged(
-        row.id, row.camera_id, row.acknowledged_by, row.acknowledged_at or utcnow()
+        row.id,
+        row.camera_id,
+        row.acknowledged_by,
+        row.acknowledged_at or utcnow(),
+        stream_id=row.stream_id,
     )
-    await fan_out(state, "alerts", ack, camera_id=row.camera_id)
+    # A stream's alert: only to the stream owner's dashboards (fan_out's ``stream``).
+    await fan_out(state, "alerts", ack, camera_id=row.camera_id, stream=stream)
     return out
 
 

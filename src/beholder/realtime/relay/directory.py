@@ -52,3 +52,21 @@ class StreamSockets(Protocol):
         """Tell every socket of ``stream_id`` (producer and consumers, on every api
         instance) that the stream was deleted and close them with 4404."""
         ...
+
+
+class _NoSockets:
+    """The relay of an app that runs none: every stream has no socket."""
+
+    def counts(self, stream_id: str) -> StreamCounts:
+        return StreamCounts()
+
+    def consumers(self, stream_id: str) -> list[ConsumerFigures]:
+        return []
+
+    async def close_stream(self, stream_id: str) -> None:
+        return None
+
+
+NO_SOCKETS: StreamSockets = _NoSockets()
+"""Default ``AppState.relay`` until the lifecycle wires the real relay: zero counts, no
+consumers, closes nothing."""
