@@ -7,6 +7,7 @@ puts ``tests/`` on the import path and loads those modules as plugins.
 - ``support.worker``: the camera worker on an in-memory bus (``worker_harness``)
 - ``support.nats``: a private ``nats-server`` with authentication (``nats_server``), TLS files
   (``tls_files``)
+- ``support.relay``: the mobile relay on its own with a test store (``relay_factory``)
 
 Plain helpers, imported by the tests that need them: ``support.settings`` (every settings
 object a test builds), ``support.polling`` (``eventually``, ``wait_until``), ``support.live``
@@ -27,4 +28,5 @@ pytest_plugins = [
     "support.rtsp",
     "support.worker",
     "support.nats",
+    "support.relay",
 ]

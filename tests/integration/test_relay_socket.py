@@ -1,9 +1,9 @@
 """The relay ``/api/streams/ws`` over real sockets with a test store: uvicorn in-process, the
-real :class:`Relay` on the memory bus, ``websockets`` clients.
+real :class:`Relay` on the memory bus, ``websockets`` clients (``support.relay``).
 
-The store holds streams in memory and records status changes and alerts, so that these
-tests are about the socket protocol (auth, routing, bad input, replacement, heartbeat,
-backpressure); the database, the hub and NATS are in test_relay_api.py.
+These tests are about the socket protocol (auth, routing, bad input, replacement,
+heartbeat, revocation, backpressure); the database, the hub and the REST API are in
+test_relay_api.py, two instances on NATS in test_relay_instances.py.
 """
 
 from __future__ import annotations
@@ -11,254 +11,38 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
-from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
-from beholder._compat.uvicorn import HubWebSocketProtocol
-from beholder.auth.roles import ApiKeyScope, Principal, Role
-from beholder.bus.memory import MemoryBus
-from beholder.config.relay import RelaySettings
-from beholder.contracts.relay import RelayAlertIn
+from beholder.auth.connections import EndReason
+from beholder.bus.base import BusMessage
+from beholder.contracts.bus import StreamDetectionCommand
 from beholder.contracts.relay_frame import decode_frame, encode_frame
-from beholder.contracts.resources import AlertOut, StreamStatus
 from beholder.contracts.wire import new_id
-from beholder.db.models import VideoStream
-from beholder.errors import NotFound, Unauthorized
-from beholder.messages import utcnow
-from beholder.realtime.relay.service import Relay
 from support.polling import eventually
+from support.relay import (
+    PRINCIPALS,
+    U1,
+    U2,
+    RelayFactory,
+    closed_with,
+    jpeg,
+    next_frame,
+    next_of,
+    recv,
+)
 
 pytestmark = pytest.mark.timeout(60)
-
-U1, U2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
-PRINCIPALS = {
-    "alice": Principal(kind="user", id=U1, name="alice", role=Role.VIEWER),
-    "bob": Principal(kind="user", id=U2, name="bob", role=Role.VIEWER),
-    "admin": Principal(kind="user", id=new_id(), name="admin", role=Role.ADMIN),
-    "ml-alice": Principal(
-        kind="api_key",
-        id=new_id(),
-        name="ml",
-        role=Role.VIEWER,
-        scope=ApiKeyScope.ML_SERVICE,
-        owner_id=U1,
-    ),
-    "mobile-alice": Principal(
-        kind="api_key",
-        id=new_id(),
-        name="phone",
-        role=Role.VIEWER,
-        scope=ApiKeyScope.MOBILE,
-        owner_id=U1,
-    ),
-    "worker": Principal(
-        kind="api_key", id=new_id(), name="w", role=Role.VIEWER, scope=ApiKeyScope.WORKER
-    ),
-}
-
-
-def jpeg(n: int = 0, size: int = 2000) -> bytes:
-    """A payload that passes the JPEG plausibility check (SOI ... EOI)."""
-    body = n.to_bytes(4, "big") * (size // 4)
-    return b"\xff\xd8" + body + b"\xff\xd9"
-
-
-async def authenticate(token: str) -> Principal:
-    if token in PRINCIPALS:
-        return PRINCIPALS[token]
-    raise Unauthorized("Invalid credentials.", detail="test: unknown token")
-
-
-@dataclass
-class MemoryStore:
-    streams: dict[str, VideoStream] = field(default_factory=dict)
-    statuses: list[tuple[str, str]] = field(default_factory=list)
-    alerts: list[AlertOut] = field(default_factory=list)
-
-    def add(self, owner: str = U1) -> str:
-        sid = new_id()
-        self.streams[sid] = VideoStream(
-            id=sid,
-            device_name=f"phone-{sid[:4]}",
-            owner_id=owner,
-            status="offline",
-            face_detection_enabled=False,
-        )
-        return sid
-
-    async def stream(self, stream_id: str) -> VideoStream | None:
-        return self.streams.get(stream_id)
-
-    async def save_status(self, stream_id: str, status: StreamStatus) -> datetime | bool | None:
-        row = self.streams.get(stream_id)
-        if row is None:
-            return False
-        row.status, row.last_seen_at = status, utcnow()
-        self.statuses.append((stream_id, status))
-        return row.last_seen_at
-
-    async def save_alert(self, stream_id: str, source: str, alert: RelayAlertIn) -> AlertOut:
-        if stream_id not in self.streams:
-            raise NotFound("Stream not found.")
-        out = AlertOut(
-            id=new_id(),
-            camera_id=None,
-            stream_id=stream_id,
-            type=alert.alert_type,
-            severity=alert.severity,
-            message=alert.message,
-            metadata=alert.metadata.model_dump(mode="json", by_alias=True, exclude_none=True),
-            has_snapshot=False,
-            created_at=utcnow(),
-            acknowledged_at=None,
-            acknowledged_by=None,
-            source=source,
-        )
-        self.alerts.append(out)
-        return out
-
-
-@dataclass
-class RelayServer:
-    relay: Relay
-    store: MemoryStore
-    url: str
-
-    async def connect(self, token: str | None = "alice", **kw: Any) -> ClientConnection:
-        kw.setdefault("max_size", None)
-        ws = await websockets.connect(self.url, **kw)
-        if token is not None:
-            await ws.send(json.dumps({"type": "auth", "token": token}))
-            ok = await recv(ws)
-            assert ok["type"] == "auth-ok", ok
-        return ws
-
-    async def producer(self, sid: str, token: str = "alice") -> ClientConnection:
-        ws = await self.connect(token)
-        await ws.send(json.dumps({"type": "register", "clientType": "mobile", "streamId": sid}))
-        reply = await recv(ws)
-        assert reply == {"type": "registered", "streamId": sid}, reply
-        return ws
-
-    async def consumer(
-        self, sid: str, token: str = "alice", client_type: str = "dashboard", **extra: Any
-    ) -> ClientConnection:
-        ws = await self.connect(token)
-        await ws.send(
-            json.dumps({"type": "subscribe", "clientType": client_type, "streamId": sid, **extra})
-        )
-        reply = await recv(ws)
-        assert reply["type"] == "subscribed", reply
-        status = await recv(ws)
-        assert status["type"] == "stream-status", status
-        return ws
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-async def relay_factory() -> AsyncIterator[Callable[..., Awaitable[RelayServer]]]:
-    started: list[tuple[uvicorn.Server, asyncio.Task[None], Relay]] = []
-
-    async def make(**overrides: Any) -> RelayServer:
-        values: dict[str, Any] = {"auth_timeout": 0.5, "max_frame_bytes": 64 * 1024}
-        values.update(overrides)
-        settings = RelaySettings(**values)
-        store = MemoryStore()
-        bus = MemoryBus()
-        await bus.start()
-        relay = Relay(settings, authenticate, store, bus)
-        app = FastAPI()
-        app.add_api_websocket_route("/api/streams/ws", relay.endpoint)
-        port = _free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            ws=HubWebSocketProtocol,
-            ws_per_message_deflate=False,
-            ws_ping_interval=None,
-            ws_max_size=settings.max_message_bytes,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        await eventually(lambda: server.started, 10, "uvicorn to start", every=0.01)
-        await relay.start()
-        started.append((server, task, relay))
-        return RelayServer(relay, store, f"ws://127.0.0.1:{port}/api/streams/ws")
-
-    yield make
-    for server, task, relay in started:
-        await relay.close()
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
-async def recv(ws: ClientConnection, timeout: float = 5.0, skip_pings: bool = True) -> Any:
-    """Next message: JSON as a dict, binary as bytes (app-level pings skipped)."""
-    while True:
-        raw = await asyncio.wait_for(ws.recv(), timeout)
-        if isinstance(raw, bytes):
-            return raw
-        data = json.loads(raw)
-        if skip_pings and data.get("type") == "ping":
-            continue
-        return data
-
-
-async def next_frame(ws: ClientConnection, timeout: float = 5.0) -> Any:
-    """Next video frame (binary bytes or a JSON ``video-frame``), status messages skipped."""
-    while True:
-        msg = await recv(ws, timeout)
-        if isinstance(msg, bytes) or msg.get("type") == "video-frame":
-            return msg
-        assert msg.get("type") == "stream-status", msg
-
-
-async def next_of(ws: ClientConnection, kind: str, timeout: float = 5.0) -> Any:
-    """Next JSON message of type ``kind`` (status messages and frames skipped)."""
-    while True:
-        msg = await recv(ws, timeout)
-        if isinstance(msg, dict) and msg.get("type") == kind:
-            return msg
-        assert isinstance(msg, bytes) or msg.get("type") in ("stream-status", "video-frame"), msg
-
-
-async def closed_with(ws: ClientConnection, timeout: float = 5.0) -> tuple[int | None, list[Any]]:
-    """Read until the server closes; returns the close code and what came before."""
-    seen: list[Any] = []
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                raw = await ws.recv()
-                seen.append(json.loads(raw) if isinstance(raw, str) else raw)
-    except ConnectionClosed:
-        pass
-    assert ws.close_code is not None, "the server did not close"
-    return ws.close_code, seen
 
 
 # -- sign-in -------------------------------------------------------------------------------
 
 
-async def test_sign_in_refusals_close_1008(relay_factory: Callable[..., Awaitable[RelayServer]]):
+async def test_sign_in_refusals_close_1008(relay_factory: RelayFactory) -> None:
     srv = await relay_factory()
     for first in (None, {"type": "subscribe"}, {"type": "auth", "token": "nope"}):
         ws = await srv.connect(token=None)
@@ -275,7 +59,9 @@ async def test_sign_in_refusals_close_1008(relay_factory: Callable[..., Awaitabl
     assert code == 1008
 
 
-async def test_token_in_sec_websocket_protocol(relay_factory):
+async def test_token_in_sec_websocket_protocol(
+    relay_factory: RelayFactory,
+) -> None:
     srv = await relay_factory()
     for protocols in (["bearer", "alice"], ["beholder", "alice"]):
         ws = await websockets.connect(srv.url, subprotocols=protocols)  # type: ignore[arg-type]
@@ -288,7 +74,9 @@ async def test_token_in_sec_websocket_protocol(relay_factory):
 # -- the loop ------------------------------------------------------------------------------
 
 
-async def test_frames_and_alerts_route_between_producer_and_consumers(relay_factory):
+async def test_frames_and_alerts_route_between_producer_and_consumers(
+    relay_factory: RelayFactory,
+) -> None:
     srv = await relay_factory()
     sid = srv.store.add()
     phone = await srv.producer(sid)
@@ -339,7 +127,9 @@ async def test_frames_and_alerts_route_between_producer_and_consumers(relay_fact
         await ws.close()
 
 
-async def test_cleanup_on_producer_disconnect(relay_factory):
+async def test_cleanup_on_producer_disconnect(
+    relay_factory: RelayFactory,
+) -> None:
     srv = await relay_factory()
     sid = srv.store.add()
     phone = await srv.producer(sid)
@@ -360,7 +150,9 @@ async def test_cleanup_on_producer_disconnect(relay_factory):
     await eventually(lambda: srv.relay.router.streams() == [], 5, "routes pruned")
 
 
-async def test_second_producer_replaces_the_first(relay_factory):
+async def test_second_producer_replaces_the_first(
+    relay_factory: RelayFactory,
+) -> None:
     srv = await relay_factory()
     sid = srv.store.add()
     first = await srv.producer(sid)
@@ -378,7 +170,9 @@ async def test_second_producer_replaces_the_first(relay_factory):
 # -- ownership -----------------------------------------------------------------------------
 
 
-async def test_ownership_and_roles(relay_factory):
+async def test_ownership_and_roles(
+    relay_factory: RelayFactory,
+) -> None:
     srv = await relay_factory()
     mine = srv.store.add(U1)
     bobs = srv.store.add(U2)
@@ -418,10 +212,44 @@ async def test_ownership_and_roles(relay_factory):
     assert srv.store.alerts == []
 
 
+async def test_revoked_key_is_closed_4401_and_others_stay(relay_factory: RelayFactory) -> None:
+    srv = await relay_factory()
+    sid = srv.store.add()
+    ml = await srv.consumer(sid, "ml-alice", "ml-service")
+    dash = await srv.consumer(sid)
+    registry = srv.relay.connections
+    assert registry is not None
+    key = PRINCIPALS["ml-alice"]
+    assert registry.end_principal(key.kind, key.id, EndReason.REVOKED) == 1
+    code, seen = await closed_with(ml)
+    assert code == 4401 and seen[-1]["error"]["code"] == "UNAUTHORIZED"
+    await dash.send(json.dumps({"type": "ping", "ts": 1}))
+    assert await next_of(dash, "pong") == {"type": "pong", "ts": 1}
+    await eventually(lambda: srv.relay.counts(sid).ml_consumers == 0, 5, "ml consumer gone")
+
+
+async def test_connections_per_principal_are_bounded(
+    relay_factory: RelayFactory,
+) -> None:
+    srv = await relay_factory(max_connections_per_principal=2)
+    first, second = await srv.connect("bob"), await srv.connect("bob")
+    third = await srv.connect(None)
+    await third.send(json.dumps({"type": "auth", "token": "bob"}))
+    code, seen = await closed_with(third)
+    assert code == 1008 and seen[-1]["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    await first.close()
+    await eventually(lambda: len(srv.relay.peers) == 1, 5, "the first socket forgotten")
+    fourth = await srv.connect("bob")  # a place came free
+    for ws in (second, fourth):
+        await ws.close()
+
+
 # -- bad input -----------------------------------------------------------------------------
 
 
-async def test_bad_input_answers_an_error_and_affects_nobody_else(relay_factory):
+async def test_bad_input_answers_an_error_and_affects_nobody_else(
+    relay_factory: RelayFactory,
+) -> None:
     srv = await relay_factory(max_frame_bytes=16 * 1024)
     sid = srv.store.add()
     other = srv.store.add()
@@ -476,7 +304,7 @@ async def test_bad_input_answers_an_error_and_affects_nobody_else(relay_factory)
     assert decode_frame(await next_frame(dash)).timestamp_ms == 99
 
 
-async def test_repeated_abuse_closes_1008(relay_factory):
+async def test_repeated_abuse_closes_1008(relay_factory: RelayFactory) -> None:
     srv = await relay_factory()
     ws = await srv.connect()
     for _ in range(60):
@@ -488,7 +316,9 @@ async def test_repeated_abuse_closes_1008(relay_factory):
 # -- heartbeat -----------------------------------------------------------------------------
 
 
-async def test_silent_producer_is_dropped_and_the_stream_goes_offline(relay_factory):
+async def test_silent_producer_is_dropped_and_the_stream_goes_offline(
+    relay_factory: RelayFactory,
+) -> None:
     srv = await relay_factory(ping_interval=0.2, missed_pongs=2)
     sid = srv.store.add()
     phone = await srv.producer(sid)  # never answers pings from here on
@@ -512,7 +342,9 @@ async def test_silent_producer_is_dropped_and_the_stream_goes_offline(relay_fact
 # -- backpressure --------------------------------------------------------------------------
 
 
-async def test_slow_consumer_gets_recent_frames_and_slows_nobody(relay_factory):
+async def test_slow_consumer_gets_recent_frames_and_slows_nobody(
+    relay_factory: RelayFactory,
+) -> None:
     limit = 256 * 1024
     srv = await relay_factory(consumer_queue_bytes=limit)
     sid = srv.store.add()
@@ -549,3 +381,39 @@ async def test_slow_consumer_gets_recent_frames_and_slows_nobody(relay_factory):
     while not seen or seen[-1] != n - 1:
         seen.append(decode_frame(await next_frame(slow, timeout=10)).timestamp_ms)
     assert len(seen) < n and seen == sorted(seen)
+
+
+# -- built-in detector ---------------------------------------------------------------------
+
+
+async def test_frames_of_detected_streams_go_on_the_bus_at_the_detector_rate(
+    relay_factory: RelayFactory,
+) -> None:
+    srv = await relay_factory(detect_fps=0.001)  # one frame, then none for a long while
+    sid, plain = srv.store.add(), srv.store.add()
+    srv.store.streams[sid].face_detection_enabled = True
+    bus = srv.relay.link.bus
+    published: list[tuple[str, bytes]] = []
+
+    async def seen(msg: BusMessage) -> None:
+        published.append((msg.subject, msg.data))
+
+    await bus.subscribe("relay.frames.*", seen)
+    phone = await srv.producer(sid)
+    other = await srv.producer(plain)
+    await phone.send(encode_frame(sid, 1, jpeg(1)))
+    await other.send(encode_frame(plain, 1, jpeg(1)))
+    await eventually(lambda: published, 5, "the detector's frame")
+    assert published == [(f"relay.frames.{sid}", encode_frame(sid, 1, jpeg(1)))]
+    for ts in range(2, 5):  # within 1/detect_fps: not published again
+        await phone.send(encode_frame(sid, ts, jpeg(ts)))
+    # switched on for the other stream by the api's command
+    await bus.publish(
+        "stream.detection", StreamDetectionCommand(stream_id=plain, enabled=True).to_bytes()
+    )
+    await eventually(lambda: plain in srv.relay.detect, 5, "the command applied")
+    await other.send(encode_frame(plain, 9, jpeg(9)))
+    await eventually(lambda: len(published) == 2, 5, "the other stream's frame")
+    assert published[1][0] == f"relay.frames.{plain}"
+    for ws in (phone, other):
+        await ws.close()

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from beholder._compat.starlette import server_send
 from beholder._compat.uvicorn import raw_channel
 from beholder.realtime.connection import CLOSE_GRACE
+from beholder.realtime.relay import metrics
 from beholder.realtime.relay.queue import Packet, SendQueue
 from beholder.realtime.relay.wire import packet
 
@@ -97,6 +98,13 @@ class RelayPeer:
         client = self.websocket.scope.get("client")
         return f"{client[0]}:{client[1]}" if client else "?"
 
+    def set_client_type(self, client_type: str) -> None:
+        """The first ``register``/``subscribe`` says what this socket is (metrics, figures);
+        later ones do not change it."""
+        if self.client_type == "unknown":
+            self.client_type = client_type
+            metrics.CONNECTIONS.labels(client_type).inc()
+
     def start(self) -> None:
         """Start the writer (after ``accept``)."""
         self.queue.start()
@@ -151,6 +159,9 @@ class RelayPeer:
     async def release(self) -> None:
         """The socket ended: stop the writer (idempotent)."""
         self.closing = True
+        if self.client_type != "unknown":
+            metrics.CONNECTIONS.labels(self.client_type).dec()
+            self.client_type = "closed"
         if self.expiry is not None:
             self.expiry.cancel()
             self.expiry = None

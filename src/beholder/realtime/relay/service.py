@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -104,6 +105,7 @@ class Relay:
         self.peers: set[RelayPeer] = set()
         self._authed: set[RelayPeer] = set()
         self._per_principal: Counter[str] = Counter()
+        self._detect_at: dict[str, float] = {}
         self.detect: set[str] = set()
         """Streams analysed by the built-in detector (their frames go on the bus)."""
         self.seq: dict[str, int] = {}
@@ -352,6 +354,19 @@ class Relay:
             self.detect.add(stream_id)
         else:
             self.detect.discard(stream_id)
+            self._detect_at.pop(stream_id, None)
+
+    def detector_due(self, stream_id: str) -> bool:
+        """True when a frame of ``stream_id`` should go on the bus for the built-in detector
+        now: it analyses the stream and ``detect_fps`` allows another frame (the detector
+        samples at that rate anyway; the rest would only load the bus)."""
+        if stream_id not in self.detect:
+            return False
+        now = time.monotonic()
+        if now - self._detect_at.get(stream_id, -1e9) < 1.0 / self.settings.detect_fps:
+            return False
+        self._detect_at[stream_id] = now
+        return True
 
     # -- alerts ----------------------------------------------------------------------------
 

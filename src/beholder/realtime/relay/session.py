@@ -63,6 +63,8 @@ class Relay(Protocol):
 
     def set_detection(self, stream_id: str, enabled: bool) -> None: ...
 
+    def detector_due(self, stream_id: str) -> bool: ...
+
     async def membership_changed(self, stream_id: str) -> None: ...
 
     async def deliver_alert(self, out: AlertOut) -> int: ...
@@ -227,7 +229,7 @@ class Session:
             peer.streaming.add(sid)
             relay.status.change(sid, "streaming")
         route_frame(relay, sid, binary, b64, ts)
-        if (relay.link.remote and relay.router.remote_viewers(sid) > 0) or sid in relay.detect:
+        if (relay.link.remote and relay.router.remote_viewers(sid) > 0) or relay.detector_due(sid):
             relay.publish_frame(sid, binary)
 
     # -- membership ------------------------------------------------------------------------
@@ -251,8 +253,7 @@ class Session:
         row = await self._owned(sid)
         if peer.closing:
             return
-        peer.client_type = "mobile"
-        metrics.CONNECTIONS.labels("mobile").inc()
+        peer.set_client_type("mobile")
         relay.set_detection(sid, row.face_detection_enabled)
         old = relay.router.register(sid, peer, frozenset(msg.consumes))
         peer.send(msgs.registered(sid))
@@ -278,9 +279,7 @@ class Session:
         row = await self._owned(sid)
         if peer.closing:
             return
-        if peer.client_type == "unknown":
-            peer.client_type = msg.client_type
-            metrics.CONNECTIONS.labels(msg.client_type).inc()
+        peer.set_client_type(msg.client_type)
         consumes = frozenset(msg.consumes)
         relay.router.subscribe(sid, peer, consumes, msg.binary, msg.client_type)
         if ALERTS in msg.produces:
