@@ -248,7 +248,10 @@ async def _start_worker(stack: contextlib.AsyncExitStack, state: AppState) -> No
 
     async with _step("worker"):
         worker = state.worker = WorkerManager(
-            state.settings.worker, state.bus, camera=state.settings.camera
+            state.settings.worker,
+            state.bus,
+            camera=state.settings.camera,
+            relay=state.settings.relay,
         )
         _undo(stack, "worker", worker.stop)
         await worker.start()

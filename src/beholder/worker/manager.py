@@ -7,6 +7,9 @@ Bus contract of :class:`WorkerManager`:
   on ``camera.events``;
 * publishes :class:`WorkerHeartbeat` on ``worker.heartbeat`` every
   ``WorkerSettings.heartbeat_interval`` s and answers ``worker.ping`` requests with one;
+* runs the built-in detector on the mobile relay streams it is asked to analyse
+  (``stream.detection``, ``relay.frames.<streamId>``: see
+  :mod:`beholder.worker.streams.manager`), on the same detection threads as the cameras;
 * answers ``camera.snapshot.<cameraId>`` requests while that camera's session runs: the reply
   is the latest sampled frame as **JPEG bytes**, or an **empty reply** (``b""``) when the
   camera has no frame yet or is not streaming (the api then answers 503 STREAM_UNAVAILABLE).
@@ -33,7 +36,7 @@ from pydantic import ValidationError
 
 from beholder.bus import Bus, BusMessage, Subscription, create_bus
 from beholder.camera_networks import DEFAULT_NETWORKS
-from beholder.config import CameraSettings, Settings, WorkerSettings
+from beholder.config import CameraSettings, RelaySettings, Settings, WorkerSettings
 from beholder.contracts.subjects import snapshot_subject
 from beholder.errors import AppError, ErrorCode
 from beholder.messages import (
@@ -53,6 +56,7 @@ from beholder.worker.commands import spec_from_command
 from beholder.worker.detect.factory import camera_detection_factory, default_detector_factory
 from beholder.worker.detect.scheduler import DetectionScheduler, DetectorFactory
 from beholder.worker.session import CameraSession
+from beholder.worker.streams.manager import StreamDetectionManager
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +71,8 @@ class WorkerManager:
     ``settings`` (``Settings.worker``) are its tunables, kept as ``ws``; ``camera``
     (``Settings.camera``): where cameras may resolve (default: ``private,public``).
     ``detector_factory`` (tests/benches) replaces the detectors built from the settings.
+    ``relay`` (``Settings.relay``): ``detect_fps`` of the relay streams it analyses (default:
+    ``ws.sample_fps``).
     """
 
     def __init__(
@@ -77,6 +83,7 @@ class WorkerManager:
         *,
         camera: CameraSettings | None = None,
         detector_factory: DetectorFactory | None = None,
+        relay: RelaySettings | None = None,
     ) -> None:
         self.bus = bus
         self.camera = camera if camera is not None else CameraSettings(networks=DEFAULT_NETWORKS)
@@ -89,6 +96,13 @@ class WorkerManager:
             detector_factory or default_detector_factory(self.ws), threads
         )
         self._make_detection = camera_detection_factory(self.ws, self.detection)
+        self.streams = StreamDetectionManager(
+            bus,
+            self.worker_id,
+            self._make_detection,
+            detect_fps=relay.detect_fps if relay is not None else self.ws.sample_fps,
+            heartbeat_interval=self.ws.heartbeat_interval,
+        )
         # Snapshot JPEG encodes (on request, off the loop).
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot")
         # Bounds the reachability probes of cameras that are down (see CameraSession).
@@ -116,6 +130,7 @@ class WorkerManager:
             )
         )
         self._subs.append(await self.bus.subscribe(Subjects.WORKER_PING, self._on_ping))
+        await self.streams.start()
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat")
         log.info("worker started", worker_id=self.worker_id, detect_threads=self._threads)
 
@@ -123,6 +138,7 @@ class WorkerManager:
         """Stop every session (in parallel), unsubscribe, shut the pool down. Idempotent; also
         frees the detection threads of a manager that was never started."""
         if not self._started:
+            await self.streams.stop()
             self.executor.shutdown(wait=False, cancel_futures=True)
             await asyncio.to_thread(self.detection.close)
             return
@@ -141,6 +157,7 @@ class WorkerManager:
         await asyncio.gather(
             *(self._stop_session(cid) for cid in list(self._sessions)), return_exceptions=True
         )
+        await self.streams.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.detection.close)
         log.info("worker stopped", worker_id=self.worker_id)
@@ -385,7 +402,9 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
                 stack.callback(server.server_close)
                 stack.callback(server.shutdown)
             step = "worker"
-            manager = WorkerManager(settings.worker, bus, worker_id, camera=settings.camera)
+            manager = WorkerManager(
+                settings.worker, bus, worker_id, camera=settings.camera, relay=settings.relay
+            )
             stack.push_async_callback(manager.stop)
             await manager.start()
             step = "live-view egress"
