@@ -12,6 +12,7 @@ import type {
   Page,
   Readiness,
   ServiceHealth,
+  StreamDetail,
   StreamOut,
   StreamQuery,
   StreamRegister,
@@ -61,7 +62,7 @@ export const api = {
   registerStream: (body: StreamRegister) => request<StreamRegistered>('/api/streams/register', { method: 'POST', json: body }),
   listStreams: (q: StreamQuery = {}) =>
     request<Page<StreamOut>>('/api/streams', { query: { status: q.status, limit: q.limit, cursor: q.cursor } }),
-  getStream: (id: string) => request<StreamOut>(`/api/streams/${enc(id)}`),
+  getStream: (id: string) => request<StreamDetail>(`/api/streams/${enc(id)}`),
   updateStream: (id: string, body: StreamUpdate) =>
     request<StreamOut>(`/api/streams/${enc(id)}`, { method: 'PATCH', json: body }),
   deleteStream: (id: string) => request<void>(`/api/streams/${enc(id)}`, { method: 'DELETE' }),

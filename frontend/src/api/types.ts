@@ -4,7 +4,6 @@
  * This file only gives them the names the pages use. Pages import types from here.
  */
 import type * as G from './generated/types.gen';
-import type * as C from '../relay/contract';
 
 export type Role = G.Role;
 export type TokenPair = G.TokenResponse;
@@ -57,14 +56,11 @@ export interface Readiness {
 export type ErrorBody = G.ErrorResponse;
 
 // Mobile relay streams (issue 10).
-export type StreamOut = C.StreamOut;
-export type StreamStatus = G.StreamStatusUpdate['status'];
-export type StreamRegister = C.StreamRegister;
-export type StreamRegistered = C.StreamRegistered;
-export type StreamUpdate = C.StreamUpdate;
+export type StreamOut = G.StreamOut;
+export type StreamDetail = G.StreamDetailOut;
+export type StreamStatus = G.StreamOut['status'];
+export type StreamRegister = G.StreamRegister;
+export type StreamRegistered = G.StreamRegistered;
+export type StreamUpdate = G.StreamPatch;
+export type StreamQuery = NonNullable<G.ListStreamsApiStreamsGetData['query']>;
 export const STREAM_STATUSES: readonly StreamStatus[] = ['streaming', 'online', 'offline'];
-export interface StreamQuery {
-  status?: StreamStatus;
-  limit?: number;
-  cursor?: string;
-}

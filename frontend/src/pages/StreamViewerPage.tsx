@@ -100,7 +100,7 @@ export default function StreamViewerPage() {
             <span>{stats.drawn} frames shown</span>
             {stats.skipped > 0 && <span>{stats.skipped} skipped</span>}
             <span>
-              {shown.viewers} {shown.viewers === 1 ? 'viewer' : 'viewers'}
+              {shown.viewers ?? 0} {shown.viewers === 1 ? 'viewer' : 'viewers'}
             </span>
             {shown.status === 'offline' && shown.lastSeen && (
               <span>

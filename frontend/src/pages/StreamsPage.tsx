@@ -102,9 +102,9 @@ export default function StreamsPage() {
                     )}
                   </span>
                   <span data-testid="viewers">
-                    {s.viewers} {s.viewers === 1 ? 'viewer' : 'viewers'}
+                    {s.viewers ?? 0} {s.viewers === 1 ? 'viewer' : 'viewers'}
                   </span>
-                  {s.mlConsumers > 0 && <span>{s.mlConsumers} ML</span>}
+                  {!!s.mlConsumers && <span>{s.mlConsumers} ML</span>}
                 </p>
               </div>
               <label className="flex items-center gap-2 text-xs text-slate-300">
