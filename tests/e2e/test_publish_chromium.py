@@ -296,6 +296,7 @@ def test_phone_publishes_and_dashboard_watches(serve: Serve, browser: Any) -> No
     dash.wait_for_function(
         "() => parseFloat(document.querySelector('[data-testid=viewer-fps]')?.textContent) > 0"
     )
+    dash.get_by_test_id("viewer-count").filter(has_text="1 viewer").wait_for()
 
     # An ML service on the relay socket sees the frames and answers with a face alert.
     key = serve.client.post("/api/api-keys", json={"name": "e2e-ml", "scope": "ml-service"}).json()[
@@ -332,10 +333,25 @@ def test_phone_publishes_and_dashboard_watches(serve: Serve, browser: Any) -> No
     assert text in group.first.inner_text()
     shot(dash, "notifications-stream.png")
 
-    # Stopping on the phone takes the stream offline on the dashboard.
-    phone.get_by_role("button", name="Stop").click()
+    # Stopping on the phone takes the stream offline on the dashboard (live).
     dash.keyboard.press("Escape")
     dash.get_by_role("link", name="Streams", exact=True).click()
-    dash.locator(f'li[data-stream-id="{stream_id}"] [data-stream-status="offline"]').wait_for()
+    row.locator('[data-stream-status="streaming"]').wait_for()
+    phone.get_by_role("button", name="Stop").click()
+    row.locator('[data-stream-status="offline"]').wait_for()
+    # Starting again publishes to the same stream (this browser remembers it).
+    phone.get_by_role("button", name="Start streaming").click()
+    phone.locator('[data-relay-state="ready"]').wait_for()
+    row.locator('[data-stream-status="streaming"]').wait_for()
+    assert len(serve.client.get("/api/streams").json()["items"]) == 1
+
+    # Deleting it (confirmed) on the dashboard disconnects the phone, which says why.
+    row.get_by_role("button", name=f"Delete {DEVICE}").click()
+    dash.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached")
+    phone.locator('[data-relay-state="closed"]').wait_for()
+    phone.get_by_text("This stream was deleted.").wait_for()
+    assert serve.client.get(f"/api/streams/{stream_id}").status_code == 404
+    shot(phone, "publish-phone-deleted.png")
     phone_ctx.close()
     dash_ctx.close()

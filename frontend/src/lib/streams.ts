@@ -19,7 +19,8 @@ export function useStreams(enabled = true) {
     queryKey: streamsKey,
     queryFn: () => api.listStreams({ limit: 200 }),
     select: (p: Page<StreamOut>) => p.items,
-    refetchInterval: 30_000,
+    // Viewer and ML-consumer counts move without a hub event.
+    refetchInterval: 15_000,
     enabled,
   });
 }

@@ -272,12 +272,14 @@ export default function PublishPage() {
           <input type="range" min={1} max={30} step={1} value={fps} aria-label="Frames per second" onChange={(e) => setFps(Number(e.target.value))} />
         </label>
         <div className="flex gap-2 sm:col-span-2">
+          {/* Two elements (keys), not one whose type flips: a click on Stop must not end up
+              submitting the form once the same button has turned into the submit button. */}
           {publishing ? (
-            <Button variant="danger" onClick={stop}>
+            <Button key="stop" variant="danger" onClick={stop}>
               <CircleStop aria-hidden="true" className="h-4 w-4" /> Stop
             </Button>
           ) : (
-            <Button type="submit" variant="primary" disabled={busy || !secure}>
+            <Button key="start" type="submit" variant="primary" disabled={busy || !secure}>
               <Camera aria-hidden="true" className="h-4 w-4" /> {busy ? 'Starting…' : 'Start streaming'}
             </Button>
           )}

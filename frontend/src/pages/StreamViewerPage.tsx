@@ -20,7 +20,9 @@ import { useRelay } from '../relay/useRelay';
 
 export default function StreamViewerPage() {
   const { id = '' } = useParams();
-  const q = useQuery({ queryKey: ['stream', id], queryFn: () => api.getStream(id), enabled: !!id });
+  // Viewer counts change without a status change: refetched now and then, and once this
+  // page's own subscription is in.
+  const q = useQuery({ queryKey: ['stream', id], queryFn: () => api.getStream(id), enabled: !!id, refetchInterval: 10_000 });
   const live = useStreamLive(id);
   const stream = q.data ? mergeStream(q.data, live) : undefined;
   const { setFaceDetection } = useStreamActions();
@@ -31,6 +33,10 @@ export default function StreamViewerPage() {
     [id, q.isSuccess],
   );
   const { client, snap } = useRelay(join);
+  const refetchStream = q.refetch;
+  useEffect(() => {
+    if (snap.state === 'ready') void refetchStream();
+  }, [snap.state, refetchStream]);
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const [stats, setStats] = useState<FrameSinkStats>({ drawn: 0, skipped: 0, fps: 0, width: 0, height: 0 });
   const [alerts, setAlerts] = useState<StreamAlertItem[]>([]);
@@ -80,7 +86,7 @@ export default function StreamViewerPage() {
       <div className="grid gap-3 lg:grid-cols-[minmax(0,1fr)_20rem]">
         <section aria-label="Video" className="space-y-2">
           <div className="relative flex aspect-video items-center justify-center overflow-hidden rounded-lg bg-black">
-            <canvas ref={canvasRef} data-testid="stream-canvas" data-frames={stats.drawn} aria-label={`Live picture of ${shown.deviceName}`} className="max-h-full max-w-full" />
+            <canvas ref={canvasRef} data-testid="stream-canvas" data-frames={stats.drawn} aria-label={`Live picture of ${shown.deviceName}`} className="h-full w-full object-contain" />
             {stats.drawn === 0 && (
               <p className="absolute text-sm text-slate-400">{shown.status === 'streaming' ? 'Waiting for a frame…' : 'The stream is not sending video.'}</p>
             )}
@@ -99,7 +105,7 @@ export default function StreamViewerPage() {
             )}
             <span>{stats.drawn} frames shown</span>
             {stats.skipped > 0 && <span>{stats.skipped} skipped</span>}
-            <span>
+            <span data-testid="viewer-count">
               {shown.viewers ?? 0} {shown.viewers === 1 ? 'viewer' : 'viewers'}
             </span>
             {shown.status === 'offline' && shown.lastSeen && (
