@@ -349,8 +349,8 @@ def test_phone_publishes_and_dashboard_watches(serve: Serve, browser: Any) -> No
     row.get_by_role("button", name=f"Delete {DEVICE}").click()
     dash.get_by_role("dialog").get_by_role("button", name="Delete").click()
     row.wait_for(state="detached")
-    phone.locator('[data-relay-state="closed"]').wait_for()
     phone.get_by_text("This stream was deleted.").wait_for()
+    phone.get_by_role("button", name="Start streaming").wait_for()  # camera off, ready anew
     assert serve.client.get(f"/api/streams/{stream_id}").status_code == 404
     shot(phone, "publish-phone-deleted.png")
     phone_ctx.close()

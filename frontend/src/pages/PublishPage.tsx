@@ -151,6 +151,14 @@ export default function PublishPage() {
     });
   }, []);
 
+  // The stream was deleted elsewhere: camera off, say so; Start registers a new stream.
+  useEffect(() => {
+    if (snap.state === 'closed' && snap.closedReason === 'deleted') {
+      setError(`${snap.message ?? 'This stream was deleted.'} Start again to publish as a new stream.`);
+      stop();
+    }
+  }, [snap.state, snap.closedReason, snap.message, stop]);
+
   // Camera on unmount: off.
   useEffect(() => () => media?.getTracks().forEach((t) => t.stop()), [media]);
 
