@@ -152,6 +152,26 @@ def browser(fake_camera: Path) -> Iterator[Any]:
         b.close()
 
 
+# Records the type of every JSON message the page's hub socket (/ws) receives, in
+# window.__hubTypes (runs before the app), so the test knows the hub carried a change.
+HUB_TRACKER = """
+(() => {
+  const Native = window.WebSocket;
+  window.__hubTypes = [];
+  window.WebSocket = class extends Native {
+    constructor(url, protocols) {
+      super(url, protocols);
+      if (new URL(url, location.href).pathname === '/ws') {
+        this.addEventListener('message', (e) => {
+          try { window.__hubTypes.push(JSON.parse(e.data).type); } catch {}
+        });
+      }
+    }
+  };
+})();
+"""
+
+
 def sign_in(page: Any) -> None:
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
@@ -250,6 +270,7 @@ class MlClient:
 def test_phone_publishes_and_dashboard_watches(serve: Serve, browser: Any) -> None:
     # The dashboard is open on the Streams page before the phone starts.
     dash_ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    dash_ctx.add_init_script(HUB_TRACKER)
     dash = dash_ctx.new_page()
     dash.set_default_timeout(20_000)
     dash.goto(serve.base + "/streams")
@@ -278,6 +299,7 @@ def test_phone_publishes_and_dashboard_watches(serve: Serve, browser: Any) -> No
     # The dashboard sees it appear and go streaming without a reload.
     row = dash.locator(f'li[data-stream-id="{stream_id}"]')
     row.locator('[data-stream-status="streaming"]').wait_for()
+    assert "stream-status-update" in dash.evaluate("window.__hubTypes")
     assert DEVICE in row.inner_text()
     toggle = row.get_by_role("switch", name=f"Face detection on {DEVICE}")
     toggle.click()
