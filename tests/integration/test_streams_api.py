@@ -285,8 +285,9 @@ async def test_metadata_and_body_validation(api: LiveApi) -> None:
         )
 
 
-async def test_registration_limit(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, relay=RelaySettings(max_streams_per_principal=2))
+async def test_registration_limits(tmp_path: Path) -> None:
+    relay = RelaySettings(max_streams_per_principal=2, max_metadata_bytes=256)
+    settings = make_settings(tmp_path, relay=relay)
     async with live_api(settings) as api:
         _, alice = await _user(api, "alice")
         await _register(api, alice)
@@ -296,6 +297,9 @@ async def test_registration_limit(tmp_path: Path) -> None:
         )
         assert_error(r, 409, "CONFLICT")
         _, bob = await _user(api, "bob")
+        big = {"deviceName": "b", "deviceType": "ios", "metadata": {"note": "x" * 300}}
+        r = await api.client.post("/api/streams/register", json=big, headers=bob)
+        assert "256 bytes" in assert_error(r, 400, "INVALID_INPUT")["message"]
         await _register(api, bob)  # the limit is per principal
 
 
