@@ -80,8 +80,11 @@ export type AlertMessage = {
      * AlertMetadata
      */
     metadata: {
+        box?: Array<number>;
         cameraName?: string;
+        confidence?: number;
         detectedAt?: string;
+        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -103,6 +106,11 @@ export type AlertMessage = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
+        location?: {
+            x?: number;
+            y?: number;
+        };
+        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
@@ -168,8 +176,11 @@ export type AlertOut = {
      * AlertMetadata
      */
     metadata: {
+        box?: Array<number>;
         cameraName?: string;
+        confidence?: number;
         detectedAt?: string;
+        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -191,6 +202,11 @@ export type AlertOut = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
+        location?: {
+            x?: number;
+            y?: number;
+        };
+        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
@@ -941,8 +957,11 @@ export type RelayAlert = {
      * AlertMetadata
      */
     metadata: {
+        box?: Array<number>;
         cameraName?: string;
+        confidence?: number;
         detectedAt?: string;
+        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -964,6 +983,11 @@ export type RelayAlert = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
+        location?: {
+            x?: number;
+            y?: number;
+        };
+        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
