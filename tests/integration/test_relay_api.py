@@ -151,6 +151,13 @@ async def test_full_loop_with_the_database_and_the_hub(api: LiveApi) -> None:
     assert {c["clientType"] for c in body["consumers"]} == {"dashboard", "ml-service"}
     assert sum(c["framesSent"] for c in body["consumers"]) >= 1
 
+    # the relay's figures in /metrics
+    text = (await api.client.get("/metrics", headers=await api.headers("admin"))).text
+    assert 'beholder_relay_frames_in_total{client_type="mobile"}' in text
+    assert 'beholder_relay_frames_out_total{client_type="dashboard"}' in text
+    assert "beholder_relay_frames_dropped_total" in text
+    assert 'beholder_relay_connections{client_type="ml-service"}' in text
+
     # an ML alert: stored (source = the key), to the phone, the relay dashboard and the hub
     await ml.send(json.dumps({**ALERT, "streamId": sid}))
     for ws in (phone, dash, ml):
