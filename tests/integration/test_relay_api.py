@@ -322,3 +322,20 @@ async def test_face_detection_switched_over_rest_feeds_the_detector(api: LiveApi
     await eventually(lambda: sid not in api.state.relay.detector.streams, 10, "detection off")
     await sub.unsubscribe()
     await phone.close()
+
+
+async def test_shutdown_takes_the_streams_offline(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with live_api(settings) as a:
+        _, alice = await user(a, "alice")
+        sid = await new_stream(a, alice)
+        phone = await produce(a, alice, sid)
+        await phone.send(encode_frame(sid, 1, jpeg()))
+        await eventually(
+            lambda: a.state.relay.status.applied >= 2, 10, "online and streaming stored"
+        )
+    code, _ = await closed_with(phone)
+    assert code in (1001, 1012)  # the relay, or uvicorn first (1012 service restart)
+    async with live_api(settings) as b:
+        r = await b.client.get(f"/api/streams/{sid}", headers=await_headers(alice))
+        assert r.json()["status"] == "offline"

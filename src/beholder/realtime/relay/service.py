@@ -143,7 +143,8 @@ class Relay:
             )
 
     async def close(self) -> None:
-        """Close every socket with 1001, apply pending status changes, stop the tasks."""
+        """Close every socket with 1001 (the streams produced here go ``offline``), apply
+        pending status changes, stop the tasks."""
         self._closed = True
         await self._heartbeat.stop()
         if self._announcer is not None:
@@ -151,6 +152,13 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._announcer
             self._announcer = None
+        # the streams produced here go offline now (before their sockets' cleanup, which
+        # may come after the status task stopped)
+        for stream_id in self.router.streams():
+            producer = self.router.producer(stream_id)
+            if producer is not None:
+                self.router.unregister(stream_id, producer)
+                self.status.change(stream_id, "offline")
         for peer in list(self.peers):
             peer.close_soon(CLOSE_GOING_AWAY, "server shutting down")
         await asyncio.gather(*(p.wait_closed() for p in list(self.peers)))
