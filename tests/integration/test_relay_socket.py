@@ -59,6 +59,21 @@ async def test_sign_in_refusals_close_1008(relay_factory: RelayFactory) -> None:
     assert code == 1008
 
 
+async def test_unauthenticated_sockets_per_address_are_capped(
+    relay_factory: RelayFactory,
+) -> None:
+    srv = await relay_factory(unauthenticated=2, auth_timeout=30)
+    waiting = [await srv.connect(token=None) for _ in range(2)]
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await srv.connect(token=None)
+    assert refused.value.response.status_code == 429
+    await waiting[0].send(json.dumps({"type": "auth", "token": "alice"}))
+    assert (await recv(waiting[0]))["type"] == "auth-ok"  # signed in: its place is free
+    third = await srv.connect()
+    for ws in (*waiting, third):
+        await ws.close()
+
+
 async def test_token_in_sec_websocket_protocol(
     relay_factory: RelayFactory,
 ) -> None:
@@ -411,7 +426,7 @@ async def test_frames_of_detected_streams_go_on_the_bus_at_the_detector_rate(
     await bus.publish(
         "stream.detection", StreamDetectionCommand(stream_id=plain, enabled=True).to_bytes()
     )
-    await eventually(lambda: plain in srv.relay.detect, 5, "the command applied")
+    await eventually(lambda: plain in srv.relay.detector.streams, 5, "the command applied")
     await other.send(encode_frame(plain, 9, jpeg(9)))
     await eventually(lambda: len(published) == 2, 5, "the other stream's frame")
     assert published[1][0] == f"relay.frames.{plain}"
