@@ -240,12 +240,12 @@ async def next_frame(ws: ClientConnection, timeout: float = 5.0) -> Any:
 
 
 async def next_of(ws: ClientConnection, kind: str, timeout: float = 5.0) -> Any:
-    """Next JSON message of type ``kind`` (status messages and frames skipped)."""
+    """Next JSON message of type ``kind`` (others skipped; an unexpected ``error`` fails)."""
     while True:
         msg = await recv(ws, timeout)
         if isinstance(msg, dict) and msg.get("type") == kind:
             return msg
-        assert isinstance(msg, bytes) or msg.get("type") in ("stream-status", "video-frame"), msg
+        assert isinstance(msg, bytes) or msg.get("type") != "error", msg
 
 
 async def closed_with(ws: ClientConnection, timeout: float = 5.0) -> tuple[int | None, list[Any]]:

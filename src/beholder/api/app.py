@@ -38,6 +38,7 @@ from beholder.config import Settings
 from beholder.contracts import hub as hub_messages
 from beholder.contracts import relay as relay_messages
 from beholder.errors import ErrorCode
+from beholder.realtime.relay.service import Relay
 
 _ERROR_STATUSES = ("400", "401", "403", "404", "409", "413", "429", "500", "503")
 
@@ -117,6 +118,7 @@ def create_app(
     # A plain Starlette route: the hub needs no FastAPI dependencies, and this saves ~4 KB
     # per connection (bench/hub_fanout).
     app.router.add_websocket_route("/ws", _hub_endpoint)
+    app.router.add_websocket_route("/api/streams/ws", _relay_endpoint)
     app.include_router(system.metrics_router)
     if settings.cors_origins:
         app.add_middleware(
@@ -150,6 +152,16 @@ def _include_optional_routers(app: FastAPI) -> None:
 async def _hub_endpoint(websocket: WebSocket) -> None:
     state: AppState = websocket.app.state.beholder
     await state.hub.endpoint(websocket)
+
+
+async def _relay_endpoint(websocket: WebSocket) -> None:
+    """The mobile relay (:mod:`beholder.realtime.relay`); 1013 while it is not running."""
+    state: AppState = websocket.app.state.beholder
+    relay = state.relay
+    if not isinstance(relay, Relay):
+        await websocket.close(code=1013)
+        return
+    await relay.endpoint(websocket)
 
 
 __all__ = ["ErrorCode", "create_app"]

@@ -41,6 +41,7 @@ from beholder.bootstrap import ensure_admin
 from beholder.bus import Bus, create_bus
 from beholder.config import Settings
 from beholder.contracts import hub as hub_messages
+from beholder.contracts.resources import AlertOut
 from beholder.db.engine import Database, prepare_data_dir
 from beholder.db.migrate import upgrade_async
 from beholder.db.repositories import alerts as alerts_repo
@@ -53,6 +54,7 @@ from beholder.health import (
     worker_check,
 )
 from beholder.realtime.hub import Hub
+from beholder.realtime.relay.service import Relay
 
 log = structlog.get_logger(__name__)
 
@@ -188,6 +190,8 @@ async def running_services(
             media=MediaSigner(secret),
         )
         state.health.on_change = _health_listener(state)
+        async with _step("relay"):
+            await _start_relay(stack, state)
         _undo(stack, "health checker", state.health.stop)
         async with _step("bus consumers"):
             consumers = EventConsumers(state)
@@ -214,6 +218,27 @@ async def running_services(
         yield state
         log.info("api stopping")
     log.info("api stopped")
+
+
+async def _start_relay(stack: contextlib.AsyncExitStack, state: AppState) -> None:
+    """The mobile relay ``/api/streams/ws``: ``state.relay`` (what the REST API reads) and
+    ``state.relay_alerts`` (stream alerts persisted here, delivered to the stream's sockets
+    on every instance). Stopped before the hub, the bus and the database it uses."""
+    from beholder.api.relay_store import ApiRelayStore
+
+    store = ApiRelayStore()
+    relay = Relay(
+        state.settings.relay, state.auth.authenticate, store, state.bus, state.connections
+    )
+    store.state = state
+    _undo(stack, "relay", relay.close)
+    await relay.start()
+    state.relay = relay
+
+    async def deliver(alert: AlertOut) -> None:
+        await relay.deliver_alert(alert)
+
+    state.relay_alerts = deliver
 
 
 async def _start_worker(stack: contextlib.AsyncExitStack, state: AppState) -> None:
