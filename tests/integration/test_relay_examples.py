@@ -29,8 +29,8 @@ from support.polling import eventually
 from support.settings import make_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-import mobile_client  # noqa: E402
-from ml_service import client as ml_client  # noqa: E402
+import mobile_client
+from ml_service import client as ml_client
 
 pytestmark = [pytest.mark.slow]
 
