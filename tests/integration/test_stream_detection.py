@@ -162,13 +162,13 @@ async def test_over_nats_each_stream_is_analysed_once_and_moves_when_its_worker_
         camera=make_camera_settings(),
     )
     alerts: list[FaceDetectionAlert] = []
-    beats: set[str] = set()
+    beats: list[str] = []
 
     async def on_alert(msg: Any) -> None:
         alerts.append(FaceDetectionAlert.from_bytes(msg.data))
 
     async def on_beat(msg: Any) -> None:
-        beats.add(WorkerHeartbeat.from_bytes(msg.data).worker_id)
+        beats.append(WorkerHeartbeat.from_bytes(msg.data).worker_id)
 
     try:
         await bus.subscribe(Subjects.CAMERA_EVENTS, on_alert)
@@ -178,7 +178,11 @@ async def test_over_nats_each_stream_is_analysed_once_and_moves_when_its_worker_
 
         def both_see_each_other() -> bool:
             assert proc.poll() is None, "beholder worker exited"
-            return beats >= workers and local.streams.live_workers() == workers
+            if "proc-worker" not in beats or local.streams.live_workers() != workers:
+                return False
+            # The process subscribes to heartbeats before it sends its first one: a beat of
+            # ours after that one has reached it too.
+            return "local-worker" in beats[beats.index("proc-worker") :]
 
         await eventually(both_see_each_other, 30, "both workers' heartbeats")
         # One stream owned by each worker.

@@ -5,8 +5,8 @@ A phone's frames arrive on the bus (``relay.frames.<streamId>``, the binary fram
 stream, in this order:
 
 1. **sample** (event loop, O(1)): a frame is taken when the stream's next sampling time has
-   come (``interval_s`` apart, ``1 / detect_fps``); the others are counted in
-   ``counters.packets`` only. A frame with a bad header, or of another stream, is counted
+   come (``interval_s`` apart, ``1 / detect_fps``, 10 % early allowed); the others are
+   counted in ``counters.packets`` only. A frame with a bad header, or of another stream, is counted
    in ``counters.decode_errors`` and dropped;
 2. **decode** (a thread of the manager's decode pool, never the loop): the JPEG goes into a
    one-frame slot; a frame still waiting there is replaced (latest wins) and counted as a
@@ -39,6 +39,11 @@ from beholder.worker.stats import SessionCounters
 from beholder.worker.streams.jpeg import MAX_SIDE, BadJpeg, decode_jpeg
 
 log = structlog.get_logger(__name__)
+
+_EARLY = 0.1
+"""A frame up to this fraction of an interval early is taken: the api already thins a
+stream's frames on the bus to about ``detect_fps``, and delivery jitter must not make every
+other one miss its slot (which would halve the rate)."""
 
 _LOG_EVERY = 100
 """Bad frames of one stream are logged on the 1st, then every 100th (a broken phone
@@ -95,7 +100,7 @@ class StreamDetection:
         self.counters.packets += 1
         self.counters.bytes_in += len(data)
         now = self._clock()
-        if self._next_at is not None and now < self._next_at:
+        if self._next_at is not None and now < self._next_at - _EARLY * self.interval_s:
             return False
         try:
             frame = decode_frame(data)
@@ -106,7 +111,7 @@ class StreamDetection:
             self._bad_frame("frame header names another stream")
             return False
         # The next sample is due one interval after this one was due (not after it came),
-        # so a stream sampled late now and then still averages ``1 / interval_s``.
+        # so a stream sampled a little early or late still averages ``1 / interval_s``.
         due = now if self._next_at is None else max(self._next_at, now - self.interval_s)
         self._next_at = due + self.interval_s
         self.counters.samples += 1
