@@ -27,7 +27,7 @@ from beholder.auth.roles import ApiKeyScope, Principal, Role
 from beholder.bus.base import Bus
 from beholder.bus.memory import MemoryBus
 from beholder.config.relay import RelaySettings
-from beholder.contracts.relay import RelayAlertIn
+from beholder.contracts.relay import RELAY_SERVER_MESSAGE, RelayAlertIn
 from beholder.contracts.resources import AlertOut, StreamStatus
 from beholder.contracts.wire import new_id
 from beholder.db.models import VideoStream
@@ -223,13 +223,19 @@ async def relay_factory() -> AsyncIterator[Callable[..., Awaitable[RelayServer]]
         await asyncio.wait_for(task, 10)
 
 
-async def recv(ws: ClientConnection, timeout: float = 5.0, skip_pings: bool = True) -> Any:
-    """Next message: JSON as a dict, binary as bytes (app-level pings skipped)."""
+async def recv(
+    ws: ClientConnection, timeout: float = 5.0, skip_pings: bool = True, relay: bool = True
+) -> Any:
+    """Next message: JSON as a dict, binary as bytes (app-level pings skipped). ``relay``:
+    every JSON message must be a :data:`RelayServerMessage` of the contract (the hub's
+    are not)."""
     while True:
         raw = await asyncio.wait_for(ws.recv(), timeout)
         if isinstance(raw, bytes):
             return raw
         data = json.loads(raw)
+        if relay:
+            RELAY_SERVER_MESSAGE.validate_python(data)  # the wire matches the contract
         if skip_pings and data.get("type") == "ping":
             continue
         return data

@@ -31,6 +31,7 @@ from beholder.bus.base import Bus
 from beholder.config.relay import RelaySettings
 from beholder.contracts import relay as msgs
 from beholder.contracts.relay_bus import RelayAlertEvent, RelayControl
+from beholder.contracts.relay_frame import FrameError, decode_frame
 from beholder.contracts.resources import AlertOut, StreamStatus
 from beholder.errors import ErrorCode
 from beholder.realtime.admission import Admission, client_host, refuse
@@ -396,6 +397,12 @@ class Relay:
     # -- other instances -------------------------------------------------------------------
 
     async def _remote_frame(self, stream_id: str, frame: bytes) -> None:
+        try:
+            if decode_frame(frame).stream_id != stream_id:
+                raise FrameError("stream id does not match the subject")
+        except FrameError:
+            log.warning("malformed relay frame from the bus dropped", stream_id=stream_id)
+            return
         route_frame(self, stream_id, frame, None, None)
 
     async def _control(self, control: RelayControl) -> None:
