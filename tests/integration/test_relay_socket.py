@@ -89,10 +89,11 @@ async def test_token_in_sec_websocket_protocol(
 # -- the loop ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("deflate", [False, True], ids=["raw", "asgi"])
 async def test_frames_and_alerts_route_between_producer_and_consumers(
-    relay_factory: RelayFactory,
+    relay_factory: RelayFactory, deflate: bool
 ) -> None:
-    srv = await relay_factory()
+    srv = await relay_factory(deflate=deflate)
     sid = srv.store.add()
     phone = await srv.producer(sid)
     dash = await srv.consumer(sid, binary=True)
@@ -357,11 +358,14 @@ async def test_silent_producer_is_dropped_and_the_stream_goes_offline(
 # -- backpressure --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("deflate", [False, True], ids=["raw", "asgi"])
 async def test_slow_consumer_gets_recent_frames_and_slows_nobody(
-    relay_factory: RelayFactory,
+    relay_factory: RelayFactory, deflate: bool
 ) -> None:
     limit = 1024 * 1024
-    srv = await relay_factory(consumer_queue_bytes=limit, max_frame_bytes=256 * 1024)
+    srv = await relay_factory(
+        consumer_queue_bytes=limit, max_frame_bytes=256 * 1024, deflate=deflate
+    )
     sid = srv.store.add()
     phone = await srv.producer(sid)
     fast = [await srv.consumer(sid, binary=True) for _ in range(10)]
