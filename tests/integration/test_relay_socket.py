@@ -228,6 +228,25 @@ async def test_ownership_and_roles(
     assert srv.store.alerts == []
 
 
+async def test_alerts_are_rate_limited_per_connection(relay_factory: RelayFactory) -> None:
+    srv = await relay_factory(alerts_per_minute=2)
+    sid = srv.store.add()
+    ml = await srv.consumer(sid, "ml-alice", "ml-service", produces=["alerts"])
+    alert = {"type": "alert", "streamId": sid, "severity": "low", "message": "m"}
+    for _ in range(2):
+        await ml.send(json.dumps(alert))
+        assert (await next_of(ml, "alert"))["message"] == "m"
+    await ml.send(json.dumps(alert))
+    reply = await next_of(ml, "error")
+    assert reply["error"]["code"] == "RATE_LIMIT_EXCEEDED" and reply["streamId"] == sid
+    assert len(srv.store.alerts) == 2
+    other = await srv.consumer(sid, "ml-alice", "ml-service", produces=["alerts"])
+    await other.send(json.dumps(alert))  # another connection has its own budget
+    assert (await next_of(other, "alert"))["message"] == "m"
+    for ws in (ml, other):
+        await ws.close()
+
+
 async def test_revoked_key_is_closed_4401_and_others_stay(relay_factory: RelayFactory) -> None:
     srv = await relay_factory()
     sid = srv.store.add()
