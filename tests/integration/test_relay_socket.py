@@ -181,6 +181,13 @@ async def test_second_producer_replaces_the_first(
     assert decode_frame(await next_frame(dash)).timestamp_ms == 7
     # the replaced producer's leaving does not take the stream offline
     assert (sid, "offline") not in srv.store.statuses
+    # registering again on the same socket changes nothing (still streaming)
+    await second.send(json.dumps({"type": "register", "clientType": "mobile", "streamId": sid}))
+    assert await next_of(second, "registered") == {"type": "registered", "streamId": sid}
+    await second.send(json.dumps({"type": "ping", "ts": 3}))
+    await next_of(second, "pong")
+    await srv.relay.status.idle()
+    assert srv.store.statuses[-1] == (sid, "streaming")
 
 
 # -- ownership -----------------------------------------------------------------------------
