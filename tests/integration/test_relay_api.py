@@ -158,6 +158,9 @@ async def test_full_loop_with_the_database_and_the_hub(api: LiveApi) -> None:
     assert 'beholder_relay_frames_out_total{client_type="dashboard"}' in text
     assert "beholder_relay_frames_dropped_total" in text
     assert 'beholder_relay_connections{client_type="ml-service"}' in text
+    await api.state.health.check_now()
+    r = await api.client.get("/api/system/health/websocket", headers=await api.headers("admin"))
+    assert r.json()["details"]["relay"]["authenticated"] >= 3, r.text
 
     # an ML alert: stored (source = the key), to the phone, the relay dashboard and the hub
     await ml.send(json.dumps({**ALERT, "streamId": sid}))
