@@ -16,11 +16,12 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from beholder.bus.base import BusMessage
 from beholder.bus.nats import NatsBus
 from beholder.config import BusSettings
 from beholder.contracts.bus import DetectedFace, FaceDetectionAlert
 from beholder.contracts.relay_frame import decode_frame, encode_frame
-from beholder.contracts.subjects import Subjects
+from beholder.contracts.subjects import Subjects, relay_frames_subject
 from beholder.db.models import ApiKey
 from support.api import LiveApi, live_api
 from support.nats import NatsServer
@@ -150,6 +151,13 @@ async def test_full_loop_with_the_database_and_the_hub(api: LiveApi) -> None:
     assert (body["viewers"], body["mlConsumers"]) == (2, 1)
     assert {c["clientType"] for c in body["consumers"]} == {"dashboard", "ml-service"}
     assert sum(c["framesSent"] for c in body["consumers"]) >= 1
+
+    # the relay's figures in /metrics
+    text = (await api.client.get("/metrics", headers=await api.headers("admin"))).text
+    assert 'beholder_relay_frames_in_total{client_type="mobile"}' in text
+    assert 'beholder_relay_frames_out_total{client_type="dashboard"}' in text
+    assert "beholder_relay_frames_dropped_total" in text
+    assert 'beholder_relay_connections{client_type="ml-service"}' in text
 
     # an ML alert: stored (source = the key), to the phone, the relay dashboard and the hub
     await ml.send(json.dumps({**ALERT, "streamId": sid}))
@@ -285,3 +293,49 @@ async def test_two_api_instances_on_nats(
             status = await next_of(dash, "stream-status")
         for ws in (dash, ml):
             await ws.close()
+
+
+async def test_face_detection_switched_over_rest_feeds_the_detector(api: LiveApi) -> None:
+    """PATCH ``faceDetectionEnabled`` → ``stream.detection`` → the relay publishes the
+    stream's frames on ``relay.frames.<id>`` for the worker's detector (and stops)."""
+    _, alice = await user(api, "alice")
+    sid = await new_stream(api, alice)
+    frames: list[bytes] = []
+
+    async def seen(msg: BusMessage) -> None:
+        frames.append(msg.data)
+
+    sub = await api.state.bus.subscribe(relay_frames_subject(sid), seen)
+    phone = await produce(api, alice, sid)
+    r = await api.client.patch(
+        f"/api/streams/{sid}", json={"faceDetectionEnabled": True}, headers=await_headers(alice)
+    )
+    assert r.status_code == 200, r.text
+    await eventually(lambda: sid in api.state.relay.detector.streams, 10, "detection on")
+    await phone.send(encode_frame(sid, 5, jpeg(5)))
+    await eventually(lambda: frames, 10, "a frame for the detector")
+    assert decode_frame(frames[0]).timestamp_ms == 5
+    r = await api.client.patch(
+        f"/api/streams/{sid}", json={"faceDetectionEnabled": False}, headers=await_headers(alice)
+    )
+    assert r.status_code == 200, r.text
+    await eventually(lambda: sid not in api.state.relay.detector.streams, 10, "detection off")
+    await sub.unsubscribe()
+    await phone.close()
+
+
+async def test_shutdown_takes_the_streams_offline(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    async with live_api(settings) as a:
+        _, alice = await user(a, "alice")
+        sid = await new_stream(a, alice)
+        phone = await produce(a, alice, sid)
+        await phone.send(encode_frame(sid, 1, jpeg()))
+        await eventually(
+            lambda: a.state.relay.status.applied >= 2, 10, "online and streaming stored"
+        )
+    code, _ = await closed_with(phone)
+    assert code in (1001, 1012)  # the relay, or uvicorn first (1012 service restart)
+    async with live_api(settings) as b:
+        r = await b.client.get(f"/api/streams/{sid}", headers=await_headers(alice))
+        assert r.json()["status"] == "offline"

@@ -22,7 +22,12 @@ from beholder.api.stream_events import (
 )
 from beholder.bus.base import BusMessage
 from beholder.config import RelaySettings
-from beholder.contracts.bus import DetectedFace, FaceDetectionAlert, StreamDetectionCommand
+from beholder.contracts.bus import (
+    DetectedFace,
+    FaceDetectionAlert,
+    StreamDetectionCommand,
+    StreamDetectionList,
+)
 from beholder.contracts.resources import AlertOut
 from beholder.contracts.subjects import Subjects
 from beholder.db.models import ApiKey
@@ -158,6 +163,10 @@ async def test_register_list_get_patch_delete(api: LiveApi) -> None:
     await eventually(lambda: commands, 5, "the stream.detection command")
     assert commands[0].stream_id == sid and commands[0].enabled is True
     assert commands[0].device_name == "Kitchen"
+    # a worker that starts later asks which streams to analyse
+    reply = await api.state.bus.request(Subjects.STREAM_DETECTION_LIST, b"", timeout=5)
+    listed = StreamDetectionList.from_bytes(reply).streams
+    assert [(c.stream_id, c.enabled, c.device_name) for c in listed] == [(sid, True, "Kitchen")]
     r = await api.client.patch(f"/api/streams/{sid}", json={"deviceName": "K2"}, headers=alice)
     assert r.status_code == 200 and len(commands) == 1  # no toggle, no command
 
@@ -276,8 +285,9 @@ async def test_metadata_and_body_validation(api: LiveApi) -> None:
         )
 
 
-async def test_registration_limit(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, relay=RelaySettings(max_streams_per_principal=2))
+async def test_registration_limits(tmp_path: Path) -> None:
+    relay = RelaySettings(max_streams_per_principal=2, max_metadata_bytes=256)
+    settings = make_settings(tmp_path, relay=relay)
     async with live_api(settings) as api:
         _, alice = await _user(api, "alice")
         await _register(api, alice)
@@ -287,6 +297,9 @@ async def test_registration_limit(tmp_path: Path) -> None:
         )
         assert_error(r, 409, "CONFLICT")
         _, bob = await _user(api, "bob")
+        big = {"deviceName": "b", "deviceType": "ios", "metadata": {"note": "x" * 300}}
+        r = await api.client.post("/api/streams/register", json=big, headers=bob)
+        assert "256 bytes" in assert_error(r, 400, "INVALID_INPUT")["message"]
         await _register(api, bob)  # the limit is per principal
 
 
@@ -310,8 +323,8 @@ async def _next(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
 
 
 async def test_stream_alerts_and_status_reach_only_the_owner(api: LiveApi) -> None:
-    alice_id, alice = await _user(api, "alice")
-    _, bob = await _user(api, "bob")
+    alice_id, alice = await _user(api, "alice", "operator")
+    _, bob = await _user(api, "bob", "operator")
     alice_ml = await _key_of(api, "ml-service", alice_id)
     sid = await _register(api, alice, "Alice phone")
     delivered: list[AlertOut] = []
@@ -323,10 +336,11 @@ async def test_stream_alerts_and_status_reach_only_the_owner(api: LiveApi) -> No
     alice_ws = await _dashboard(api, alice["Authorization"].split()[1])
     bob_ws = await _dashboard(api, bob["Authorization"].split()[1])
     admin_ws = await _dashboard(api, await api.token("admin"))
+    key_ws = await _dashboard(api, alice_ml["X-API-Key"])  # a key acting for alice
     try:
         # the relay persists a status change → the owner's and the admin's dashboards
         await update_stream_status(api.state, sid, "streaming")
-        for ws in (alice_ws, admin_ws):
+        for ws in (alice_ws, admin_ws, key_ws):
             msg = await _next(ws)
             assert msg["type"] == "stream-status-update" and msg["streamId"] == sid
             assert msg["status"] == "streaming" and msg["deviceName"] == "Alice phone"
@@ -369,6 +383,13 @@ async def test_stream_alerts_and_status_reach_only_the_owner(api: LiveApi) -> No
         await eventually(lambda: len(delivered) == 2, 5, "the relay hook for both alerts")
         assert [d.id for d in delivered] == [ml.id, face.id]
 
+        # acknowledging a stream's alert: told to the owner's dashboards only
+        ack = await api.client.post(f"/api/alerts/{ml.id}/acknowledge", headers=alice)
+        assert ack.status_code == 200, ack.text
+        got = await _next(alice_ws)
+        assert got["type"] == "alert-acknowledged" and got["alertId"] == ml.id
+        assert got["streamId"] == sid and got["acknowledgedBy"] == "alice"
+
         # Bob saw none of it: his next broadcast is a camera alert everyone gets.
         cam = await api.client.post(
             "/api/cameras",
@@ -382,7 +403,7 @@ async def test_stream_alerts_and_status_reach_only_the_owner(api: LiveApi) -> No
         first = await _next(bob_ws)
         assert first["type"] == "face-detection-alert" and first["id"] == marker.id
     finally:
-        for ws in (alice_ws, bob_ws, admin_ws):
+        for ws in (alice_ws, bob_ws, admin_ws, key_ws):
             await ws.close()
         api.state.relay_alerts = None
 

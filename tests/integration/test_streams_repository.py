@@ -1,17 +1,21 @@
 """The streams repository and stream alerts (issue 10) on SQLite and on the real PostgreSQL:
 create with metadata, get, owned listing with status filter and cursor pages, update,
-status with last seen, delete (alerts cascade), and a stream alert with its source."""
+status with last seen, delete (alerts cascade), a stream alert with its source, and the
+0002 migration over existing rows."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 
 from beholder.db.engine import Database
-from beholder.db.migrate import upgrade_async
+from beholder.db.migrate import alembic_config, upgrade_async
 from beholder.db.models import ApiKey, User, VideoStream
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import streams as streams_repo
@@ -141,3 +145,25 @@ async def test_owned_listing_pages_and_filters(db: Database) -> None:
         assert await streams_repo.count_owned(s, owned) == 5
         with pytest.raises(InvalidInput):
             await streams_repo.list_owned(s, owned, cursor="not-a-cursor")
+
+
+async def test_migration_0002_keeps_existing_streams(db: Database) -> None:
+    """Down to 0001, a stream row as it was stored then, up again: the new columns are
+    filled (face detection off, updated = created) and the alert source is empty."""
+    url = db.settings.resolved_database_url
+    await db.engine.dispose()
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0001")
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO video_streams (id, device_name, status, created_at) "
+                "VALUES ('11111111-1111-4111-8111-111111111111', 'old', 'offline', :at)"
+            ),
+            {"at": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).replace(tzinfo=None)},
+        )
+    await db.engine.dispose()
+    await upgrade_async(url)
+    async with db.session() as s:
+        row = await streams_repo.get(s, "11111111-1111-4111-8111-111111111111")
+        assert row.face_detection_enabled is False
+        assert row.updated_at == row.created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

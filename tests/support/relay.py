@@ -179,7 +179,10 @@ async def relay_factory() -> AsyncIterator[Callable[..., Awaitable[RelayServer]]
     started: list[tuple[uvicorn.Server, asyncio.Task[None], Relay]] = []
 
     async def make(
-        bus: Bus | None = None, store: MemoryStore | None = None, **overrides: Any
+        bus: Bus | None = None,
+        store: MemoryStore | None = None,
+        unauthenticated: int = 64,
+        **overrides: Any,
     ) -> RelayServer:
         values: dict[str, Any] = {"auth_timeout": 0.5, "max_frame_bytes": 64 * 1024}
         values.update(overrides)
@@ -189,7 +192,9 @@ async def relay_factory() -> AsyncIterator[Callable[..., Awaitable[RelayServer]]
             bus = MemoryBus()
             await bus.start()
         registry = ConnectionRegistry(3600, standing)
-        relay = Relay(settings, authenticate, store, bus, registry)
+        relay = Relay(
+            settings, authenticate, store, bus, registry, unauthenticated_per_client=unauthenticated
+        )
         app = FastAPI()
         app.add_api_websocket_route("/api/streams/ws", relay.endpoint)
         port = _free_port()

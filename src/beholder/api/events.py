@@ -34,6 +34,8 @@ from beholder.contracts.bus import (
     CameraStatus,
     FaceDetectionAlert,
     HubBroadcast,
+    StreamDetectionCommand,
+    StreamDetectionList,
     StreamStatusEvent,
 )
 from beholder.contracts.subjects import Subjects
@@ -105,7 +107,22 @@ class EventConsumers:
             await bus.subscribe(Subjects.CAMERA_EVENTS, self.on_alert, queue=_API_GROUP),
             await bus.subscribe(Subjects.WORKER_HEARTBEAT, self.state.workers.on_heartbeat),
             await bus.subscribe(Subjects.HUB_BROADCAST, self.on_hub_broadcast),
+            await bus.subscribe(
+                Subjects.STREAM_DETECTION_LIST, self.on_detection_list, queue=_API_GROUP
+            ),
         ]
+
+    async def on_detection_list(self, msg: BusMessage) -> None:
+        """Answer a worker asking which mobile streams to analyse (``stream.detection.list``)."""
+        async with self.state.db.session() as s:
+            rows = await streams_repo.detecting(s)
+        reply = StreamDetectionList(
+            streams=[
+                StreamDetectionCommand(stream_id=r.id, enabled=True, device_name=r.device_name)
+                for r in rows
+            ]
+        )
+        await msg.respond(reply.to_bytes())
 
     async def on_hub_broadcast(self, msg: BusMessage) -> None:
         try:

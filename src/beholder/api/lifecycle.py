@@ -228,7 +228,12 @@ async def _start_relay(stack: contextlib.AsyncExitStack, state: AppState) -> Non
 
     store = ApiRelayStore()
     relay = Relay(
-        state.settings.relay, state.auth.authenticate, store, state.bus, state.connections
+        state.settings.relay,
+        state.auth.authenticate,
+        store,
+        state.bus,
+        state.connections,
+        unauthenticated_per_client=state.settings.hub.ws_unauthenticated_per_client,
     )
     store.state = state
     _undo(stack, "relay", relay.close)

@@ -43,7 +43,11 @@ class RelaySettings(BaseSettings):
         description="bytes queued per consumer; over it the oldest video frames are dropped",
     )
     max_metadata_bytes: int = Field(
-        default=4096, ge=256, le=65536, description="largest stream or alert metadata, JSON"
+        default=4096,
+        ge=256,
+        le=4096,
+        description="largest stream or alert metadata, compact JSON (the contract allows "
+        "at most 4096; a lower value tightens it)",
     )
     max_streams_per_principal: int = Field(
         default=50, ge=1, le=100000, description="streams one user or key may register"

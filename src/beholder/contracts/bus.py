@@ -170,6 +170,13 @@ class StreamDetectionCommand(WireModel):
     timestamp: UtcDatetime = Field(default_factory=utcnow)
 
 
+class StreamDetectionList(WireModel):
+    """api → a worker (reply on ``stream.detection.list``): every stream with face detection
+    enabled now, each as the command that would switch it on."""
+
+    streams: list[StreamDetectionCommand] = Field(default_factory=list)
+
+
 class WorkerHeartbeat(WireModel):
     """worker → everyone: I am alive and hold these sessions."""
 

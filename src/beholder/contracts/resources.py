@@ -57,13 +57,23 @@ AlertMetadata = Annotated[
                 "frameHeight": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
                 "detectedAt": {"type": "string"},
                 "sourceTs": {"type": "number"},
+                "deviceName": {"type": "string"},
+                "confidence": {"type": "number"},
+                "location": {
+                    "type": "object",
+                    "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
+                },
+                "box": {"type": "array", "items": {"type": "number"}},
+                "objectType": {"type": "string"},
             },
         }
     ),
 ]
 """What an alert carries besides its columns (stored as JSON, served as stored): for a face
 detection ``faces`` (boxes ``[x, y, w, h]`` in source pixels), ``cameraName``,
-``frameWidth``/``frameHeight``, ``detectedAt`` and maybe ``sourceTs`` (unix s)."""
+``frameWidth``/``frameHeight``, ``detectedAt`` and maybe ``sourceTs`` (unix s); for an alert
+of a mobile stream ``deviceName`` and, from an ML service, ``confidence`` (0..1),
+``location`` ``{x, y}`` or ``box`` ``[x, y, w, h]``, ``objectType`` and its own keys."""
 
 AlertType = Literal["face-detection", "system-alert", "stream-error", "ml-alert"]
 """``ml-alert``: sent by an external ML service over the mobile relay (issue 10)."""

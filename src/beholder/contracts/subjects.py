@@ -51,6 +51,10 @@ class Subjects:
     STREAM_DETECTION = "stream.detection"
     """api → workers: analyse (or stop analysing) a mobile stream with the built-in detector:
     :class:`~beholder.contracts.bus.StreamDetectionCommand`."""
+    STREAM_DETECTION_LIST = "stream.detection.list"
+    """Request/reply, worker → api: which mobile streams to analyse now (a worker that
+    starts asks once, then follows ``stream.detection``). Request empty, reply
+    :class:`~beholder.contracts.bus.StreamDetectionList`."""
     RELAY_FRAMES_ALL = "relay.frames.*"
     """Wildcard over :func:`relay_frames_subject` (every stream's frames)."""
     RELAY_ALERTS_ALL = "relay.alerts.*"

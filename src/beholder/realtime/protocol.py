@@ -154,13 +154,17 @@ def carries_alerts(topics: set[str]) -> bool:
     return "alerts" in topics or any(t.startswith(CAMERA_PREFIX) for t in topics)
 
 
-def subprotocol_token(subprotocols: list[str]) -> tuple[str | None, str | None]:
-    """``(token, accepted_subprotocol)`` from ``Sec-WebSocket-Protocol: beholder, <token>``.
+def subprotocol_token(
+    subprotocols: list[str], names: tuple[str, ...] = (SUBPROTOCOL,)
+) -> tuple[str | None, str | None]:
+    """``(token, accepted_subprotocol)`` from ``Sec-WebSocket-Protocol: <name>, <token>``
+    (``name`` one of ``names``, the first offered wins; the hub's is ``beholder``).
 
     Browsers cannot set headers on a WebSocket, so the token may ride as a second
-    subprotocol; the server accepts ``beholder`` (never echoes the token).
+    subprotocol; the server accepts the name (never echoes the token).
     """
-    if SUBPROTOCOL not in subprotocols:
+    name = next((p for p in subprotocols if p in names), None)
+    if name is None:
         return None, None
-    rest = [p for p in subprotocols if p != SUBPROTOCOL]
-    return (rest[0] if rest else None), SUBPROTOCOL
+    rest = [p for p in subprotocols if p != name]
+    return (rest[0] if rest else None), name

@@ -27,6 +27,10 @@ export type AlertAcknowledged = {
      */
     cameraId: string | null;
     /**
+     * Streamid
+     */
+    streamId: string | null;
+    /**
      * Type
      */
     type: 'alert-acknowledged';
@@ -51,7 +55,7 @@ export type AlertMessage = {
     /**
      * Alerttype
      */
-    alertType: 'face-detection' | 'system-alert' | 'stream-error';
+    alertType: 'face-detection' | 'system-alert' | 'stream-error' | 'ml-alert';
     /**
      * Cameraid
      */
@@ -76,8 +80,11 @@ export type AlertMessage = {
      * AlertMetadata
      */
     metadata: {
+        box?: Array<number>;
         cameraName?: string;
+        confidence?: number;
         detectedAt?: string;
+        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -99,6 +106,11 @@ export type AlertMessage = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
+        location?: {
+            x?: number;
+            y?: number;
+        };
+        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
@@ -106,6 +118,10 @@ export type AlertMessage = {
      * Severity
      */
     severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Source
+     */
+    source: string | null;
     /**
      * Streamid
      */
@@ -160,8 +176,11 @@ export type AlertOut = {
      * AlertMetadata
      */
     metadata: {
+        box?: Array<number>;
         cameraName?: string;
+        confidence?: number;
         detectedAt?: string;
+        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -183,6 +202,11 @@ export type AlertOut = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
+        location?: {
+            x?: number;
+            y?: number;
+        };
+        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
@@ -190,6 +214,12 @@ export type AlertOut = {
      * Severity
      */
     severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Source
+     *
+     * who raised it (stream alerts): api_key:<id>, user:<id> or worker:<id>
+     */
+    source?: string | null;
     /**
      * Streamid
      */
@@ -203,7 +233,7 @@ export type AlertOut = {
     /**
      * Type
      */
-    type: 'face-detection' | 'system-alert' | 'stream-error';
+    type: 'face-detection' | 'system-alert' | 'stream-error' | 'ml-alert';
 };
 
 /**
@@ -517,6 +547,44 @@ export type CommandAccepted = {
 };
 
 /**
+ * ConsumerOut
+ *
+ * A consumer socket of a stream on the answering api instance: ``clientType``
+ * ``dashboard``/``ml-service``, ``principal`` ``kind:id``, what it ``consumes``, video
+ * frames sent and dropped (oldest first, slow consumer) since it subscribed, bytes queued.
+ */
+export type ConsumerOut = {
+    /**
+     * Clienttype
+     */
+    clientType: string;
+    /**
+     * Connectionid
+     */
+    connectionId: string;
+    /**
+     * Consumes
+     */
+    consumes: Array<string>;
+    /**
+     * Framesdropped
+     */
+    framesDropped: number;
+    /**
+     * Framessent
+     */
+    framesSent: number;
+    /**
+     * Principal
+     */
+    principal: string;
+    /**
+     * Queuedbytes
+     */
+    queuedBytes: number;
+};
+
+/**
  * ErrorDetail
  */
 export type ErrorDetail = {
@@ -687,6 +755,8 @@ export type HubMessage = ({
 } & AlertMessage) | ({
     type: 'alert-acknowledged';
 } & AlertAcknowledged) | ({
+    type: 'stream-status-update';
+} & StreamStatusUpdate) | ({
     type: 'health-update';
 } & HealthUpdate) | ({
     type: 'stats:updated';
@@ -706,6 +776,18 @@ export type HubPrincipal = {
      * Role
      */
     role: string;
+};
+
+/**
+ * LegacyStreamList
+ *
+ * ``GET /api/streams/list``: the original plan's shape (every owned stream).
+ */
+export type LegacyStreamList = {
+    /**
+     * Streams
+     */
+    streams: Array<StreamOut>;
 };
 
 /**
@@ -853,6 +935,615 @@ export type RefreshRequest = {
 };
 
 /**
+ * RelayAlert
+ *
+ * A persisted alert of ``streamId`` (to its producer and alert consumers);
+ * ``timestamp`` when it was stored, ``source`` who raised it (``api_key:<id>``…).
+ */
+export type RelayAlert = {
+    /**
+     * Alerttype
+     */
+    alertType: string;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * AlertMetadata
+     */
+    metadata: {
+        box?: Array<number>;
+        cameraName?: string;
+        confidence?: number;
+        detectedAt?: string;
+        deviceName?: string;
+        faces?: Array<{
+            /**
+             * Box
+             */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /**
+             * Confidence
+             */
+            confidence: number;
+            /**
+             * Trackid
+             */
+            trackId?: number | null;
+        }>;
+        frameHeight?: number | null;
+        frameWidth?: number | null;
+        location?: {
+            x?: number;
+            y?: number;
+        };
+        objectType?: string;
+        sourceTs?: number;
+        [key: string]: unknown;
+    };
+    /**
+     * Severity
+     */
+    severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Source
+     */
+    source: string | null;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'alert';
+};
+
+/**
+ * RelayAlertIn
+ *
+ * An alert from an ``ml-service`` subscriber of ``streamId`` (persisted, then sent to
+ * the producer, the alert consumers and the owner's dashboards). ``timestamp``: unix ms.
+ */
+export type RelayAlertIn = {
+    /**
+     * Alerttype
+     */
+    alertType?: 'ml-alert' | 'face-detection';
+    /**
+     * Message
+     */
+    message: string;
+    metadata?: RelayAlertMetadata;
+    /**
+     * Severity
+     */
+    severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp?: number | null;
+    /**
+     * Type
+     */
+    type: 'alert';
+};
+
+/**
+ * RelayAlertMetadata
+ *
+ * What an ML service says about its alert: ``confidence`` 0..1, ``location`` ``{x,y}``
+ * or ``box`` ``[x, y, w, h]`` (source pixels), ``objectType``; other keys are kept as
+ * sent. At most 4096 bytes as JSON.
+ */
+export type RelayAlertMetadata = {
+    /**
+     * Box
+     */
+    box?: [
+        number,
+        number,
+        number,
+        number
+    ] | null;
+    /**
+     * Confidence
+     */
+    confidence?: number | null;
+    location?: RelayPoint | null;
+    /**
+     * Objecttype
+     */
+    objectType?: string | null;
+    [key: string]: unknown;
+};
+
+/**
+ * RelayAuth
+ *
+ * First message: an access token (JWT) or an API key (scope ``mobile``/``ml-service``).
+ */
+export type RelayAuth = {
+    /**
+     * Token
+     */
+    token: string;
+    /**
+     * Type
+     */
+    type: 'auth';
+};
+
+/**
+ * RelayAuthOk
+ *
+ * Authentication accepted; ``pingInterval`` in s.
+ */
+export type RelayAuthOk = {
+    /**
+     * Pinginterval
+     */
+    pingInterval: number;
+    principal: RelayPrincipal;
+    /**
+     * Type
+     */
+    type: 'auth-ok';
+};
+
+/**
+ * RelayClientMessage
+ *
+ * Every JSON message a client sends on /api/streams/ws, told apart by `type`.
+ */
+export type RelayClientMessage = ({
+    type: 'auth';
+} & RelayAuth) | ({
+    type: 'register';
+} & RelayRegister) | ({
+    type: 'subscribe';
+} & RelaySubscribe) | ({
+    type: 'unsubscribe';
+} & RelayUnsubscribe) | ({
+    type: 'video-frame';
+} & RelayVideoFrameIn) | ({
+    type: 'alert';
+} & RelayAlertIn) | ({
+    type: 'ping';
+} & RelayClientPing) | ({
+    type: 'pong';
+} & RelayClientPong);
+
+/**
+ * RelayClientPing
+ *
+ * Client heartbeat (answered with ``pong``); ``ts`` unix ms. Any message counts as alive.
+ */
+export type RelayClientPing = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * RelayClientPong
+ *
+ * Answer to the server's ``ping``; ``ts`` unix ms (echoed, optional).
+ */
+export type RelayClientPong = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * RelayError
+ *
+ * A refused message or a failure; the connection stays open unless a close follows.
+ * ``streamId`` is present only when the error is about one stream.
+ */
+export type RelayError = {
+    error: RelayErrorDetail;
+    /**
+     * Streamid
+     */
+    streamId?: string | null;
+    /**
+     * Type
+     */
+    type: 'error';
+};
+
+/**
+ * RelayErrorDetail
+ *
+ * The one error shape (DESIGN §6): ``code`` an ``ErrorCode`` value, user-safe
+ * ``message``, ``severity``, ``correlationId``.
+ */
+export type RelayErrorDetail = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Correlationid
+     */
+    correlationId: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Severity
+     */
+    severity: 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+};
+
+/**
+ * RelayPing
+ *
+ * Server heartbeat; ``ts`` unix ms. Any client message counts as the answer.
+ */
+export type RelayPing = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * RelayPoint
+ *
+ * A point in source pixels.
+ */
+export type RelayPoint = {
+    /**
+     * X
+     */
+    x: number;
+    /**
+     * Y
+     */
+    y: number;
+};
+
+/**
+ * RelayPong
+ *
+ * Answer to a client ``ping``; ``ts`` its unix ms (``null`` when it sent none).
+ */
+export type RelayPong = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * RelayPrincipal
+ *
+ * Who the connection authenticated as: user or API key name, and role.
+ */
+export type RelayPrincipal = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Role
+     */
+    role: string;
+};
+
+/**
+ * RelayProducerReplaced
+ *
+ * Another producer registered ``streamId``; this connection is closed next (4409).
+ */
+export type RelayProducerReplaced = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'producer-replaced';
+};
+
+/**
+ * RelayRegister
+ *
+ * A phone becomes the producer of ``streamId`` (its owner only; replaces a previous one).
+ */
+export type RelayRegister = {
+    /**
+     * Clienttype
+     */
+    clientType?: 'mobile';
+    /**
+     * Consumes
+     */
+    consumes?: Array<'alerts'>;
+    /**
+     * Produces
+     */
+    produces?: Array<'video'>;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'register';
+};
+
+/**
+ * RelayRegistered
+ *
+ * This connection is now the producer of ``streamId``.
+ */
+export type RelayRegistered = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'registered';
+};
+
+/**
+ * RelayServerMessage
+ *
+ * Every JSON message /api/streams/ws sends, told apart by `type`.
+ */
+export type RelayServerMessage = ({
+    type: 'auth-ok';
+} & RelayAuthOk) | ({
+    type: 'registered';
+} & RelayRegistered) | ({
+    type: 'subscribed';
+} & RelaySubscribed) | ({
+    type: 'unsubscribed';
+} & RelayUnsubscribed) | ({
+    type: 'video-frame';
+} & RelayVideoFrame) | ({
+    type: 'alert';
+} & RelayAlert) | ({
+    type: 'stream-status';
+} & RelayStreamStatus) | ({
+    type: 'producer-replaced';
+} & RelayProducerReplaced) | ({
+    type: 'stream-deleted';
+} & RelayStreamDeleted) | ({
+    type: 'ping';
+} & RelayPing) | ({
+    type: 'pong';
+} & RelayPong) | ({
+    type: 'error';
+} & RelayError);
+
+/**
+ * RelayStreamDeleted
+ *
+ * ``streamId`` was deleted; its sockets are closed next (4404).
+ */
+export type RelayStreamDeleted = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'stream-deleted';
+};
+
+/**
+ * RelayStreamStatus
+ *
+ * The stream's status changed (to its consumers); ``lastSeen`` ISO Z or ``null``.
+ */
+export type RelayStreamStatus = {
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'stream-status';
+};
+
+/**
+ * RelaySubscribe
+ *
+ * A dashboard or ML service consumes ``streamId``. ``binary``: video as binary frames
+ * (else JSON ``video-frame``); ``produces: ["alerts"]`` only for ``ml-service``.
+ */
+export type RelaySubscribe = {
+    /**
+     * Binary
+     */
+    binary?: boolean;
+    /**
+     * Clienttype
+     */
+    clientType: 'dashboard' | 'ml-service';
+    /**
+     * Consumes
+     */
+    consumes?: Array<'video' | 'alerts'>;
+    /**
+     * Produces
+     */
+    produces?: Array<'alerts'>;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'subscribe';
+};
+
+/**
+ * RelaySubscribed
+ *
+ * This connection now consumes ``consumes`` of ``streamId``.
+ */
+export type RelaySubscribed = {
+    /**
+     * Consumes
+     */
+    consumes: Array<'video' | 'alerts'>;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'subscribed';
+};
+
+/**
+ * RelayUnsubscribe
+ *
+ * Stop consuming ``streamId``.
+ */
+export type RelayUnsubscribe = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'unsubscribe';
+};
+
+/**
+ * RelayUnsubscribed
+ *
+ * This connection no longer consumes ``streamId``.
+ */
+export type RelayUnsubscribed = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'unsubscribed';
+};
+
+/**
+ * RelayVideoFrame
+ *
+ * A frame for a video consumer (JSON form): ``data`` base64 JPEG, ``timestamp`` the
+ * producer's unix ms, ``seq`` the stream's frame counter on this instance.
+ */
+export type RelayVideoFrame = {
+    /**
+     * Data
+     */
+    data: string;
+    /**
+     * Seq
+     */
+    seq: number;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: number;
+    /**
+     * Type
+     */
+    type: 'video-frame';
+};
+
+/**
+ * RelayVideoFrameIn
+ *
+ * A JPEG frame from the stream's producer: ``data`` base64 (the decoded size is bounded
+ * by ``BEHOLDER_RELAY_MAX_FRAME_BYTES``), ``timestamp`` unix ms (capture time).
+ */
+export type RelayVideoFrameIn = {
+    /**
+     * Data
+     */
+    data: string;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     *
+     * unix time, milliseconds
+     */
+    timestamp: number;
+    /**
+     * Type
+     */
+    type: 'video-frame';
+};
+
+/**
  * Replayed
  *
  * End of an alert replay: ``count`` alerts sent, the newest ``lastAlertId``;
@@ -989,6 +1680,201 @@ export type StatsUpdated = {
 };
 
 /**
+ * StreamDetailOut
+ *
+ * A stream with its live consumers (``consumers``: this api instance's sockets).
+ */
+export type StreamDetailOut = {
+    /**
+     * Consumers
+     */
+    consumers: Array<ConsumerOut>;
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Devicetype
+     */
+    deviceType: string | null;
+    /**
+     * Facedetectionenabled
+     */
+    faceDetectionEnabled: boolean;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Metadata
+     */
+    metadata: {
+        [key: string]: unknown;
+    };
+    /**
+     * Mlconsumers
+     */
+    mlConsumers?: number;
+    /**
+     * Ownerid
+     */
+    ownerId: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Updatedat
+     */
+    updatedAt: string;
+    /**
+     * Viewers
+     */
+    viewers?: number;
+};
+
+/**
+ * StreamList
+ *
+ * ``GET /api/streams``: a page of streams, newest first; ``nextCursor`` for the next.
+ */
+export type StreamList = {
+    /**
+     * Items
+     */
+    items: Array<StreamOut>;
+    /**
+     * Nextcursor
+     */
+    nextCursor?: string | null;
+};
+
+/**
+ * StreamOut
+ *
+ * A mobile stream as clients see it. ``viewers``: live video consumers, ``mlConsumers``:
+ * connected ``ml-service`` clients (both live, from the relay); ``ownerId``: the owning
+ * user (``null`` for a stream owned by a key without a user).
+ */
+export type StreamOut = {
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Devicetype
+     */
+    deviceType: string | null;
+    /**
+     * Facedetectionenabled
+     */
+    faceDetectionEnabled: boolean;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Metadata
+     */
+    metadata: {
+        [key: string]: unknown;
+    };
+    /**
+     * Mlconsumers
+     */
+    mlConsumers?: number;
+    /**
+     * Ownerid
+     */
+    ownerId: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Updatedat
+     */
+    updatedAt: string;
+    /**
+     * Viewers
+     */
+    viewers?: number;
+};
+
+/**
+ * StreamPatch
+ *
+ * ``PATCH /api/streams/{id}``: rename, or switch the built-in face detector on/off.
+ */
+export type StreamPatch = {
+    /**
+     * Devicename
+     */
+    deviceName?: string | null;
+    /**
+     * Facedetectionenabled
+     */
+    faceDetectionEnabled?: boolean | null;
+};
+
+/**
+ * StreamRegister
+ *
+ * ``POST /api/streams/register``: a phone (or a browser) announces its stream.
+ */
+export type StreamRegister = {
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Devicetype
+     */
+    deviceType: string;
+    /**
+     * Metadata
+     */
+    metadata?: {
+        fps?: number;
+        resolution?: string;
+        [key: string]: string | number | boolean | null | Array<string | number | boolean | null> | number | string | undefined;
+    } | null;
+};
+
+/**
+ * StreamRegistered
+ *
+ * The registered stream: connect to ``/api/streams/ws`` and ``register`` ``streamId``.
+ */
+export type StreamRegistered = {
+    /**
+     * Message
+     */
+    message?: string;
+    stream: StreamOut;
+    /**
+     * Streamid
+     */
+    streamId: string;
+};
+
+/**
  * StreamStats
  *
  * Per-camera ingest/detection/egress figures reported by the worker.
@@ -1072,6 +1958,39 @@ export type StreamStats = {
      * Width
      */
     width?: number | null;
+};
+
+/**
+ * StreamStatusUpdate
+ *
+ * A mobile stream's status changed (topic ``streams``; only to connections whose
+ * principal owns the stream). ``lastSeen``: ISO Z or ``null``.
+ */
+export type StreamStatusUpdate = {
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'stream-status-update';
 };
 
 /**
@@ -1202,7 +2121,7 @@ export type ListAlertsApiAlertsGetData = {
         /**
          * Type
          */
-        type?: 'face-detection' | 'system-alert' | 'stream-error' | null;
+        type?: 'face-detection' | 'system-alert' | 'stream-error' | 'ml-alert' | null;
         /**
          * Since
          */
@@ -3100,6 +4019,376 @@ export type SignMediaApiMediaSignPostResponses = {
 };
 
 export type SignMediaApiMediaSignPostResponse = SignMediaApiMediaSignPostResponses[keyof SignMediaApiMediaSignPostResponses];
+
+export type ListStreamsApiStreamsGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'offline' | 'online' | 'streaming' | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+    };
+    url: '/api/streams';
+};
+
+export type ListStreamsApiStreamsGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListStreamsApiStreamsGetError = ListStreamsApiStreamsGetErrors[keyof ListStreamsApiStreamsGetErrors];
+
+export type ListStreamsApiStreamsGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: StreamList;
+};
+
+export type ListStreamsApiStreamsGetResponse = ListStreamsApiStreamsGetResponses[keyof ListStreamsApiStreamsGetResponses];
+
+export type ListStreamsLegacyApiStreamsListGetData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/streams/list';
+};
+
+export type ListStreamsLegacyApiStreamsListGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListStreamsLegacyApiStreamsListGetError = ListStreamsLegacyApiStreamsListGetErrors[keyof ListStreamsLegacyApiStreamsListGetErrors];
+
+export type ListStreamsLegacyApiStreamsListGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: LegacyStreamList;
+};
+
+export type ListStreamsLegacyApiStreamsListGetResponse = ListStreamsLegacyApiStreamsListGetResponses[keyof ListStreamsLegacyApiStreamsListGetResponses];
+
+export type RegisterStreamApiStreamsRegisterPostData = {
+    body: StreamRegister;
+    path?: never;
+    query?: never;
+    url: '/api/streams/register';
+};
+
+export type RegisterStreamApiStreamsRegisterPostErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type RegisterStreamApiStreamsRegisterPostError = RegisterStreamApiStreamsRegisterPostErrors[keyof RegisterStreamApiStreamsRegisterPostErrors];
+
+export type RegisterStreamApiStreamsRegisterPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: StreamRegistered;
+};
+
+export type RegisterStreamApiStreamsRegisterPostResponse = RegisterStreamApiStreamsRegisterPostResponses[keyof RegisterStreamApiStreamsRegisterPostResponses];
+
+export type DeleteStreamApiStreamsStreamIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Stream Id
+         */
+        stream_id: string;
+    };
+    query?: never;
+    url: '/api/streams/{stream_id}';
+};
+
+export type DeleteStreamApiStreamsStreamIdDeleteErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type DeleteStreamApiStreamsStreamIdDeleteError = DeleteStreamApiStreamsStreamIdDeleteErrors[keyof DeleteStreamApiStreamsStreamIdDeleteErrors];
+
+export type DeleteStreamApiStreamsStreamIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteStreamApiStreamsStreamIdDeleteResponse = DeleteStreamApiStreamsStreamIdDeleteResponses[keyof DeleteStreamApiStreamsStreamIdDeleteResponses];
+
+export type GetStreamApiStreamsStreamIdGetData = {
+    body?: never;
+    path: {
+        /**
+         * Stream Id
+         */
+        stream_id: string;
+    };
+    query?: never;
+    url: '/api/streams/{stream_id}';
+};
+
+export type GetStreamApiStreamsStreamIdGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type GetStreamApiStreamsStreamIdGetError = GetStreamApiStreamsStreamIdGetErrors[keyof GetStreamApiStreamsStreamIdGetErrors];
+
+export type GetStreamApiStreamsStreamIdGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: StreamDetailOut;
+};
+
+export type GetStreamApiStreamsStreamIdGetResponse = GetStreamApiStreamsStreamIdGetResponses[keyof GetStreamApiStreamsStreamIdGetResponses];
+
+export type UpdateStreamApiStreamsStreamIdPatchData = {
+    body: StreamPatch;
+    path: {
+        /**
+         * Stream Id
+         */
+        stream_id: string;
+    };
+    query?: never;
+    url: '/api/streams/{stream_id}';
+};
+
+export type UpdateStreamApiStreamsStreamIdPatchErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type UpdateStreamApiStreamsStreamIdPatchError = UpdateStreamApiStreamsStreamIdPatchErrors[keyof UpdateStreamApiStreamsStreamIdPatchErrors];
+
+export type UpdateStreamApiStreamsStreamIdPatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: StreamOut;
+};
+
+export type UpdateStreamApiStreamsStreamIdPatchResponse = UpdateStreamApiStreamsStreamIdPatchResponses[keyof UpdateStreamApiStreamsStreamIdPatchResponses];
 
 export type HealthApiSystemHealthGetData = {
     body?: never;

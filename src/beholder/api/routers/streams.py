@@ -39,11 +39,12 @@ from beholder.api.views import stream_out
 from beholder.auth.ownership import owned_streams, owns_stream
 from beholder.auth.roles import ApiKeyScope, Principal
 from beholder.contracts.bus import StreamDetectionCommand
+from beholder.contracts.resources import metadata_size
 from beholder.contracts.subjects import Subjects
 from beholder.contracts.wire import is_id
 from beholder.db.models import VideoStream
 from beholder.db.repositories import streams as streams_repo
-from beholder.errors import BusError, Conflict, NotFound, PermissionDenied
+from beholder.errors import BusError, Conflict, InvalidInput, NotFound, PermissionDenied
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +110,9 @@ async def register_stream(
     else:
         owner_id, owner_key_id = principal.owner_id, principal.id
         mine = VideoStream.owner_key_id == principal.id
+    max_meta = state.settings.relay.max_metadata_bytes
+    if body.metadata and metadata_size(body.metadata) > max_meta:
+        raise InvalidInput(f"metadata: at most {max_meta} bytes as JSON")
     limit = state.settings.relay.max_streams_per_principal
     if await streams_repo.count_owned(session, mine) >= limit:
         raise Conflict(f"You already have {limit} streams; delete one before registering another.")

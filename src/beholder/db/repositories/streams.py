@@ -95,6 +95,12 @@ async def list_owned(
     return rows, next_cursor
 
 
+async def detecting(session: AsyncSession) -> list[VideoStream]:
+    """Every stream with the built-in face detector switched on."""
+    q = select(VideoStream).where(VideoStream.face_detection_enabled.is_(True))
+    return list((await session.execute(q)).scalars())
+
+
 async def count_owned(session: AsyncSession, visible: ColumnElement[bool]) -> int:
     """How many streams match ``visible`` (the per-principal registration limit)."""
     q = select(func.count()).select_from(VideoStream).where(visible)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -34,6 +33,7 @@ from beholder.contracts import relay as msgs
 from beholder.contracts.relay_bus import RelayAlertEvent, RelayControl
 from beholder.contracts.resources import AlertOut, StreamStatus
 from beholder.errors import ErrorCode
+from beholder.realtime.admission import Admission, client_host, refuse
 from beholder.realtime.handshake import Authenticate, Refusal, check_in
 from beholder.realtime.heartbeat import Heartbeat, now_ms
 from beholder.realtime.protocol import (
@@ -46,6 +46,7 @@ from beholder.realtime.protocol import (
     subprotocol_token,
 )
 from beholder.realtime.relay import metrics
+from beholder.realtime.relay.detector import DetectorFeed
 from beholder.realtime.relay.directory import ConsumerFigures, StreamCounts
 from beholder.realtime.relay.link import RelayLink, new_instance_id
 from beholder.realtime.relay.peer import RelayPeer
@@ -63,6 +64,9 @@ from beholder.realtime.relay.wire import (
 
 log = structlog.get_logger(__name__)
 
+RELAY_SUBPROTOCOLS = ("bearer", "beholder")
+"""``Sec-WebSocket-Protocol: bearer, <token>`` (or ``beholder, <token>`` as for the hub)."""
+
 _MAX_PUBLISHING = 256
 """Frames being published on the bus at once (a slow bus drops frames, never queues them)."""
 _KEY_SCOPES = frozenset({ApiKeyScope.MOBILE, ApiKeyScope.ML_SERVICE})
@@ -77,7 +81,9 @@ class Relay:
 
     ``authenticate(token) -> Principal`` (raises ``Unauthorized``); ``store``: the api's
     database and hub side; ``connections``: revocation leases; ``bus``: other instances and
-    the worker's detector."""
+    the worker's detector. ``unauthenticated_per_client``: sockets one address may hold
+    before they authenticate (one more is refused with HTTP 429 before the upgrade, as on
+    the hub)."""
 
     def __init__(
         self,
@@ -87,6 +93,7 @@ class Relay:
         bus: Bus,
         connections: ConnectionRegistry | None = None,
         instance_id: str | None = None,
+        unauthenticated_per_client: int = 64,
     ) -> None:
         self.settings = settings
         self._authenticate = authenticate
@@ -105,9 +112,7 @@ class Relay:
         self.peers: set[RelayPeer] = set()
         self._authed: set[RelayPeer] = set()
         self._per_principal: Counter[str] = Counter()
-        self._detect_at: dict[str, float] = {}
-        self.detect: set[str] = set()
-        """Streams analysed by the built-in detector (their frames go on the bus)."""
+        self.detector = DetectorFeed(settings.detect_fps)
         self.seq: dict[str, int] = {}
         self._heartbeat: Heartbeat[RelayPeer] = Heartbeat(
             lambda: self._authed,
@@ -117,6 +122,7 @@ class Relay:
             lambda _peer: None,
             name="relay",
         )
+        self._admission = Admission(unauthenticated_per_client)
         self._closed = False
         self.auth_failures = 0
         self.bus_dropped = 0
@@ -137,7 +143,8 @@ class Relay:
             )
 
     async def close(self) -> None:
-        """Close every socket with 1001, apply pending status changes, stop the tasks."""
+        """Close every socket with 1001 (the streams produced here go ``offline``), apply
+        pending status changes, stop the tasks."""
         self._closed = True
         await self._heartbeat.stop()
         if self._announcer is not None:
@@ -145,6 +152,13 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._announcer
             self._announcer = None
+        # the streams produced here go offline now (before their sockets' cleanup, which
+        # may come after the status task stopped)
+        for stream_id in self.router.streams():
+            producer = self.router.producer(stream_id)
+            if producer is not None:
+                self.router.unregister(stream_id, producer)
+                self.status.change(stream_id, "offline")
         for peer in list(self.peers):
             peer.close_soon(CLOSE_GOING_AWAY, "server shutting down")
         await asyncio.gather(*(p.wait_closed() for p in list(self.peers)))
@@ -188,7 +202,7 @@ class Relay:
 
     def close_local_stream(self, stream_id: str) -> None:
         """Close this instance's sockets of ``stream_id`` (deleted)."""
-        self.detect.discard(stream_id)
+        self.detector.set(stream_id, False)
         final = msgs.stream_deleted(stream_id)
         for peer in self.router.peers(stream_id):
             self.router.unregister(stream_id, peer)  # no "offline" for a deleted stream
@@ -198,16 +212,21 @@ class Relay:
 
     async def endpoint(self, websocket: WebSocket) -> None:
         """The ``/api/streams/ws`` endpoint: accept, sign in, serve, clean up."""
-        token, subprotocol = subprotocol_token(websocket.scope.get("subprotocols") or [])
-        if token is None:
-            token, subprotocol = _bearer_subprotocol(websocket.scope.get("subprotocols") or [])
+        token, subprotocol = subprotocol_token(
+            websocket.scope.get("subprotocols") or [], RELAY_SUBPROTOCOLS
+        )
         if self._closed:
             with contextlib.suppress(Exception):
                 await websocket.close(code=CLOSE_TRY_AGAIN_LATER)
             return
+        host = client_host(websocket)
+        if not self._admission.enter(host):
+            await refuse(websocket, host, self._admission.limit)
+            return
         try:
             await websocket.accept(subprotocol=subprotocol)
         except Exception:  # the client went away during the handshake
+            self._admission.leave(host)
             return
         peer = RelayPeer(websocket, self.settings.consumer_queue_bytes)
         peer.queue.on_sent = lambda sent: self._sent(peer, sent)
@@ -216,7 +235,10 @@ class Relay:
         self.peers.add(peer)
         counted: str | None = None
         try:
-            principal = await self._sign_in(peer, token)
+            try:
+                principal = await self._sign_in(peer, token)
+            finally:
+                self._admission.leave(host)
             if principal is None:
                 return
             if self._per_principal[principal.key] >= self.settings.max_connections_per_principal:
@@ -350,23 +372,11 @@ class Relay:
 
     def set_detection(self, stream_id: str, enabled: bool) -> None:
         """The built-in detector analyses ``stream_id`` (its frames go on the bus) or not."""
-        if enabled:
-            self.detect.add(stream_id)
-        else:
-            self.detect.discard(stream_id)
-            self._detect_at.pop(stream_id, None)
+        self.detector.set(stream_id, enabled)
 
     def detector_due(self, stream_id: str) -> bool:
-        """True when a frame of ``stream_id`` should go on the bus for the built-in detector
-        now: it analyses the stream and ``detect_fps`` allows another frame (the detector
-        samples at that rate anyway; the rest would only load the bus)."""
-        if stream_id not in self.detect:
-            return False
-        now = time.monotonic()
-        if now - self._detect_at.get(stream_id, -1e9) < 1.0 / self.settings.detect_fps:
-            return False
-        self._detect_at[stream_id] = now
-        return True
+        """True when a frame of ``stream_id`` goes on the bus for the detector now."""
+        return self.detector.due(stream_id)
 
     # -- alerts ----------------------------------------------------------------------------
 
@@ -422,15 +432,6 @@ class Relay:
                     await self.membership_changed(stream_id)
             except Exception:
                 log.exception("relay announce failed")
-
-
-def _bearer_subprotocol(subprotocols: list[str]) -> tuple[str | None, str | None]:
-    """``Sec-WebSocket-Protocol: bearer, <token>`` (the relay's spelling; ``beholder,
-    <token>`` like the hub works too): the server accepts ``bearer``."""
-    if "bearer" not in subprotocols:
-        return None, None
-    rest = [p for p in subprotocols if p != "bearer"]
-    return (rest[0] if rest else None), "bearer"
 
 
 __all__ = ["Relay"]

@@ -56,7 +56,6 @@ class Relay(Protocol):
     store: RelayStore
     status: StatusTracker
     link: RelayLink
-    detect: set[str]
     seq: dict[str, int]
 
     def publish_frame(self, stream_id: str, frame: bytes) -> None: ...
