@@ -2,10 +2,13 @@
 
 Bus contract of :class:`StreamDetectionManager`:
 
+* on start, asks the api which streams to analyse (``stream.detection.list``, request/reply:
+  :class:`~beholder.contracts.bus.StreamDetectionList`), again with backoff (1 s doubling to
+  30 s) until an api answers, so a worker started after the streams were switched on (or
+  restarted) picks them up;
 * consumes :class:`~beholder.contracts.bus.StreamDetectionCommand` on ``stream.detection``
   (every worker sees every command: no queue group). ``enabled: true`` asks for a stream to
-  be analysed, ``false`` to stop; repeating a command changes nothing (the api may re-send
-  its whole list);
+  be analysed, ``false`` to stop; repeating a command changes nothing;
 * of the streams asked for, a worker analyses those it **owns**: the live worker (heard on
   ``worker.heartbeat`` within three heartbeat intervals) with the highest rendezvous hash of
   ``(worker id, stream id)``. Every worker computes the same owner from the same heartbeats,
@@ -38,6 +41,7 @@ from beholder.bus import Bus, BusMessage, Subscription
 from beholder.contracts.bus import (
     FaceDetectionAlert,
     StreamDetectionCommand,
+    StreamDetectionList,
     WorkerHeartbeat,
 )
 from beholder.contracts.subjects import Subjects, relay_frames_subject
@@ -48,6 +52,10 @@ from beholder.worker.streams.detection import StreamDetection
 log = structlog.get_logger(__name__)
 
 AlertSink = Callable[[FaceDetectionAlert], Awaitable[None]]
+
+SYNC_BACKOFF = (1.0, 30.0)
+"""First and longest wait (s) between two ``stream.detection.list`` requests until one is
+answered."""
 
 PEER_GRACE_BEATS = 3
 """A worker not heard for this many heartbeat intervals no longer owns streams."""
@@ -110,6 +118,9 @@ class StreamDetectionManager:
         self._subs: list[Subscription] = []
         self._change = asyncio.Lock()
         self._pending: set[asyncio.Task[None]] = set()
+        self._sync_task: asyncio.Task[None] | None = None
+        self.synced = False
+        """An api answered ``stream.detection.list`` (the list was applied)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
 
@@ -122,10 +133,16 @@ class StreamDetectionManager:
         self._loop = asyncio.get_running_loop()
         self._subs.append(await self.bus.subscribe(Subjects.STREAM_DETECTION, self._on_command))
         self._subs.append(await self.bus.subscribe(Subjects.WORKER_HEARTBEAT, self._on_heartbeat))
+        self._sync_task = asyncio.create_task(self._sync(), name="stream-detection-sync")
 
     async def stop(self) -> None:
         """Stop every stream's detection, unsubscribe, shut the decode pool. Idempotent."""
         self._started = False
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sync_task
+            self._sync_task = None
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -164,6 +181,26 @@ class StreamDetectionManager:
             else:
                 self._wanted.pop(cmd.stream_id, None)
             await self._reconcile(only=cmd.stream_id)
+
+    async def _sync(self) -> None:
+        """Ask an api for the streams to analyse until one answers (see the module doc)."""
+        delay, longest = SYNC_BACKOFF
+        while True:
+            try:
+                reply = await self.bus.request(Subjects.STREAM_DETECTION_LIST, b"", timeout=5.0)
+                listed = StreamDetectionList.from_bytes(reply)
+            except (ValidationError, ValueError) as exc:
+                log.warning("malformed stream detection list", error=str(exc)[:300])
+            except Exception as exc:  # no api yet (no responders, timeout, bus down)
+                log.info("stream detection list not answered yet", error=str(exc)[:200])
+            else:
+                for cmd in listed.streams:
+                    await self.apply(cmd)
+                self.synced = True
+                log.info("stream detection list applied", streams=len(listed.streams))
+                return
+            await asyncio.sleep(delay)  # backoff until an api answers
+            delay = min(longest, delay * 2)
 
     async def _on_command(self, msg: BusMessage) -> None:
         try:
