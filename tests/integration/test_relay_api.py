@@ -103,16 +103,16 @@ async def consume(
 async def hub(api: LiveApi, token: str) -> ClientConnection:
     ws = await websockets.connect(api.ws_url)
     await ws.send(json.dumps({"type": "auth", "token": token}))
-    assert (await recv(ws))["type"] == "auth-ok"
+    assert (await recv(ws, relay=False))["type"] == "auth-ok"
     await ws.send(json.dumps({"type": "subscribe", "topics": ["alerts", "streams"]}))
-    assert (await recv(ws))["type"] == "subscribed"
+    assert (await recv(ws, relay=False))["type"] == "subscribed"
     return ws
 
 
 async def hub_until(ws: ClientConnection, pred: Any, timeout: float = 10.0) -> dict[str, Any]:
     """The next hub message ``pred`` accepts (others skipped)."""
     while True:
-        msg = await recv(ws, timeout)
+        msg = await recv(ws, timeout, relay=False)
         if pred(msg):
             return dict(msg)
 
@@ -158,6 +158,9 @@ async def test_full_loop_with_the_database_and_the_hub(api: LiveApi) -> None:
     assert 'beholder_relay_frames_out_total{client_type="dashboard"}' in text
     assert "beholder_relay_frames_dropped_total" in text
     assert 'beholder_relay_connections{client_type="ml-service"}' in text
+    await api.state.health.check_now()
+    r = await api.client.get("/api/system/health/websocket", headers=await api.headers("admin"))
+    assert r.json()["details"]["relay"]["authenticated"] >= 3, r.text
 
     # an ML alert: stored (source = the key), to the phone, the relay dashboard and the hub
     await ml.send(json.dumps({**ALERT, "streamId": sid}))
@@ -185,7 +188,7 @@ async def test_full_loop_with_the_database_and_the_hub(api: LiveApi) -> None:
 
     # bob's dashboard saw none of it
     await bob_hub.send(json.dumps({"type": "ping"}))
-    assert (await recv(bob_hub))["type"] == "pong"
+    assert (await recv(bob_hub, relay=False))["type"] == "pong"
 
     # deleting the stream closes its sockets with 4404
     r = await api.client.delete(f"/api/streams/{sid}", headers=await_headers(alice))

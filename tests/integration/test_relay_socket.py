@@ -89,10 +89,11 @@ async def test_token_in_sec_websocket_protocol(
 # -- the loop ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("deflate", [False, True], ids=["raw", "asgi"])
 async def test_frames_and_alerts_route_between_producer_and_consumers(
-    relay_factory: RelayFactory,
+    relay_factory: RelayFactory, deflate: bool
 ) -> None:
-    srv = await relay_factory()
+    srv = await relay_factory(deflate=deflate)
     sid = srv.store.add()
     phone = await srv.producer(sid)
     dash = await srv.consumer(sid, binary=True)
@@ -180,6 +181,13 @@ async def test_second_producer_replaces_the_first(
     assert decode_frame(await next_frame(dash)).timestamp_ms == 7
     # the replaced producer's leaving does not take the stream offline
     assert (sid, "offline") not in srv.store.statuses
+    # registering again on the same socket changes nothing (still streaming)
+    await second.send(json.dumps({"type": "register", "clientType": "mobile", "streamId": sid}))
+    assert await next_of(second, "registered") == {"type": "registered", "streamId": sid}
+    await second.send(json.dumps({"type": "ping", "ts": 3}))
+    await next_of(second, "pong")
+    await srv.relay.status.idle()
+    assert srv.store.statuses[-1] == (sid, "streaming")
 
 
 # -- ownership -----------------------------------------------------------------------------
@@ -225,6 +233,25 @@ async def test_ownership_and_roles(
     reply = await next_of(dash, "error")
     assert reply["error"]["code"] == "PERMISSION_DENIED" and reply["streamId"] == mine
     assert srv.store.alerts == []
+
+
+async def test_alerts_are_rate_limited_per_connection(relay_factory: RelayFactory) -> None:
+    srv = await relay_factory(alerts_per_minute=2)
+    sid = srv.store.add()
+    ml = await srv.consumer(sid, "ml-alice", "ml-service", produces=["alerts"])
+    alert = {"type": "alert", "streamId": sid, "severity": "low", "message": "m"}
+    for _ in range(2):
+        await ml.send(json.dumps(alert))
+        assert (await next_of(ml, "alert"))["message"] == "m"
+    await ml.send(json.dumps(alert))
+    reply = await next_of(ml, "error")
+    assert reply["error"]["code"] == "RATE_LIMIT_EXCEEDED" and reply["streamId"] == sid
+    assert len(srv.store.alerts) == 2
+    other = await srv.consumer(sid, "ml-alice", "ml-service", produces=["alerts"])
+    await other.send(json.dumps(alert))  # another connection has its own budget
+    assert (await next_of(other, "alert"))["message"] == "m"
+    for ws in (ml, other):
+        await ws.close()
 
 
 async def test_revoked_key_is_closed_4401_and_others_stay(relay_factory: RelayFactory) -> None:
@@ -357,11 +384,14 @@ async def test_silent_producer_is_dropped_and_the_stream_goes_offline(
 # -- backpressure --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("deflate", [False, True], ids=["raw", "asgi"])
 async def test_slow_consumer_gets_recent_frames_and_slows_nobody(
-    relay_factory: RelayFactory,
+    relay_factory: RelayFactory, deflate: bool
 ) -> None:
     limit = 1024 * 1024
-    srv = await relay_factory(consumer_queue_bytes=limit, max_frame_bytes=256 * 1024)
+    srv = await relay_factory(
+        consumer_queue_bytes=limit, max_frame_bytes=256 * 1024, deflate=deflate
+    )
     sid = srv.store.add()
     phone = await srv.producer(sid)
     fast = [await srv.consumer(sid, binary=True) for _ in range(10)]

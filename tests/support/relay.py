@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from beholder.auth.roles import ApiKeyScope, Principal, Role
 from beholder.bus.base import Bus
 from beholder.bus.memory import MemoryBus
 from beholder.config.relay import RelaySettings
-from beholder.contracts.relay import RelayAlertIn
+from beholder.contracts.relay import RELAY_SERVER_MESSAGE, RelayAlertIn
 from beholder.contracts.resources import AlertOut, StreamStatus
 from beholder.contracts.wire import new_id
 from beholder.db.models import VideoStream
@@ -64,9 +65,9 @@ PRINCIPALS = {
 
 
 def jpeg(n: int = 0, size: int = 2000) -> bytes:
-    """A payload that passes the JPEG plausibility check (SOI ... EOI)."""
-    body = n.to_bytes(4, "big") * (size // 4)
-    return b"\xff\xd8" + body + b"\xff\xd9"
+    """A payload that passes the JPEG plausibility check (SOI ... EOI): ``size`` bytes of
+    noise seeded by ``n`` (as incompressible as a real JPEG, the same for the same ``n``)."""
+    return b"\xff\xd8" + random.Random(n).randbytes(size) + b"\xff\xd9"
 
 
 async def authenticate(token: str) -> Principal:
@@ -130,12 +131,17 @@ class MemoryStore:
 
 @dataclass
 class RelayServer:
+    """A running relay; ``deflate``: clients negotiate permessage-deflate, so the relay
+    sends through plain ASGI (its fallback path) rather than writing frames itself."""
+
     relay: Relay
     store: MemoryStore
     url: str
+    deflate: bool = False
 
     async def connect(self, token: str | None = "alice", **kw: Any) -> ClientConnection:
         kw.setdefault("max_size", None)
+        kw.setdefault("compression", "deflate" if self.deflate else None)
         ws = await websockets.connect(self.url, **kw)
         if token is not None:
             await ws.send(json.dumps({"type": "auth", "token": token}))
@@ -165,7 +171,8 @@ class RelayServer:
 
 
 RelayFactory = Callable[..., Awaitable[RelayServer]]
-"""``await relay_factory(bus=None, store=None, **relay_settings)`` → a running relay."""
+"""``await relay_factory(bus=None, store=None, unauthenticated=64, deflate=False,
+**relay_settings)`` → a running relay."""
 
 
 def _free_port() -> int:
@@ -182,6 +189,7 @@ async def relay_factory() -> AsyncIterator[Callable[..., Awaitable[RelayServer]]
         bus: Bus | None = None,
         store: MemoryStore | None = None,
         unauthenticated: int = 64,
+        deflate: bool = False,
         **overrides: Any,
     ) -> RelayServer:
         values: dict[str, Any] = {"auth_timeout": 0.5, "max_frame_bytes": 64 * 1024}
@@ -205,7 +213,7 @@ async def relay_factory() -> AsyncIterator[Callable[..., Awaitable[RelayServer]]
             log_level="warning",
             lifespan="off",
             ws=HubWebSocketProtocol,
-            ws_per_message_deflate=False,
+            ws_per_message_deflate=deflate,
             ws_ping_interval=None,
             ws_max_size=settings.max_message_bytes,
         )
@@ -214,7 +222,7 @@ async def relay_factory() -> AsyncIterator[Callable[..., Awaitable[RelayServer]]
         await eventually(lambda: server.started, 10, "uvicorn to start", every=0.01)
         await relay.start()
         started.append((server, task, relay))
-        return RelayServer(relay, store, f"ws://127.0.0.1:{port}/api/streams/ws")
+        return RelayServer(relay, store, f"ws://127.0.0.1:{port}/api/streams/ws", deflate)
 
     yield make
     for server, task, relay in started:
@@ -223,13 +231,19 @@ async def relay_factory() -> AsyncIterator[Callable[..., Awaitable[RelayServer]]
         await asyncio.wait_for(task, 10)
 
 
-async def recv(ws: ClientConnection, timeout: float = 5.0, skip_pings: bool = True) -> Any:
-    """Next message: JSON as a dict, binary as bytes (app-level pings skipped)."""
+async def recv(
+    ws: ClientConnection, timeout: float = 5.0, skip_pings: bool = True, relay: bool = True
+) -> Any:
+    """Next message: JSON as a dict, binary as bytes (app-level pings skipped). ``relay``:
+    every JSON message must be a :data:`RelayServerMessage` of the contract (the hub's
+    are not)."""
     while True:
         raw = await asyncio.wait_for(ws.recv(), timeout)
         if isinstance(raw, bytes):
             return raw
         data = json.loads(raw)
+        if relay:
+            RELAY_SERVER_MESSAGE.validate_python(data)  # the wire matches the contract
         if skip_pings and data.get("type") == "ping":
             continue
         return data

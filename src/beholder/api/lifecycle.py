@@ -239,6 +239,13 @@ async def _start_relay(stack: contextlib.AsyncExitStack, state: AppState) -> Non
     _undo(stack, "relay", relay.close)
     await relay.start()
     state.relay = relay
+    hub_check = state.health.checks["websocket"]
+
+    async def websocket_check() -> tuple[HealthStatus, dict[str, Any]]:
+        status, details = await hub_check()
+        return status, {**details, "relay": relay.stats()}
+
+    state.health.checks["websocket"] = websocket_check  # the hub's figures and the relay's
 
     async def deliver(alert: AlertOut) -> None:
         await relay.deliver_alert(alert)

@@ -19,30 +19,28 @@ import asyncio
 import contextlib
 from collections import Counter
 from datetime import datetime
-from typing import Any
 
 import orjson
 import structlog
 from starlette.websockets import WebSocket
 
-from beholder.auth.connections import ConnectionRegistry, EndReason
-from beholder.auth.roles import ApiKeyScope, Principal
+from beholder.auth.connections import ConnectionRegistry
+from beholder.auth.roles import Principal
 from beholder.bus.base import Bus
 from beholder.config.relay import RelaySettings
 from beholder.contracts import relay as msgs
 from beholder.contracts.relay_bus import RelayAlertEvent, RelayControl
+from beholder.contracts.relay_frame import FrameError, decode_frame
 from beholder.contracts.resources import AlertOut, StreamStatus
 from beholder.errors import ErrorCode
 from beholder.realtime.admission import Admission, client_host, refuse
-from beholder.realtime.handshake import Authenticate, Refusal, check_in
+from beholder.realtime.handshake import Authenticate
 from beholder.realtime.heartbeat import Heartbeat, now_ms
 from beholder.realtime.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL,
     CLOSE_POLICY,
-    CLOSE_TOO_BIG,
     CLOSE_TRY_AGAIN_LATER,
-    CLOSE_UNAUTHORIZED,
     subprotocol_token,
 )
 from beholder.realtime.relay import metrics
@@ -52,7 +50,8 @@ from beholder.realtime.relay.link import RelayLink, new_instance_id
 from beholder.realtime.relay.peer import RelayPeer
 from beholder.realtime.relay.queue import Packet
 from beholder.realtime.relay.router import Router
-from beholder.realtime.relay.session import Session, decode_message, route_frame
+from beholder.realtime.relay.session import Session, route_frame
+from beholder.realtime.relay.signin import lease, release_lease, sign_in
 from beholder.realtime.relay.status import StatusTracker
 from beholder.realtime.relay.store import RelayStore
 from beholder.realtime.relay.wire import (
@@ -69,11 +68,6 @@ RELAY_SUBPROTOCOLS = ("bearer", "beholder")
 
 _MAX_PUBLISHING = 256
 """Frames being published on the bus at once (a slow bus drops frames, never queues them)."""
-_KEY_SCOPES = frozenset({ApiKeyScope.MOBILE, ApiKeyScope.ML_SERVICE})
-_REVOKED = {
-    EndReason.ROLE_CHANGED: "Your role changed. Reconnect to continue.",
-    EndReason.EXPIRED: "Your session has expired. Reconnect with a new token.",
-}
 
 
 class Relay:
@@ -236,10 +230,11 @@ class Relay:
         counted: str | None = None
         try:
             try:
-                principal = await self._sign_in(peer, token)
+                principal = await sign_in(peer, token, self._authenticate, self.settings)
             finally:
                 self._admission.leave(host)
-            if principal is None:
+            if not isinstance(principal, Principal):
+                self.auth_failures += principal is not None
                 return
             if self._per_principal[principal.key] >= self.settings.max_connections_per_principal:
                 await peer.close(
@@ -262,58 +257,17 @@ class Relay:
                     del self._per_principal[counted]
             await self._forget(peer)
 
-    async def _sign_in(self, peer: RelayPeer, token: str | None) -> Principal | None:
-        limit = self.settings.max_message_bytes
-
-        async def first_message() -> dict[str, Any] | None:
-            return decode_message(peer, await peer.websocket.receive(), limit)
-
-        result = await check_in(
-            token, first_message, self._authenticate, self.settings.auth_timeout, peer.client
-        )
-        if result is None:
-            return None
-        if isinstance(result, Refusal):
-            refusal = result
-        else:
-            principal = result[0]
-            if principal.kind != "user" and principal.scope not in _KEY_SCOPES:
-                refusal = Refusal(
-                    ErrorCode.UNAUTHORIZED,
-                    "This API key cannot use the relay (mobile, ml-service).",
-                )
-            else:
-                return principal
-        self.auth_failures += 1
-        metrics.MESSAGES_REFUSED.labels(refusal.code.value).inc()
-        code = CLOSE_TOO_BIG if refusal.too_big else CLOSE_POLICY
-        await peer.close(code, "Unauthorized", error(refusal.code, refusal.message))
-        return None
-
     def _admit(self, peer: RelayPeer, principal: Principal) -> None:
         peer.principal = principal
         self._authed.add(peer)
-        if self.connections is not None:
-
-            def end(reason: EndReason) -> None:
-                peer.lease = None
-                message = _REVOKED.get(reason, "Your access was revoked.")
-                peer.close_soon(
-                    CLOSE_UNAUTHORIZED, reason.value, error(ErrorCode.UNAUTHORIZED, message)
-                )
-
-            peer.lease = self.connections.register(
-                principal, "relay", end, expires_at=principal.expires_at
-            )
+        lease(peer, principal, self.connections)
         peer.send(msgs.auth_ok(principal.name, principal.role.value, self.settings.ping_interval))
 
     async def _forget(self, peer: RelayPeer) -> None:
         peer.closing = True
         self.peers.discard(peer)
         self._authed.discard(peer)
-        if peer.lease is not None and self.connections is not None:
-            self.connections.unregister(peer.lease)
-            peer.lease = None
+        release_lease(peer, self.connections)
         streams = self.router.streams_of(peer)
         for stream_id in self.router.drop(peer):
             self.status.change(stream_id, "offline")
@@ -396,6 +350,12 @@ class Relay:
     # -- other instances -------------------------------------------------------------------
 
     async def _remote_frame(self, stream_id: str, frame: bytes) -> None:
+        try:
+            if decode_frame(frame).stream_id != stream_id:
+                raise FrameError("stream id does not match the subject")
+        except FrameError:
+            log.warning("malformed relay frame from the bus dropped", stream_id=stream_id)
+            return
         route_frame(self, stream_id, frame, None, None)
 
     async def _control(self, control: RelayControl) -> None:

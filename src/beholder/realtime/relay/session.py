@@ -254,8 +254,11 @@ class Session:
             return
         peer.set_client_type("mobile")
         relay.set_detection(sid, row.face_detection_enabled)
+        again = relay.router.is_producer(sid, peer)
         old = relay.router.register(sid, peer, frozenset(msg.consumes))
         peer.send(msgs.registered(sid))
+        if again:  # the same socket registering again: nothing changes
+            return
         if old is not None:
             old.close_soon(
                 CLOSE_PRODUCER_REPLACED, "producer replaced", msgs.producer_replaced(sid)
