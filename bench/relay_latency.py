@@ -20,7 +20,8 @@ Producer and the relay run in separate processes; the consumers run in one more 
 the readers. On a 2-vCPU machine the consumer process competes with the server for the
 CPUs: the figures are for this machine, both relays pay the same client cost.
 
-Usage: ``python bench/relay_latency.py [--seconds 8] [--consumers 1,10,50] [--json out]``
+Usage: ``python bench/relay_latency.py [--seconds 8] [--reps 3] [--consumers 1,10,50]
+[--json out]``. Figures of the runs on the 2-vCPU development VM: ``bench/README.md``.
 """
 
 from __future__ import annotations
