@@ -45,6 +45,11 @@ class SummaryPusher:
         """The figures changed: push them soon (at once if none was pushed lately)."""
         self._dirty.set()
 
+    @property
+    def pending(self) -> bool:
+        """True when a change is waiting for the next push."""
+        return self._dirty.is_set()
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="nvr-summary-pusher")
