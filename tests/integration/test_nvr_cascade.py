@@ -109,7 +109,9 @@ async def test_disconnect_cascades_offline_and_return_brings_back(api: LiveApi) 
         assert status["nvr"]["cameraCounts"]["online"] == 3
         board.seen.clear()
 
-        # A second socket of the same NVR closing does not take it offline.
+        # A socket that never registered, or a second socket of the same NVR, closing does
+        # not take it offline.
+        await service.disconnected(reg.nvr_id, "never-registered")
         await service.register(principal, msg, connection="newer")
         await service.disconnected(reg.nvr_id, "newer")
         assert service.connected(reg.nvr_id)

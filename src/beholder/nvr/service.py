@@ -31,8 +31,9 @@ one error shape — after ``PermissionDenied`` close with 1008):
     Channels with no camera of this NVR are ignored (an agent never touches another NVR's
     cameras: ``nvr_id`` comes from its key).
 ``await service.disconnected(nvr_id, connection=ws)``
-    The socket closed (any reason): once no socket of the NVR is left on this instance, the
-    NVR goes offline at once with its cameras (``nvr_offline`` with ``camerasUpdated``).
+    The socket closed (any reason): once no registered socket of the NVR is left on this
+    instance, the NVR goes offline at once with its cameras (``nvr_offline`` with
+    ``camerasUpdated``). A socket that never registered changes nothing (call it anyway).
 ``service.heartbeat_seconds`` / ``service.settings``
     ``BEHOLDER_NVR_*`` (``auth_timeout``, ``ping_interval`` for the socket).
 
@@ -223,7 +224,9 @@ class NvrService:
                 updated += changed and not is_new
                 if changed:
                     out.camera(self._hooks, cam)
-        self._connections.setdefault(nvr_id, set()).add(connection or _SOLE)
+        self._connections.setdefault(nvr_id, set()).add(
+            connection if connection is not None else _SOLE
+        )
         came_back = await self.cascade.go_online(nvr_id)
         if not came_back and (changes or out.messages):
             await self.cascade.send_nvr(nvr_id, out)
@@ -317,13 +320,15 @@ class NvrService:
         return None
 
     async def disconnected(self, nvr_id: str, connection: Hashable | None = None) -> None:
-        """See the module doc."""
+        """See the module doc. A socket that never registered changes nothing."""
         conns = self._connections.get(nvr_id)
-        if conns is not None:
-            conns.discard(connection or _SOLE)
-            if conns:
-                return  # another socket of this NVR is still open here
-            del self._connections[nvr_id]
+        key = connection if connection is not None else _SOLE
+        if conns is None or key not in conns:
+            return
+        conns.discard(key)
+        if conns:
+            return  # another socket of this NVR is still open here
+        del self._connections[nvr_id]
         await self.cascade.go_offline(nvr_id, "disconnected")
 
     def connected(self, nvr_id: str) -> bool:
