@@ -74,7 +74,7 @@ from beholder.errors import AppError, InvalidInput, PermissionDenied
 from beholder.messages import utcnow
 from beholder.nvr.alerts import AlertPolicy
 from beholder.nvr.cascade import OFFLINE_DETAIL, Cascade, Hooks, Outbox, outage_text
-from beholder.nvr.summary import SummaryPusher
+from beholder.nvr.summary import SummaryPusher, stop_task
 from beholder.rtsp_url import validate_rtsp_url
 
 log = structlog.get_logger(__name__)
@@ -106,6 +106,7 @@ class NvrService:
         self.cascade = Cascade(settings.nvr, db, bus, hooks, self.policy, self.summary)
         self._connections: dict[str, set[Hashable]] = {}
         self._monitor: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -117,20 +118,22 @@ class NvrService:
         """Start the summary pusher and the silence monitor."""
         self.summary.start()
         if self._monitor is None:
+            self._stopping.clear()
             self._monitor = asyncio.create_task(self._watch(), name="nvr-silence-monitor")
 
     async def stop(self) -> None:
+        """Stop the monitor and the pusher, letting a check or push under way finish."""
         task, self._monitor = self._monitor, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task, self._stopping)
         await self.summary.stop()
 
     async def _watch(self) -> None:
         interval = min(1.0, max(0.05, self.settings.heartbeat_seconds / 4))
-        while True:
-            await asyncio.sleep(interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+                return
             try:
                 await self.check_silence()
             except AppError as exc:
