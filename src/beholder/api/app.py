@@ -27,6 +27,8 @@ from beholder.api.routers import (
     auth,
     cameras,
     media,
+    nvrs,
+    stats,
     streams,
     system,
     users,
@@ -36,6 +38,7 @@ from beholder.api.web import mount_web
 from beholder.bus import Bus
 from beholder.config import Settings
 from beholder.contracts import hub as hub_messages
+from beholder.contracts import nvr as nvr_messages
 from beholder.contracts import relay as relay_messages
 from beholder.errors import ErrorCode
 from beholder.realtime.relay.service import Relay
@@ -74,6 +77,9 @@ def _openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
     # The hub's messages are not REST bodies; publish them so clients generate their types.
     for name, hub_schema in hub_messages.openapi_components().items():
         comps.setdefault(name, hub_schema)
+    # Likewise the NVR agent socket's messages (/api/nvrs/ws), both directions.
+    for name, nvr_schema in nvr_messages.openapi_components().items():
+        comps.setdefault(name, nvr_schema)
     # Likewise the mobile relay's messages (/api/streams/ws), both directions.
     for name, relay_schema in relay_messages.openapi_components().items():
         comps.setdefault(name, relay_schema)
@@ -110,7 +116,7 @@ def create_app(
     )
     app.openapi = lambda: _openapi_with_error_shape(app)  # type: ignore[method-assign]
     install_error_handlers(app)
-    for module in (auth, users, api_keys, cameras, alerts, streams, media, system):
+    for module in (auth, users, api_keys, cameras, alerts, streams, media, nvrs, stats, system):
         # Routers carry their full "/api/..." prefix so that route templates in logs and
         # metrics are the real paths.
         app.include_router(module.router)

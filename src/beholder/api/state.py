@@ -15,6 +15,7 @@ from beholder.config import Settings
 from beholder.contracts.resources import AlertOut
 from beholder.db.engine import Database
 from beholder.health import HealthChecker, WorkerTracker
+from beholder.nvr.service import NvrService
 from beholder.realtime.hub import Hub
 from beholder.realtime.relay.directory import NO_SOCKETS, StreamSockets
 
@@ -33,7 +34,9 @@ class AppState:
     ``serve`` (``None`` for ``api``); ``media`` signs and checks media URLs
     (:mod:`beholder.auth.media`); ``connections`` leases the hub sockets, MJPEG streams
     and WHEP sessions by principal so that revocation ends them; ``started_at`` is
-    ``time.monotonic()`` at start-up.
+    ``time.monotonic()`` at start-up; ``nvr`` is the NVR fleet service (the agent socket's
+    calls, the offline cascade, the debounced fleet summary: :mod:`beholder.nvr.service`),
+    set by the lifecycle right after the bus consumers.
 
     ``relay``: the mobile relay ``/api/streams/ws`` as the REST API sees it (counts,
     consumers, closing a deleted stream's sockets); :data:`NO_SOCKETS` until the lifecycle
@@ -58,3 +61,11 @@ class AppState:
     egress: EgressHub | None = None
     relay: StreamSockets = NO_SOCKETS
     relay_alerts: Callable[[AlertOut], Awaitable[None]] | None = None
+    nvr: NvrService | None = None
+
+    @property
+    def fleet(self) -> NvrService:
+        """:attr:`nvr`, which every started api instance has."""
+        if self.nvr is None:
+            raise RuntimeError("the NVR service is not started")
+        return self.nvr

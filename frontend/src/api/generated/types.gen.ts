@@ -37,6 +37,34 @@ export type AlertAcknowledged = {
 };
 
 /**
+ * AlertHour
+ *
+ * Alerts created in one UTC hour starting at ``hour`` (ISO Z), by type and severity.
+ */
+export type AlertHour = {
+    /**
+     * Byseverity
+     */
+    bySeverity: {
+        [key: string]: number;
+    };
+    /**
+     * Bytype
+     */
+    byType: {
+        [key: string]: number;
+    };
+    /**
+     * Hour
+     */
+    hour: string;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * AlertMessage
  *
  * A new alert (topic ``alerts`` and ``camera:<id>``): the fields of ``AlertOut`` with
@@ -80,11 +108,8 @@ export type AlertMessage = {
      * AlertMetadata
      */
     metadata: {
-        box?: Array<number>;
         cameraName?: string;
-        confidence?: number;
         detectedAt?: string;
-        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -106,14 +131,13 @@ export type AlertMessage = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
-        location?: {
-            x?: number;
-            y?: number;
-        };
-        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
+    /**
+     * Nvrid
+     */
+    nvrId: string | null;
     /**
      * Severity
      */
@@ -176,11 +200,8 @@ export type AlertOut = {
      * AlertMetadata
      */
     metadata: {
-        box?: Array<number>;
         cameraName?: string;
-        confidence?: number;
         detectedAt?: string;
-        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -202,14 +223,15 @@ export type AlertOut = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
-        location?: {
-            x?: number;
-            y?: number;
-        };
-        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
+    /**
+     * Nvrid
+     *
+     * the NVR of a system alert (issue 11)
+     */
+    nvrId?: string | null;
     /**
      * Severity
      */
@@ -274,6 +296,12 @@ export type ApiKeyCreated = {
      */
     name: string;
     /**
+     * Nvrid
+     *
+     * the NVR an `nvr` key is bound to
+     */
+    nvrId?: string | null;
+    /**
      * Ownerid
      */
     ownerId: string | null;
@@ -308,6 +336,12 @@ export type ApiKeyOut = {
      * Name
      */
     name: string;
+    /**
+     * Nvrid
+     *
+     * the NVR an `nvr` key is bound to
+     */
+    nvrId?: string | null;
     /**
      * Ownerid
      */
@@ -348,6 +382,37 @@ export type AuthOk = {
      * Type
      */
     type: 'auth-ok';
+};
+
+/**
+ * CameraCounts
+ *
+ * Cameras by reachability (``online``/``offline``/``unknown``, summing to ``total``)
+ * and by lifecycle status (``byStatus``: ``{"PROCESSING": n, …}``, only statuses present).
+ */
+export type CameraCounts = {
+    /**
+     * Bystatus
+     */
+    byStatus: {
+        [key: string]: number;
+    };
+    /**
+     * Offline
+     */
+    offline: number;
+    /**
+     * Online
+     */
+    online: number;
+    /**
+     * Total
+     */
+    total: number;
+    /**
+     * Unknown
+     */
+    unknown: number;
 };
 
 /**
@@ -400,6 +465,11 @@ export type CameraDeleted = {
  * CameraOut
  *
  * A camera as clients see it; ``stats`` as last reported by its worker.
+ *
+ * ``nvrId``/``nvrChannel``: the NVR it belongs to and its channel number (``null`` for a
+ * camera added by hand); ``reachability``/``reachabilityDetail``: what the NVR agent's
+ * probes or the NVR cascade say (``"NVR offline"`` when its NVR went offline, distinct from
+ * a camera fault); ``probe``: the last probe's figures.
  */
 export type CameraOut = {
     /**
@@ -431,9 +501,22 @@ export type CameraOut = {
      */
     name: string;
     /**
+     * Nvrchannel
+     */
+    nvrChannel?: number | null;
+    /**
      * Nvrid
      */
     nvrId: string | null;
+    probe?: CameraProbe | null;
+    /**
+     * Reachability
+     */
+    reachability?: 'online' | 'offline' | 'unknown';
+    /**
+     * Reachabilitydetail
+     */
+    reachabilityDetail?: string | null;
     /**
      * Rtspurl
      *
@@ -450,6 +533,58 @@ export type CameraOut = {
      * Updatedat
      */
     updatedAt: string;
+};
+
+/**
+ * CameraProbe
+ *
+ * The last RTSP probe of a camera by its NVR agent: ``latencyMs`` (ms of the
+ * ``OPTIONS``/``DESCRIBE`` round trip), the stream's ``codec``/``width``/``height`` when
+ * ``DESCRIBE`` answered, ``error`` when it failed, ``checkedAt`` when the server got it.
+ */
+export type CameraProbe = {
+    /**
+     * Checkedat
+     */
+    checkedAt?: string | null;
+    /**
+     * Codec
+     */
+    codec?: string | null;
+    /**
+     * Error
+     */
+    error?: 'unauthorized' | 'timeout' | 'refused' | 'not-found' | 'protocol' | null;
+    /**
+     * Height
+     */
+    height?: number | null;
+    /**
+     * Latencyms
+     */
+    latencyMs?: number | null;
+    /**
+     * Width
+     */
+    width?: number | null;
+};
+
+/**
+ * CameraStatsUpdate
+ *
+ * A camera's figures (topic ``stats`` and ``camera:<id>``). Was typed ``stats:updated``
+ * before issue 11 gave that name to the fleet summary.
+ */
+export type CameraStatsUpdate = {
+    /**
+     * Cameraid
+     */
+    cameraId: string;
+    stats: StreamStats;
+    /**
+     * Type
+     */
+    type: 'camera-stats-update';
 };
 
 /**
@@ -532,6 +667,43 @@ export type CameraUpdate = {
 };
 
 /**
+ * ChannelProbe
+ *
+ * One channel's probe: ``reachable``; ``latencyMs`` the RTSP round trip (ms);
+ * ``codec``/``width``/``height`` when ``DESCRIBE`` answered; ``error`` why not.
+ */
+export type ChannelProbe = {
+    /**
+     * Codec
+     */
+    codec?: string | null;
+    /**
+     * Error
+     */
+    error?: 'unauthorized' | 'timeout' | 'refused' | 'not-found' | 'protocol' | null;
+    /**
+     * Height
+     */
+    height?: number | null;
+    /**
+     * Latencyms
+     */
+    latencyMs?: number | null;
+    /**
+     * Number
+     */
+    number: number;
+    /**
+     * Reachable
+     */
+    reachable: boolean;
+    /**
+     * Width
+     */
+    width?: number | null;
+};
+
+/**
  * CommandAccepted
  */
 export type CommandAccepted = {
@@ -544,44 +716,6 @@ export type CommandAccepted = {
      */
     correlationId: string;
     status: CameraStatus;
-};
-
-/**
- * ConsumerOut
- *
- * A consumer socket of a stream on the answering api instance: ``clientType``
- * ``dashboard``/``ml-service``, ``principal`` ``kind:id``, what it ``consumes``, video
- * frames sent and dropped (oldest first, slow consumer) since it subscribed, bytes queued.
- */
-export type ConsumerOut = {
-    /**
-     * Clienttype
-     */
-    clientType: string;
-    /**
-     * Connectionid
-     */
-    connectionId: string;
-    /**
-     * Consumes
-     */
-    consumes: Array<string>;
-    /**
-     * Framesdropped
-     */
-    framesDropped: number;
-    /**
-     * Framessent
-     */
-    framesSent: number;
-    /**
-     * Principal
-     */
-    principal: string;
-    /**
-     * Queuedbytes
-     */
-    queuedBytes: number;
 };
 
 /**
@@ -759,8 +893,16 @@ export type HubMessage = ({
 } & StreamStatusUpdate) | ({
     type: 'health-update';
 } & HealthUpdate) | ({
+    type: 'camera-stats-update';
+} & CameraStatsUpdate) | ({
+    type: 'nvr_offline' | 'nvr_online';
+} & NvrConnectivity) | ({
+    type: 'nvr_status_update';
+} & NvrStatusUpdate) | ({
+    type: 'nvr_deleted';
+} & NvrDeleted) | ({
     type: 'stats:updated';
-} & StatsUpdated);
+} & SummaryUpdated);
 
 /**
  * HubPrincipal
@@ -776,18 +918,6 @@ export type HubPrincipal = {
      * Role
      */
     role: string;
-};
-
-/**
- * LegacyStreamList
- *
- * ``GET /api/streams/list``: the original plan's shape (every owned stream).
- */
-export type LegacyStreamList = {
-    /**
-     * Streams
-     */
-    streams: Array<StreamOut>;
 };
 
 /**
@@ -834,6 +964,617 @@ export type MediaSignRequest = {
      * A media path of this api: /api/cameras/{id}/snapshot.jpg, /api/cameras/{id}/mjpeg or /api/alerts/{id}/snapshot.jpg
      */
     path: string;
+};
+
+/**
+ * NvrAuth
+ *
+ * First message: an API key of scope ``nvr`` (bound to one NVR).
+ */
+export type NvrAuth = {
+    /**
+     * Token
+     */
+    token: string;
+    /**
+     * Type
+     */
+    type: 'auth';
+};
+
+/**
+ * NvrAuthOk
+ *
+ * Authentication accepted; ``pingInterval`` in s.
+ */
+export type NvrAuthOk = {
+    /**
+     * Pinginterval
+     */
+    pingInterval: number;
+    principal: NvrPrincipal;
+    /**
+     * Type
+     */
+    type: 'auth-ok';
+};
+
+/**
+ * NvrCameraList
+ *
+ * A page of ``GET /api/nvrs/{id}/cameras``, by channel number then name.
+ */
+export type NvrCameraList = {
+    /**
+     * Items
+     */
+    items: Array<CameraOut>;
+    /**
+     * Nextcursor
+     */
+    nextCursor: string | null;
+};
+
+/**
+ * NvrChannel
+ *
+ * One channel of the NVR: ``number`` (1..9999), an optional ``name`` (default
+ * ``"<deviceName> ch<n>"``) and its RTSP ``url`` (credentials allowed: stored like any
+ * camera URL, never returned unmasked).
+ */
+export type NvrChannel = {
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Number
+     */
+    number: number;
+    /**
+     * Url
+     */
+    url: string;
+};
+
+/**
+ * NvrClientMessage
+ *
+ * Every JSON message an NVR agent sends on /api/nvrs/ws, told apart by `type`.
+ */
+export type NvrClientMessage = ({
+    type: 'auth';
+} & NvrAuth) | ({
+    type: 'register';
+} & NvrRegister) | ({
+    type: 'heartbeat';
+} & NvrHeartbeat) | ({
+    type: 'probe-report';
+} & NvrProbeReport) | ({
+    type: 'ping';
+} & NvrClientPing) | ({
+    type: 'pong';
+} & NvrClientPong);
+
+/**
+ * NvrClientPing
+ *
+ * Agent heartbeat at the socket level (answered with ``pong``); ``ts`` unix ms.
+ */
+export type NvrClientPing = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * NvrClientPong
+ *
+ * Answer to the server's ``ping``.
+ */
+export type NvrClientPong = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * NvrConnectivity
+ *
+ * An NVR came online (``nvr_online``) or went offline (``nvr_offline``) (topic
+ * ``nvrs``), sent after the change is persisted. ``camerasUpdated``: how many of its
+ * cameras changed reachability with it (each also gets a ``camera-status-update`` on
+ * topic ``cameras``).
+ */
+export type NvrConnectivity = {
+    /**
+     * Camerasupdated
+     */
+    camerasUpdated: number;
+    /**
+     * Devicename
+     */
+    deviceName: string | null;
+    /**
+     * Hostname
+     */
+    hostname: string;
+    /**
+     * Nvrid
+     */
+    nvrId: string;
+    /**
+     * Region
+     */
+    region: string | null;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'nvr_online' | 'nvr_offline';
+};
+
+/**
+ * NvrCounts
+ */
+export type NvrCounts = {
+    /**
+     * Offline
+     */
+    offline: number;
+    /**
+     * Online
+     */
+    online: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * NvrCreate
+ *
+ * ``POST /api/nvrs`` (admin). The agent fills in model/firmware when it registers.
+ */
+export type NvrCreate = {
+    /**
+     * Devicename
+     */
+    deviceName?: string | null;
+    /**
+     * Hostname
+     */
+    hostname: string;
+    /**
+     * Region
+     */
+    region?: string | null;
+    /**
+     * Site
+     */
+    site?: string | null;
+};
+
+/**
+ * NvrDeleted
+ *
+ * An NVR was deleted (topic ``nvrs``); its cameras were detached or deleted (each
+ * with its own ``camera-status-update`` or ``camera-deleted``).
+ */
+export type NvrDeleted = {
+    /**
+     * Nvrid
+     */
+    nvrId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'nvr_deleted';
+};
+
+/**
+ * NvrError
+ *
+ * A refused message or a failure; the socket stays open unless a close follows.
+ */
+export type NvrError = {
+    error: NvrErrorDetail;
+    /**
+     * Type
+     */
+    type: 'error';
+};
+
+/**
+ * NvrErrorDetail
+ *
+ * The one error shape (DESIGN §6).
+ */
+export type NvrErrorDetail = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Correlationid
+     */
+    correlationId: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Severity
+     */
+    severity: 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+};
+
+/**
+ * NvrHeartbeat
+ *
+ * The agent is alive (every ``heartbeatSeconds``); ``ts`` its unix ms.
+ */
+export type NvrHeartbeat = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'heartbeat';
+};
+
+/**
+ * NvrKeyCreate
+ *
+ * ``POST /api/nvrs/{id}/keys`` (admin): an optional key name (default
+ * ``nvr-<hostname>``).
+ */
+export type NvrKeyCreate = {
+    /**
+     * Name
+     */
+    name?: string | null;
+};
+
+/**
+ * NvrKeyCreated
+ *
+ * A new ``nvr`` key bound to one NVR: ``key`` is shown this once; ``installCommand``
+ * runs the agent with it (``beholder nvr-agent --server <url> --api-key <key> --config
+ * nvr.yaml``).
+ */
+export type NvrKeyCreated = {
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Installcommand
+     */
+    installCommand: string;
+    /**
+     * Key
+     */
+    key: string;
+    /**
+     * Keyid
+     */
+    keyId: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Nvrid
+     */
+    nvrId: string;
+};
+
+/**
+ * NvrList
+ *
+ * A page of ``GET /api/nvrs``, by hostname.
+ */
+export type NvrList = {
+    counts: NvrListCounts;
+    /**
+     * Items
+     */
+    items: Array<NvrOut>;
+    /**
+     * Nextcursor
+     */
+    nextCursor: string | null;
+};
+
+/**
+ * NvrListCounts
+ *
+ * How many NVRs match the text filter (``q``) per status and per region (NVRs without
+ * a region are not counted under ``region``), whatever the status/region filters: the
+ * numbers of the filter chips.
+ */
+export type NvrListCounts = {
+    /**
+     * Region
+     */
+    region: {
+        [key: string]: number;
+    };
+    /**
+     * Status
+     */
+    status: {
+        [key: string]: number;
+    };
+};
+
+/**
+ * NvrOut
+ *
+ * An NVR as clients see it. ``model``/``firmware`` as its agent reported them;
+ * ``lastSeen``: the last time its agent was heard from (ISO Z, ``null`` if never).
+ */
+export type NvrOut = {
+    cameraCounts: CameraCounts;
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Devicename
+     */
+    deviceName: string | null;
+    /**
+     * Firmware
+     */
+    firmware: string | null;
+    /**
+     * Hostname
+     */
+    hostname: string;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Model
+     */
+    model: string | null;
+    /**
+     * Region
+     */
+    region: string | null;
+    /**
+     * Site
+     */
+    site: string | null;
+    /**
+     * Status
+     */
+    status: 'online' | 'offline';
+    /**
+     * Updatedat
+     */
+    updatedAt: string;
+};
+
+/**
+ * NvrPatch
+ *
+ * ``PATCH /api/nvrs/{id}`` (admin): the fields given change (``null`` clears the
+ * optional ones).
+ */
+export type NvrPatch = {
+    /**
+     * Devicename
+     */
+    deviceName?: string | null;
+    /**
+     * Hostname
+     */
+    hostname?: string | null;
+    /**
+     * Region
+     */
+    region?: string | null;
+    /**
+     * Site
+     */
+    site?: string | null;
+};
+
+/**
+ * NvrPing
+ *
+ * Server heartbeat; ``ts`` unix ms. Any agent message counts as the answer.
+ */
+export type NvrPing = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * NvrPong
+ *
+ * Answer to an agent ``ping`` (echoes its ``ts``).
+ */
+export type NvrPong = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * NvrPrincipal
+ *
+ * Who the agent authenticated as: the key's name, and the NVR it is bound to.
+ */
+export type NvrPrincipal = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Nvrid
+     */
+    nvrId: string | null;
+};
+
+/**
+ * NvrProbeReport
+ *
+ * Probe results of some or all channels (channels not registered are ignored).
+ */
+export type NvrProbeReport = {
+    /**
+     * Channels
+     */
+    channels: Array<ChannelProbe>;
+    /**
+     * Type
+     */
+    type: 'probe-report';
+};
+
+/**
+ * NvrRegister
+ *
+ * The agent's NVR and its channels. ``hostname`` must be the one its key is bound to
+ * (else ``error`` PERMISSION_DENIED and close 1008). Channel numbers must be unique.
+ */
+export type NvrRegister = {
+    /**
+     * Channels
+     */
+    channels?: Array<NvrChannel>;
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Firmware
+     */
+    firmware?: string | null;
+    /**
+     * Hostname
+     */
+    hostname: string;
+    /**
+     * Model
+     */
+    model?: string | null;
+    /**
+     * Region
+     */
+    region?: string | null;
+    /**
+     * Site
+     */
+    site?: string | null;
+    /**
+     * Type
+     */
+    type: 'register';
+};
+
+/**
+ * NvrRegistered
+ *
+ * Reply to ``register``: the NVR's id, how often to send ``heartbeat`` (s), and how
+ * many cameras the channels created and updated.
+ */
+export type NvrRegistered = {
+    /**
+     * Camerascreated
+     */
+    camerasCreated: number;
+    /**
+     * Camerasupdated
+     */
+    camerasUpdated: number;
+    /**
+     * Heartbeatseconds
+     */
+    heartbeatSeconds: number;
+    /**
+     * Nvrid
+     */
+    nvrId: string;
+    /**
+     * Type
+     */
+    type: 'registered';
+};
+
+/**
+ * NvrServerMessage
+ *
+ * Every JSON message /api/nvrs/ws sends, told apart by `type`.
+ */
+export type NvrServerMessage = ({
+    type: 'auth-ok';
+} & NvrAuthOk) | ({
+    type: 'registered';
+} & NvrRegistered) | ({
+    type: 'error';
+} & NvrError) | ({
+    type: 'ping';
+} & NvrPing) | ({
+    type: 'pong';
+} & NvrPong);
+
+/**
+ * NvrStatusUpdate
+ *
+ * An NVR changed (status, last seen after a return, fields, counts) (topic ``nvrs``):
+ * ``nvr`` holds the whole :class:`~beholder.contracts.nvr.NvrOut`.
+ */
+export type NvrStatusUpdate = {
+    nvr: NvrOut;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'nvr_status_update';
 };
 
 /**
@@ -935,6 +1676,35 @@ export type RefreshRequest = {
 };
 
 /**
+ * RegionStats
+ *
+ * One region: its NVRs (and how many are online) and their cameras (and how many are
+ * reachable).
+ */
+export type RegionStats = {
+    /**
+     * Cameras
+     */
+    cameras: number;
+    /**
+     * Camerasonline
+     */
+    camerasOnline: number;
+    /**
+     * Nvrs
+     */
+    nvrs: number;
+    /**
+     * Nvrsonline
+     */
+    nvrsOnline: number;
+    /**
+     * Region
+     */
+    region: string;
+};
+
+/**
  * RelayAlert
  *
  * A persisted alert of ``streamId`` (to its producer and alert consumers);
@@ -957,11 +1727,8 @@ export type RelayAlert = {
      * AlertMetadata
      */
     metadata: {
-        box?: Array<number>;
         cameraName?: string;
-        confidence?: number;
         detectedAt?: string;
-        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -983,11 +1750,6 @@ export type RelayAlert = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
-        location?: {
-            x?: number;
-            y?: number;
-        };
-        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
@@ -1663,218 +2425,6 @@ export type StatsOut = {
 };
 
 /**
- * StatsUpdated
- *
- * A camera's figures (topic ``stats`` and ``camera:<id>``).
- */
-export type StatsUpdated = {
-    /**
-     * Cameraid
-     */
-    cameraId: string;
-    stats: StreamStats;
-    /**
-     * Type
-     */
-    type: 'stats:updated';
-};
-
-/**
- * StreamDetailOut
- *
- * A stream with its live consumers (``consumers``: this api instance's sockets).
- */
-export type StreamDetailOut = {
-    /**
-     * Consumers
-     */
-    consumers: Array<ConsumerOut>;
-    /**
-     * Createdat
-     */
-    createdAt: string;
-    /**
-     * Devicename
-     */
-    deviceName: string;
-    /**
-     * Devicetype
-     */
-    deviceType: string | null;
-    /**
-     * Facedetectionenabled
-     */
-    faceDetectionEnabled: boolean;
-    /**
-     * Id
-     */
-    id: string;
-    /**
-     * Lastseen
-     */
-    lastSeen: string | null;
-    /**
-     * Metadata
-     */
-    metadata: {
-        [key: string]: unknown;
-    };
-    /**
-     * Mlconsumers
-     */
-    mlConsumers?: number;
-    /**
-     * Ownerid
-     */
-    ownerId: string | null;
-    /**
-     * Status
-     */
-    status: 'offline' | 'online' | 'streaming';
-    /**
-     * Updatedat
-     */
-    updatedAt: string;
-    /**
-     * Viewers
-     */
-    viewers?: number;
-};
-
-/**
- * StreamList
- *
- * ``GET /api/streams``: a page of streams, newest first; ``nextCursor`` for the next.
- */
-export type StreamList = {
-    /**
-     * Items
-     */
-    items: Array<StreamOut>;
-    /**
-     * Nextcursor
-     */
-    nextCursor?: string | null;
-};
-
-/**
- * StreamOut
- *
- * A mobile stream as clients see it. ``viewers``: live video consumers, ``mlConsumers``:
- * connected ``ml-service`` clients (both live, from the relay); ``ownerId``: the owning
- * user (``null`` for a stream owned by a key without a user).
- */
-export type StreamOut = {
-    /**
-     * Createdat
-     */
-    createdAt: string;
-    /**
-     * Devicename
-     */
-    deviceName: string;
-    /**
-     * Devicetype
-     */
-    deviceType: string | null;
-    /**
-     * Facedetectionenabled
-     */
-    faceDetectionEnabled: boolean;
-    /**
-     * Id
-     */
-    id: string;
-    /**
-     * Lastseen
-     */
-    lastSeen: string | null;
-    /**
-     * Metadata
-     */
-    metadata: {
-        [key: string]: unknown;
-    };
-    /**
-     * Mlconsumers
-     */
-    mlConsumers?: number;
-    /**
-     * Ownerid
-     */
-    ownerId: string | null;
-    /**
-     * Status
-     */
-    status: 'offline' | 'online' | 'streaming';
-    /**
-     * Updatedat
-     */
-    updatedAt: string;
-    /**
-     * Viewers
-     */
-    viewers?: number;
-};
-
-/**
- * StreamPatch
- *
- * ``PATCH /api/streams/{id}``: rename, or switch the built-in face detector on/off.
- */
-export type StreamPatch = {
-    /**
-     * Devicename
-     */
-    deviceName?: string | null;
-    /**
-     * Facedetectionenabled
-     */
-    faceDetectionEnabled?: boolean | null;
-};
-
-/**
- * StreamRegister
- *
- * ``POST /api/streams/register``: a phone (or a browser) announces its stream.
- */
-export type StreamRegister = {
-    /**
-     * Devicename
-     */
-    deviceName: string;
-    /**
-     * Devicetype
-     */
-    deviceType: string;
-    /**
-     * Metadata
-     */
-    metadata?: {
-        fps?: number;
-        resolution?: string;
-        [key: string]: string | number | boolean | null | Array<string | number | boolean | null> | number | string | undefined;
-    } | null;
-};
-
-/**
- * StreamRegistered
- *
- * The registered stream: connect to ``/api/streams/ws`` and ``register`` ``streamId``.
- */
-export type StreamRegistered = {
-    /**
-     * Message
-     */
-    message?: string;
-    stream: StreamOut;
-    /**
-     * Streamid
-     */
-    streamId: string;
-};
-
-/**
  * StreamStats
  *
  * Per-camera ingest/detection/egress figures reported by the worker.
@@ -2007,6 +2557,50 @@ export type Subscribed = {
      * Type
      */
     type: 'subscribed';
+};
+
+/**
+ * SummaryStats
+ *
+ * The operations view (``GET /api/stats/summary``, hub ``stats:updated``): NVRs and
+ * cameras (``cameras.online/offline/unknown`` by reachability, ``byStatus`` by lifecycle
+ * status), per region (sorted by name), alerts per hour over the last 24 h (24 entries,
+ * oldest first, the last one the current hour), alerts since 00:00 UTC today, and when
+ * the figures were taken (``timestamp``).
+ */
+export type SummaryStats = {
+    /**
+     * Alertsbyhour
+     */
+    alertsByHour: Array<AlertHour>;
+    /**
+     * Alertstoday
+     */
+    alertsToday: number;
+    cameras: CameraCounts;
+    nvrs: NvrCounts;
+    /**
+     * Regions
+     */
+    regions: Array<RegionStats>;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+};
+
+/**
+ * SummaryUpdated
+ *
+ * The fleet summary changed (topic ``nvrs``): the body of ``/api/stats/summary``,
+ * pushed at most every ``BEHOLDER_NVR_STATS_DEBOUNCE`` s (0.5 by default).
+ */
+export type SummaryUpdated = {
+    summary: SummaryStats;
+    /**
+     * Type
+     */
+    type: 'stats:updated';
 };
 
 /**
@@ -2862,7 +3456,22 @@ export type RefreshApiAuthRefreshPostResponse = RefreshApiAuthRefreshPostRespons
 export type ListCamerasApiCamerasGetData = {
     body?: never;
     path?: never;
-    query?: never;
+    query?: {
+        /**
+         * Nvrid
+         */
+        nvrId?: string | null;
+        /**
+         * Region
+         *
+         * its NVR's region
+         */
+        region?: string | null;
+        /**
+         * Reachability
+         */
+        reachability?: 'online' | 'offline' | 'unknown' | null;
+    };
     url: '/api/cameras';
 };
 
@@ -4020,27 +4629,41 @@ export type SignMediaApiMediaSignPostResponses = {
 
 export type SignMediaApiMediaSignPostResponse = SignMediaApiMediaSignPostResponses[keyof SignMediaApiMediaSignPostResponses];
 
-export type ListStreamsApiStreamsGetData = {
+export type ListNvrsApiNvrsGetData = {
     body?: never;
     path?: never;
     query?: {
         /**
          * Status
          */
-        status?: 'offline' | 'online' | 'streaming' | null;
+        status?: 'online' | 'offline' | null;
+        /**
+         * Region
+         */
+        region?: string | null;
+        /**
+         * Q
+         *
+         * text in hostname, name…
+         */
+        q?: string | null;
         /**
          * Limit
+         *
+         * items per page
          */
         limit?: number;
         /**
          * Cursor
+         *
+         * from the previous page
          */
         cursor?: string | null;
     };
-    url: '/api/streams';
+    url: '/api/nvrs';
 };
 
-export type ListStreamsApiStreamsGetErrors = {
+export type ListNvrsApiNvrsGetErrors = {
     /**
      * Error
      */
@@ -4079,25 +4702,25 @@ export type ListStreamsApiStreamsGetErrors = {
     503: ErrorResponse;
 };
 
-export type ListStreamsApiStreamsGetError = ListStreamsApiStreamsGetErrors[keyof ListStreamsApiStreamsGetErrors];
+export type ListNvrsApiNvrsGetError = ListNvrsApiNvrsGetErrors[keyof ListNvrsApiNvrsGetErrors];
 
-export type ListStreamsApiStreamsGetResponses = {
+export type ListNvrsApiNvrsGetResponses = {
     /**
      * Successful Response
      */
-    200: StreamList;
+    200: NvrList;
 };
 
-export type ListStreamsApiStreamsGetResponse = ListStreamsApiStreamsGetResponses[keyof ListStreamsApiStreamsGetResponses];
+export type ListNvrsApiNvrsGetResponse = ListNvrsApiNvrsGetResponses[keyof ListNvrsApiNvrsGetResponses];
 
-export type ListStreamsLegacyApiStreamsListGetData = {
-    body?: never;
+export type CreateNvrApiNvrsPostData = {
+    body: NvrCreate;
     path?: never;
     query?: never;
-    url: '/api/streams/list';
+    url: '/api/nvrs';
 };
 
-export type ListStreamsLegacyApiStreamsListGetErrors = {
+export type CreateNvrApiNvrsPostErrors = {
     /**
      * Error
      */
@@ -4136,87 +4759,37 @@ export type ListStreamsLegacyApiStreamsListGetErrors = {
     503: ErrorResponse;
 };
 
-export type ListStreamsLegacyApiStreamsListGetError = ListStreamsLegacyApiStreamsListGetErrors[keyof ListStreamsLegacyApiStreamsListGetErrors];
+export type CreateNvrApiNvrsPostError = CreateNvrApiNvrsPostErrors[keyof CreateNvrApiNvrsPostErrors];
 
-export type ListStreamsLegacyApiStreamsListGetResponses = {
+export type CreateNvrApiNvrsPostResponses = {
     /**
      * Successful Response
      */
-    200: LegacyStreamList;
+    201: NvrOut;
 };
 
-export type ListStreamsLegacyApiStreamsListGetResponse = ListStreamsLegacyApiStreamsListGetResponses[keyof ListStreamsLegacyApiStreamsListGetResponses];
+export type CreateNvrApiNvrsPostResponse = CreateNvrApiNvrsPostResponses[keyof CreateNvrApiNvrsPostResponses];
 
-export type RegisterStreamApiStreamsRegisterPostData = {
-    body: StreamRegister;
-    path?: never;
-    query?: never;
-    url: '/api/streams/register';
-};
-
-export type RegisterStreamApiStreamsRegisterPostErrors = {
-    /**
-     * Error
-     */
-    400: ErrorResponse;
-    /**
-     * Error
-     */
-    401: ErrorResponse;
-    /**
-     * Error
-     */
-    403: ErrorResponse;
-    /**
-     * Error
-     */
-    404: ErrorResponse;
-    /**
-     * Error
-     */
-    409: ErrorResponse;
-    /**
-     * Error
-     */
-    413: ErrorResponse;
-    /**
-     * Error
-     */
-    429: ErrorResponse;
-    /**
-     * Error
-     */
-    500: ErrorResponse;
-    /**
-     * Error
-     */
-    503: ErrorResponse;
-};
-
-export type RegisterStreamApiStreamsRegisterPostError = RegisterStreamApiStreamsRegisterPostErrors[keyof RegisterStreamApiStreamsRegisterPostErrors];
-
-export type RegisterStreamApiStreamsRegisterPostResponses = {
-    /**
-     * Successful Response
-     */
-    201: StreamRegistered;
-};
-
-export type RegisterStreamApiStreamsRegisterPostResponse = RegisterStreamApiStreamsRegisterPostResponses[keyof RegisterStreamApiStreamsRegisterPostResponses];
-
-export type DeleteStreamApiStreamsStreamIdDeleteData = {
+export type DeleteNvrApiNvrsNvrIdDeleteData = {
     body?: never;
     path: {
         /**
-         * Stream Id
+         * Nvr Id
          */
-        stream_id: string;
+        nvr_id: string;
     };
-    query?: never;
-    url: '/api/streams/{stream_id}';
+    query?: {
+        /**
+         * Cameras
+         *
+         * required: `detach` keeps the cameras (without NVR), `delete` stops and deletes them
+         */
+        cameras?: 'detach' | 'delete' | null;
+    };
+    url: '/api/nvrs/{nvr_id}';
 };
 
-export type DeleteStreamApiStreamsStreamIdDeleteErrors = {
+export type DeleteNvrApiNvrsNvrIdDeleteErrors = {
     /**
      * Error
      */
@@ -4255,30 +4828,30 @@ export type DeleteStreamApiStreamsStreamIdDeleteErrors = {
     503: ErrorResponse;
 };
 
-export type DeleteStreamApiStreamsStreamIdDeleteError = DeleteStreamApiStreamsStreamIdDeleteErrors[keyof DeleteStreamApiStreamsStreamIdDeleteErrors];
+export type DeleteNvrApiNvrsNvrIdDeleteError = DeleteNvrApiNvrsNvrIdDeleteErrors[keyof DeleteNvrApiNvrsNvrIdDeleteErrors];
 
-export type DeleteStreamApiStreamsStreamIdDeleteResponses = {
+export type DeleteNvrApiNvrsNvrIdDeleteResponses = {
     /**
      * Successful Response
      */
     204: void;
 };
 
-export type DeleteStreamApiStreamsStreamIdDeleteResponse = DeleteStreamApiStreamsStreamIdDeleteResponses[keyof DeleteStreamApiStreamsStreamIdDeleteResponses];
+export type DeleteNvrApiNvrsNvrIdDeleteResponse = DeleteNvrApiNvrsNvrIdDeleteResponses[keyof DeleteNvrApiNvrsNvrIdDeleteResponses];
 
-export type GetStreamApiStreamsStreamIdGetData = {
+export type GetNvrApiNvrsNvrIdGetData = {
     body?: never;
     path: {
         /**
-         * Stream Id
+         * Nvr Id
          */
-        stream_id: string;
+        nvr_id: string;
     };
     query?: never;
-    url: '/api/streams/{stream_id}';
+    url: '/api/nvrs/{nvr_id}';
 };
 
-export type GetStreamApiStreamsStreamIdGetErrors = {
+export type GetNvrApiNvrsNvrIdGetErrors = {
     /**
      * Error
      */
@@ -4317,30 +4890,30 @@ export type GetStreamApiStreamsStreamIdGetErrors = {
     503: ErrorResponse;
 };
 
-export type GetStreamApiStreamsStreamIdGetError = GetStreamApiStreamsStreamIdGetErrors[keyof GetStreamApiStreamsStreamIdGetErrors];
+export type GetNvrApiNvrsNvrIdGetError = GetNvrApiNvrsNvrIdGetErrors[keyof GetNvrApiNvrsNvrIdGetErrors];
 
-export type GetStreamApiStreamsStreamIdGetResponses = {
+export type GetNvrApiNvrsNvrIdGetResponses = {
     /**
      * Successful Response
      */
-    200: StreamDetailOut;
+    200: NvrOut;
 };
 
-export type GetStreamApiStreamsStreamIdGetResponse = GetStreamApiStreamsStreamIdGetResponses[keyof GetStreamApiStreamsStreamIdGetResponses];
+export type GetNvrApiNvrsNvrIdGetResponse = GetNvrApiNvrsNvrIdGetResponses[keyof GetNvrApiNvrsNvrIdGetResponses];
 
-export type UpdateStreamApiStreamsStreamIdPatchData = {
-    body: StreamPatch;
+export type UpdateNvrApiNvrsNvrIdPatchData = {
+    body: NvrPatch;
     path: {
         /**
-         * Stream Id
+         * Nvr Id
          */
-        stream_id: string;
+        nvr_id: string;
     };
     query?: never;
-    url: '/api/streams/{stream_id}';
+    url: '/api/nvrs/{nvr_id}';
 };
 
-export type UpdateStreamApiStreamsStreamIdPatchErrors = {
+export type UpdateNvrApiNvrsNvrIdPatchErrors = {
     /**
      * Error
      */
@@ -4379,16 +4952,275 @@ export type UpdateStreamApiStreamsStreamIdPatchErrors = {
     503: ErrorResponse;
 };
 
-export type UpdateStreamApiStreamsStreamIdPatchError = UpdateStreamApiStreamsStreamIdPatchErrors[keyof UpdateStreamApiStreamsStreamIdPatchErrors];
+export type UpdateNvrApiNvrsNvrIdPatchError = UpdateNvrApiNvrsNvrIdPatchErrors[keyof UpdateNvrApiNvrsNvrIdPatchErrors];
 
-export type UpdateStreamApiStreamsStreamIdPatchResponses = {
+export type UpdateNvrApiNvrsNvrIdPatchResponses = {
     /**
      * Successful Response
      */
-    200: StreamOut;
+    200: NvrOut;
 };
 
-export type UpdateStreamApiStreamsStreamIdPatchResponse = UpdateStreamApiStreamsStreamIdPatchResponses[keyof UpdateStreamApiStreamsStreamIdPatchResponses];
+export type UpdateNvrApiNvrsNvrIdPatchResponse = UpdateNvrApiNvrsNvrIdPatchResponses[keyof UpdateNvrApiNvrsNvrIdPatchResponses];
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetData = {
+    body?: never;
+    path: {
+        /**
+         * Nvr Id
+         */
+        nvr_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         *
+         * items per page
+         */
+        limit?: number;
+        /**
+         * Cursor
+         *
+         * from the previous page
+         */
+        cursor?: string | null;
+    };
+    url: '/api/nvrs/{nvr_id}/cameras';
+};
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetError = ListNvrCamerasApiNvrsNvrIdCamerasGetErrors[keyof ListNvrCamerasApiNvrsNvrIdCamerasGetErrors];
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: NvrCameraList;
+};
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetResponse = ListNvrCamerasApiNvrsNvrIdCamerasGetResponses[keyof ListNvrCamerasApiNvrsNvrIdCamerasGetResponses];
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetData = {
+    body?: never;
+    path: {
+        /**
+         * Nvr Id
+         */
+        nvr_id: string;
+    };
+    query?: never;
+    url: '/api/nvrs/{nvr_id}/keys';
+};
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetError = ListNvrKeysApiNvrsNvrIdKeysGetErrors[keyof ListNvrKeysApiNvrsNvrIdKeysGetErrors];
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageApiKeyOut;
+};
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetResponse = ListNvrKeysApiNvrsNvrIdKeysGetResponses[keyof ListNvrKeysApiNvrsNvrIdKeysGetResponses];
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostData = {
+    /**
+     * Body
+     */
+    body?: NvrKeyCreate | null;
+    path: {
+        /**
+         * Nvr Id
+         */
+        nvr_id: string;
+    };
+    query?: never;
+    url: '/api/nvrs/{nvr_id}/keys';
+};
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostError = CreateNvrKeyApiNvrsNvrIdKeysPostErrors[keyof CreateNvrKeyApiNvrsNvrIdKeysPostErrors];
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: NvrKeyCreated;
+};
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostResponse = CreateNvrKeyApiNvrsNvrIdKeysPostResponses[keyof CreateNvrKeyApiNvrsNvrIdKeysPostResponses];
+
+export type SummaryApiStatsSummaryGetData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/stats/summary';
+};
+
+export type SummaryApiStatsSummaryGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type SummaryApiStatsSummaryGetError = SummaryApiStatsSummaryGetErrors[keyof SummaryApiStatsSummaryGetErrors];
+
+export type SummaryApiStatsSummaryGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: SummaryStats;
+};
+
+export type SummaryApiStatsSummaryGetResponse = SummaryApiStatsSummaryGetResponses[keyof SummaryApiStatsSummaryGetResponses];
 
 export type HealthApiSystemHealthGetData = {
     body?: never;
