@@ -47,6 +47,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from beholder.contracts.nvr import Hostname, Label, Region, Reported
 from beholder.errors import InvalidInput
 from beholder.rtsp_url import mask_rtsp_url, validate_rtsp_url
 
@@ -225,12 +226,12 @@ class TemplateConfig(_Model):
 class NvrIdentity(_Model):
     """Who the agent registers as (the hostname must be the one its key is bound to)."""
 
-    hostname: str = Field(min_length=1, max_length=255)
-    device_name: str | None = Field(default=None, max_length=255)
-    region: str | None = Field(default=None, max_length=64)
-    site: str | None = Field(default=None, max_length=128)
-    model: str | None = Field(default=None, max_length=64)
-    firmware: str | None = Field(default=None, max_length=64)
+    hostname: Hostname
+    device_name: Label | None = None
+    region: Region | None = None
+    site: Label | None = None
+    model: Reported | None = None
+    firmware: Reported | None = None
 
 
 class AgentConfig(_Model):

@@ -27,16 +27,27 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
+from beholder.contracts.nvr import (
+    ChannelProbe,
+    NvrAuth,
+    NvrChannel,
+    NvrHeartbeat,
+    NvrProbeReport,
+    NvrRegister,
+)
 from beholder.nvr.agent.config import AgentConfig, ChannelConfig
 from beholder.nvr.agent.probe import Prober, ProbeResult
 from beholder.rtsp_url import mask_rtsp_url
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 log = structlog.get_logger(__name__)
 
@@ -62,19 +73,22 @@ def socket_url(server: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
-def report_entry(number: int, result: ProbeResult) -> dict[str, Any]:
-    """One channel of a ``probe-report`` (camelCase, optional fields left out)."""
-    entry: dict[str, Any] = {"number": number, "reachable": result.reachable}
-    for key, value in (
-        ("latencyMs", result.latency_ms),
-        ("codec", result.codec),
-        ("width", result.width),
-        ("height", result.height),
-        ("error", result.error.value if result.error is not None else None),
-    ):
-        if value is not None:
-            entry[key] = value
-    return entry
+def report_entry(number: int, result: ProbeResult) -> ChannelProbe:
+    """One channel of a ``probe-report``."""
+    return ChannelProbe(
+        number=number,
+        reachable=result.reachable,
+        latency_ms=result.latency_ms,
+        codec=result.codec[:32] if result.codec else None,
+        width=result.width if result.width and result.width <= 16384 else None,
+        height=result.height if result.height and result.height <= 16384 else None,
+        error=result.error.value if result.error is not None else None,
+    )
+
+
+def dumps(message: BaseModel) -> str:
+    """An agent message as sent: camelCase JSON, unset optional fields left out."""
+    return message.model_dump_json(by_alias=True, exclude_none=True)
 
 
 class Backoff:
@@ -128,36 +142,33 @@ class Agent:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def register_message(self) -> dict[str, Any]:
+    def register_message(self) -> NvrRegister:
         """The ``register`` message for the current channel set."""
         nvr = self.config.nvr
-        message: dict[str, Any] = {
-            "type": "register",
-            "hostname": nvr.hostname,
-            "deviceName": nvr.device_name or nvr.hostname,
-            "channels": [
-                {"number": c.number, "url": c.url, **({"name": c.name} if c.name else {})}
+        return NvrRegister(
+            type="register",
+            hostname=nvr.hostname,
+            device_name=nvr.device_name or nvr.hostname,
+            region=nvr.region,
+            site=nvr.site,
+            model=nvr.model,
+            firmware=nvr.firmware,
+            channels=[
+                NvrChannel(number=c.number, name=c.name, url=c.url)
                 for c in sorted(self.channels.values(), key=lambda c: c.number)
             ],
-        }
-        for key, value in (
-            ("region", nvr.region),
-            ("site", nvr.site),
-            ("model", nvr.model),
-            ("firmware", nvr.firmware),
-        ):
-            if value is not None:
-                message[key] = value
-        return message
+        )
 
-    def report_message(self) -> dict[str, Any]:
+    def report_message(self) -> NvrProbeReport:
         """``probe-report`` of the last round (registered channels only)."""
-        return {
-            "type": "probe-report",
-            "channels": [
-                report_entry(n, r) for n, r in sorted(self.last_report.items()) if n in self.channels
+        return NvrProbeReport(
+            type="probe-report",
+            channels=[
+                report_entry(n, r)
+                for n, r in sorted(self.last_report.items())
+                if n in self.channels
             ],
-        }
+        )
 
     # -- probing -----------------------------------------------------------------------------
 
@@ -190,7 +201,7 @@ class Agent:
         if ws is None or not self._registered.is_set() or not self.last_report:
             return
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(json.dumps(self.report_message()))
+            await ws.send(dumps(self.report_message()))
 
     async def _probe_loop(self) -> None:
         while not self.stop.is_set():
@@ -240,8 +251,8 @@ class Agent:
             ws = await connect(self.url, open_timeout=self.connect_timeout, max_size=2**20)
         try:
             self._ws = ws
-            await ws.send(json.dumps({"type": "auth", "token": self._api_key}))
-            await ws.send(json.dumps(self.register_message()))
+            await ws.send(dumps(NvrAuth(type="auth", token=self._api_key)))
+            await ws.send(dumps(self.register_message()))
             async with asyncio.timeout(self.connect_timeout):
                 while not self._registered.is_set():
                     self._handle(await ws.recv())
@@ -264,10 +275,11 @@ class Agent:
                 if changed.done():  # discovery found channels: register them
                     self._changed.clear()
                     changed = asyncio.create_task(self._changed.wait(), name="nvr-agent-changed")
-                    await ws.send(json.dumps(self.register_message()))
+                    await ws.send(dumps(self.register_message()))
                 now = time.monotonic()
                 if now >= next_beat:
-                    await ws.send(json.dumps({"type": "heartbeat", "ts": int(time.time() * 1000)}))
+                    beat = NvrHeartbeat(type="heartbeat", ts=int(time.time() * 1000))
+                    await ws.send(dumps(beat))
                     next_beat = now + self.heartbeat_seconds
                 await asyncio.wait(
                     {reader, stopper, changed},
@@ -298,7 +310,8 @@ class Agent:
             self.nvr_id = message.get("nvrId")
             seconds = message.get("heartbeatSeconds")
             if isinstance(seconds, int | float) and seconds > 0:
-                self.heartbeat_seconds = float(seconds)
+                # the server's silence limit is counted in its heartbeats: never be slower
+                self.heartbeat_seconds = min(self.config.heartbeat_seconds, float(seconds))
             log.info(
                 "registered",
                 nvr_id=self.nvr_id,
