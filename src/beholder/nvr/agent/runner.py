@@ -103,7 +103,7 @@ class Backoff:
     def next(self) -> float:
         ceiling = min(self.maximum, self.initial * (2**self.attempt))
         self.attempt = min(self.attempt + 1, 32)
-        return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not crypto
+        return float(ceiling * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not crypto
 
     def reset(self) -> None:
         self.attempt = 0
@@ -326,7 +326,8 @@ class Agent:
                 reply = json.dumps({"type": "pong", "ts": message.get("ts")})
                 asyncio.get_running_loop().create_task(_send_quietly(ws, reply))
         elif kind == "error":
-            error = message.get("error") if isinstance(message.get("error"), dict) else message
+            nested = message.get("error")
+            error: dict[str, Any] = nested if isinstance(nested, dict) else message
             code = str(error.get("code"))
             log.warning("server error", code=code, message=error.get("message"))
             if code in _FATAL_CODES:
