@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Hashable
 from typing import Any, Protocol
 
 import structlog
@@ -39,7 +40,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from beholder.auth.connections import ConnectionRegistry, EndReason, Lease
-from beholder.auth.roles import ApiKeyScope, Principal
+from beholder.auth.roles import Principal
 from beholder.config import HubSettings, NvrSettings
 from beholder.contracts import nvr as nvr_messages
 from beholder.contracts.nvr import (
@@ -74,10 +75,18 @@ LEASE_KIND = "nvr-agent"
 
 
 class AgentService(Protocol):
-    """What the socket needs from the NVR cascade service (``beholder.nvr``). Every method
-    persists first, then broadcasts; errors are :class:`~beholder.errors.AppError` s."""
+    """What the socket needs from the NVR cascade service (:class:`beholder.nvr.service.
+    NvrService`). Every method persists first, then broadcasts; errors are
+    :class:`~beholder.errors.AppError` s. ``connection``: the socket's token (its
+    :class:`Connection`), so that a socket replacing another is not taken for an outage."""
 
-    async def register(self, principal: Principal, message: NvrRegister) -> NvrRegistered:
+    def authorize(self, principal: Principal) -> str:
+        """The NVR id ``principal`` may act as (``PermissionDenied`` otherwise)."""
+        ...
+
+    async def register(
+        self, principal: Principal, msg: NvrRegister, connection: Hashable | None = None
+    ) -> NvrRegistered:
         """Create/update the NVR and one camera per channel; mark it online."""
         ...
 
@@ -89,8 +98,8 @@ class AgentService(Protocol):
         """Apply a probe report to the NVR's cameras' reachability."""
         ...
 
-    async def disconnected(self, nvr_id: str) -> None:
-        """The NVR's agent socket closed: the NVR goes offline at once."""
+    async def disconnected(self, nvr_id: str, connection: Hashable | None = None) -> None:
+        """A registered socket of the NVR closed: offline at once when it was the last."""
         ...
 
 
@@ -103,11 +112,10 @@ class _Agent:
 
     __slots__ = ("conn", "lease", "nvr_id", "principal", "registered")
 
-    def __init__(self, conn: Connection, principal: Principal) -> None:
+    def __init__(self, conn: Connection, principal: Principal, nvr_id: str) -> None:
         self.conn = conn
         self.principal = principal
-        assert principal.nvr_id is not None
-        self.nvr_id: str = principal.nvr_id
+        self.nvr_id = nvr_id
         self.registered = False
         self.lease: Lease | None = None
 
@@ -242,19 +250,15 @@ class AgentSocket:
         if signed_in is None:
             return None
         principal = signed_in[0]
-        if principal.scope != ApiKeyScope.NVR or principal.nvr_id is None:
+        try:
+            nvr_id = self.service.authorize(principal)
+        except AppError as exc:  # not an nvr key bound to an NVR
             self.counters.auth_failures += 1
             log.info("nvr socket refused a principal", principal=principal.key)
-            await conn.close(
-                CLOSE_POLICY,
-                "not an nvr key",
-                _error(
-                    ErrorCode.PERMISSION_DENIED,
-                    "This socket is for NVR agents: use the API key created for the NVR.",
-                ),
-            )
+            final = _error(public_code(exc.code), exc.message)
+            await conn.close(CLOSE_POLICY, "not an nvr key", final)
             return None
-        agent = _Agent(conn, principal)
+        agent = _Agent(conn, principal, nvr_id)
         conn.principal = principal
         self._agents[conn] = agent
         if self._registry is not None:
@@ -288,11 +292,11 @@ class AgentSocket:
             agent.lease = None
         if self._current.get(agent.nvr_id) is agent:
             del self._current[agent.nvr_id]
-            if agent.registered:
-                try:
-                    await self.service.disconnected(agent.nvr_id)
-                except Exception:
-                    log.exception("nvr disconnect handling failed", nvr_id=agent.nvr_id)
+        if agent.registered:  # a replaced socket too: the service counts sockets per NVR
+            try:
+                await self.service.disconnected(agent.nvr_id, connection=conn)
+            except Exception:
+                log.exception("nvr disconnect handling failed", nvr_id=agent.nvr_id)
 
     def _decode(self, conn: Connection, message: Message) -> dict[str, Any] | None:
         if message["type"] == "websocket.disconnect":
@@ -359,10 +363,8 @@ class AgentSocket:
             await self.service.probe_report(agent.nvr_id, message)
 
     async def _register(self, agent: _Agent, message: NvrRegister) -> None:
-        numbers = [c.number for c in message.channels]
-        if len(set(numbers)) != len(numbers):
-            raise ProtocolError("Channel numbers must be unique.")
-        reply = await self.service.register(agent.principal, message)
+        reply = await self.service.register(agent.principal, message, connection=agent.conn)
+        agent.registered = True  # from here on, its end is reported to the service
         if agent.conn.closing:
             return
         previous = self._current.get(agent.nvr_id)
@@ -375,7 +377,6 @@ class AgentSocket:
                 "replaced",
                 _error(ErrorCode.CONFLICT, "Another agent connected as this NVR."),
             )
-        agent.registered = True
         self._current[agent.nvr_id] = agent
         self._reply(agent.conn, reply)
 
