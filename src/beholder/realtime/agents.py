@@ -19,8 +19,9 @@ no other socket is affected, unless a close is said):
   the agent close the socket (4408).
 
 One socket per NVR: a second agent socket of the same NVR replaces the first, which is
-closed with 4409 ``replaced`` (its end does not mark the NVR offline). When the current
-socket of an NVR ends for any reason, :meth:`AgentService.disconnected` is called once.
+closed with 4409 ``replaced`` (its end does not mark the NVR offline). When a registered
+socket ends, :meth:`AgentService.disconnected` is called once (the service marks the NVR
+offline when it was its last socket) — except when the server shuts down.
 Sockets are leased in the :class:`~beholder.auth.connections.ConnectionRegistry`: revoking
 the key closes its socket (``error`` UNAUTHORIZED, close 4401).
 
@@ -292,7 +293,10 @@ class AgentSocket:
             agent.lease = None
         if self._current.get(agent.nvr_id) is agent:
             del self._current[agent.nvr_id]
-        if agent.registered:  # a replaced socket too: the service counts sockets per NVR
+        if agent.registered and not self._closed:
+            # A replaced socket too: the service counts sockets per NVR. Not at shutdown:
+            # the server going away is not the NVR going offline (the agent reconnects,
+            # here or to another instance; the silence monitor catches one that does not).
             try:
                 await self.service.disconnected(agent.nvr_id, connection=conn)
             except Exception:
