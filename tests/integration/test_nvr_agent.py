@@ -150,7 +150,7 @@ async def test_unreachable_channel_and_wrong_credentials(
     want = [("online", None), ("offline", "unauthorized"), ("online", None)]
     await eventually(lambda: _equals(states(), want), 30, lambda: f"{want}; {agent.log_text()}")
     cams = await nvr_cameras(api, nvr["id"])
-    assert cams[1]["reachabilityDetail"] and "NVR" not in cams[1]["reachabilityDetail"]
+    assert cams[1]["reachabilityDetail"] not in (None, "NVR offline")  # a camera fault
 
     rtsp_private_camera.stop()  # channel 1 stops answering
     want = [("offline", "refused"), ("offline", "unauthorized"), ("online", None)]
