@@ -16,7 +16,7 @@ What it does:
    * otherwise a ``probe-report`` flips one channel's reachability → expect
      ``camera-status-update`` for that camera with the new ``reachability``;
 4. reports the server's CPU over the drive window (psutil, % of one core), event →
-   dashboard latency p50/p99/max (from the agent's send to the first dashboard receiving
+   dashboard latency p50/p99/max (from the agent's send to the timed dashboard (the first) receiving
    the matching message; a reconnect counts from the new socket's ``register``), changes
    seen / made, and hub messages per dashboard per second by type.
 
@@ -84,7 +84,7 @@ class Fleet:
         self.made += 1
 
     def saw(self, key: tuple[str, str]) -> None:
-        """The first dashboard to see a change ends its wait (FIFO per camera and state)."""
+        """The timed dashboard saw a change: ends its wait (FIFO per camera and state)."""
         waiting = self.pending.get(key)
         if waiting:
             self.latencies.append((time.perf_counter() - waiting.popleft()) * 1000)
@@ -197,7 +197,9 @@ class Agent:
             self.busy = False
 
 
-async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event) -> None:
+async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event, timed: bool) -> None:
+    """A hub client; ``timed``: this one's receive times are the latency figures (every
+    dashboard gets every message: one is enough, and matching stays one-to-one)."""
     async with websockets.connect(fleet.ws.replace("/api/nvrs/ws", "/ws"), max_queue=None) as ws:
         await ws.send(json.dumps({"type": "auth", "token": token}))
         await ws.send(json.dumps({"type": "subscribe", "topics": ["nvrs", "cameras", "stats"]}))
@@ -207,6 +209,10 @@ async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event) -> None:
             kind = msg.get("type", "?")
             fleet.by_type[kind] += 1
             fleet.dashboard_messages += 1
+            if not timed:
+                if kind == "ping":
+                    await ws.send(json.dumps({"type": "pong"}))
+                continue
             if kind in ("nvr_offline", "nvr_online"):
                 fleet.saw((msg.get("nvrId"), kind))
             elif kind == "camera-status-update":
@@ -313,7 +319,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await camera_ids(c, token, a)
             setup_s = time.perf_counter() - t0
             ready = [asyncio.Event() for _ in range(args.dashboards)]
-            dashes = [asyncio.create_task(dashboard(fleet, token, r)) for r in ready]
+            dashes = [
+                asyncio.create_task(dashboard(fleet, token, r, i == 0)) for i, r in enumerate(ready)
+            ]
             await asyncio.gather(*(r.wait() for r in ready))
             beats = [asyncio.create_task(a.heartbeats()) for a in agents]
             await asyncio.sleep(2)  # let registration's own broadcasts drain
@@ -367,6 +375,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_percent_of_one_core": round(100 * cpu_s / drive_s, 1),
         "changes_made": fleet.made,
         "changes_seen": fleet.seen,
+        "unseen_by_kind": dict(
+            collections.Counter(k[1] for k, waits in fleet.pending.items() for _ in waits)
+        ),
         "latency_p50_ms": _pct(lat, 0.5),
         "latency_p99_ms": _pct(lat, 0.99),
         "latency_max_ms": round(max(lat), 1) if lat else None,
