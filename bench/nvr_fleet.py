@@ -78,6 +78,8 @@ class Fleet:
     seen: int = 0
     by_type: collections.Counter[str] = field(default_factory=collections.Counter)
     dashboard_messages: int = 0
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    register_retries: int = 0
 
     def expect(self, key: tuple[str, str]) -> None:
         self.pending[key].append(time.perf_counter())
@@ -149,7 +151,12 @@ class Agent:
                 elif kind == "ping":
                     await ws.send(json.dumps({"type": "pong", "ts": msg.get("ts")}))
                 elif kind == "error":
-                    print("agent error", self.nvr["hostname"], msg, file=sys.stderr)
+                    code = msg["error"]["code"]
+                    self.fleet.errors[code] += 1
+                    if not self.registered.is_set():  # as the real agent: try again
+                        self.fleet.register_retries += 1
+                        await asyncio.sleep(random.uniform(0.5, 1.5))
+                        await ws.send(self.register_message())
 
     async def heartbeats(self) -> None:
         await asyncio.sleep(random.uniform(0, self.fleet.heartbeat))
@@ -308,7 +315,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.perf_counter()
             token, nvrs = await setup(c, args.agents)
             agents = [Agent(fleet, nvr, key, args.channels, i) for i, (nvr, key) in enumerate(nvrs)]
-            sem = asyncio.Semaphore(50)
+            sem = asyncio.Semaphore(20)
 
             async def up(a: Agent) -> None:
                 async with sem:
@@ -382,6 +389,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "latency_p99_ms": _pct(lat, 0.99),
         "latency_max_ms": round(max(lat), 1) if lat else None,
         "latency_mean_ms": round(statistics.fmean(lat), 1) if lat else None,
+        "agent_errors_by_code": dict(fleet.errors),
+        "register_retries": fleet.register_retries,
         "hub_messages_per_dashboard_per_s": round(per_dash, 1),
         "hub_messages_per_dashboard_per_s_by_type": {
             k: round(v / max(1, args.dashboards) / window_s, 2)
