@@ -14,7 +14,7 @@ import pytest
 
 from beholder.config import NvrSettings
 from fixtures.rtsp_server import RtspServer
-from support.api import LiveApi, live_api
+from support.api import LiveApi, live_api, start_live_api, stop_live_api
 from support.nvr_agent import AgentProcess, Dashboard, create_nvr, nvr_cameras
 from support.polling import eventually
 from support.settings import make_settings
@@ -236,3 +236,51 @@ async def test_cascade_over_real_sockets(
     assert events.count("nvr-offline") == 2, events  # SIGKILL and SIGSTOP
     assert events.count("nvr-online") == 2, events  # restart and SIGCONT
     await dash.close()
+
+
+async def test_agent_reconnects_and_resends_its_last_state(
+    tmp_path: Path, agents: Callable[..., AgentProcess], rtsp_camera: RtspServer
+) -> None:
+    """The server restarts: the agent reconnects (backoff), registers again (no camera
+    created) and resends the report it kept — no new probe round runs (probeSeconds is
+    an hour), so the new server's fresh ``checkedAt`` can only come from the kept state."""
+    nvr_settings = NvrSettings(heartbeat_seconds=HEARTBEAT, alert_dedupe_seconds=0)
+    settings = make_settings(tmp_path, None, nvr=nvr_settings)
+    api = await start_live_api(settings)
+    try:
+        nvr, key, _ = await create_nvr(api, "site-d-nvr")
+        channels = [{"number": 1, "url": rtsp_camera.url("two")}]
+        agent = agents(api, key, _config("site-d-nvr", channels=channels, probeSeconds=3600))
+
+        async def checked_at() -> str | None:
+            cams = await nvr_cameras(api, nvr["id"])
+            probe = cams[0]["probe"] if cams else None
+            return probe["checkedAt"] if probe else None
+
+        first = await eventually(checked_at, 30, lambda: f"a probe report; {agent.log_text()}")
+    finally:
+        await stop_live_api(api)
+    api = await start_live_api(settings)
+    agent.api = api
+    try:
+        await eventually(
+            lambda: sum(line.get("event") == "registered" for line in agent.log_lines()) >= 2,
+            30,
+            lambda: f"a second registration; {agent.log_text()}",
+        )
+        again = await eventually(
+            lambda: _newer(checked_at(), first), 30, "the kept report on the new server"
+        )
+        assert again > first
+        cams = await nvr_cameras(api, nvr["id"])
+        assert len(cams) == 1 and cams[0]["reachability"] == "online"
+        lines = [ln for ln in agent.log_lines() if ln.get("event") == "registered"]
+        assert lines[-1]["cameras_created"] == 0
+        assert any(ln.get("event") == "reconnecting" for ln in agent.log_lines())
+    finally:
+        await stop_live_api(api)
+
+
+async def _newer(value: Any, than: str) -> str | None:
+    got = await value
+    return got if got is not None and got > than else None

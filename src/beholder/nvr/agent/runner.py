@@ -61,6 +61,14 @@ class Refused(Exception):
     """The server refused this agent's key or identity (not worth retrying)."""
 
 
+class NotRegistered(Exception):
+    """The server answered ``register`` with an error worth retrying (e.g. unavailable)."""
+
+
+_RETRIED = (OSError, TimeoutError, ConnectionClosed, InvalidStatus, NotRegistered)
+"""What ends a session and is retried after a backoff."""
+
+
 def socket_url(server: str) -> str:
     """``ws(s)://host[:port]/api/nvrs/ws`` for a server URL given as http(s) or ws(s)."""
     parts = urlsplit(server.strip())
@@ -227,7 +235,13 @@ class Agent:
                 except Refused as exc:
                     log.error("server refused this agent; exiting", reason=str(exc))
                     return EXIT_REFUSED
-                except (OSError, TimeoutError, ConnectionClosed, InvalidStatus) as exc:
+                except (
+                    OSError,
+                    TimeoutError,
+                    ConnectionClosed,
+                    InvalidStatus,
+                    NotRegistered,
+                ) as exc:
                     log.warning("connection lost", error=_describe(exc))
                 except Exception:
                     log.exception("agent session failed")
@@ -332,6 +346,8 @@ class Agent:
             log.warning("server error", code=code, message=error.get("message"))
             if code in _FATAL_CODES:
                 raise Refused(f"{code}: {error.get('message')}")
+            if not self._registered.is_set():
+                raise NotRegistered(code)
 
 
 def _answers(result: ProbeResult) -> bool:
@@ -348,6 +364,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ConnectionClosed):
         rcvd = exc.rcvd
         return f"closed {rcvd.code} {rcvd.reason}" if rcvd else "closed"
+    if isinstance(exc, NotRegistered):
+        return f"register refused: {exc}"
     if isinstance(exc, InvalidStatus):
         return f"HTTP {exc.response.status_code}"
     return f"{type(exc).__name__}: {exc}"
