@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from beholder.config import NvrSettings
-from fixtures.rtsp_server import RtspServer
+from fixtures.rtsp_server import RtspServer, free_port
 from support.api import LiveApi, live_api, start_live_api, stop_live_api
 from support.nvr_agent import AgentProcess, Dashboard, create_nvr, nvr_cameras
 from support.polling import eventually
@@ -284,3 +284,33 @@ async def test_agent_reconnects_and_resends_its_last_state(
 async def _newer(value: Any, than: str) -> str | None:
     got = await value
     return got if got is not None and got > than else None
+
+
+async def test_template_discovery_waits_for_the_nvr(
+    fleet_api_sqlite: LiveApi,
+    agents: Callable[..., AgentProcess],
+    rtsp_media: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """The NVR does not answer when the agent starts: it registers without channels, keeps
+    probing the range, and registers the channels once they answer (same socket)."""
+    api = fleet_api_sqlite
+    port = free_port()
+    nvr, key, _ = await create_nvr(api, "site-e-nvr")
+    template = {"preset": "generic", "url": f"rtsp://127.0.0.1:{port}/ch{{n}}", "channels": "1-3"}
+    agent = agents(api, key, _config("site-e-nvr", template=template))
+    await eventually(
+        lambda: any(ln.get("event") == "registered" for ln in agent.log_lines()),
+        30,
+        lambda: f"a registration without channels; {agent.log_text()}",
+    )
+    assert await nvr_cameras(api, nvr["id"]) == []
+    server = RtspServer({"ch2": rtsp_media["two"]}, port=port, log_path=tmp_path / "late.log")
+    server.start()
+    try:
+        cams = await eventually(
+            lambda: nvr_cameras(api, nvr["id"]), 30, lambda: f"channel 2; {agent.log_text()}"
+        )
+        assert [c["nvrChannel"] for c in cams] == [2]
+    finally:
+        server.stop()

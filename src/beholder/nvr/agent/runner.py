@@ -266,6 +266,7 @@ class Agent:
         try:
             self._ws = ws
             await ws.send(dumps(NvrAuth(type="auth", token=self._api_key)))
+            self._changed.clear()  # this register carries the channels known now
             await ws.send(dumps(self.register_message()))
             async with asyncio.timeout(self.connect_timeout):
                 while not self._registered.is_set():
