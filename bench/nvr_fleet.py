@@ -112,6 +112,7 @@ class Agent:
         self.registered = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.busy = False
+        self.beats: asyncio.Task[None] | None = None
 
     def register_message(self) -> str:
         host = self.nvr["hostname"]
@@ -129,17 +130,33 @@ class Agent:
         )
 
     async def connect(self, expect_online: bool = False) -> None:
-        """Connect, auth, register (timing ``nvr_online`` from the register when asked)."""
-        self.registered.clear()
-        self.ws = await websockets.connect(
-            self.fleet.ws, max_queue=None, ping_interval=None, local_addr=self.local
-        )
-        await self.ws.send(json.dumps({"type": "auth", "token": self.key}))
-        if expect_online:
-            self.fleet.expect((self.nvr["id"], "nvr_online"))
-        await self.ws.send(self.register_message())
-        self.task = asyncio.create_task(self.read(self.ws))
-        await self.registered.wait()
+        """Connect, auth, register (timing ``nvr_online`` from the register when asked);
+        as the real agent, a refused or unanswered attempt is retried after a pause."""
+        while True:
+            self.registered.clear()
+            try:
+                self.ws = await websockets.connect(
+                    self.fleet.ws, max_queue=None, ping_interval=None, local_addr=self.local
+                )
+                await self.ws.send(json.dumps({"type": "auth", "token": self.key}))
+                if expect_online:
+                    self.fleet.expect((self.nvr["id"], "nvr_online"))
+                    expect_online = False
+                await self.ws.send(self.register_message())
+                self.task = asyncio.create_task(self.read(self.ws))
+                waiter = asyncio.create_task(self.registered.wait())
+                await asyncio.wait({waiter, self.task}, timeout=20, return_when="FIRST_COMPLETED")
+                waiter.cancel()
+                if self.registered.is_set():
+                    if self.beats is None:
+                        self.beats = asyncio.create_task(self.heartbeats())
+                    return
+            except (OSError, websockets.WebSocketException):
+                pass
+            self.fleet.register_retries += 1
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+            await asyncio.sleep(random.uniform(0.5, 1.5))
 
     async def read(self, ws: Any) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
@@ -153,10 +170,8 @@ class Agent:
                 elif kind == "error":
                     code = msg["error"]["code"]
                     self.fleet.errors[code] += 1
-                    if not self.registered.is_set():  # as the real agent: try again
-                        self.fleet.register_retries += 1
-                        await asyncio.sleep(random.uniform(0.5, 1.5))
-                        await ws.send(self.register_message())
+                    if not self.registered.is_set():  # connect() tries again
+                        await ws.close()
 
     async def heartbeats(self) -> None:
         await asyncio.sleep(random.uniform(0, self.fleet.heartbeat))
@@ -202,6 +217,7 @@ class Agent:
             )
         finally:
             self.busy = False
+        self.beats: asyncio.Task[None] | None = None
 
 
 async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event, timed: bool) -> None:
@@ -330,7 +346,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 asyncio.create_task(dashboard(fleet, token, r, i == 0)) for i, r in enumerate(ready)
             ]
             await asyncio.gather(*(r.wait() for r in ready))
-            beats = [asyncio.create_task(a.heartbeats()) for a in agents]
+            beats = [a.beats for a in agents if a.beats is not None]
             await asyncio.sleep(2)  # let registration's own broadcasts drain
             fleet.by_type.clear()
             fleet.dashboard_messages = 0
