@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,11 @@ class Fleet:
     url: str
     ws: str
     heartbeat: float
-    pending: dict[tuple[str, str], collections.deque[float]] = field(
+    pending: dict[tuple[str, str], collections.deque[tuple[float, float]]] = field(
         default_factory=lambda: collections.defaultdict(collections.deque)
     )
     latencies: list[float] = field(default_factory=list)
+    server_part: list[float] = field(default_factory=list)
     made: int = 0
     seen: int = 0
     by_type: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -82,14 +84,20 @@ class Fleet:
     register_retries: int = 0
 
     def expect(self, key: tuple[str, str]) -> None:
-        self.pending[key].append(time.perf_counter())
+        self.pending[key].append((time.perf_counter(), time.time()))
         self.made += 1
 
-    def saw(self, key: tuple[str, str]) -> None:
-        """The timed dashboard saw a change: ends its wait (FIFO per camera and state)."""
+    def saw(self, key: tuple[str, str], stamp: str | None) -> None:
+        """The timed dashboard saw a change: ends its wait (FIFO per camera and state).
+        ``stamp``: the message's ``timestamp`` (when the server made it, after persisting),
+        which splits the latency into the server's part and the delivery's."""
         waiting = self.pending.get(key)
         if waiting:
-            self.latencies.append((time.perf_counter() - waiting.popleft()) * 1000)
+            t0, wall0 = waiting.popleft()
+            self.latencies.append((time.perf_counter() - t0) * 1000)
+            if stamp:
+                made = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                self.server_part.append((made - wall0) * 1000)
             self.seen += 1
 
 
@@ -237,12 +245,13 @@ async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event, timed: bool)
                     await ws.send(json.dumps({"type": "pong"}))
                 continue
             if kind in ("nvr_offline", "nvr_online"):
-                fleet.saw((msg.get("nvrId"), kind))
+                fleet.saw((msg.get("nvrId"), kind), msg.get("timestamp"))
             elif kind == "camera-status-update":
                 camera = msg.get("camera") or {}
                 reach = camera.get("reachability")
                 if reach:
-                    fleet.saw((msg.get("cameraId") or camera.get("id"), reach))
+                    camera_id = msg.get("cameraId") or camera.get("id")
+                    fleet.saw((camera_id, reach), msg.get("timestamp"))
             elif kind == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
 
@@ -405,6 +414,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "latency_p99_ms": _pct(lat, 0.99),
         "latency_max_ms": round(max(lat), 1) if lat else None,
         "latency_mean_ms": round(statistics.fmean(lat), 1) if lat else None,
+        "server_part_p50_ms": _pct(fleet.server_part, 0.5),
+        "server_part_p99_ms": _pct(fleet.server_part, 0.99),
         "agent_errors_by_code": dict(fleet.errors),
         "register_retries": fleet.register_retries,
         "hub_messages_per_dashboard_per_s": round(per_dash, 1),
