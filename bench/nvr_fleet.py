@@ -256,8 +256,11 @@ async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event, timed: bool)
                 await ws.send(json.dumps({"type": "pong"}))
 
 
-def start_server(port: int, data: Path, heartbeat: float) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, data: Path, heartbeat: float, database_url: str | None
+) -> subprocess.Popen[bytes]:
     env = {
+        **({"BEHOLDER_DATABASE_URL": database_url} if database_url else {}),
         **os.environ,
         "BEHOLDER_DATA_DIR": str(data),
         "BEHOLDER_ADMIN_PASSWORD": PW,
@@ -326,7 +329,19 @@ async def camera_ids(c: httpx.AsyncClient, token: str, agent: Agent) -> None:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     port = _port()
     data = Path(tempfile.mkdtemp(prefix="beholder-nvr-fleet-"))
-    proc = start_server(port, data, args.heartbeat)
+    database_url = None
+    if args.postgres:
+        import asyncpg
+
+        name = f"beholder_bench_{os.getpid()}"
+        conn = await asyncpg.connect(args.postgres)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+        database_url = (
+            args.postgres.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            + f"/{name}"
+        )
+    proc = start_server(port, data, args.heartbeat, database_url)
     server = psutil.Process(proc.pid)
     base = f"http://127.0.0.1:{port}"
     fleet = Fleet(base, f"ws://127.0.0.1:{port}/api/nvrs/ws", args.heartbeat)
@@ -393,10 +408,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+    if args.postgres:
+        conn = await asyncpg.connect(args.postgres)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
     cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     lat = fleet.latencies
     per_dash = fleet.dashboard_messages / max(1, args.dashboards) / window_s
     return {
+        "database": "postgresql" if args.postgres else "sqlite",
         "agents": args.agents,
         "channels": args.channels,
         "cameras": args.agents * args.channels,
@@ -435,6 +455,13 @@ def main() -> None:
     ap.add_argument("--dashboards", type=int, default=5)
     ap.add_argument("--disconnect-share", type=float, default=0.2)
     ap.add_argument("--heartbeat", type=float, default=10.0)
+    ap.add_argument(
+        "--postgres",
+        default=None,
+        metavar="ADMIN_URL",
+        help="run the server on a fresh PostgreSQL database created through this admin URL "
+        "(e.g. postgresql://postgres@127.0.0.1:5432/postgres); default: SQLite",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     result = asyncio.run(run(args))
