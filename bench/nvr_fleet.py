@@ -257,7 +257,7 @@ async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event, timed: bool)
 
 
 def start_server(
-    port: int, data: Path, heartbeat: float, database_url: str | None
+    port: int, data: Path, heartbeat: float, database_url: str | None, profile: str | None
 ) -> subprocess.Popen[bytes]:
     env = {
         **({"BEHOLDER_DATABASE_URL": database_url} if database_url else {}),
@@ -274,7 +274,13 @@ def start_server(
     }
     log = open(data / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     return subprocess.Popen(
-        [sys.executable, "-m", "beholder", "serve"],
+        [
+            sys.executable,
+            *(["-m", "cProfile", "-o", profile] if profile else []),
+            "-m",
+            "beholder",
+            "serve",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -341,7 +347,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             args.postgres.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
             + f"/{name}"
         )
-    proc = start_server(port, data, args.heartbeat, database_url)
+    proc = start_server(port, data, args.heartbeat, database_url, args.profile)
     server = psutil.Process(proc.pid)
     base = f"http://127.0.0.1:{port}"
     fleet = Fleet(base, f"ws://127.0.0.1:{port}/api/nvrs/ws", args.heartbeat)
@@ -462,6 +468,7 @@ def main() -> None:
         help="run the server on a fresh PostgreSQL database created through this admin URL "
         "(e.g. postgresql://postgres@127.0.0.1:5432/postgres); default: SQLite",
     )
+    ap.add_argument("--profile", default=None, help="cProfile the server into this file")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     result = asyncio.run(run(args))
