@@ -125,6 +125,7 @@ def create_app(
     # per connection (bench/hub_fanout).
     app.router.add_websocket_route("/ws", _hub_endpoint)
     app.router.add_websocket_route("/api/streams/ws", _relay_endpoint)
+    app.router.add_websocket_route("/api/nvrs/ws", _nvr_agent_endpoint)
     app.include_router(system.metrics_router)
     if settings.cors_origins:
         app.add_middleware(
@@ -168,6 +169,15 @@ async def _relay_endpoint(websocket: WebSocket) -> None:
         await websocket.close(code=1013)
         return
     await relay.endpoint(websocket)
+
+
+async def _nvr_agent_endpoint(websocket: WebSocket) -> None:
+    """``/api/nvrs/ws``: the NVR agents' socket (:mod:`beholder.realtime.agents`)."""
+    state: AppState = websocket.app.state.beholder
+    if state.agents is None:
+        await websocket.close(code=1013)
+        return
+    await state.agents.endpoint(websocket)
 
 
 __all__ = ["ErrorCode", "create_app"]

@@ -16,6 +16,7 @@ from beholder.contracts.resources import AlertOut
 from beholder.db.engine import Database
 from beholder.health import HealthChecker, WorkerTracker
 from beholder.nvr.service import NvrService
+from beholder.realtime.agents import AgentSocket
 from beholder.realtime.hub import Hub
 from beholder.realtime.relay.directory import NO_SOCKETS, StreamSockets
 
@@ -62,6 +63,7 @@ class AppState:
     relay: StreamSockets = NO_SOCKETS
     relay_alerts: Callable[[AlertOut], Awaitable[None]] | None = None
     nvr: NvrService | None = None
+    agents: AgentSocket | None = None
 
     @property
     def fleet(self) -> NvrService:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 from starlette.types import Message
 
 from beholder.auth.roles import Principal
@@ -33,6 +34,9 @@ log = structlog.get_logger(__name__)
 
 Authenticate = Callable[[str], Awaitable[Principal]]
 Decode = Callable[[Connection, Message], "dict[str, Any] | None"]
+RefusalMessage = Callable[[ErrorCode, str], BaseModel]
+"""Builds the ``error`` message a refused connection gets before its close (the hub's
+``error_message`` by default; the NVR agent socket sends its own shape)."""
 
 _CLOSE_FOR_CODE = {
     ErrorCode.UNAUTHORIZED: CLOSE_UNAUTHORIZED,
@@ -107,12 +111,14 @@ async def sign_in(
     settings: HubSettings,
     counters: Counters,
     decode: Decode,
+    refuse: RefusalMessage = error_message,
 ) -> tuple[Principal, str | None] | None:
     """``(principal, lastAlertId or None)`` once ``conn`` proved who it is; ``None`` when it
     left or was refused (an ``error`` message was sent and the close started, counted in
     ``counters.auth_failures``). ``token``: from the subprotocol, else read from the first
     message (``decode`` turns a received frame into a JSON object or raises ``ProtocolError``).
-    Never raises for client behaviour (see :func:`check_in`)."""
+    Never raises for client behaviour (see :func:`check_in`). ``refuse(code, message)`` builds
+    the ``error`` sent before the close."""
 
     async def first_message() -> dict[str, Any] | None:
         return decode(conn, await conn.websocket.receive())
@@ -126,12 +132,12 @@ async def sign_in(
         if result.too_big:
             counters.invalid_messages += 1
             await conn.close(
-                CLOSE_TOO_BIG, "message too big", error_message(result.code, result.message)
+                CLOSE_TOO_BIG, "message too big", refuse(result.code, result.message)
             )
             return None
         counters.auth_failures += 1
         close_code = _CLOSE_FOR_CODE.get(result.code, CLOSE_INTERNAL)
-        await conn.close(close_code, "unauthorized", error_message(result.code, result.message))
+        await conn.close(close_code, "unauthorized", refuse(result.code, result.message))
         return None
     principal, data = result
     try:
@@ -139,7 +145,7 @@ async def sign_in(
     except ProtocolError as exc:
         counters.auth_failures += 1
         await conn.close(
-            CLOSE_UNAUTHORIZED, "unauthorized", error_message(ErrorCode.UNAUTHORIZED, exc.message)
+            CLOSE_UNAUTHORIZED, "unauthorized", refuse(ErrorCode.UNAUTHORIZED, exc.message)
         )
         return None
     return principal, last_alert_id
