@@ -12,6 +12,8 @@ import { StartupGate } from './pages/StartupScreen';
 // Secondary routes are split out of the initial bundle.
 const CamerasPage = lazy(() => import('./pages/CamerasPage'));
 const AlertsPage = lazy(() => import('./pages/AlertsPage'));
+const OperationsPage = lazy(() => import('./pages/OperationsPage'));
+const NvrsPage = lazy(() => import('./pages/NvrsPage'));
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -31,6 +33,8 @@ function Authed() {
         <Route index element={<DashboardPage />} />
         <Route path="cameras" element={<CamerasPage />} />
         <Route path="alerts" element={<AlertsPage />} />
+        <Route path="operations" element={<OperationsPage />} />
+        <Route path="nvrs" element={<NvrsPage />} />
         <Route path="*" element={<DashboardPage />} />
       </Route>
     </Routes>

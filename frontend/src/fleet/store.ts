@@ -1,0 +1,252 @@
+/**
+ * The fleet's real-time state (NVRs, summary statistics, recent events), fed by the hub
+ * batches of the shared real-time store (one batch per animation frame).
+ *
+ * NVR status changes commit with the batch that carried them (rendered on the next frame);
+ * the summary counters and the recent-events list commit at most every `slowIntervalMs`
+ * (500 ms, the plan's figure). Timers and the clock are injectable for the tests.
+ */
+import type { Alert } from '../api/types';
+import type { FleetCamera, Nvr, NvrOnlineOffline, SummaryStats } from './types';
+
+export type FleetEventKind = 'nvr-online' | 'nvr-offline' | 'camera-online' | 'camera-offline' | 'alert';
+
+export interface FleetEvent {
+  /** Stable key for lists. */
+  key: string;
+  kind: FleetEventKind;
+  /** ISO time of the event (server time when given). */
+  at: string;
+  title: string;
+  detail: string | null;
+  nvrId: string | null;
+  cameraId: string | null;
+  severity: Alert['severity'] | null;
+}
+
+export interface FleetState {
+  /** NVRs as the hub last described them (full NvrOut), by id. */
+  nvrs: Readonly<Record<string, Nvr>>;
+  /** The latest summary (hub or REST, whichever is newer). */
+  summary: SummaryStats | null;
+  /** Epoch ms of the last change applied (the page's "last update"). */
+  lastUpdate: number | null;
+  /** Recent NVR/camera status changes and alerts, newest first. */
+  events: readonly FleetEvent[];
+  /** Bumped when an NVR this tab has not listed appears (refetch the lists). */
+  listVersion: number;
+}
+
+export interface FleetStoreOptions {
+  now?: () => number;
+  setTimer?: (cb: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+  slowIntervalMs?: number;
+  maxEvents?: number;
+}
+
+interface HubLike {
+  type: string;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+function nvrLabel(n: { deviceName?: string | null; hostname: string }): string {
+  return n.deviceName || n.hostname;
+}
+
+function cameraEvent(cam: FleetCamera, at: string): FleetEvent | null {
+  const r = cam.reachability;
+  if (r !== 'online' && r !== 'offline') return null;
+  return {
+    key: `cam:${cam.id}:${r}:${at}`,
+    kind: r === 'online' ? 'camera-online' : 'camera-offline',
+    at,
+    title: `${cam.name} ${r}`,
+    detail: cam.reachabilityDetail ?? null,
+    nvrId: cam.nvrId ?? null,
+    cameraId: cam.id,
+    severity: null,
+  };
+}
+
+function nvrEvent(ev: NvrOnlineOffline): FleetEvent {
+  const online = ev.type === 'nvr_online';
+  const n = ev.camerasUpdated;
+  return {
+    key: `nvr:${ev.nvrId}:${ev.type}:${ev.timestamp}`,
+    kind: online ? 'nvr-online' : 'nvr-offline',
+    at: ev.timestamp,
+    title: `NVR ${nvrLabel(ev)} ${online ? 'online' : 'offline'}`,
+    detail: `${n} camera${n === 1 ? '' : 's'} ${online ? 'back' : 'affected'}${ev.region ? ` · ${ev.region}` : ''}`,
+    nvrId: ev.nvrId,
+    cameraId: null,
+    severity: online ? null : 'high',
+  };
+}
+
+function alertEvent(a: Alert): FleetEvent {
+  return {
+    key: `alert:${a.id}`,
+    kind: 'alert',
+    at: a.createdAt,
+    title: a.message || a.type,
+    detail: a.type,
+    nvrId: null,
+    cameraId: a.cameraId ?? null,
+    severity: a.severity,
+  };
+}
+
+export class FleetStore {
+  private state: FleetState = { nvrs: {}, summary: null, lastUpdate: null, events: [], listVersion: 0 };
+  private readonly listeners = new Set<() => void>();
+  private pendingSummary: SummaryStats | null = null;
+  private pendingEvents: FleetEvent[] = [];
+  private lastSlowAt = -Infinity;
+  private slowTimer: unknown = null;
+  /** Last reachability seen per camera: an event only when it changes. */
+  private readonly reach = new Map<string, string>();
+  private readonly now: () => number;
+  private readonly setTimer: (cb: () => void, ms: number) => unknown;
+  private readonly clearTimer: (h: unknown) => void;
+  private readonly slowIntervalMs: number;
+  private readonly maxEvents: number;
+  commits = 0;
+
+  constructor(opts: FleetStoreOptions = {}) {
+    this.now = opts.now ?? (() => Date.now());
+    this.setTimer = opts.setTimer ?? ((cb, ms) => setTimeout(cb, ms));
+    this.clearTimer = opts.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
+    this.slowIntervalMs = opts.slowIntervalMs ?? 500;
+    this.maxEvents = opts.maxEvents ?? 50;
+  }
+
+  getState = (): FleetState => this.state;
+
+  subscribe = (l: () => void): (() => void) => {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  };
+
+  /** One hub batch (already in arrival order) and the alerts new in it. */
+  apply(events: readonly HubLike[], newAlerts: readonly Alert[] = []): void {
+    let nvrs: Record<string, Nvr> | null = null;
+    let listVersion = this.state.listVersion;
+    for (const raw of events) {
+      const ev = raw as HubLike & Record<string, unknown>;
+      switch (ev.type) {
+        case 'nvr_status_update': {
+          const { type: _t, ...n } = ev as unknown as { type: string } & Nvr;
+          void _t;
+          if (typeof n.id !== 'string') break;
+          if (!(n.id in this.state.nvrs) && !nvrs?.[n.id]) listVersion++;
+          nvrs ??= { ...this.state.nvrs };
+          const prev = nvrs[n.id];
+          // Out-of-order delivery: keep the newer description.
+          if (prev?.updatedAt && n.updatedAt && prev.updatedAt > n.updatedAt) break;
+          nvrs[n.id] = n;
+          break;
+        }
+        case 'nvr_online':
+        case 'nvr_offline': {
+          const e = ev as unknown as NvrOnlineOffline;
+          this.pendingEvents.push(nvrEvent(e));
+          const prev = nvrs?.[e.nvrId] ?? this.state.nvrs[e.nvrId];
+          if (prev) {
+            nvrs ??= { ...this.state.nvrs };
+            nvrs[e.nvrId] = { ...prev, status: e.type === 'nvr_online' ? 'online' : 'offline' };
+          }
+          break;
+        }
+        case 'stats:updated': {
+          if (isObj(ev.summary)) this.offerSummary(ev.summary as unknown as SummaryStats);
+          break;
+        }
+        case 'camera-status-update': {
+          const cam = ev.camera as FleetCamera | null | undefined;
+          if (!isObj(cam) || typeof cam.id !== 'string' || !cam.reachability) break;
+          const before = this.reach.get(cam.id);
+          this.reach.set(cam.id, cam.reachability);
+          // A camera that went with its NVR is told by the NVR's event, not once per camera.
+          if (before === undefined || before === cam.reachability) break;
+          if (/nvr offline/i.test(cam.reachabilityDetail ?? '')) break;
+          const e = cameraEvent(cam, typeof ev.timestamp === 'string' ? ev.timestamp : new Date(this.now()).toISOString());
+          if (e) this.pendingEvents.push(e);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    for (const a of newAlerts) this.pendingEvents.push(alertEvent(a));
+    if (nvrs || listVersion !== this.state.listVersion) {
+      this.commit({ ...this.state, nvrs: nvrs ?? this.state.nvrs, listVersion, lastUpdate: this.now() });
+    }
+    this.maybeFlushSlow();
+  }
+
+  /** A summary from REST (or the hub): kept when it is newer than the one shown. */
+  offerSummary(s: SummaryStats): void {
+    const cur = this.pendingSummary ?? this.state.summary;
+    if (cur && cur.timestamp > s.timestamp) return;
+    this.pendingSummary = s;
+    this.maybeFlushSlow();
+  }
+
+  /** NVRs the REST list returned: the hub's newer descriptions stay, older ones go. */
+  seedNvrs(items: readonly Nvr[]): void {
+    let changed = false;
+    const nvrs = { ...this.state.nvrs };
+    for (const n of items) {
+      const live = nvrs[n.id];
+      if (live && (!n.updatedAt || !live.updatedAt || live.updatedAt > n.updatedAt)) continue;
+      if (live) {
+        delete nvrs[n.id];
+        changed = true;
+      }
+    }
+    if (changed) this.commit({ ...this.state, nvrs });
+  }
+
+  /** Sign-out. */
+  reset(): void {
+    if (this.slowTimer !== null) this.clearTimer(this.slowTimer);
+    this.slowTimer = null;
+    this.pendingSummary = null;
+    this.pendingEvents = [];
+    this.reach.clear();
+    this.commit({ nvrs: {}, summary: null, lastUpdate: null, events: [], listVersion: this.state.listVersion + 1 });
+  }
+
+  private maybeFlushSlow(): void {
+    if (!this.pendingSummary && !this.pendingEvents.length) return;
+    const wait = this.lastSlowAt + this.slowIntervalMs - this.now();
+    if (wait > 0) {
+      this.slowTimer ??= this.setTimer(() => {
+        this.slowTimer = null;
+        this.maybeFlushSlow();
+      }, wait);
+      return;
+    }
+    this.lastSlowAt = this.now();
+    const next = { ...this.state, lastUpdate: this.now() };
+    if (this.pendingSummary) next.summary = this.pendingSummary;
+    if (this.pendingEvents.length) {
+      const fresh = this.pendingEvents.reverse();
+      const seen = new Set(fresh.map((e) => e.key));
+      next.events = [...fresh, ...this.state.events.filter((e) => !seen.has(e.key))]
+        .sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0))
+        .slice(0, this.maxEvents);
+    }
+    this.pendingSummary = null;
+    this.pendingEvents = [];
+    this.commit(next);
+  }
+
+  private commit(next: FleetState): void {
+    this.state = next;
+    this.commits++;
+    for (const l of this.listeners) l();
+  }
+}
