@@ -53,7 +53,7 @@ async def test_camera_status_update_has_one_shape_and_every_message_is_in_the_un
         )
         await api.state.bus.publish(Subjects.STREAM_STATUS, event.to_bytes())
         from_worker = await _next(ws, "camera-status-update", seen)
-        await _next(ws, "stats:updated", seen)
+        await _next(ws, "camera-stats-update", seen)
         await ws.send(json.dumps({"type": "ping"}))
         await _next(ws, "pong", seen)
 
@@ -63,7 +63,8 @@ async def test_camera_status_update_has_one_shape_and_every_message_is_in_the_un
     assert from_worker["status"] == "CONNECTING" and from_worker["attempt"] == 2
     assert from_worker["stats"]["inputFps"] == 3.0 and from_worker["camera"] is None
     kinds = {m["type"] for m in seen}
-    assert {"auth-ok", "error", "subscribed", "camera-status-update", "stats:updated"} <= kinds
+    expected = {"auth-ok", "error", "subscribed", "camera-status-update", "camera-stats-update"}
+    assert expected <= kinds
     for message in seen:
         HUB_MESSAGE.validate_python(message)  # raises when a message left the contract
 

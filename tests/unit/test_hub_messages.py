@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from beholder.contracts import hub
+from beholder.contracts import hub, nvr
 from beholder.contracts.bus import CameraStatus, StreamStats, StreamStatusEvent
 from beholder.contracts.resources import AlertOut, CameraOut
 from support.ids import cam_id
@@ -29,6 +29,38 @@ def _camera() -> CameraOut:
         stats=StreamStats(input_fps=12.0),
         created_at=AT,
         updated_at=AT,
+    )
+
+
+def _nvr() -> nvr.NvrOut:
+    return nvr.NvrOut(
+        id="n1",
+        hostname="site-a-nvr",
+        device_name="Site A",
+        region="north",
+        site=None,
+        model=None,
+        firmware=None,
+        status="online",
+        last_seen=AT,
+        camera_counts=nvr.CameraCounts(total=2, online=1, offline=1, by_status={"OFFLINE": 2}),
+        created_at=AT,
+        updated_at=AT,
+    )
+
+
+def _summary() -> nvr.SummaryStats:
+    return nvr.SummaryStats(
+        nvrs=nvr.NvrCounts(total=1, online=1, offline=0),
+        cameras=nvr.CameraCounts(total=2, online=1, offline=1),
+        regions=[
+            nvr.RegionStats(region="north", nvrs=1, nvrs_online=1, cameras=2, cameras_online=1)
+        ],
+        alerts_by_hour=[
+            nvr.AlertHour(hour=AT, by_type={"system-alert": 1}, by_severity={"high": 1}, total=1)
+        ],
+        alerts_today=1,
+        timestamp=AT,
     )
 
 
@@ -87,7 +119,12 @@ def one_of_each() -> list[BaseModel]:
         hub.alert_message(_alert("stream-error")),
         hub.alert_acknowledged("a1", "c1", "alice", AT),
         hub.health_update(_health()),
-        hub.stats_updated("c1", StreamStats(input_fps=1.0)),
+        hub.camera_stats_update("c1", StreamStats(input_fps=1.0)),
+        hub.nvr_connectivity(True, "n1", "site-a-nvr", "Site A", "north", 0),
+        hub.nvr_connectivity(False, "n1", "site-a-nvr", None, None, 16),
+        hub.nvr_status_update(_nvr()),
+        hub.nvr_deleted("n1"),
+        hub.summary_updated(_summary()),
         hub.stream_status_update("s1", "streaming", AT, "Pixel 8"),
     ]
 

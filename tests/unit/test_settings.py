@@ -18,6 +18,7 @@ from beholder.config import (
     CameraSettings,
     HubSettings,
     LiveViewSettings,
+    NvrSettings,
     RelaySettings,
     Settings,
     SettingsError,
@@ -124,6 +125,21 @@ PREVIOUS_NAMES = {
         ]
     ),
     *(
+        f"BEHOLDER_NVR_{n}"
+        for n in [
+            "HEARTBEAT_SECONDS",
+            "MISSED_HEARTBEATS",
+            "AUTH_TIMEOUT",
+            "PING_INTERVAL",
+            "ALERT_DEDUPE_SECONDS",
+            "CRITICAL_CAMERAS",
+            "MEDIUM_AFTER",
+            "HIGH_AFTER",
+            "STATS_DEBOUNCE",
+            "CAMERA_ALERTS",
+        ]
+    ),
+    *(
         f"BEHOLDER_WORKER_{n}"
         for n in [
             "ALERT_COOLDOWN",
@@ -223,6 +239,7 @@ def test_the_tree_has_one_section_per_part() -> None:
     assert isinstance(s.camera, CameraSettings)
     assert isinstance(s.bus, BusSettings)
     assert isinstance(s.relay, RelaySettings)
+    assert isinstance(s.nvr, NvrSettings)
     assert set(SECTIONS) == {
         Settings,
         WorkerSettings,
@@ -231,6 +248,7 @@ def test_the_tree_has_one_section_per_part() -> None:
         CameraSettings,
         BusSettings,
         RelaySettings,
+        NvrSettings,
     }
 
 

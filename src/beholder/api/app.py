@@ -27,6 +27,7 @@ from beholder.api.web import mount_web
 from beholder.bus import Bus
 from beholder.config import Settings
 from beholder.contracts import hub as hub_messages
+from beholder.contracts import nvr as nvr_messages
 from beholder.contracts import relay as relay_messages
 from beholder.errors import ErrorCode
 
@@ -64,6 +65,9 @@ def _openapi_with_error_shape(app: FastAPI) -> dict[str, Any]:
     # The hub's messages are not REST bodies; publish them so clients generate their types.
     for name, hub_schema in hub_messages.openapi_components().items():
         comps.setdefault(name, hub_schema)
+    # Likewise the NVR agent socket's messages (/api/nvrs/ws), both directions.
+    for name, nvr_schema in nvr_messages.openapi_components().items():
+        comps.setdefault(name, nvr_schema)
     # Likewise the mobile relay's messages (/api/streams/ws), both directions.
     for name, relay_schema in relay_messages.openapi_components().items():
         comps.setdefault(name, relay_schema)

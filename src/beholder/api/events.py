@@ -184,7 +184,7 @@ class EventConsumers:
             await fan_out(
                 self.state,
                 "stats",
-                hub_messages.stats_updated(event.camera_id, event.stats),
+                hub_messages.camera_stats_update(event.camera_id, event.stats),
                 camera_id=event.camera_id,
             )
 

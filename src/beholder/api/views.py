@@ -75,12 +75,16 @@ def camera_dict(row: Any, *, precise: bool = False) -> dict[str, Any]:
         "rtspUrl": mask_rtsp_url(row.rtsp_url),
         "location": row.location,
         "nvrId": row.nvr_id,
+        "nvrChannel": row.nvr_channel,
         "enabled": row.enabled,
         "faceDetectionEnabled": row.face_detection_enabled,
         "status": row.status,
         "statusDetail": detail,
         "errorCode": code,
         "stats": row.stats,
+        "reachability": row.reachability,
+        "reachabilityDetail": row.reachability_detail,
+        "probe": row.probe,
         "createdAt": iso_z(row.created_at),
         "updatedAt": iso_z(row.updated_at),
     }
@@ -93,6 +97,7 @@ def alert_out(alert: Alert) -> AlertOut:
         id=alert.id,
         camera_id=alert.camera_id,
         stream_id=alert.stream_id,
+        nvr_id=alert.nvr_id,
         type=alert.type,  # type: ignore[arg-type]  # DB holds only AlertType values
         severity=alert.severity,  # type: ignore[arg-type]
         message=alert.message,

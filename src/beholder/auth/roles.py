@@ -48,7 +48,8 @@ class Principal:
     """Who is calling: a user (``kind='user'``) or an API key (``kind='api_key'``).
 
     ``id`` is the user id or the key id; ``name`` is the username or key name;
-    ``expires_at`` is the access token's expiry (unix seconds) for users, ``None`` for keys.
+    ``expires_at`` is the access token's expiry (unix seconds) for users, ``None`` for keys;
+    ``nvr_id`` is the NVR an ``nvr`` key is bound to (it acts only as that NVR).
     """
 
     kind: str
@@ -58,6 +59,7 @@ class Principal:
     scope: ApiKeyScope | None = None
     owner_id: str | None = None
     expires_at: float | None = None
+    nvr_id: str | None = None
 
     @property
     def key(self) -> str:

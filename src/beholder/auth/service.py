@@ -186,6 +186,7 @@ def key_principal(row: ApiKey) -> Principal:
         role=SCOPE_ROLE[scope],
         scope=scope,
         owner_id=row.owner_id,
+        nvr_id=row.nvr_id,
     )
 
 

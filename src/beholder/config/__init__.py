@@ -15,7 +15,9 @@ reads its own variables and is handed, alone, to the part that needs it:
 * ``settings.bus``: :class:`BusSettings` (``BEHOLDER_BUS_*``), the bus URL and the NATS
   credentials and TLS files of distributed mode;
 * ``settings.relay``: :class:`RelaySettings` (``BEHOLDER_RELAY_*``), the mobile relay
-  ``/api/streams/ws`` (timeouts, frame and queue sizes, per-principal limits).
+  ``/api/streams/ws`` (timeouts, frame and queue sizes, per-principal limits);
+* ``settings.nvr``: :class:`NvrSettings` (``BEHOLDER_NVR_*``), NVR agents, the offline
+  cascade, its system alerts and the fleet summary's debounce.
 
 Every value is defined once, in this package (one module per section), with its bounds;
 :func:`load_settings` turns a value out of bounds into a :class:`SettingsError` naming the
@@ -32,6 +34,7 @@ from beholder.config.camera import CameraSettings
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
 from beholder.config.loading import SettingsError, env_name, env_variables, load_settings
+from beholder.config.nvr import NvrSettings
 from beholder.config.relay import RelaySettings
 from beholder.config.settings import SECTIONS, Settings
 from beholder.config.types import StrList, StrTuple
@@ -43,6 +46,7 @@ __all__ = [
     "CameraSettings",
     "HubSettings",
     "LiveViewSettings",
+    "NvrSettings",
     "RelaySettings",
     "Settings",
     "SettingsError",

@@ -16,6 +16,7 @@ from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
+from beholder.config.nvr import NvrSettings
 from beholder.config.relay import RelaySettings
 from beholder.config.types import RateLimit, StrList
 from beholder.config.worker import WorkerSettings
@@ -114,6 +115,7 @@ class Settings(BaseSettings):
     camera: CameraSettings = Field(default_factory=lambda: CameraSettings())
     bus: BusSettings = Field(default_factory=lambda: BusSettings())
     relay: RelaySettings = Field(default_factory=lambda: RelaySettings())
+    nvr: NvrSettings = Field(default_factory=lambda: NvrSettings())
 
     @field_validator("admin_password")
     @classmethod
@@ -159,5 +161,6 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     CameraSettings,
     BusSettings,
     RelaySettings,
+    NvrSettings,
 )
 """Every model of the tree; each field that is not itself a section is one variable."""

@@ -9,6 +9,13 @@ a ``subscribe`` named unknown topics.
 The schema of the union is published as the ``HubMessage`` component of the OpenAPI
 document (:func:`openapi_components`), from which the web app's types are generated.
 Client → server messages are parsed in :mod:`beholder.realtime.protocol`.
+
+NVR fleet (issue 11), topic ``nvrs``: ``nvr_online``/``nvr_offline``
+(:class:`NvrConnectivity`), ``nvr_status_update``, ``nvr_deleted`` and the fleet summary
+``stats:updated`` (:class:`SummaryUpdated`, debounced server-side). The plan's
+``camera_status_update`` is this project's ``camera-status-update`` (topic ``cameras``; its
+``camera`` carries reachability); a camera's own figures are ``camera-stats-update`` (topic
+``stats``), called ``stats:updated`` before the summary took that name.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 
 from beholder.contracts.bus import CameraStatus, StreamStats
+from beholder.contracts.nvr import NvrOut, SummaryStats
 from beholder.contracts.resources import (
     AlertMetadata,
     AlertOut,
@@ -151,6 +159,7 @@ class AlertMessage(HubModel):
     id: str
     camera_id: str | None
     stream_id: str | None
+    nvr_id: str | None = None
     severity: AlertSeverity
     message: str
     metadata: AlertMetadata
@@ -196,12 +205,54 @@ class HealthUpdate(HealthOut):
     type: Literal["health-update"] = "health-update"
 
 
-class StatsUpdated(HubModel):
-    """A camera's figures (topic ``stats`` and ``camera:<id>``)."""
+class CameraStatsUpdate(HubModel):
+    """A camera's figures (topic ``stats`` and ``camera:<id>``). Was typed ``stats:updated``
+    before issue 11 gave that name to the fleet summary."""
 
-    type: Literal["stats:updated"] = "stats:updated"
+    type: Literal["camera-stats-update"] = "camera-stats-update"
     camera_id: str
     stats: StreamStats
+
+
+class NvrConnectivity(HubModel):
+    """An NVR came online (``nvr_online``) or went offline (``nvr_offline``) (topic
+    ``nvrs``), sent after the change is persisted. ``camerasUpdated``: how many of its
+    cameras changed reachability with it (each also gets a ``camera-status-update`` on
+    topic ``cameras``)."""
+
+    type: Literal["nvr_online", "nvr_offline"]
+    nvr_id: str
+    hostname: str
+    device_name: str | None
+    region: str | None
+    cameras_updated: int
+    timestamp: UtcDatetime
+
+
+class NvrStatusUpdate(HubModel):
+    """An NVR changed (status, last seen after a return, fields, counts) (topic ``nvrs``):
+    ``nvr`` holds the whole :class:`~beholder.contracts.nvr.NvrOut`."""
+
+    type: Literal["nvr_status_update"] = "nvr_status_update"
+    nvr: NvrOut
+    timestamp: UtcDatetime
+
+
+class NvrDeleted(HubModel):
+    """An NVR was deleted (topic ``nvrs``); its cameras were detached or deleted (each
+    with its own ``camera-status-update`` or ``camera-deleted``)."""
+
+    type: Literal["nvr_deleted"] = "nvr_deleted"
+    nvr_id: str
+    timestamp: UtcDatetime
+
+
+class SummaryUpdated(HubModel):
+    """The fleet summary changed (topic ``nvrs``): the body of ``/api/stats/summary``,
+    pushed at most every ``BEHOLDER_NVR_STATS_DEBOUNCE`` s (0.5 by default)."""
+
+    type: Literal["stats:updated"] = "stats:updated"
+    summary: SummaryStats
 
 
 HubMessage = Annotated[
@@ -218,7 +269,11 @@ HubMessage = Annotated[
     | AlertAcknowledged
     | StreamStatusUpdate
     | HealthUpdate
-    | StatsUpdated,
+    | CameraStatsUpdate
+    | NvrConnectivity
+    | NvrStatusUpdate
+    | NvrDeleted
+    | SummaryUpdated,
     Field(discriminator="type"),
 ]
 """Every message the hub sends, told apart by ``type``."""
@@ -359,9 +414,45 @@ def health_update(snapshot: Mapping[str, Any]) -> HealthUpdate:
     return HealthUpdate.model_validate({**snapshot, "type": "health-update"})
 
 
-def stats_updated(camera_id: str, stats: StreamStats) -> StatsUpdated:
+def camera_stats_update(camera_id: str, stats: StreamStats) -> CameraStatsUpdate:
     """A camera's latest figures."""
-    return StatsUpdated(camera_id=camera_id, stats=stats)
+    return CameraStatsUpdate(camera_id=camera_id, stats=stats)
+
+
+def nvr_connectivity(
+    online: bool,
+    nvr_id: str,
+    hostname: str,
+    device_name: str | None,
+    region: str | None,
+    cameras_updated: int,
+    timestamp: datetime | None = None,
+) -> NvrConnectivity:
+    """``nvr_online`` (``online``) or ``nvr_offline``; ``timestamp`` defaults to now."""
+    return NvrConnectivity(
+        type="nvr_online" if online else "nvr_offline",
+        nvr_id=nvr_id,
+        hostname=hostname,
+        device_name=device_name,
+        region=region,
+        cameras_updated=cameras_updated,
+        timestamp=timestamp or utcnow(),
+    )
+
+
+def nvr_status_update(nvr: NvrOut, timestamp: datetime | None = None) -> NvrStatusUpdate:
+    """An NVR's current state; ``timestamp`` defaults to now."""
+    return NvrStatusUpdate(nvr=nvr, timestamp=timestamp or utcnow())
+
+
+def nvr_deleted(nvr_id: str) -> NvrDeleted:
+    """An NVR is gone (now)."""
+    return NvrDeleted(nvr_id=nvr_id, timestamp=utcnow())
+
+
+def summary_updated(summary: SummaryStats) -> SummaryUpdated:
+    """The fleet summary for the operations view."""
+    return SummaryUpdated(summary=summary)
 
 
 def openapi_components(ref_template: str = "#/components/schemas/{model}") -> dict[str, Any]:

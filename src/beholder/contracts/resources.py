@@ -22,20 +22,50 @@ class ResourceModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+Reachability = Literal["online", "offline", "unknown"]
+"""Whether a camera answers, as its NVR agent's probes and the NVR cascade say (issue 11):
+separate from the lifecycle ``status`` (what the worker does with it)."""
+
+ProbeError = Literal["unauthorized", "timeout", "refused", "not-found", "protocol"]
+"""Why an NVR agent's RTSP probe of a channel failed."""
+
+
+class CameraProbe(ResourceModel):
+    """The last RTSP probe of a camera by its NVR agent: ``latencyMs`` (ms of the
+    ``OPTIONS``/``DESCRIBE`` round trip), the stream's ``codec``/``width``/``height`` when
+    ``DESCRIBE`` answered, ``error`` when it failed, ``checkedAt`` when the server got it."""
+
+    latency_ms: float | None = None
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    error: ProbeError | None = None
+    checked_at: UtcDatetime | None = None
+
+
 class CameraOut(ResourceModel):
-    """A camera as clients see it; ``stats`` as last reported by its worker."""
+    """A camera as clients see it; ``stats`` as last reported by its worker.
+
+    ``nvrId``/``nvrChannel``: the NVR it belongs to and its channel number (``null`` for a
+    camera added by hand); ``reachability``/``reachabilityDetail``: what the NVR agent's
+    probes or the NVR cascade say (``"NVR offline"`` when its NVR went offline, distinct from
+    a camera fault); ``probe``: the last probe's figures."""
 
     id: str
     name: str
     rtsp_url: str = Field(description="Credentials masked, e.g. rtsp://admin:***@host/stream")
     location: str | None
     nvr_id: str | None
+    nvr_channel: int | None = None
     enabled: bool
     face_detection_enabled: bool
     status: CameraStatus
     status_detail: str | None
     error_code: str | None
     stats: StreamStats | None
+    reachability: Reachability = "unknown"
+    reachability_detail: str | None = None
+    probe: CameraProbe | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
 
@@ -76,6 +106,7 @@ class AlertOut(ResourceModel):
     id: str
     camera_id: str | None
     stream_id: str | None
+    nvr_id: str | None = Field(default=None, description="the NVR of a system alert (issue 11)")
     type: AlertType
     severity: AlertSeverity
     message: str

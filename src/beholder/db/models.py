@@ -15,9 +15,11 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.engine import Dialect
@@ -85,6 +87,10 @@ class ApiKey(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     scope: Mapped[str] = mapped_column(String(16))
+    nvr_id: Mapped[str | None] = mapped_column(
+        ForeignKey("nvrs.id", ondelete="CASCADE"), default=None, index=True
+    )
+    """The NVR an ``nvr`` key is bound to (it acts only as that NVR)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -97,21 +103,33 @@ class Nvr(Base):
     hostname: Mapped[str] = mapped_column(String(255), unique=True)
     device_name: Mapped[str | None] = mapped_column(String(255), default=None)
     region: Mapped[str | None] = mapped_column(String(64), default=None)
+    site: Mapped[str | None] = mapped_column(String(128), default=None)
+    model: Mapped[str | None] = mapped_column(String(64), default=None)
+    firmware: Mapped[str | None] = mapped_column(String(64), default=None)
     status: Mapped[str] = mapped_column(String(16), default="offline")
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Camera(Base):
     __tablename__ = "cameras"
+    __table_args__ = (UniqueConstraint("nvr_id", "nvr_channel", name="uq_cameras_nvr_channel"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     rtsp_url: Mapped[str] = mapped_column(Text)  # holds credentials: never returned unmasked
     location: Mapped[str | None] = mapped_column(String(128), default=None)
     nvr_id: Mapped[str | None] = mapped_column(
-        ForeignKey("nvrs.id", ondelete="SET NULL"), default=None
+        ForeignKey("nvrs.id", ondelete="SET NULL"), default=None, index=True
     )
+    nvr_channel: Mapped[int | None] = mapped_column(Integer, default=None)
+    reachability: Mapped[str] = mapped_column(
+        String(16), default="unknown", server_default="unknown"
+    )
+    """``online|offline|unknown``: what the NVR agent's probes / the cascade say."""
+    reachability_detail: Mapped[str | None] = mapped_column(Text, default=None)
+    probe: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     face_detection_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(16), default="OFFLINE")
@@ -158,6 +176,10 @@ class Alert(Base):
     stream_id: Mapped[str | None] = mapped_column(
         ForeignKey("video_streams.id", ondelete="CASCADE"), default=None, index=True
     )
+    nvr_id: Mapped[str | None] = mapped_column(
+        ForeignKey("nvrs.id", ondelete="CASCADE"), default=None, index=True
+    )
+    """The NVR of a system alert about an NVR (issue 11)."""
     type: Mapped[str] = mapped_column(String(32))
     severity: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
