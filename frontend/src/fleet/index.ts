@@ -41,7 +41,7 @@ export function mergeNvrs(rest: readonly Nvr[], live: Readonly<Record<string, Nv
   const out: Nvr[] = [];
   for (const n of rest) {
     const l = live[n.id];
-    out.push(l && (!n.updatedAt || !l.updatedAt || l.updatedAt >= n.updatedAt) ? l : n);
+    out.push(l && l.updatedAt >= n.updatedAt ? l : n);
   }
   return out;
 }

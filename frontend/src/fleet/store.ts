@@ -7,6 +7,7 @@
  * (500 ms, the plan's figure). Timers and the clock are injectable for the tests.
  */
 import type { Alert } from '../api/types';
+import type { ServerEvent } from '../realtime/protocol';
 import type { FleetCamera, Nvr, NvrOnlineOffline, SummaryStats } from './types';
 
 export type FleetEventKind = 'nvr-online' | 'nvr-offline' | 'camera-online' | 'camera-offline' | 'alert';
@@ -44,12 +45,6 @@ export interface FleetStoreOptions {
   slowIntervalMs?: number;
   maxEvents?: number;
 }
-
-interface HubLike {
-  type: string;
-}
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 function nvrLabel(n: { deviceName?: string | null; hostname: string }): string {
   return n.deviceName || n.hostname;
@@ -130,48 +125,45 @@ export class FleetStore {
   };
 
   /** One hub batch (already in arrival order) and the alerts new in it. */
-  apply(events: readonly HubLike[], newAlerts: readonly Alert[] = []): void {
+  apply(events: readonly ServerEvent[], newAlerts: readonly Alert[] = []): void {
     let nvrs: Record<string, Nvr> | null = null;
     let listVersion = this.state.listVersion;
-    for (const raw of events) {
-      const ev = raw as HubLike & Record<string, unknown>;
+    const draft = () => (nvrs ??= { ...this.state.nvrs });
+    for (const ev of events) {
       switch (ev.type) {
         case 'nvr_status_update': {
-          const { type: _t, ...n } = ev as unknown as { type: string } & Nvr;
-          void _t;
-          if (typeof n.id !== 'string') break;
-          if (!(n.id in this.state.nvrs) && !nvrs?.[n.id]) listVersion++;
-          nvrs ??= { ...this.state.nvrs };
-          const prev = nvrs[n.id];
+          const n = ev.nvr;
+          const prev = (nvrs ?? this.state.nvrs)[n.id];
+          if (!prev) listVersion++;
           // Out-of-order delivery: keep the newer description.
-          if (prev?.updatedAt && n.updatedAt && prev.updatedAt > n.updatedAt) break;
-          nvrs[n.id] = n;
+          if (prev && prev.updatedAt > n.updatedAt) break;
+          draft()[n.id] = n;
           break;
         }
         case 'nvr_online':
         case 'nvr_offline': {
-          const e = ev as unknown as NvrOnlineOffline;
-          this.pendingEvents.push(nvrEvent(e));
-          const prev = nvrs?.[e.nvrId] ?? this.state.nvrs[e.nvrId];
-          if (prev) {
-            nvrs ??= { ...this.state.nvrs };
-            nvrs[e.nvrId] = { ...prev, status: e.type === 'nvr_online' ? 'online' : 'offline' };
-          }
+          this.pendingEvents.push(nvrEvent(ev));
+          const prev = (nvrs ?? this.state.nvrs)[ev.nvrId];
+          if (prev) draft()[ev.nvrId] = { ...prev, status: ev.type === 'nvr_online' ? 'online' : 'offline' };
           break;
         }
-        case 'stats:updated': {
-          if (isObj(ev.summary)) this.offerSummary(ev.summary as unknown as SummaryStats);
+        case 'nvr_deleted': {
+          if (ev.nvrId in (nvrs ?? this.state.nvrs)) delete draft()[ev.nvrId];
+          listVersion++;
           break;
         }
+        case 'stats:updated':
+          this.offerSummary(ev.summary);
+          break;
         case 'camera-status-update': {
-          const cam = ev.camera as FleetCamera | null | undefined;
-          if (!isObj(cam) || typeof cam.id !== 'string' || !cam.reachability) break;
+          const cam = ev.camera;
+          if (!cam?.reachability) break;
           const before = this.reach.get(cam.id);
           this.reach.set(cam.id, cam.reachability);
           // A camera that went with its NVR is told by the NVR's event, not once per camera.
           if (before === undefined || before === cam.reachability) break;
           if (/nvr offline/i.test(cam.reachabilityDetail ?? '')) break;
-          const e = cameraEvent(cam, typeof ev.timestamp === 'string' ? ev.timestamp : new Date(this.now()).toISOString());
+          const e = cameraEvent(cam, ev.timestamp ?? new Date(this.now()).toISOString());
           if (e) this.pendingEvents.push(e);
           break;
         }
@@ -200,7 +192,7 @@ export class FleetStore {
     const nvrs = { ...this.state.nvrs };
     for (const n of items) {
       const live = nvrs[n.id];
-      if (live && (!n.updatedAt || !live.updatedAt || live.updatedAt > n.updatedAt)) continue;
+      if (live && live.updatedAt > n.updatedAt) continue;
       if (live) {
         delete nvrs[n.id];
         changed = true;

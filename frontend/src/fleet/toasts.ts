@@ -3,6 +3,7 @@
  * one summary toast when many change at once (a site-wide outage must not bury the screen).
  * Pure, so the tests can check the wording and the grouping.
  */
+import type { ServerEvent } from '../realtime/protocol';
 import type { NvrOnlineOffline } from './types';
 
 export interface ToastSpec {
@@ -17,8 +18,8 @@ export interface ToastSpec {
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
-export function toastsFor(events: readonly { type: string }[], maxSingle = 3): ToastSpec[] {
-  const changes = events.filter((e): e is NvrOnlineOffline => e.type === 'nvr_online' || e.type === 'nvr_offline');
+export function toastsFor(events: readonly ServerEvent[], maxSingle = 3): ToastSpec[] {
+  const changes = events.filter((e): e is Extract<ServerEvent, NvrOnlineOffline> => e.type === 'nvr_online' || e.type === 'nvr_offline');
   // The last word per NVR in this batch is what counts (a flap inside one frame is no news).
   const last = new Map<string, NvrOnlineOffline>();
   for (const e of changes) last.set(e.nvrId, e);

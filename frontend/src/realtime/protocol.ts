@@ -21,7 +21,9 @@ export type CameraStatusUpdate = ServerEventOf<'camera-status-update'>;
 /** `face-detection-alert` (and `alert` for other kinds): an alert, its own type as `alertType`. */
 export type AlertHubMessage = AlertMessage;
 export type HealthUpdate = ServerEventOf<'health-update'>;
-export type StatsUpdated = ServerEventOf<'stats:updated'>;
+/** A camera's stream figures (was `stats:updated` before issue 11; that name now carries the
+ * fleet summary, see fleet/). */
+export type CameraStatsUpdate = ServerEventOf<'camera-stats-update'>;
 
 /** A status the app knows before the hub reports it (the server accepted a command), in the
  * hub's own shape so that the store treats both alike. */

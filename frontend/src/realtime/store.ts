@@ -241,7 +241,7 @@ export class RealtimeStore {
           draft().health = h;
           break;
         }
-        case 'stats:updated': {
+        case 'camera-stats-update': {
           Object.assign(this.pendingStats, parseStats(ev));
           this.slowDirty = true;
           break;
@@ -405,7 +405,7 @@ function newestFirst(a: Alert, b: Alert): number {
   return a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0;
 }
 
-/** The figures of a `stats:updated` message: {cameraId, stats} (what the server sends), or
+/** The figures of a `camera-stats-update` message: {cameraId, stats} (what the server sends), or
  * the map shapes {cameras: {id: stats}} / {stats: {id: stats}} of other producers. */
 export function parseStats(message: unknown): Record<string, StreamStats> {
   const out: Record<string, StreamStats> = {};

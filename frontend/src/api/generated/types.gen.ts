@@ -27,9 +27,41 @@ export type AlertAcknowledged = {
      */
     cameraId: string | null;
     /**
+     * Streamid
+     */
+    streamId: string | null;
+    /**
      * Type
      */
     type: 'alert-acknowledged';
+};
+
+/**
+ * AlertHour
+ *
+ * Alerts created in one UTC hour starting at ``hour`` (ISO Z), by type and severity.
+ */
+export type AlertHour = {
+    /**
+     * Byseverity
+     */
+    bySeverity: {
+        [key: string]: number;
+    };
+    /**
+     * Bytype
+     */
+    byType: {
+        [key: string]: number;
+    };
+    /**
+     * Hour
+     */
+    hour: string;
+    /**
+     * Total
+     */
+    total: number;
 };
 
 /**
@@ -51,7 +83,7 @@ export type AlertMessage = {
     /**
      * Alerttype
      */
-    alertType: 'face-detection' | 'system-alert' | 'stream-error';
+    alertType: 'face-detection' | 'system-alert' | 'stream-error' | 'ml-alert';
     /**
      * Cameraid
      */
@@ -103,9 +135,17 @@ export type AlertMessage = {
         [key: string]: unknown;
     };
     /**
+     * Nvrid
+     */
+    nvrId: string | null;
+    /**
      * Severity
      */
     severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Source
+     */
+    source: string | null;
     /**
      * Streamid
      */
@@ -187,9 +227,21 @@ export type AlertOut = {
         [key: string]: unknown;
     };
     /**
+     * Nvrid
+     *
+     * the NVR of a system alert (issue 11)
+     */
+    nvrId?: string | null;
+    /**
      * Severity
      */
     severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Source
+     *
+     * who raised it (stream alerts): api_key:<id>, user:<id> or worker:<id>
+     */
+    source?: string | null;
     /**
      * Streamid
      */
@@ -203,7 +255,7 @@ export type AlertOut = {
     /**
      * Type
      */
-    type: 'face-detection' | 'system-alert' | 'stream-error';
+    type: 'face-detection' | 'system-alert' | 'stream-error' | 'ml-alert';
 };
 
 /**
@@ -321,6 +373,37 @@ export type AuthOk = {
 };
 
 /**
+ * CameraCounts
+ *
+ * Cameras by reachability (``online``/``offline``/``unknown``, summing to ``total``)
+ * and by lifecycle status (``byStatus``: ``{"PROCESSING": n, …}``, only statuses present).
+ */
+export type CameraCounts = {
+    /**
+     * Bystatus
+     */
+    byStatus: {
+        [key: string]: number;
+    };
+    /**
+     * Offline
+     */
+    offline: number;
+    /**
+     * Online
+     */
+    online: number;
+    /**
+     * Total
+     */
+    total: number;
+    /**
+     * Unknown
+     */
+    unknown: number;
+};
+
+/**
  * CameraCreate
  */
 export type CameraCreate = {
@@ -370,6 +453,11 @@ export type CameraDeleted = {
  * CameraOut
  *
  * A camera as clients see it; ``stats`` as last reported by its worker.
+ *
+ * ``nvrId``/``nvrChannel``: the NVR it belongs to and its channel number (``null`` for a
+ * camera added by hand); ``reachability``/``reachabilityDetail``: what the NVR agent's
+ * probes or the NVR cascade say (``"NVR offline"`` when its NVR went offline, distinct from
+ * a camera fault); ``probe``: the last probe's figures.
  */
 export type CameraOut = {
     /**
@@ -401,9 +489,22 @@ export type CameraOut = {
      */
     name: string;
     /**
+     * Nvrchannel
+     */
+    nvrChannel?: number | null;
+    /**
      * Nvrid
      */
     nvrId: string | null;
+    probe?: CameraProbe | null;
+    /**
+     * Reachability
+     */
+    reachability?: 'online' | 'offline' | 'unknown';
+    /**
+     * Reachabilitydetail
+     */
+    reachabilityDetail?: string | null;
     /**
      * Rtspurl
      *
@@ -420,6 +521,58 @@ export type CameraOut = {
      * Updatedat
      */
     updatedAt: string;
+};
+
+/**
+ * CameraProbe
+ *
+ * The last RTSP probe of a camera by its NVR agent: ``latencyMs`` (ms of the
+ * ``OPTIONS``/``DESCRIBE`` round trip), the stream's ``codec``/``width``/``height`` when
+ * ``DESCRIBE`` answered, ``error`` when it failed, ``checkedAt`` when the server got it.
+ */
+export type CameraProbe = {
+    /**
+     * Checkedat
+     */
+    checkedAt?: string | null;
+    /**
+     * Codec
+     */
+    codec?: string | null;
+    /**
+     * Error
+     */
+    error?: 'unauthorized' | 'timeout' | 'refused' | 'not-found' | 'protocol' | null;
+    /**
+     * Height
+     */
+    height?: number | null;
+    /**
+     * Latencyms
+     */
+    latencyMs?: number | null;
+    /**
+     * Width
+     */
+    width?: number | null;
+};
+
+/**
+ * CameraStatsUpdate
+ *
+ * A camera's figures (topic ``stats`` and ``camera:<id>``). Was typed ``stats:updated``
+ * before issue 11 gave that name to the fleet summary.
+ */
+export type CameraStatsUpdate = {
+    /**
+     * Cameraid
+     */
+    cameraId: string;
+    stats: StreamStats;
+    /**
+     * Type
+     */
+    type: 'camera-stats-update';
 };
 
 /**
@@ -499,6 +652,43 @@ export type CameraUpdate = {
      * Rtspurl
      */
     rtspUrl?: string | null;
+};
+
+/**
+ * ChannelProbe
+ *
+ * One channel's probe: ``reachable``; ``latencyMs`` the RTSP round trip (ms);
+ * ``codec``/``width``/``height`` when ``DESCRIBE`` answered; ``error`` why not.
+ */
+export type ChannelProbe = {
+    /**
+     * Codec
+     */
+    codec?: string | null;
+    /**
+     * Error
+     */
+    error?: 'unauthorized' | 'timeout' | 'refused' | 'not-found' | 'protocol' | null;
+    /**
+     * Height
+     */
+    height?: number | null;
+    /**
+     * Latencyms
+     */
+    latencyMs?: number | null;
+    /**
+     * Number
+     */
+    number: number;
+    /**
+     * Reachable
+     */
+    reachable: boolean;
+    /**
+     * Width
+     */
+    width?: number | null;
 };
 
 /**
@@ -687,10 +877,20 @@ export type HubMessage = ({
 } & AlertMessage) | ({
     type: 'alert-acknowledged';
 } & AlertAcknowledged) | ({
+    type: 'stream-status-update';
+} & StreamStatusUpdate) | ({
     type: 'health-update';
 } & HealthUpdate) | ({
+    type: 'camera-stats-update';
+} & CameraStatsUpdate) | ({
+    type: 'nvr_offline' | 'nvr_online';
+} & NvrConnectivity) | ({
+    type: 'nvr_status_update';
+} & NvrStatusUpdate) | ({
+    type: 'nvr_deleted';
+} & NvrDeleted) | ({
     type: 'stats:updated';
-} & StatsUpdated);
+} & SummaryUpdated);
 
 /**
  * HubPrincipal
@@ -752,6 +952,466 @@ export type MediaSignRequest = {
      * A media path of this api: /api/cameras/{id}/snapshot.jpg, /api/cameras/{id}/mjpeg or /api/alerts/{id}/snapshot.jpg
      */
     path: string;
+};
+
+/**
+ * NvrAuth
+ *
+ * First message: an API key of scope ``nvr`` (bound to one NVR).
+ */
+export type NvrAuth = {
+    /**
+     * Token
+     */
+    token: string;
+    /**
+     * Type
+     */
+    type: 'auth';
+};
+
+/**
+ * NvrAuthOk
+ *
+ * Authentication accepted; ``pingInterval`` in s.
+ */
+export type NvrAuthOk = {
+    /**
+     * Pinginterval
+     */
+    pingInterval: number;
+    principal: NvrPrincipal;
+    /**
+     * Type
+     */
+    type: 'auth-ok';
+};
+
+/**
+ * NvrChannel
+ *
+ * One channel of the NVR: ``number`` (1..9999), an optional ``name`` (default
+ * ``"<deviceName> ch<n>"``) and its RTSP ``url`` (credentials allowed: stored like any
+ * camera URL, never returned unmasked).
+ */
+export type NvrChannel = {
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Number
+     */
+    number: number;
+    /**
+     * Url
+     */
+    url: string;
+};
+
+/**
+ * NvrClientMessage
+ *
+ * Every JSON message an NVR agent sends on /api/nvrs/ws, told apart by `type`.
+ */
+export type NvrClientMessage = ({
+    type: 'auth';
+} & NvrAuth) | ({
+    type: 'register';
+} & NvrRegister) | ({
+    type: 'heartbeat';
+} & NvrHeartbeat) | ({
+    type: 'probe-report';
+} & NvrProbeReport) | ({
+    type: 'ping';
+} & NvrClientPing) | ({
+    type: 'pong';
+} & NvrClientPong);
+
+/**
+ * NvrClientPing
+ *
+ * Agent heartbeat at the socket level (answered with ``pong``); ``ts`` unix ms.
+ */
+export type NvrClientPing = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * NvrClientPong
+ *
+ * Answer to the server's ``ping``.
+ */
+export type NvrClientPong = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * NvrConnectivity
+ *
+ * An NVR came online (``nvr_online``) or went offline (``nvr_offline``) (topic
+ * ``nvrs``), sent after the change is persisted. ``camerasUpdated``: how many of its
+ * cameras changed reachability with it (each also gets a ``camera-status-update`` on
+ * topic ``cameras``).
+ */
+export type NvrConnectivity = {
+    /**
+     * Camerasupdated
+     */
+    camerasUpdated: number;
+    /**
+     * Devicename
+     */
+    deviceName: string | null;
+    /**
+     * Hostname
+     */
+    hostname: string;
+    /**
+     * Nvrid
+     */
+    nvrId: string;
+    /**
+     * Region
+     */
+    region: string | null;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'nvr_online' | 'nvr_offline';
+};
+
+/**
+ * NvrCounts
+ */
+export type NvrCounts = {
+    /**
+     * Offline
+     */
+    offline: number;
+    /**
+     * Online
+     */
+    online: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * NvrDeleted
+ *
+ * An NVR was deleted (topic ``nvrs``); its cameras were detached or deleted (each
+ * with its own ``camera-status-update`` or ``camera-deleted``).
+ */
+export type NvrDeleted = {
+    /**
+     * Nvrid
+     */
+    nvrId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'nvr_deleted';
+};
+
+/**
+ * NvrError
+ *
+ * A refused message or a failure; the socket stays open unless a close follows.
+ */
+export type NvrError = {
+    error: NvrErrorDetail;
+    /**
+     * Type
+     */
+    type: 'error';
+};
+
+/**
+ * NvrErrorDetail
+ *
+ * The one error shape (DESIGN §6).
+ */
+export type NvrErrorDetail = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Correlationid
+     */
+    correlationId: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Severity
+     */
+    severity: 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+};
+
+/**
+ * NvrHeartbeat
+ *
+ * The agent is alive (every ``heartbeatSeconds``); ``ts`` its unix ms.
+ */
+export type NvrHeartbeat = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'heartbeat';
+};
+
+/**
+ * NvrOut
+ *
+ * An NVR as clients see it. ``model``/``firmware`` as its agent reported them;
+ * ``lastSeen``: the last time its agent was heard from (ISO Z, ``null`` if never).
+ */
+export type NvrOut = {
+    cameraCounts: CameraCounts;
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Devicename
+     */
+    deviceName: string | null;
+    /**
+     * Firmware
+     */
+    firmware: string | null;
+    /**
+     * Hostname
+     */
+    hostname: string;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Model
+     */
+    model: string | null;
+    /**
+     * Region
+     */
+    region: string | null;
+    /**
+     * Site
+     */
+    site: string | null;
+    /**
+     * Status
+     */
+    status: 'online' | 'offline';
+    /**
+     * Updatedat
+     */
+    updatedAt: string;
+};
+
+/**
+ * NvrPing
+ *
+ * Server heartbeat; ``ts`` unix ms. Any agent message counts as the answer.
+ */
+export type NvrPing = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * NvrPong
+ *
+ * Answer to an agent ``ping`` (echoes its ``ts``).
+ */
+export type NvrPong = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * NvrPrincipal
+ *
+ * Who the agent authenticated as: the key's name, and the NVR it is bound to.
+ */
+export type NvrPrincipal = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Nvrid
+     */
+    nvrId: string | null;
+};
+
+/**
+ * NvrProbeReport
+ *
+ * Probe results of some or all channels (channels not registered are ignored).
+ */
+export type NvrProbeReport = {
+    /**
+     * Channels
+     */
+    channels: Array<ChannelProbe>;
+    /**
+     * Type
+     */
+    type: 'probe-report';
+};
+
+/**
+ * NvrRegister
+ *
+ * The agent's NVR and its channels. ``hostname`` must be the one its key is bound to
+ * (else ``error`` PERMISSION_DENIED and close 1008). Channel numbers must be unique.
+ */
+export type NvrRegister = {
+    /**
+     * Channels
+     */
+    channels?: Array<NvrChannel>;
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Firmware
+     */
+    firmware?: string | null;
+    /**
+     * Hostname
+     */
+    hostname: string;
+    /**
+     * Model
+     */
+    model?: string | null;
+    /**
+     * Region
+     */
+    region?: string | null;
+    /**
+     * Site
+     */
+    site?: string | null;
+    /**
+     * Type
+     */
+    type: 'register';
+};
+
+/**
+ * NvrRegistered
+ *
+ * Reply to ``register``: the NVR's id, how often to send ``heartbeat`` (s), and how
+ * many cameras the channels created and updated.
+ */
+export type NvrRegistered = {
+    /**
+     * Camerascreated
+     */
+    camerasCreated: number;
+    /**
+     * Camerasupdated
+     */
+    camerasUpdated: number;
+    /**
+     * Heartbeatseconds
+     */
+    heartbeatSeconds: number;
+    /**
+     * Nvrid
+     */
+    nvrId: string;
+    /**
+     * Type
+     */
+    type: 'registered';
+};
+
+/**
+ * NvrServerMessage
+ *
+ * Every JSON message /api/nvrs/ws sends, told apart by `type`.
+ */
+export type NvrServerMessage = ({
+    type: 'auth-ok';
+} & NvrAuthOk) | ({
+    type: 'registered';
+} & NvrRegistered) | ({
+    type: 'error';
+} & NvrError) | ({
+    type: 'ping';
+} & NvrPing) | ({
+    type: 'pong';
+} & NvrPong);
+
+/**
+ * NvrStatusUpdate
+ *
+ * An NVR changed (status, last seen after a return, fields, counts) (topic ``nvrs``):
+ * ``nvr`` holds the whole :class:`~beholder.contracts.nvr.NvrOut`.
+ */
+export type NvrStatusUpdate = {
+    nvr: NvrOut;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'nvr_status_update';
 };
 
 /**
@@ -850,6 +1510,636 @@ export type RefreshRequest = {
      * Refreshtoken
      */
     refreshToken: string;
+};
+
+/**
+ * RegionStats
+ *
+ * One region: its NVRs (and how many are online) and their cameras (and how many are
+ * reachable).
+ */
+export type RegionStats = {
+    /**
+     * Cameras
+     */
+    cameras: number;
+    /**
+     * Camerasonline
+     */
+    camerasOnline: number;
+    /**
+     * Nvrs
+     */
+    nvrs: number;
+    /**
+     * Nvrsonline
+     */
+    nvrsOnline: number;
+    /**
+     * Region
+     */
+    region: string;
+};
+
+/**
+ * RelayAlert
+ *
+ * A persisted alert of ``streamId`` (to its producer and alert consumers);
+ * ``timestamp`` when it was stored, ``source`` who raised it (``api_key:<id>``…).
+ */
+export type RelayAlert = {
+    /**
+     * Alerttype
+     */
+    alertType: string;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * AlertMetadata
+     */
+    metadata: {
+        cameraName?: string;
+        detectedAt?: string;
+        faces?: Array<{
+            /**
+             * Box
+             */
+            box: [
+                number,
+                number,
+                number,
+                number
+            ];
+            /**
+             * Confidence
+             */
+            confidence: number;
+            /**
+             * Trackid
+             */
+            trackId?: number | null;
+        }>;
+        frameHeight?: number | null;
+        frameWidth?: number | null;
+        sourceTs?: number;
+        [key: string]: unknown;
+    };
+    /**
+     * Severity
+     */
+    severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Source
+     */
+    source: string | null;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'alert';
+};
+
+/**
+ * RelayAlertIn
+ *
+ * An alert from an ``ml-service`` subscriber of ``streamId`` (persisted, then sent to
+ * the producer, the alert consumers and the owner's dashboards). ``timestamp``: unix ms.
+ */
+export type RelayAlertIn = {
+    /**
+     * Alerttype
+     */
+    alertType?: 'ml-alert' | 'face-detection';
+    /**
+     * Message
+     */
+    message: string;
+    metadata?: RelayAlertMetadata;
+    /**
+     * Severity
+     */
+    severity: 'low' | 'medium' | 'high' | 'critical';
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp?: number | null;
+    /**
+     * Type
+     */
+    type: 'alert';
+};
+
+/**
+ * RelayAlertMetadata
+ *
+ * What an ML service says about its alert: ``confidence`` 0..1, ``location`` ``{x,y}``
+ * or ``box`` ``[x, y, w, h]`` (source pixels), ``objectType``; other keys are kept as
+ * sent. At most 4096 bytes as JSON.
+ */
+export type RelayAlertMetadata = {
+    /**
+     * Box
+     */
+    box?: [
+        number,
+        number,
+        number,
+        number
+    ] | null;
+    /**
+     * Confidence
+     */
+    confidence?: number | null;
+    location?: RelayPoint | null;
+    /**
+     * Objecttype
+     */
+    objectType?: string | null;
+    [key: string]: unknown;
+};
+
+/**
+ * RelayAuth
+ *
+ * First message: an access token (JWT) or an API key (scope ``mobile``/``ml-service``).
+ */
+export type RelayAuth = {
+    /**
+     * Token
+     */
+    token: string;
+    /**
+     * Type
+     */
+    type: 'auth';
+};
+
+/**
+ * RelayAuthOk
+ *
+ * Authentication accepted; ``pingInterval`` in s.
+ */
+export type RelayAuthOk = {
+    /**
+     * Pinginterval
+     */
+    pingInterval: number;
+    principal: RelayPrincipal;
+    /**
+     * Type
+     */
+    type: 'auth-ok';
+};
+
+/**
+ * RelayClientMessage
+ *
+ * Every JSON message a client sends on /api/streams/ws, told apart by `type`.
+ */
+export type RelayClientMessage = ({
+    type: 'auth';
+} & RelayAuth) | ({
+    type: 'register';
+} & RelayRegister) | ({
+    type: 'subscribe';
+} & RelaySubscribe) | ({
+    type: 'unsubscribe';
+} & RelayUnsubscribe) | ({
+    type: 'video-frame';
+} & RelayVideoFrameIn) | ({
+    type: 'alert';
+} & RelayAlertIn) | ({
+    type: 'ping';
+} & RelayClientPing) | ({
+    type: 'pong';
+} & RelayClientPong);
+
+/**
+ * RelayClientPing
+ *
+ * Client heartbeat (answered with ``pong``); ``ts`` unix ms. Any message counts as alive.
+ */
+export type RelayClientPing = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * RelayClientPong
+ *
+ * Answer to the server's ``ping``; ``ts`` unix ms (echoed, optional).
+ */
+export type RelayClientPong = {
+    /**
+     * Ts
+     */
+    ts?: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * RelayError
+ *
+ * A refused message or a failure; the connection stays open unless a close follows.
+ * ``streamId`` is present only when the error is about one stream.
+ */
+export type RelayError = {
+    error: RelayErrorDetail;
+    /**
+     * Streamid
+     */
+    streamId?: string | null;
+    /**
+     * Type
+     */
+    type: 'error';
+};
+
+/**
+ * RelayErrorDetail
+ *
+ * The one error shape (DESIGN §6): ``code`` an ``ErrorCode`` value, user-safe
+ * ``message``, ``severity``, ``correlationId``.
+ */
+export type RelayErrorDetail = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Correlationid
+     */
+    correlationId: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Severity
+     */
+    severity: 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL';
+};
+
+/**
+ * RelayPing
+ *
+ * Server heartbeat; ``ts`` unix ms. Any client message counts as the answer.
+ */
+export type RelayPing = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'ping';
+};
+
+/**
+ * RelayPoint
+ *
+ * A point in source pixels.
+ */
+export type RelayPoint = {
+    /**
+     * X
+     */
+    x: number;
+    /**
+     * Y
+     */
+    y: number;
+};
+
+/**
+ * RelayPong
+ *
+ * Answer to a client ``ping``; ``ts`` its unix ms (``null`` when it sent none).
+ */
+export type RelayPong = {
+    /**
+     * Ts
+     */
+    ts: number | null;
+    /**
+     * Type
+     */
+    type: 'pong';
+};
+
+/**
+ * RelayPrincipal
+ *
+ * Who the connection authenticated as: user or API key name, and role.
+ */
+export type RelayPrincipal = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Role
+     */
+    role: string;
+};
+
+/**
+ * RelayProducerReplaced
+ *
+ * Another producer registered ``streamId``; this connection is closed next (4409).
+ */
+export type RelayProducerReplaced = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'producer-replaced';
+};
+
+/**
+ * RelayRegister
+ *
+ * A phone becomes the producer of ``streamId`` (its owner only; replaces a previous one).
+ */
+export type RelayRegister = {
+    /**
+     * Clienttype
+     */
+    clientType?: 'mobile';
+    /**
+     * Consumes
+     */
+    consumes?: Array<'alerts'>;
+    /**
+     * Produces
+     */
+    produces?: Array<'video'>;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'register';
+};
+
+/**
+ * RelayRegistered
+ *
+ * This connection is now the producer of ``streamId``.
+ */
+export type RelayRegistered = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'registered';
+};
+
+/**
+ * RelayServerMessage
+ *
+ * Every JSON message /api/streams/ws sends, told apart by `type`.
+ */
+export type RelayServerMessage = ({
+    type: 'auth-ok';
+} & RelayAuthOk) | ({
+    type: 'registered';
+} & RelayRegistered) | ({
+    type: 'subscribed';
+} & RelaySubscribed) | ({
+    type: 'unsubscribed';
+} & RelayUnsubscribed) | ({
+    type: 'video-frame';
+} & RelayVideoFrame) | ({
+    type: 'alert';
+} & RelayAlert) | ({
+    type: 'stream-status';
+} & RelayStreamStatus) | ({
+    type: 'producer-replaced';
+} & RelayProducerReplaced) | ({
+    type: 'stream-deleted';
+} & RelayStreamDeleted) | ({
+    type: 'ping';
+} & RelayPing) | ({
+    type: 'pong';
+} & RelayPong) | ({
+    type: 'error';
+} & RelayError);
+
+/**
+ * RelayStreamDeleted
+ *
+ * ``streamId`` was deleted; its sockets are closed next (4404).
+ */
+export type RelayStreamDeleted = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'stream-deleted';
+};
+
+/**
+ * RelayStreamStatus
+ *
+ * The stream's status changed (to its consumers); ``lastSeen`` ISO Z or ``null``.
+ */
+export type RelayStreamStatus = {
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'stream-status';
+};
+
+/**
+ * RelaySubscribe
+ *
+ * A dashboard or ML service consumes ``streamId``. ``binary``: video as binary frames
+ * (else JSON ``video-frame``); ``produces: ["alerts"]`` only for ``ml-service``.
+ */
+export type RelaySubscribe = {
+    /**
+     * Binary
+     */
+    binary?: boolean;
+    /**
+     * Clienttype
+     */
+    clientType: 'dashboard' | 'ml-service';
+    /**
+     * Consumes
+     */
+    consumes?: Array<'video' | 'alerts'>;
+    /**
+     * Produces
+     */
+    produces?: Array<'alerts'>;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'subscribe';
+};
+
+/**
+ * RelaySubscribed
+ *
+ * This connection now consumes ``consumes`` of ``streamId``.
+ */
+export type RelaySubscribed = {
+    /**
+     * Consumes
+     */
+    consumes: Array<'video' | 'alerts'>;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'subscribed';
+};
+
+/**
+ * RelayUnsubscribe
+ *
+ * Stop consuming ``streamId``.
+ */
+export type RelayUnsubscribe = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'unsubscribe';
+};
+
+/**
+ * RelayUnsubscribed
+ *
+ * This connection no longer consumes ``streamId``.
+ */
+export type RelayUnsubscribed = {
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Type
+     */
+    type: 'unsubscribed';
+};
+
+/**
+ * RelayVideoFrame
+ *
+ * A frame for a video consumer (JSON form): ``data`` base64 JPEG, ``timestamp`` the
+ * producer's unix ms, ``seq`` the stream's frame counter on this instance.
+ */
+export type RelayVideoFrame = {
+    /**
+     * Data
+     */
+    data: string;
+    /**
+     * Seq
+     */
+    seq: number;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: number;
+    /**
+     * Type
+     */
+    type: 'video-frame';
+};
+
+/**
+ * RelayVideoFrameIn
+ *
+ * A JPEG frame from the stream's producer: ``data`` base64 (the decoded size is bounded
+ * by ``BEHOLDER_RELAY_MAX_FRAME_BYTES``), ``timestamp`` unix ms (capture time).
+ */
+export type RelayVideoFrameIn = {
+    /**
+     * Data
+     */
+    data: string;
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     *
+     * unix time, milliseconds
+     */
+    timestamp: number;
+    /**
+     * Type
+     */
+    type: 'video-frame';
 };
 
 /**
@@ -972,23 +2262,6 @@ export type StatsOut = {
 };
 
 /**
- * StatsUpdated
- *
- * A camera's figures (topic ``stats`` and ``camera:<id>``).
- */
-export type StatsUpdated = {
-    /**
-     * Cameraid
-     */
-    cameraId: string;
-    stats: StreamStats;
-    /**
-     * Type
-     */
-    type: 'stats:updated';
-};
-
-/**
  * StreamStats
  *
  * Per-camera ingest/detection/egress figures reported by the worker.
@@ -1075,6 +2348,39 @@ export type StreamStats = {
 };
 
 /**
+ * StreamStatusUpdate
+ *
+ * A mobile stream's status changed (topic ``streams``; only to connections whose
+ * principal owns the stream). ``lastSeen``: ISO Z or ``null``.
+ */
+export type StreamStatusUpdate = {
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Streamid
+     */
+    streamId: string;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+    /**
+     * Type
+     */
+    type: 'stream-status-update';
+};
+
+/**
  * Subscribed
  *
  * The valid topics of a ``subscribe`` (now subscribed).
@@ -1088,6 +2394,50 @@ export type Subscribed = {
      * Type
      */
     type: 'subscribed';
+};
+
+/**
+ * SummaryStats
+ *
+ * The operations view (``GET /api/stats/summary``, hub ``stats:updated``): NVRs and
+ * cameras (``cameras.online/offline/unknown`` by reachability, ``byStatus`` by lifecycle
+ * status), per region (sorted by name), alerts per hour over the last 24 h (24 entries,
+ * oldest first, the last one the current hour), alerts since 00:00 UTC today, and when
+ * the figures were taken (``timestamp``).
+ */
+export type SummaryStats = {
+    /**
+     * Alertsbyhour
+     */
+    alertsByHour: Array<AlertHour>;
+    /**
+     * Alertstoday
+     */
+    alertsToday: number;
+    cameras: CameraCounts;
+    nvrs: NvrCounts;
+    /**
+     * Regions
+     */
+    regions: Array<RegionStats>;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+};
+
+/**
+ * SummaryUpdated
+ *
+ * The fleet summary changed (topic ``nvrs``): the body of ``/api/stats/summary``,
+ * pushed at most every ``BEHOLDER_NVR_STATS_DEBOUNCE`` s (0.5 by default).
+ */
+export type SummaryUpdated = {
+    summary: SummaryStats;
+    /**
+     * Type
+     */
+    type: 'stats:updated';
 };
 
 /**
@@ -1202,7 +2552,7 @@ export type ListAlertsApiAlertsGetData = {
         /**
          * Type
          */
-        type?: 'face-detection' | 'system-alert' | 'stream-error' | null;
+        type?: 'face-detection' | 'system-alert' | 'stream-error' | 'ml-alert' | null;
         /**
          * Since
          */

@@ -1,6 +1,6 @@
 /** Complete hub messages and REST bodies for tests (each test names what it checks). */
 import type { Alert, CameraStatus, HealthStatus, ServiceHealth, StreamStats, SystemHealth } from '../../api/types';
-import { acceptedStatus, type AlertHubMessage, type CameraStatusUpdate, type HealthUpdate, type ServerEvent, type StatsUpdated } from '../protocol';
+import { acceptedStatus, type AlertHubMessage, type CameraStatusUpdate, type HealthUpdate, type ServerEvent, type CameraStatsUpdate } from '../protocol';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 
@@ -28,6 +28,8 @@ export function alertMessage(id: string, sec: number, cameraId = 'cam-1', extra:
     id,
     cameraId,
     streamId: null,
+    nvrId: null,
+    source: null,
     severity: 'medium',
     message: 'Face detected',
     createdAt: `2030-01-01T00:00:${String(sec).padStart(2, '0')}.000Z`,
@@ -44,8 +46,8 @@ export function statusUpdate(cameraId: string, status: CameraStatus, extra: Part
   return { ...acceptedStatus(cameraId, status, T0), ...extra };
 }
 
-export function statsUpdated(cameraId: string, stats: StreamStats): StatsUpdated {
-  return { type: 'stats:updated', cameraId, stats };
+export function statsUpdated(cameraId: string, stats: StreamStats): CameraStatsUpdate {
+  return { type: 'camera-stats-update', cameraId, stats };
 }
 
 export function serviceHealth(name: string, status: HealthStatus): ServiceHealth {
