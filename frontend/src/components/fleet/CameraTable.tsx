@@ -1,0 +1,132 @@
+/**
+ * The cameras table, virtualised (8,000 rows scroll smoothly) and optionally grouped by NVR
+ * or region: a group header row, then its cameras. Only the rows in view are in the DOM;
+ * spacer rows keep the scroll height.
+ */
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { memo, useMemo, useRef } from 'react';
+import type { Camera, CameraStatus } from '../../api/types';
+import type { FleetCamera, Nvr } from '../../fleet/types';
+import { relativeTime } from '../../lib/format';
+import { useRealtime } from '../../realtime';
+import { CameraActions } from '../CameraActions';
+import { StatusBadge } from '../CameraStatus';
+import { ReachabilityBadge } from './FleetUi';
+
+export type GroupBy = '' | 'nvr' | 'region';
+
+export interface CameraRow {
+  camera: FleetCamera;
+  status: CameraStatus;
+}
+
+type Item = { kind: 'group'; key: string; label: string; count: number; offline: number } | ({ kind: 'camera'; key: string } & CameraRow);
+
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+export function groupKey(c: FleetCamera, by: GroupBy, nvrs: ReadonlyMap<string, Nvr>): { key: string; label: string } {
+  const nvr = c.nvrId ? nvrs.get(c.nvrId) : undefined;
+  if (by === 'nvr') return c.nvrId ? { key: c.nvrId, label: nvr ? nvr.deviceName || nvr.hostname : 'Unknown NVR' } : { key: '', label: 'No NVR' };
+  const region = nvr?.region ?? '';
+  return { key: region, label: region || 'No region' };
+}
+
+/** Group headers and rows in display order (groups by label, "No …" last). */
+export function flatten(rows: readonly CameraRow[], by: GroupBy, nvrs: ReadonlyMap<string, Nvr>): Item[] {
+  if (!by) return rows.map((r) => ({ kind: 'camera', key: r.camera.id, ...r }));
+  const groups = new Map<string, { label: string; rows: CameraRow[] }>();
+  for (const r of rows) {
+    const g = groupKey(r.camera, by, nvrs);
+    let e = groups.get(g.key);
+    if (!e) groups.set(g.key, (e = { label: g.label, rows: [] }));
+    e.rows.push(r);
+  }
+  const order = [...groups.entries()].sort(([ka, a], [kb, b]) => (ka === '' ? 1 : kb === '' ? -1 : collator.compare(a.label, b.label)));
+  const out: Item[] = [];
+  for (const [k, g] of order) {
+    out.push({ kind: 'group', key: `g:${k}`, label: g.label, count: g.rows.length, offline: g.rows.filter((r) => r.camera.reachability === 'offline').length });
+    for (const r of g.rows) out.push({ kind: 'camera', key: r.camera.id, ...r });
+  }
+  return out;
+}
+
+const Row = memo(function Row({ r, nvr, attempt, onOpen, onEdit, onDelete }: { r: CameraRow; nvr: Nvr | undefined; attempt: number | null; onOpen: (id: string) => void; onEdit: (c: Camera) => void; onDelete: (c: Camera) => void }) {
+  const { camera, status } = r;
+  return (
+    <tr data-camera-id={camera.id} className="h-[41px] hover:bg-slate-900/60">
+      <td className="px-3 py-2">
+        <button type="button" onClick={() => onOpen(camera.id)} className="font-medium hover:underline focus-visible:outline-2 focus-visible:outline-cyan-400">
+          {camera.name}
+        </button>
+      </td>
+      <td className="px-3 py-2">
+        <StatusBadge status={status} attempt={attempt} />
+      </td>
+      <td className="hidden px-3 py-2 sm:table-cell">
+        <ReachabilityBadge value={camera.reachability} detail={camera.reachabilityDetail} />
+      </td>
+      <td className="hidden max-w-[12rem] truncate px-3 py-2 text-slate-300 md:table-cell">
+        {nvr ? `${nvr.deviceName || nvr.hostname}${camera.nvrChannel != null ? ` · ch${camera.nvrChannel}` : ''}` : '—'}
+      </td>
+      <td className="hidden px-3 py-2 text-slate-300 lg:table-cell">{nvr?.region ?? camera.location ?? '—'}</td>
+      <td className="hidden max-w-xs truncate px-3 py-2 font-mono text-xs text-slate-400 xl:table-cell" title={camera.rtspUrl}>
+        {camera.rtspUrl}
+      </td>
+      <td className="hidden px-3 py-2 text-slate-400 2xl:table-cell">{relativeTime(camera.updatedAt)}</td>
+      <td className="px-3 py-2">
+        <div className="flex justify-end">
+          <CameraActions camera={camera} status={status} onEdit={onEdit} onDelete={onDelete} compact />
+        </div>
+      </td>
+    </tr>
+  );
+});
+
+const COLS = 8;
+
+export function CameraTable({ rows, groupBy, nvrs, onOpen, onEdit, onDelete }: { rows: readonly CameraRow[]; groupBy: GroupBy; nvrs: ReadonlyMap<string, Nvr>; onOpen: (id: string) => void; onEdit: (c: Camera) => void; onDelete: (c: Camera) => void }) {
+  const live = useRealtime((s) => s.cameras);
+  const items = useMemo(() => flatten(rows, groupBy, nvrs), [rows, groupBy, nvrs]);
+  const scroller = useRef<HTMLDivElement>(null);
+  const v = useVirtualizer({ count: items.length, getScrollElement: () => scroller.current, estimateSize: (i) => (items[i]!.kind === 'group' ? 33 : 41), overscan: 10, getItemKey: (i) => items[i]!.key });
+  const vis = v.getVirtualItems();
+  const top = vis[0]?.start ?? 0;
+  const bottom = v.getTotalSize() - (vis.at(-1)?.end ?? 0);
+  return (
+    <div ref={scroller} data-testid="camera-scroller" className="max-h-[max(24rem,calc(100dvh-20rem))] overflow-auto rounded-lg border border-slate-800">
+      <table className="w-full text-left text-sm" aria-rowcount={items.length + 1}>
+        <caption className="sr-only">Cameras</caption>
+        <thead className="sticky top-0 z-10 bg-slate-900 text-xs uppercase text-slate-400">
+          <tr>
+            <th scope="col" className="px-3 py-2">Name</th>
+            <th scope="col" className="px-3 py-2">Status</th>
+            <th scope="col" className="hidden px-3 py-2 sm:table-cell">Reachability</th>
+            <th scope="col" className="hidden px-3 py-2 md:table-cell">NVR</th>
+            <th scope="col" className="hidden px-3 py-2 lg:table-cell">Region</th>
+            <th scope="col" className="hidden px-3 py-2 xl:table-cell">RTSP URL</th>
+            <th scope="col" className="hidden px-3 py-2 2xl:table-cell">Updated</th>
+            <th scope="col" className="px-3 py-2"><span className="sr-only">Actions</span></th>
+          </tr>
+        </thead>
+        <tbody className="divide-y divide-slate-800">
+          {top > 0 && <tr aria-hidden="true" style={{ height: top }} />}
+          {vis.map((vi) => {
+            const it = items[vi.index]!;
+            if (it.kind === 'group') {
+              return (
+                <tr key={it.key} data-group={it.label} className="h-[33px] bg-slate-900/80">
+                  <th scope="rowgroup" colSpan={COLS} className="px-3 py-1.5 text-xs font-semibold text-slate-300">
+                    {it.label} <span className="font-normal text-slate-400">· {it.count} camera{it.count === 1 ? '' : 's'}</span>
+                    {it.offline > 0 && <span className="ml-2 font-normal text-red-300">{it.offline} offline</span>}
+                  </th>
+                </tr>
+              );
+            }
+            return <Row key={it.key} r={it} nvr={it.camera.nvrId ? nvrs.get(it.camera.nvrId) : undefined} attempt={live[it.camera.id]?.attempt ?? null} onOpen={onOpen} onEdit={onEdit} onDelete={onDelete} />;
+          })}
+          {bottom > 0 && <tr aria-hidden="true" style={{ height: bottom }} />}
+        </tbody>
+      </table>
+    </div>
+  );
+}
