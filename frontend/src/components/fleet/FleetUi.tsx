@@ -63,8 +63,8 @@ export function AnimatedNumber({ value, className }: { value: number; className?
     }
     const t0 = performance.now();
     let raf = 0;
-    const step = (t: number) => {
-      const k = Math.min(1, (t - t0) / 300);
+    const step = () => {
+      const k = Math.min(1, Math.max(0, (performance.now() - t0) / 300));
       setShown(Math.round(start + (value - start) * k));
       if (k < 1) raf = requestAnimationFrame(step);
       else setFlash(false);
