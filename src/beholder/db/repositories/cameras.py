@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from beholder.db.models import Camera
-from beholder.errors import Conflict, NotFound
+from beholder.db.models import Camera, Nvr
+from beholder.errors import Conflict, InvalidInput, NotFound
 from beholder.messages import CameraStatus, utcnow
 
 
@@ -80,3 +83,184 @@ async def set_status(
         cam.stats = stats
     cam.updated_at = utcnow()
     return cam
+
+
+# -- NVR channels and reachability (issue 11) ------------------------------------------------
+
+
+@dataclass(slots=True)
+class CameraFilter:
+    """Filters of ``GET /api/cameras``; ``None`` means no filter."""
+
+    nvr_id: str | None = None
+    region: str | None = None
+    reachability: str | None = None
+
+
+async def list_rows_filtered(session: AsyncSession, flt: CameraFilter) -> list[Any]:
+    """Cameras matching ``flt`` as Core rows, by name (``region``: of the camera's NVR)."""
+    table = Camera.__table__
+    q = select(table).order_by(table.c.name)
+    if flt.nvr_id is not None:
+        q = q.where(table.c.nvr_id == flt.nvr_id)
+    if flt.reachability is not None:
+        q = q.where(table.c.reachability == flt.reachability)
+    if flt.region is not None:
+        q = q.where(
+            table.c.nvr_id.in_(select(Nvr.id).where(Nvr.region == flt.region).scalar_subquery())
+        )
+    return list((await session.execute(q)).all())
+
+
+def _channel_cursor(channel: int | None, name: str) -> str:
+    raw = json.dumps([channel, name]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _channel_position(cursor: str) -> tuple[int, str]:
+    try:
+        channel, name = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return (int(channel) if channel is not None else _NO_CHANNEL), str(name)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("The page cursor is not valid.", detail=str(exc)) from exc
+
+
+_NO_CHANNEL = 1_000_000
+"""Sort key of a camera without a channel (after every channel, 1..9999)."""
+
+
+async def nvr_page(
+    session: AsyncSession, nvr_id: str, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """An NVR's cameras as Core rows, by channel number (cameras without one last) then
+    name, ``limit`` at a time, and the cursor of the next page (or ``None``)."""
+    table = Camera.__table__
+    key = func.coalesce(table.c.nvr_channel, _NO_CHANNEL)
+    q = select(table).where(table.c.nvr_id == nvr_id)
+    if cursor:
+        c_key, c_name = _channel_position(cursor)
+        q = q.where(or_(key > c_key, and_(key == c_key, table.c.name > c_name)))
+    q = q.order_by(key, table.c.name).limit(limit + 1)
+    rows = list((await session.execute(q)).all())
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, _channel_cursor(rows[-1].nvr_channel, rows[-1].name)
+    return rows, None
+
+
+async def _free_name(session: AsyncSession, wanted: str, hostname: str, own_id: str | None) -> str:
+    """``wanted`` if no other camera has it, else ``"<wanted> (<hostname>)"``, else that with
+    a number: importing a channel never fails on a name someone already took."""
+    candidates = [wanted, f"{wanted} ({hostname})"]
+    candidates += [f"{wanted} ({hostname}) {i}" for i in range(2, 50)]
+    for name in candidates:
+        name = name[:128]
+        taken = (
+            await session.execute(select(Camera.id).where(Camera.name == name))
+        ).scalar_one_or_none()
+        if taken is None or taken == own_id:
+            return name
+    raise Conflict("A camera with this name already exists.")
+
+
+async def upsert_channel(
+    session: AsyncSession,
+    nvr_id: str,
+    hostname: str,
+    channel: int,
+    name: str,
+    url: str,
+    *,
+    explicit_name: bool,
+) -> tuple[Camera, bool, bool]:
+    """Create or update the camera of ``channel`` of NVR ``nvr_id`` (idempotent by NVR and
+    channel). A new camera is enabled, face detection on, ``OFFLINE`` (ready to start),
+    reachability ``unknown``. An existing one gets the new ``url``, and ``name`` only when
+    the agent gave one (``explicit_name``): an operator's rename of an unnamed channel
+    stays. Returns ``(camera, created, changed)``."""
+    cam = (
+        await session.execute(
+            select(Camera).where(Camera.nvr_id == nvr_id, Camera.nvr_channel == channel)
+        )
+    ).scalar_one_or_none()
+    if cam is None:
+        cam = Camera(
+            name=await _free_name(session, name, hostname, None),
+            rtsp_url=url,
+            nvr_id=nvr_id,
+            nvr_channel=channel,
+            enabled=True,
+            face_detection_enabled=True,
+        )
+        session.add(cam)
+        await flush_unique(session)
+        return cam, True, True
+    changed = False
+    if cam.rtsp_url != url:
+        cam.rtsp_url = url
+        changed = True
+    if explicit_name and cam.name != name:
+        new_name = await _free_name(session, name, hostname, cam.id)
+        if new_name != cam.name:
+            cam.name = new_name
+            changed = True
+    if changed:
+        cam.updated_at = utcnow()
+        await flush_unique(session)
+    return cam, False, changed
+
+
+async def of_nvr(session: AsyncSession, nvr_id: str) -> list[Camera]:
+    """Every camera of the NVR, by channel."""
+    q = select(Camera).where(Camera.nvr_id == nvr_id).order_by(Camera.nvr_channel, Camera.name)
+    return list((await session.execute(q)).scalars())
+
+
+async def set_reachability_for_nvr(
+    session: AsyncSession,
+    nvr_id: str,
+    reachability: str,
+    detail: str | None,
+    *,
+    only_detail: str | None = None,
+) -> list[Camera]:
+    """Set the reachability (and its detail) of every camera of the NVR that is not in it
+    already (with ``only_detail``: only those whose current detail is that, e.g. to undo
+    the cascade's ``"NVR offline"`` and nothing else). Returns the cameras that changed."""
+    q = select(Camera).where(Camera.nvr_id == nvr_id, Camera.reachability != reachability)
+    if only_detail is not None:
+        q = q.where(Camera.reachability_detail == only_detail)
+    cams = list((await session.execute(q)).scalars())
+    now = utcnow()
+    for cam in cams:
+        cam.reachability = reachability
+        cam.reachability_detail = detail
+        cam.updated_at = now
+    return cams
+
+
+async def apply_probe(
+    session: AsyncSession,
+    nvr_id: str,
+    channel: int,
+    reachability: str,
+    detail: str | None,
+    probe: dict[str, Any],
+) -> tuple[Camera | None, str | None]:
+    """Record a probe of ``channel`` of NVR ``nvr_id`` (``probe``: the JSON of
+    ``CameraProbe``). Returns ``(camera, previous reachability)``; ``(None, None)`` for a
+    channel with no camera."""
+    cam = (
+        await session.execute(
+            select(Camera).where(Camera.nvr_id == nvr_id, Camera.nvr_channel == channel)
+        )
+    ).scalar_one_or_none()
+    if cam is None:
+        return None, None
+    previous = cam.reachability
+    cam.probe = probe
+    if previous != reachability or cam.reachability_detail != detail:
+        cam.reachability = reachability
+        cam.reachability_detail = detail
+        cam.updated_at = utcnow()
+    return cam, previous
