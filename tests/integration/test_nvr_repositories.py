@@ -123,7 +123,9 @@ async def test_status_transitions_are_reported_once(db: Database) -> None:
     async with db.session() as s:
         assert (await nvrs_repo.get(s, ids["delta-nvr"])).last_seen_at == at
         later = at + timedelta(seconds=10)
-        await nvrs_repo.touch(s, ids["delta-nvr"], later)
+        assert await nvrs_repo.touch_online(s, ids["delta-nvr"], later)
+        assert not await nvrs_repo.touch_online(s, ids["charlie-nvr"], later)
+        assert await nvrs_repo.silent_ids(s, later) == [ids["bravo-nvr"]]
     async with db.session() as s:
         assert (await nvrs_repo.get(s, ids["delta-nvr"])).last_seen_at == later
         assert set(await nvrs_repo.online_ids(s)) == {ids["bravo-nvr"], ids["delta-nvr"]}

@@ -21,7 +21,17 @@ from beholder.api.errors import install_error_handlers
 from beholder.api.lifecycle import running_services
 from beholder.api.middleware.http import HttpMiddleware
 from beholder.api.middleware.rate_limit import RateLimiter
-from beholder.api.routers import alerts, api_keys, auth, cameras, media, system, users
+from beholder.api.routers import (
+    alerts,
+    api_keys,
+    auth,
+    cameras,
+    media,
+    nvrs,
+    stats,
+    system,
+    users,
+)
 from beholder.api.state import AppState
 from beholder.api.web import mount_web
 from beholder.bus import Bus
@@ -104,7 +114,7 @@ def create_app(
     )
     app.openapi = lambda: _openapi_with_error_shape(app)  # type: ignore[method-assign]
     install_error_handlers(app)
-    for module in (auth, users, api_keys, cameras, alerts, media, system):
+    for module in (auth, users, api_keys, cameras, alerts, media, nvrs, stats, system):
         # Routers carry their full "/api/..." prefix so that route templates in logs and
         # metrics are the real paths.
         app.include_router(module.router)

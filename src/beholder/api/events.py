@@ -157,6 +157,7 @@ class EventConsumers:
             if cam.status == CameraStatus.STOPPED and event.status.is_running and not cam.enabled:
                 # A late event from a session that was already stopped must not revive it.
                 return
+            status_changed = cam.status != event.status.value
             await cameras_repo.set_status(
                 s,
                 event.camera_id,
@@ -180,6 +181,8 @@ class EventConsumers:
             correlation_id=event.correlation_id,
         )
         await fan_out(self.state, "cameras", status_msg, camera_id=event.camera_id)
+        if status_changed and self.state.nvr is not None:
+            self.state.nvr.summary.poke()  # cameras by status
         if event.stats is not None:
             await fan_out(
                 self.state,
@@ -243,6 +246,8 @@ class EventConsumers:
             await s.commit()
             alert_msg = hub_messages.alert_message(alert_out(alert))
         await fan_out(self.state, "alerts", alert_msg, camera_id=event.camera_id)
+        if self.state.nvr is not None:
+            self.state.nvr.summary.poke()  # alerts per hour
         self._alerts_since_prune += 1
         if self._alerts_since_prune >= _PRUNE_EVERY:
             self._alerts_since_prune = 0

@@ -2,7 +2,8 @@
 
 :func:`running_services` starts, in order: the data dir and secret, the migrations, the
 database (first admin), the bus, the connection registry's re-check, the dashboard hub, the
-health checker, the bus consumers (with the ``auth.revoked`` listener),
+health checker, the bus consumers (with the ``auth.revoked`` listener), the NVR fleet
+service (silence monitor, debounced fleet summary),
 for ``serve`` the in-process worker and its live-view egress, the first health check and
 the health loop, then the camera reconciliation in the background. Each step registers how
 to undo itself as soon as it has something to undo, so:
@@ -30,7 +31,7 @@ from beholder.api.middleware.rate_limit import RateLimiter
 from beholder.api.reconcile import reconcile_cameras
 from beholder.api.revocation import RevocationListener
 from beholder.api.state import AppState
-from beholder.api.views import alert_message
+from beholder.api.views import alert_message, alert_out, camera_out, public_camera
 from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.media import MediaSigner
 from beholder.auth.service import AuthService
@@ -40,6 +41,7 @@ from beholder.bootstrap import ensure_admin
 from beholder.bus import Bus, create_bus
 from beholder.config import Settings
 from beholder.contracts import hub as hub_messages
+from beholder.contracts.hub import HubMessage
 from beholder.db.engine import Database, prepare_data_dir
 from beholder.db.migrate import upgrade_async
 from beholder.db.repositories import alerts as alerts_repo
@@ -51,6 +53,7 @@ from beholder.health import (
     media_check,
     worker_check,
 )
+from beholder.nvr.service import Hooks, NvrService
 from beholder.realtime.hub import Hub
 
 log = structlog.get_logger(__name__)
@@ -195,6 +198,10 @@ async def running_services(
             revocations = RevocationListener(state)
             _undo(stack, "revocation listener", revocations.stop)
             await revocations.start()
+        async with _step("nvr fleet"):
+            state.nvr = NvrService(settings, db, the_bus, _nvr_hooks(state))
+            _undo(stack, "nvr fleet", state.nvr.stop)
+            await state.nvr.start()
         if role == "serve" and settings.run_worker:
             await _start_worker(stack, state)
         async with _step("health checker"):
@@ -259,6 +266,19 @@ def _health_checker(
             "media": media_check(workers, started, grace),
         },
         interval=settings.health_interval,
+    )
+
+
+def _nvr_hooks(state: AppState) -> Hooks:
+    """The api side of what :class:`NvrService` needs: hub fan-out and public views."""
+
+    async def publish(topic: str, message: HubMessage, camera_id: str | None) -> None:
+        await fan_out(state, topic, message, camera_id=camera_id)
+
+    return Hooks(
+        publish=publish,
+        camera=lambda cam: public_camera(camera_out(cam)),
+        alert=lambda row: hub_messages.alert_message(alert_out(row)),
     )
 
 

@@ -150,6 +150,7 @@ class ApiKeyOut(ApiModel):
     prefix: str
     scope: ApiKeyScope
     owner_id: str | None
+    nvr_id: str | None = Field(default=None, description="the NVR an `nvr` key is bound to")
     created_at: UtcDatetime
     last_used_at: UtcDatetime | None
     revoked_at: UtcDatetime | None

@@ -13,6 +13,7 @@ from beholder.bus.base import Bus
 from beholder.config import Settings
 from beholder.db.engine import Database
 from beholder.health import HealthChecker, WorkerTracker
+from beholder.nvr.service import NvrService
 from beholder.realtime.hub import Hub
 
 if TYPE_CHECKING:
@@ -30,7 +31,9 @@ class AppState:
     ``serve`` (``None`` for ``api``); ``media`` signs and checks media URLs
     (:mod:`beholder.auth.media`); ``connections`` leases the hub sockets, MJPEG streams
     and WHEP sessions by principal so that revocation ends them; ``started_at`` is
-    ``time.monotonic()`` at start-up.
+    ``time.monotonic()`` at start-up; ``nvr`` is the NVR fleet service (the agent socket's
+    calls, the offline cascade, the debounced fleet summary: :mod:`beholder.nvr.service`),
+    set by the lifecycle right after the bus consumers.
     """
 
     settings: Settings
@@ -46,3 +49,11 @@ class AppState:
     started_at: float = field(default_factory=time.monotonic)
     worker: WorkerManager | None = None
     egress: EgressHub | None = None
+    nvr: NvrService | None = None
+
+    @property
+    def fleet(self) -> NvrService:
+        """:attr:`nvr`, which every started api instance has."""
+        if self.nvr is None:
+            raise RuntimeError("the NVR service is not started")
+        return self.nvr

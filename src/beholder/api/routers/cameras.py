@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep, ViewerDep
 from beholder.api.events import broadcast_camera, broadcast_camera_deleted
@@ -22,6 +22,7 @@ from beholder.api.state import AppState
 from beholder.api.views import camera_dict, camera_out, sees_precise_status
 from beholder.camera_networks import AddressRefused
 from beholder.config import CameraSettings
+from beholder.contracts.resources import Reachability
 from beholder.contracts.subjects import snapshot_subject
 from beholder.db.models import Camera
 from beholder.db.repositories import cameras as cameras_repo
@@ -70,9 +71,20 @@ async def send_command(
 
 
 @router.get("", response_model=Page[CameraOut])
-async def list_cameras(principal: ViewerDep, session: SessionDep) -> Response:
-    """Every camera, by name (the status detail as :func:`sees_precise_status` allows)."""
-    rows = await cameras_repo.list_rows(session)
+async def list_cameras(
+    principal: ViewerDep,
+    session: SessionDep,
+    nvr_id: Annotated[str | None, Query(alias="nvrId", max_length=64)] = None,
+    region: Annotated[str | None, Query(max_length=64, description="its NVR's region")] = None,
+    reachability: Annotated[Reachability | None, Query()] = None,
+) -> Response:
+    """Every camera, by name (the status detail as :func:`sees_precise_status` allows);
+    filters: ``nvrId``, ``region`` (of the camera's NVR), ``reachability``."""
+    if nvr_id is None and region is None and reachability is None:
+        rows = await cameras_repo.list_rows(session)
+    else:
+        flt = cameras_repo.CameraFilter(nvr_id=nvr_id, region=region, reachability=reachability)
+        rows = await cameras_repo.list_rows_filtered(session, flt)
     precise = sees_precise_status(principal)
     body = orjson.dumps({"items": [camera_dict(r, precise=precise) for r in rows]})
     return Response(body, media_type="application/json")

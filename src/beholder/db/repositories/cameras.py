@@ -239,6 +239,18 @@ async def set_reachability_for_nvr(
     return cams
 
 
+def record_probe(cam: Camera, reachability: str, detail: str | None, probe: dict[str, Any]) -> bool:
+    """Store a probe of ``cam`` (``probe``: the JSON of ``CameraProbe``) and its
+    reachability; True when the reachability or its detail changed."""
+    cam.probe = probe
+    if cam.reachability == reachability and cam.reachability_detail == detail:
+        return False
+    cam.reachability = reachability
+    cam.reachability_detail = detail
+    cam.updated_at = utcnow()
+    return True
+
+
 async def apply_probe(
     session: AsyncSession,
     nvr_id: str,
@@ -247,9 +259,8 @@ async def apply_probe(
     detail: str | None,
     probe: dict[str, Any],
 ) -> tuple[Camera | None, str | None]:
-    """Record a probe of ``channel`` of NVR ``nvr_id`` (``probe``: the JSON of
-    ``CameraProbe``). Returns ``(camera, previous reachability)``; ``(None, None)`` for a
-    channel with no camera."""
+    """Record a probe of ``channel`` of NVR ``nvr_id`` (see :func:`record_probe`). Returns
+    ``(camera, previous reachability)``; ``(None, None)`` for a channel with no camera."""
     cam = (
         await session.execute(
             select(Camera).where(Camera.nvr_id == nvr_id, Camera.nvr_channel == channel)
@@ -258,9 +269,5 @@ async def apply_probe(
     if cam is None:
         return None, None
     previous = cam.reachability
-    cam.probe = probe
-    if previous != reachability or cam.reachability_detail != detail:
-        cam.reachability = reachability
-        cam.reachability_detail = detail
-        cam.updated_at = utcnow()
+    record_probe(cam, reachability, detail, probe)
     return cam, previous

@@ -192,9 +192,21 @@ async def set_status(
     return bool(getattr(result, "rowcount", 0))
 
 
-async def touch(session: AsyncSession, nvr_id: str, at: datetime) -> None:
-    """Record that the NVR's agent was heard from at ``at``."""
-    await session.execute(update(Nvr).where(Nvr.id == nvr_id).values(last_seen_at=at))
+async def touch_online(session: AsyncSession, nvr_id: str, at: datetime) -> bool:
+    """Record that the agent of an ``online`` NVR was heard from at ``at`` (one
+    ``UPDATE``); False when the NVR is not online (the caller brings it back)."""
+    result = await session.execute(
+        update(Nvr).where(Nvr.id == nvr_id, Nvr.status == "online").values(last_seen_at=at)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def silent_ids(session: AsyncSession, cutoff: datetime) -> list[str]:
+    """Ids of ``online`` NVRs not heard from since ``cutoff``."""
+    q = select(Nvr.id).where(
+        Nvr.status == "online", or_(Nvr.last_seen_at.is_(None), Nvr.last_seen_at < cutoff)
+    )
+    return list((await session.execute(q)).scalars())
 
 
 async def online_ids(session: AsyncSession) -> list[str]:
