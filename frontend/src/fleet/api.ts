@@ -1,17 +1,8 @@
 /** REST calls of the NVR fleet (DESIGN §6, issue 11). */
 import { request } from '../api/http';
-import type { Page } from '../api/types';
-import type { FleetCamera, Nvr, NvrCreate, NvrKeyCreated, NvrList, NvrUpdate, SummaryStats } from './types';
+import type { Nvr, NvrCameraList, NvrCreate, NvrKeyCreated, NvrList, NvrQuery, NvrUpdate, SummaryStats } from './types';
 
 const enc = encodeURIComponent;
-
-export interface NvrQuery {
-  status?: string;
-  region?: string;
-  q?: string;
-  limit?: number;
-  cursor?: string;
-}
 
 export const fleetApi = {
   listNvrs: (q: NvrQuery = {}) => request<NvrList>('/api/nvrs', { query: { ...q } }),
@@ -32,7 +23,7 @@ export const fleetApi = {
   updateNvr: (id: string, body: NvrUpdate) => request<Nvr>(`/api/nvrs/${enc(id)}`, { method: 'PATCH', json: body }),
   deleteNvr: (id: string, cameras: 'detach' | 'delete') =>
     request<void>(`/api/nvrs/${enc(id)}`, { method: 'DELETE', query: { cameras } }),
-  nvrCameras: (id: string) => request<Page<FleetCamera>>(`/api/nvrs/${enc(id)}/cameras`, { query: { limit: 500 } }),
+  nvrCameras: (id: string) => request<NvrCameraList>(`/api/nvrs/${enc(id)}/cameras`, { query: { limit: 500 } }),
   createKey: (id: string) => request<NvrKeyCreated>(`/api/nvrs/${enc(id)}/keys`, { method: 'POST' }),
   summary: () => request<SummaryStats>('/api/stats/summary'),
 };

@@ -20,25 +20,9 @@ export type SummaryUpdated = G.SummaryUpdated;
 export type FleetCamera = G.CameraOut;
 export type Reachability = NonNullable<FleetCamera['reachability']>;
 
-// contracts/nvr.py's REST bodies; the schema publishes them with the /api/nvrs routes
-// (i11-api), then these four become aliases like the rest.
-export interface NvrList {
-  items: Nvr[];
-  nextCursor?: string | null;
-  counts: { status: Record<string, number>; region: Record<string, number> };
-}
-export interface NvrCreate {
-  hostname: string;
-  deviceName?: string | null;
-  region?: string | null;
-  site?: string | null;
-}
-export type NvrUpdate = Partial<NvrCreate>;
-export interface NvrKeyCreated {
-  key: string;
-  keyId: string;
-  name: string;
-  nvrId: string;
-  installCommand: string;
-  createdAt: string;
-}
+export type NvrList = G.NvrList;
+export type NvrCameraList = G.NvrCameraList;
+export type NvrCreate = G.NvrCreate;
+export type NvrUpdate = G.NvrPatch;
+export type NvrKeyCreated = G.NvrKeyCreated;
+export type NvrQuery = NonNullable<G.ListNvrsApiNvrsGetData['query']>;

@@ -296,6 +296,12 @@ export type ApiKeyCreated = {
      */
     name: string;
     /**
+     * Nvrid
+     *
+     * the NVR an `nvr` key is bound to
+     */
+    nvrId?: string | null;
+    /**
      * Ownerid
      */
     ownerId: string | null;
@@ -330,6 +336,12 @@ export type ApiKeyOut = {
      * Name
      */
     name: string;
+    /**
+     * Nvrid
+     *
+     * the NVR an `nvr` key is bound to
+     */
+    nvrId?: string | null;
     /**
      * Ownerid
      */
@@ -988,6 +1000,22 @@ export type NvrAuthOk = {
 };
 
 /**
+ * NvrCameraList
+ *
+ * A page of ``GET /api/nvrs/{id}/cameras``, by channel number then name.
+ */
+export type NvrCameraList = {
+    /**
+     * Items
+     */
+    items: Array<CameraOut>;
+    /**
+     * Nextcursor
+     */
+    nextCursor: string | null;
+};
+
+/**
  * NvrChannel
  *
  * One channel of the NVR: ``number`` (1..9999), an optional ``name`` (default
@@ -1118,6 +1146,30 @@ export type NvrCounts = {
 };
 
 /**
+ * NvrCreate
+ *
+ * ``POST /api/nvrs`` (admin). The agent fills in model/firmware when it registers.
+ */
+export type NvrCreate = {
+    /**
+     * Devicename
+     */
+    deviceName?: string | null;
+    /**
+     * Hostname
+     */
+    hostname: string;
+    /**
+     * Region
+     */
+    region?: string | null;
+    /**
+     * Site
+     */
+    site?: string | null;
+};
+
+/**
  * NvrDeleted
  *
  * An NVR was deleted (topic ``nvrs``); its cameras were detached or deleted (each
@@ -1192,6 +1244,92 @@ export type NvrHeartbeat = {
 };
 
 /**
+ * NvrKeyCreate
+ *
+ * ``POST /api/nvrs/{id}/keys`` (admin): an optional key name (default
+ * ``nvr-<hostname>``).
+ */
+export type NvrKeyCreate = {
+    /**
+     * Name
+     */
+    name?: string | null;
+};
+
+/**
+ * NvrKeyCreated
+ *
+ * A new ``nvr`` key bound to one NVR: ``key`` is shown this once; ``installCommand``
+ * runs the agent with it (``beholder nvr-agent --server <url> --api-key <key> --config
+ * nvr.yaml``).
+ */
+export type NvrKeyCreated = {
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Installcommand
+     */
+    installCommand: string;
+    /**
+     * Key
+     */
+    key: string;
+    /**
+     * Keyid
+     */
+    keyId: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Nvrid
+     */
+    nvrId: string;
+};
+
+/**
+ * NvrList
+ *
+ * A page of ``GET /api/nvrs``, by hostname.
+ */
+export type NvrList = {
+    counts: NvrListCounts;
+    /**
+     * Items
+     */
+    items: Array<NvrOut>;
+    /**
+     * Nextcursor
+     */
+    nextCursor: string | null;
+};
+
+/**
+ * NvrListCounts
+ *
+ * How many NVRs match the text filter (``q``) per status and per region (NVRs without
+ * a region are not counted under ``region``), whatever the status/region filters: the
+ * numbers of the filter chips.
+ */
+export type NvrListCounts = {
+    /**
+     * Region
+     */
+    region: {
+        [key: string]: number;
+    };
+    /**
+     * Status
+     */
+    status: {
+        [key: string]: number;
+    };
+};
+
+/**
  * NvrOut
  *
  * An NVR as clients see it. ``model``/``firmware`` as its agent reported them;
@@ -1243,6 +1381,31 @@ export type NvrOut = {
      * Updatedat
      */
     updatedAt: string;
+};
+
+/**
+ * NvrPatch
+ *
+ * ``PATCH /api/nvrs/{id}`` (admin): the fields given change (``null`` clears the
+ * optional ones).
+ */
+export type NvrPatch = {
+    /**
+     * Devicename
+     */
+    deviceName?: string | null;
+    /**
+     * Hostname
+     */
+    hostname?: string | null;
+    /**
+     * Region
+     */
+    region?: string | null;
+    /**
+     * Site
+     */
+    site?: string | null;
 };
 
 /**
@@ -3293,7 +3456,22 @@ export type RefreshApiAuthRefreshPostResponse = RefreshApiAuthRefreshPostRespons
 export type ListCamerasApiCamerasGetData = {
     body?: never;
     path?: never;
-    query?: never;
+    query?: {
+        /**
+         * Nvrid
+         */
+        nvrId?: string | null;
+        /**
+         * Region
+         *
+         * its NVR's region
+         */
+        region?: string | null;
+        /**
+         * Reachability
+         */
+        reachability?: 'online' | 'offline' | 'unknown' | null;
+    };
     url: '/api/cameras';
 };
 
@@ -4450,6 +4628,599 @@ export type SignMediaApiMediaSignPostResponses = {
 };
 
 export type SignMediaApiMediaSignPostResponse = SignMediaApiMediaSignPostResponses[keyof SignMediaApiMediaSignPostResponses];
+
+export type ListNvrsApiNvrsGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'online' | 'offline' | null;
+        /**
+         * Region
+         */
+        region?: string | null;
+        /**
+         * Q
+         *
+         * text in hostname, name…
+         */
+        q?: string | null;
+        /**
+         * Limit
+         *
+         * items per page
+         */
+        limit?: number;
+        /**
+         * Cursor
+         *
+         * from the previous page
+         */
+        cursor?: string | null;
+    };
+    url: '/api/nvrs';
+};
+
+export type ListNvrsApiNvrsGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListNvrsApiNvrsGetError = ListNvrsApiNvrsGetErrors[keyof ListNvrsApiNvrsGetErrors];
+
+export type ListNvrsApiNvrsGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: NvrList;
+};
+
+export type ListNvrsApiNvrsGetResponse = ListNvrsApiNvrsGetResponses[keyof ListNvrsApiNvrsGetResponses];
+
+export type CreateNvrApiNvrsPostData = {
+    body: NvrCreate;
+    path?: never;
+    query?: never;
+    url: '/api/nvrs';
+};
+
+export type CreateNvrApiNvrsPostErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type CreateNvrApiNvrsPostError = CreateNvrApiNvrsPostErrors[keyof CreateNvrApiNvrsPostErrors];
+
+export type CreateNvrApiNvrsPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: NvrOut;
+};
+
+export type CreateNvrApiNvrsPostResponse = CreateNvrApiNvrsPostResponses[keyof CreateNvrApiNvrsPostResponses];
+
+export type DeleteNvrApiNvrsNvrIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Nvr Id
+         */
+        nvr_id: string;
+    };
+    query?: {
+        /**
+         * Cameras
+         *
+         * required: `detach` keeps the cameras (without NVR), `delete` stops and deletes them
+         */
+        cameras?: 'detach' | 'delete' | null;
+    };
+    url: '/api/nvrs/{nvr_id}';
+};
+
+export type DeleteNvrApiNvrsNvrIdDeleteErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type DeleteNvrApiNvrsNvrIdDeleteError = DeleteNvrApiNvrsNvrIdDeleteErrors[keyof DeleteNvrApiNvrsNvrIdDeleteErrors];
+
+export type DeleteNvrApiNvrsNvrIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteNvrApiNvrsNvrIdDeleteResponse = DeleteNvrApiNvrsNvrIdDeleteResponses[keyof DeleteNvrApiNvrsNvrIdDeleteResponses];
+
+export type GetNvrApiNvrsNvrIdGetData = {
+    body?: never;
+    path: {
+        /**
+         * Nvr Id
+         */
+        nvr_id: string;
+    };
+    query?: never;
+    url: '/api/nvrs/{nvr_id}';
+};
+
+export type GetNvrApiNvrsNvrIdGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type GetNvrApiNvrsNvrIdGetError = GetNvrApiNvrsNvrIdGetErrors[keyof GetNvrApiNvrsNvrIdGetErrors];
+
+export type GetNvrApiNvrsNvrIdGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: NvrOut;
+};
+
+export type GetNvrApiNvrsNvrIdGetResponse = GetNvrApiNvrsNvrIdGetResponses[keyof GetNvrApiNvrsNvrIdGetResponses];
+
+export type UpdateNvrApiNvrsNvrIdPatchData = {
+    body: NvrPatch;
+    path: {
+        /**
+         * Nvr Id
+         */
+        nvr_id: string;
+    };
+    query?: never;
+    url: '/api/nvrs/{nvr_id}';
+};
+
+export type UpdateNvrApiNvrsNvrIdPatchErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type UpdateNvrApiNvrsNvrIdPatchError = UpdateNvrApiNvrsNvrIdPatchErrors[keyof UpdateNvrApiNvrsNvrIdPatchErrors];
+
+export type UpdateNvrApiNvrsNvrIdPatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: NvrOut;
+};
+
+export type UpdateNvrApiNvrsNvrIdPatchResponse = UpdateNvrApiNvrsNvrIdPatchResponses[keyof UpdateNvrApiNvrsNvrIdPatchResponses];
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetData = {
+    body?: never;
+    path: {
+        /**
+         * Nvr Id
+         */
+        nvr_id: string;
+    };
+    query?: {
+        /**
+         * Limit
+         *
+         * items per page
+         */
+        limit?: number;
+        /**
+         * Cursor
+         *
+         * from the previous page
+         */
+        cursor?: string | null;
+    };
+    url: '/api/nvrs/{nvr_id}/cameras';
+};
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetError = ListNvrCamerasApiNvrsNvrIdCamerasGetErrors[keyof ListNvrCamerasApiNvrsNvrIdCamerasGetErrors];
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: NvrCameraList;
+};
+
+export type ListNvrCamerasApiNvrsNvrIdCamerasGetResponse = ListNvrCamerasApiNvrsNvrIdCamerasGetResponses[keyof ListNvrCamerasApiNvrsNvrIdCamerasGetResponses];
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetData = {
+    body?: never;
+    path: {
+        /**
+         * Nvr Id
+         */
+        nvr_id: string;
+    };
+    query?: never;
+    url: '/api/nvrs/{nvr_id}/keys';
+};
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetError = ListNvrKeysApiNvrsNvrIdKeysGetErrors[keyof ListNvrKeysApiNvrsNvrIdKeysGetErrors];
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageApiKeyOut;
+};
+
+export type ListNvrKeysApiNvrsNvrIdKeysGetResponse = ListNvrKeysApiNvrsNvrIdKeysGetResponses[keyof ListNvrKeysApiNvrsNvrIdKeysGetResponses];
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostData = {
+    /**
+     * Body
+     */
+    body?: NvrKeyCreate | null;
+    path: {
+        /**
+         * Nvr Id
+         */
+        nvr_id: string;
+    };
+    query?: never;
+    url: '/api/nvrs/{nvr_id}/keys';
+};
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostError = CreateNvrKeyApiNvrsNvrIdKeysPostErrors[keyof CreateNvrKeyApiNvrsNvrIdKeysPostErrors];
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: NvrKeyCreated;
+};
+
+export type CreateNvrKeyApiNvrsNvrIdKeysPostResponse = CreateNvrKeyApiNvrsNvrIdKeysPostResponses[keyof CreateNvrKeyApiNvrsNvrIdKeysPostResponses];
+
+export type SummaryApiStatsSummaryGetData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/stats/summary';
+};
+
+export type SummaryApiStatsSummaryGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type SummaryApiStatsSummaryGetError = SummaryApiStatsSummaryGetErrors[keyof SummaryApiStatsSummaryGetErrors];
+
+export type SummaryApiStatsSummaryGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: SummaryStats;
+};
+
+export type SummaryApiStatsSummaryGetResponse = SummaryApiStatsSummaryGetResponses[keyof SummaryApiStatsSummaryGetResponses];
 
 export type HealthApiSystemHealthGetData = {
     body?: never;

@@ -7,11 +7,10 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef } from 'react';
 import { useNavigate } from 'react-router';
 import { toast } from 'sonner';
-import type { Page } from '../../api/types';
 import { fleetKeys, fleetStore, useFleet } from '../../fleet';
 import { cameBack } from '../../fleet/polling';
 import { toastsFor } from '../../fleet/toasts';
-import type { FleetCamera } from '../../fleet/types';
+import type { NvrCameraList } from '../../fleet/types';
 import { getPrefs } from '../../lib/prefs';
 import { playChime } from '../../lib/sound';
 import { realtimeStore, useRealtime, type ConnectionState } from '../../realtime';
@@ -28,9 +27,9 @@ export function FleetBridge() {
       fleetStore.apply(b.events, b.newAlerts);
       for (const ev of b.events) {
         if (ev.type !== 'camera-status-update') continue;
-        const cam = (ev as { camera?: FleetCamera | null }).camera;
+        const cam = ev.camera;
         if (!cam?.nvrId) continue;
-        qc.setQueryData<Page<FleetCamera>>(fleetKeys.nvrCameras(cam.nvrId), (old) => {
+        qc.setQueryData<NvrCameraList>(fleetKeys.nvrCameras(cam.nvrId), (old) => {
           if (!old) return old;
           const i = old.items.findIndex((c) => c.id === cam.id);
           return { ...old, items: i < 0 ? [...old.items, cam] : old.items.map((c, j) => (j === i ? { ...c, ...cam } : c)) };
