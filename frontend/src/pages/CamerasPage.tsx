@@ -12,9 +12,9 @@ import { useNvrs } from '../fleet';
 import type { FleetCamera, Nvr } from '../fleet/types';
 import { STATUS_COLORS, STATUS_LABELS } from '../lib/format';
 import { setPrefs, usePrefs } from '../lib/prefs';
+import { useSortedByName } from '../lib/useSortedByName';
 import { useRealtime } from '../realtime';
 
-const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 const select = 'rounded-md border border-slate-700 bg-slate-900 px-2 py-1.5 text-sm';
 
 export default function CamerasPage() {
@@ -36,7 +36,8 @@ export default function CamerasPage() {
   const [deleting, setDeleting] = useState<Camera | null>(null);
   const search = useDeferredValue(text.trim().toLowerCase());
 
-  const all = useMemo(() => (q.data ?? []).map((c: FleetCamera) => ({ camera: c, status: mergedStatus(c, live) })), [q.data, live]);
+  const sorted = useSortedByName<FleetCamera>(q.data);
+  const all = useMemo(() => sorted.map((c) => ({ camera: c, status: mergedStatus(c, live) })), [sorted, live]);
   const locations = useMemo(() => [...new Set(all.map((x) => x.camera.location).filter((l): l is string => !!l))].sort(), [all]);
   const counts = useMemo(() => {
     const m: Partial<Record<CameraStatus, number>> = {};
@@ -51,8 +52,7 @@ export default function CamerasPage() {
         .filter((x) => !face || x.camera.faceDetectionEnabled === (face === 'on'))
         .filter((x) => !nvrFilter || (nvrFilter === 'none' ? !x.camera.nvrId : x.camera.nvrId === nvrFilter))
         .filter((x) => !region || (x.camera.nvrId ? nvrById.get(x.camera.nvrId)?.region ?? '' : '') === region)
-        .filter((x) => !search || [x.camera.name, x.camera.location ?? '', x.camera.rtspUrl].some((s) => s.toLowerCase().includes(search)))
-        .sort((a, b) => collator.compare(a.camera.name, b.camera.name)),
+        .filter((x) => !search || [x.camera.name, x.camera.location ?? '', x.camera.rtspUrl].some((s) => s.toLowerCase().includes(search))),
     [all, status, location, face, search, nvrFilter, region, nvrById],
   );
 

@@ -6,7 +6,7 @@
  */
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { Plus, Search } from 'lucide-react';
-import { memo, useDeferredValue, useMemo, useRef, useState } from 'react';
+import { memo, useCallback, useDeferredValue, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { errorMessage } from '../api/http';
 import { usePermissions } from '../auth/auth';
@@ -27,10 +27,10 @@ function matchesText(n: Nvr, q: string): boolean {
   return !q || [n.hostname, n.deviceName ?? '', n.site ?? '', n.region ?? '', n.model ?? ''].some((s) => s.toLowerCase().includes(q));
 }
 
-const NvrRow = memo(function NvrRow({ n, now, onOpen, style }: { n: Nvr; now: number; onOpen: (id: string) => void; style: React.CSSProperties }) {
+const NvrRow = memo(function NvrRow({ n, now, onOpen, start }: { n: Nvr; now: number; onOpen: (id: string) => void; start: number }) {
   const c = n.cameraCounts;
   return (
-    <div role="row" data-nvr-id={n.id} data-nvr-status={n.status} style={style} className={cx(COLS, 'absolute left-0 top-0 w-full border-b border-slate-800 text-sm transition-colors duration-300 hover:bg-slate-900/60', n.status === 'offline' && 'bg-red-950/20')}>
+    <div role="row" data-nvr-id={n.id} data-nvr-status={n.status} style={{ height: ROW_HEIGHT, transform: `translateY(${start}px)` }} className={cx(COLS, 'absolute left-0 top-0 w-full border-b border-slate-800 text-sm transition-colors duration-300 hover:bg-slate-900/60', n.status === 'offline' && 'bg-red-950/20')}>
       <div role="cell" className="min-w-0">
         <button type="button" onClick={() => onOpen(n.id)} className="block max-w-full truncate text-left font-medium hover:underline focus-visible:outline-2 focus-visible:outline-cyan-400">
           {n.deviceName || n.hostname}
@@ -73,16 +73,20 @@ export default function NvrsPage() {
   const [keyFor, setKeyFor] = useState<Nvr | null>(null);
   const now = useNow(5_000);
   const q = useDeferredValue(text.trim().toLowerCase());
-  const setParam = (k: string, v: string | null) =>
-    setParams(
-      (p) => {
-        const next = new URLSearchParams(p);
-        if (v) next.set(k, v);
-        else next.delete(k);
-        return next;
-      },
-      { replace: true },
-    );
+  const setParam = useCallback(
+    (k: string, v: string | null) =>
+      setParams(
+        (p) => {
+          const next = new URLSearchParams(p);
+          if (v) next.set(k, v);
+          else next.delete(k);
+          return next;
+        },
+        { replace: true },
+      ),
+    [setParams],
+  );
+  const openNvr = useCallback((id: string) => setParam('nvr', id), [setParam]);
 
   const byText = useMemo(() => items.filter((n) => matchesText(n, q)), [items, q]);
   const statusCounts = useMemo(() => {
@@ -199,7 +203,7 @@ export default function NvrsPage() {
             <div ref={scroller} data-testid="nvr-scroller" className="relative h-[max(20rem,calc(100dvh-22rem))] overflow-y-auto" style={{ contain: 'strict' }}>
               <div role="rowgroup" className="relative w-full" style={{ height: virtual.getTotalSize() }}>
                 {virtual.getVirtualItems().map((v) => (
-                  <NvrRow key={v.key} n={rows[v.index]!} now={now} onOpen={(id) => setParam('nvr', id)} style={{ height: ROW_HEIGHT, transform: `translateY(${v.start}px)` }} />
+                  <NvrRow key={v.key} n={rows[v.index]!} now={now} onOpen={openNvr} start={v.start} />
                 ))}
               </div>
             </div>

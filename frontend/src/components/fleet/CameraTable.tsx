@@ -50,8 +50,7 @@ export function flatten(rows: readonly CameraRow[], by: GroupBy, nvrs: ReadonlyM
   return out;
 }
 
-const Row = memo(function Row({ r, nvr, attempt, onOpen, onEdit, onDelete }: { r: CameraRow; nvr: Nvr | undefined; attempt: number | null; onOpen: (id: string) => void; onEdit: (c: Camera) => void; onDelete: (c: Camera) => void }) {
-  const { camera, status } = r;
+const Row = memo(function Row({ camera, status, nvr, attempt, onOpen, onEdit, onDelete }: CameraRow & { nvr: Nvr | undefined; attempt: number | null; onOpen: (id: string) => void; onEdit: (c: Camera) => void; onDelete: (c: Camera) => void }) {
   return (
     <tr data-camera-id={camera.id} className="h-[41px] hover:bg-slate-900/60">
       <td className="px-3 py-2">
@@ -122,7 +121,7 @@ export function CameraTable({ rows, groupBy, nvrs, onOpen, onEdit, onDelete }: {
                 </tr>
               );
             }
-            return <Row key={it.key} r={it} nvr={it.camera.nvrId ? nvrs.get(it.camera.nvrId) : undefined} attempt={live[it.camera.id]?.attempt ?? null} onOpen={onOpen} onEdit={onEdit} onDelete={onDelete} />;
+            return <Row key={it.key} camera={it.camera} status={it.status} nvr={it.camera.nvrId ? nvrs.get(it.camera.nvrId) : undefined} attempt={live[it.camera.id]?.attempt ?? null} onOpen={onOpen} onEdit={onEdit} onDelete={onDelete} />;
           })}
           {bottom > 0 && <tr aria-hidden="true" style={{ height: bottom }} />}
         </tbody>
