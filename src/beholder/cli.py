@@ -1,7 +1,9 @@
-"""Command line: ``beholder serve|api|worker|detect|migrate|user|api-key``.
+"""Command line: ``beholder serve|api|worker|detect|migrate|user|api-key|nvr-agent``.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage error (argparse) or an invalid setting
-(one line per bad variable on stderr: ``beholder: invalid setting BEHOLDER_X=<value>: <reason>``).
+(one line per bad variable on stderr: ``beholder: invalid setting BEHOLDER_X=<value>: <reason>``)
+or an invalid ``nvr-agent`` config (``beholder: nvr.yaml: <key.path>: <reason>``), 3 the
+server refused the NVR agent's key or hostname (see docs/NVR_AGENT.md).
 """
 
 from __future__ import annotations
@@ -67,7 +69,45 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_parser("list")
     p = key.add_parser("revoke")
     p.add_argument("key_id")
+
+    p = sub.add_parser("nvr-agent", help="run next to an NVR: register it, probe its channels")
+    p.add_argument("--server", default=None, help="Beholder URL (default: server: in the config)")
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help="the NVR's API key (scope nvr); default BEHOLDER_NVR_API_KEY or --api-key-file",
+    )
+    p.add_argument("--api-key-file", default=None, help="read the API key from this file")
+    p.add_argument("--config", required=True, help="the agent's YAML file (nvr.yaml)")
     return parser
+
+
+def _nvr_agent(args: argparse.Namespace) -> int:
+    import os
+
+    from beholder.nvr.agent.config import ConfigError, load_config
+    from beholder.nvr.agent.runner import run_agent
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"beholder: {args.config}: {line}", file=sys.stderr)
+        return 2
+    key = args.api_key or os.environ.get("BEHOLDER_NVR_API_KEY")
+    if key is None and args.api_key_file:
+        try:
+            with open(args.api_key_file, encoding="utf-8") as f:
+                key = f.readline().strip()
+        except OSError as exc:
+            print(f"beholder: cannot read {args.api_key_file}: {exc.strerror}", file=sys.stderr)
+            return 2
+    server = args.server or config.server
+    if not key or not server:
+        missing = "--api-key (or BEHOLDER_NVR_API_KEY)" if not key else "--server"
+        print(f"beholder: nvr-agent needs {missing}", file=sys.stderr)
+        return 2
+    return run_agent(config, server, key)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -92,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(settings)
     cmd = args.command
+    if cmd == "nvr-agent":
+        return _nvr_agent(args)
     if cmd in ("serve", "api"):
         from beholder.server import run_server
 

@@ -122,6 +122,7 @@ def create_app(
     # A plain Starlette route: the hub needs no FastAPI dependencies, and this saves ~4 KB
     # per connection (bench/hub_fanout).
     app.router.add_websocket_route("/ws", _hub_endpoint)
+    app.router.add_websocket_route("/api/nvrs/ws", _nvr_agent_endpoint)
     app.include_router(system.metrics_router)
     if settings.cors_origins:
         app.add_middleware(
@@ -155,6 +156,15 @@ def _include_optional_routers(app: FastAPI) -> None:
 async def _hub_endpoint(websocket: WebSocket) -> None:
     state: AppState = websocket.app.state.beholder
     await state.hub.endpoint(websocket)
+
+
+async def _nvr_agent_endpoint(websocket: WebSocket) -> None:
+    """``/api/nvrs/ws``: the NVR agents' socket (:mod:`beholder.realtime.agents`)."""
+    state: AppState = websocket.app.state.beholder
+    if state.agents is None:
+        await websocket.close(code=1013)
+        return
+    await state.agents.endpoint(websocket)
 
 
 __all__ = ["ErrorCode", "create_app"]

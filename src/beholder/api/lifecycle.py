@@ -54,6 +54,7 @@ from beholder.health import (
     worker_check,
 )
 from beholder.nvr.service import Hooks, NvrService
+from beholder.realtime.agents import AgentSocket
 from beholder.realtime.hub import Hub
 
 log = structlog.get_logger(__name__)
@@ -202,6 +203,12 @@ async def running_services(
             state.nvr = NvrService(settings, db, the_bus, _nvr_hooks(state))
             _undo(stack, "nvr fleet", state.nvr.stop)
             await state.nvr.start()
+        async with _step("nvr agent socket"):
+            state.agents = AgentSocket(
+                settings.hub, settings.nvr, auth.authenticate, state.nvr, connections
+            )
+            _undo(stack, "nvr agent socket", state.agents.close)
+            await state.agents.start()
         if role == "serve" and settings.run_worker:
             await _start_worker(stack, state)
         async with _step("health checker"):

@@ -14,6 +14,7 @@ from beholder.config import Settings
 from beholder.db.engine import Database
 from beholder.health import HealthChecker, WorkerTracker
 from beholder.nvr.service import NvrService
+from beholder.realtime.agents import AgentSocket
 from beholder.realtime.hub import Hub
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class AppState:
     worker: WorkerManager | None = None
     egress: EgressHub | None = None
     nvr: NvrService | None = None
+    agents: AgentSocket | None = None
 
     @property
     def fleet(self) -> NvrService:

@@ -24,11 +24,11 @@ import structlog
 
 from beholder._compat.starlette import server_send
 from beholder._compat.uvicorn import WriteTransport, raw_channel
-from beholder.contracts.hub import HubError
 from beholder.realtime.frames import Outgoing
 from beholder.realtime.protocol import CLOSE_TRY_AGAIN_LATER
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from starlette.websockets import WebSocket
 
     from beholder.auth.roles import Principal
@@ -306,7 +306,7 @@ class Connection:
 
     # -- closing ---------------------------------------------------------------------------
 
-    def close_soon(self, code: int, reason: str, final: HubError | None = None) -> None:
+    def close_soon(self, code: int, reason: str, final: BaseModel | None = None) -> None:
         """Stop delivering now and close in the background (``final`` is sent first).
 
         Idempotent. Safe from synchronous code (broadcast, timers, heartbeat).
@@ -320,14 +320,14 @@ class Connection:
             self.expiry = None
         self.close_task = asyncio.get_running_loop().create_task(self._close(code, reason, final))
 
-    async def close(self, code: int, reason: str, final: HubError | None = None) -> None:
+    async def close(self, code: int, reason: str, final: BaseModel | None = None) -> None:
         """Close and wait (bounded by :data:`CLOSE_GRACE`) until the close frame is out."""
         self.close_soon(code, reason, final)
         if self.close_task is not None:
             with contextlib.suppress(Exception):
                 await self.close_task
 
-    async def _close(self, code: int, reason: str, final: HubError | None) -> None:
+    async def _close(self, code: int, reason: str, final: BaseModel | None) -> None:
         if self.flusher is not None:
             self.flusher.cancel()
         raw = self.raw
@@ -347,7 +347,7 @@ class Connection:
         except Exception:  # already disconnected, or Starlette already saw a close
             log.debug("hub close skipped", client=self.client, code=code)
 
-    async def _send_close(self, code: int, reason: str, final: HubError | None) -> None:
+    async def _send_close(self, code: int, reason: str, final: BaseModel | None) -> None:
         if final is not None:
             out = Outgoing.reply(final)
             if self.raw is not None:

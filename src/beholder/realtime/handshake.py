@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 from starlette.types import Message
 
 from beholder.auth.roles import Principal
@@ -32,6 +33,9 @@ log = structlog.get_logger(__name__)
 
 Authenticate = Callable[[str], Awaitable[Principal]]
 Decode = Callable[[Connection, Message], "dict[str, Any] | None"]
+Refusal = Callable[[ErrorCode, str], BaseModel]
+"""Builds the ``error`` message a refused connection gets before its close (the hub's
+``error_message`` by default; the NVR agent socket sends its own shape)."""
 
 _CLOSE_FOR_CODE = {
     ErrorCode.UNAUTHORIZED: CLOSE_UNAUTHORIZED,
@@ -46,12 +50,14 @@ async def sign_in(
     settings: HubSettings,
     counters: Counters,
     decode: Decode,
+    refuse: Refusal = error_message,
 ) -> tuple[Principal, str | None] | None:
     """``(principal, lastAlertId or None)`` once ``conn`` proved who it is; ``None`` when it
     left or was refused (an ``error`` message was sent and the close started, counted in
     ``counters.auth_failures``). ``token``: from the subprotocol, else read from the first
     message (``decode`` turns a received frame into a JSON object or raises ``ProtocolError``).
-    Never raises for client behaviour; an ``authenticate`` crash is refused as unavailable."""
+    Never raises for client behaviour; an ``authenticate`` crash is refused as unavailable.
+    ``refuse(code, message)`` builds the ``error`` sent before the close."""
     last_alert_id: str | None = None
     refusal: tuple[ErrorCode, str]
     try:
@@ -78,7 +84,7 @@ async def sign_in(
     except ProtocolError as exc:
         if exc.close_code == CLOSE_TOO_BIG:
             counters.invalid_messages += 1
-            await conn.close(CLOSE_TOO_BIG, "message too big", error_message(exc.code, exc.message))
+            await conn.close(CLOSE_TOO_BIG, "message too big", refuse(exc.code, exc.message))
             return None
         refusal = (ErrorCode.UNAUTHORIZED, exc.message)
     except AppError as exc:  # Unauthorized and friends: user-safe message
@@ -90,5 +96,5 @@ async def sign_in(
     code, message = refusal
     counters.auth_failures += 1
     close_code = _CLOSE_FOR_CODE.get(code, CLOSE_INTERNAL)
-    await conn.close(close_code, "unauthorized", error_message(code, message))
+    await conn.close(close_code, "unauthorized", refuse(code, message))
     return None

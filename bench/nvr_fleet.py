@@ -1,0 +1,418 @@
+#!/usr/bin/env python3
+"""NVR fleet bench (issue 11): N simulated NVR agents × C channels over real WebSockets on
+loopback against a running ``beholder serve`` (a subprocess), driving R status changes/s.
+
+What it does:
+
+1. starts ``beholder serve`` (SQLite in a temp dir, worker off: no camera is started, the
+   api alone is measured) and creates N NVRs and one ``nvr`` key each over REST;
+2. connects N agents (lightweight asyncio tasks, one process: ``auth``, ``register`` with C
+   channels, ``heartbeat`` every ``--heartbeat`` s, ``pong`` to pings) and D dashboards on
+   the hub ``/ws`` subscribed to ``nvrs``, ``cameras`` and ``stats``; each agent connects
+   from its own loopback address (127.0.x.y), as sites do;
+3. for ``--seconds`` s, makes R changes per second, each one of:
+   * (``--disconnect-share``) an agent closes its socket → expect ``nvr_offline`` for its
+     NVR; it reconnects and registers at once → expect ``nvr_online``;
+   * otherwise a ``probe-report`` flips one channel's reachability → expect
+     ``camera-status-update`` for that camera with the new ``reachability``;
+4. reports the server's CPU over the drive window (psutil, % of one core), event →
+   dashboard latency p50/p99/max (from the agent's send to the timed dashboard (the first) receiving
+   the matching message; a reconnect counts from the new socket's ``register``), changes
+   seen / made, and hub messages per dashboard per second by type.
+
+    .venv/bin/python bench/nvr_fleet.py [--agents 500] [--channels 16] [--rate 100]
+        [--seconds 30] [--dashboards 5] [--disconnect-share 0.2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+PW = "bench-admin-password"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return round(v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))], 1)
+
+
+@dataclass
+class Fleet:
+    url: str
+    ws: str
+    heartbeat: float
+    pending: dict[tuple[str, str], collections.deque[float]] = field(
+        default_factory=lambda: collections.defaultdict(collections.deque)
+    )
+    latencies: list[float] = field(default_factory=list)
+    made: int = 0
+    seen: int = 0
+    by_type: collections.Counter[str] = field(default_factory=collections.Counter)
+    dashboard_messages: int = 0
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    register_retries: int = 0
+
+    def expect(self, key: tuple[str, str]) -> None:
+        self.pending[key].append(time.perf_counter())
+        self.made += 1
+
+    def saw(self, key: tuple[str, str]) -> None:
+        """The timed dashboard saw a change: ends its wait (FIFO per camera and state)."""
+        waiting = self.pending.get(key)
+        if waiting:
+            self.latencies.append((time.perf_counter() - waiting.popleft()) * 1000)
+            self.seen += 1
+
+
+class Agent:
+    """One simulated NVR agent."""
+
+    def __init__(
+        self, fleet: Fleet, nvr: dict[str, Any], key: str, channels: int, index: int
+    ) -> None:
+        # Each site from its own address (Linux routes all of 127/8 to lo), as in the field:
+        # the server's per-address admission cap applies to each agent alone.
+        self.local = (f"127.0.{1 + index // 250}.{1 + index % 250}", 0)
+        self.fleet = fleet
+        self.nvr = nvr
+        self.key = key
+        self.channels = channels
+        self.reachable = dict.fromkeys(range(1, channels + 1), True)
+        self.cameras: dict[int, str] = {}
+        self.ws: Any = None
+        self.registered = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.busy = False
+
+    def register_message(self) -> str:
+        host = self.nvr["hostname"]
+        return json.dumps(
+            {
+                "type": "register",
+                "hostname": host,
+                "deviceName": self.nvr["deviceName"] or host,
+                "region": self.nvr["region"],
+                "channels": [
+                    {"number": n, "url": f"rtsp://viewer:pw@10.1.{n}.1:554/{host}/ch{n}"}
+                    for n in range(1, self.channels + 1)
+                ],
+            }
+        )
+
+    async def connect(self, expect_online: bool = False) -> None:
+        """Connect, auth, register (timing ``nvr_online`` from the register when asked)."""
+        self.registered.clear()
+        self.ws = await websockets.connect(
+            self.fleet.ws, max_queue=None, ping_interval=None, local_addr=self.local
+        )
+        await self.ws.send(json.dumps({"type": "auth", "token": self.key}))
+        if expect_online:
+            self.fleet.expect((self.nvr["id"], "nvr_online"))
+        await self.ws.send(self.register_message())
+        self.task = asyncio.create_task(self.read(self.ws))
+        await self.registered.wait()
+
+    async def read(self, ws: Any) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in ws:
+                msg = json.loads(raw)
+                kind = msg.get("type")
+                if kind == "registered":
+                    self.registered.set()
+                elif kind == "ping":
+                    await ws.send(json.dumps({"type": "pong", "ts": msg.get("ts")}))
+                elif kind == "error":
+                    code = msg["error"]["code"]
+                    self.fleet.errors[code] += 1
+                    if not self.registered.is_set():  # as the real agent: try again
+                        self.fleet.register_retries += 1
+                        await asyncio.sleep(random.uniform(0.5, 1.5))
+                        await ws.send(self.register_message())
+
+    async def heartbeats(self) -> None:
+        await asyncio.sleep(random.uniform(0, self.fleet.heartbeat))
+        while True:
+            if self.ws is not None and not self.busy:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    await self.ws.send(json.dumps({"type": "heartbeat"}))
+            await asyncio.sleep(self.fleet.heartbeat)
+
+    async def flip(self) -> None:
+        n = random.randint(1, self.channels)
+        self.reachable[n] = not self.reachable[n]
+        state = "online" if self.reachable[n] else "offline"
+        self.fleet.expect((self.cameras[n], state))
+        entry: dict[str, Any] = {"number": n, "reachable": self.reachable[n]}
+        if not self.reachable[n]:
+            entry["error"] = "timeout"
+        else:
+            entry.update(latencyMs=3.0, codec="H264", width=1920, height=1080)
+        await self.ws.send(json.dumps({"type": "probe-report", "channels": [entry]}))
+
+    async def bounce(self) -> None:
+        """Close the socket (→ nvr_offline), reconnect and register (→ nvr_online)."""
+        self.busy = True
+        try:
+            nvr_id = self.nvr["id"]
+            self.fleet.expect((nvr_id, "nvr_offline"))
+            await self.ws.close()
+            if self.task is not None:
+                await self.task
+            await self.connect(expect_online=True)
+            # the last state, as the real agent resends it: reachable cameras come back
+            await self.ws.send(
+                json.dumps(
+                    {
+                        "type": "probe-report",
+                        "channels": [
+                            {"number": n, "reachable": r, **({} if r else {"error": "timeout"})}
+                            for n, r in self.reachable.items()
+                        ],
+                    }
+                )
+            )
+        finally:
+            self.busy = False
+
+
+async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event, timed: bool) -> None:
+    """A hub client; ``timed``: this one's receive times are the latency figures (every
+    dashboard gets every message: one is enough, and matching stays one-to-one)."""
+    async with websockets.connect(fleet.ws.replace("/api/nvrs/ws", "/ws"), max_queue=None) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["nvrs", "cameras", "stats"]}))
+        ready.set()
+        async for raw in ws:
+            msg = json.loads(raw)
+            kind = msg.get("type", "?")
+            fleet.by_type[kind] += 1
+            fleet.dashboard_messages += 1
+            if not timed:
+                if kind == "ping":
+                    await ws.send(json.dumps({"type": "pong"}))
+                continue
+            if kind in ("nvr_offline", "nvr_online"):
+                fleet.saw((msg.get("nvrId"), kind))
+            elif kind == "camera-status-update":
+                camera = msg.get("camera") or {}
+                reach = camera.get("reachability")
+                if reach:
+                    fleet.saw((msg.get("cameraId") or camera.get("id"), reach))
+            elif kind == "ping":
+                await ws.send(json.dumps({"type": "pong"}))
+
+
+def start_server(port: int, data: Path, heartbeat: float) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "BEHOLDER_DATA_DIR": str(data),
+        "BEHOLDER_ADMIN_PASSWORD": PW,
+        "BEHOLDER_PORT": str(port),
+        "BEHOLDER_RUN_WORKER": "false",
+        "BEHOLDER_LOG_LEVEL": "WARNING",
+        "BEHOLDER_RATE_LIMIT_PER_IP": "10000000/minute",
+        "BEHOLDER_RATE_LIMIT_PER_PRINCIPAL": "10000000/minute",
+        "BEHOLDER_NVR_HEARTBEAT_SECONDS": str(heartbeat),
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    log = open(data / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    return subprocess.Popen(
+        [sys.executable, "-m", "beholder", "serve"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+async def setup(c: httpx.AsyncClient, agents: int) -> tuple[str, list[tuple[dict[str, Any], str]]]:
+    token = (await c.post("/api/auth/login", json={"username": "admin", "password": PW})).json()[
+        "accessToken"
+    ]
+    h = {"Authorization": f"Bearer {token}"}
+    sem = asyncio.Semaphore(16)
+
+    async def one(i: int) -> tuple[dict[str, Any], str]:
+        async with sem:
+            r = await c.post(
+                "/api/nvrs",
+                json={
+                    "hostname": f"nvr-{i:04d}",
+                    "deviceName": f"Site {i}",
+                    "region": f"region-{i % 8}",
+                },
+                headers=h,
+            )
+            r.raise_for_status()
+            nvr = r.json()
+            k = await c.post(f"/api/nvrs/{nvr['id']}/keys", json={}, headers=h)
+            k.raise_for_status()
+            return nvr, k.json()["key"]
+
+    return token, list(await asyncio.gather(*(one(i) for i in range(agents))))
+
+
+async def camera_ids(c: httpx.AsyncClient, token: str, agent: Agent) -> None:
+    h = {"Authorization": f"Bearer {token}"}
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 200}
+        if cursor:
+            params["cursor"] = cursor
+        r = await c.get(f"/api/nvrs/{agent.nvr['id']}/cameras", params=params, headers=h)
+        r.raise_for_status()
+        body = r.json()
+        for cam in body["items"]:
+            agent.cameras[int(cam["nvrChannel"])] = cam["id"]
+        cursor = body.get("nextCursor")
+        if not cursor:
+            return
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    port = _port()
+    data = Path(tempfile.mkdtemp(prefix="beholder-nvr-fleet-"))
+    proc = start_server(port, data, args.heartbeat)
+    server = psutil.Process(proc.pid)
+    base = f"http://127.0.0.1:{port}"
+    fleet = Fleet(base, f"ws://127.0.0.1:{port}/api/nvrs/ws", args.heartbeat)
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            for _ in range(300):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await c.get("/api/system/ready")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            t0 = time.perf_counter()
+            token, nvrs = await setup(c, args.agents)
+            agents = [Agent(fleet, nvr, key, args.channels, i) for i, (nvr, key) in enumerate(nvrs)]
+            sem = asyncio.Semaphore(20)
+
+            async def up(a: Agent) -> None:
+                async with sem:
+                    await a.connect()
+
+            await asyncio.gather(*(up(a) for a in agents))
+            for a in agents:
+                await camera_ids(c, token, a)
+            setup_s = time.perf_counter() - t0
+            ready = [asyncio.Event() for _ in range(args.dashboards)]
+            dashes = [
+                asyncio.create_task(dashboard(fleet, token, r, i == 0)) for i, r in enumerate(ready)
+            ]
+            await asyncio.gather(*(r.wait() for r in ready))
+            beats = [asyncio.create_task(a.heartbeats()) for a in agents]
+            await asyncio.sleep(2)  # let registration's own broadcasts drain
+            fleet.by_type.clear()
+            fleet.dashboard_messages = 0
+            server.cpu_percent()
+            cpu0 = server.cpu_times()
+            w0 = time.perf_counter()
+            interval = 1.0 / args.rate
+            jobs: set[asyncio.Task[None]] = set()
+            n = 0
+            while time.perf_counter() - w0 < args.seconds:
+                a = random.choice(agents)
+                if a.busy or a.ws is None:
+                    continue
+                if random.random() < args.disconnect_share:
+                    job = asyncio.create_task(a.bounce())
+                    jobs.add(job)
+                    job.add_done_callback(jobs.discard)
+                else:
+                    await a.flip()
+                n += 1
+                await asyncio.sleep(max(0.0, w0 + n * interval - time.perf_counter()))
+            drive_s = time.perf_counter() - w0
+            cpu1 = server.cpu_times()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            await asyncio.sleep(3)  # late arrivals
+            window_s = time.perf_counter() - w0
+            for t in beats + dashes:
+                t.cancel()
+            for a in agents:
+                with contextlib.suppress(Exception):
+                    await a.ws.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    lat = fleet.latencies
+    per_dash = fleet.dashboard_messages / max(1, args.dashboards) / window_s
+    return {
+        "agents": args.agents,
+        "channels": args.channels,
+        "cameras": args.agents * args.channels,
+        "rate_per_s": args.rate,
+        "achieved_rate_per_s": round(n / drive_s, 1),
+        "seconds": round(drive_s, 1),
+        "setup_s": round(setup_s, 1),
+        "server_cpu_percent_of_one_core": round(100 * cpu_s / drive_s, 1),
+        "changes_made": fleet.made,
+        "changes_seen": fleet.seen,
+        "unseen_by_kind": dict(
+            collections.Counter(k[1] for k, waits in fleet.pending.items() for _ in waits)
+        ),
+        "latency_p50_ms": _pct(lat, 0.5),
+        "latency_p99_ms": _pct(lat, 0.99),
+        "latency_max_ms": round(max(lat), 1) if lat else None,
+        "latency_mean_ms": round(statistics.fmean(lat), 1) if lat else None,
+        "agent_errors_by_code": dict(fleet.errors),
+        "register_retries": fleet.register_retries,
+        "hub_messages_per_dashboard_per_s": round(per_dash, 1),
+        "hub_messages_per_dashboard_per_s_by_type": {
+            k: round(v / max(1, args.dashboards) / window_s, 2)
+            for k, v in sorted(fleet.by_type.items())
+        },
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, default=500)
+    ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--rate", type=float, default=100.0, help="status changes per second")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--dashboards", type=int, default=5)
+    ap.add_argument("--disconnect-share", type=float, default=0.2)
+    ap.add_argument("--heartbeat", type=float, default=10.0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    result = asyncio.run(run(args))
+    print(json.dumps(result, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()
