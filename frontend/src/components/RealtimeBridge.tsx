@@ -96,11 +96,14 @@ export function RealtimeBridge() {
       }
       if (!b.newAlerts.length) return;
       void qc.invalidateQueries({ queryKey: ['alerts'] });
+      // An NVR's own alert (offline/back) is toasted by the fleet bridge, with its cameras.
+      const toastable = b.newAlerts.filter((a) => !(a.type === 'system-alert' && a.nvrId && !a.cameraId));
+      if (!toastable.length) return;
       const names = new Map((known ?? []).map((c) => [c.id, c.name]));
-      if (b.newAlerts.length > 3) {
-        toast(`${b.newAlerts.length} new alerts`, { action: { label: 'Show', onClick: ui.openNotifications } });
+      if (toastable.length > 3) {
+        toast(`${toastable.length} new alerts`, { action: { label: 'Show', onClick: ui.openNotifications } });
       } else {
-        for (const a of b.newAlerts) {
+        for (const a of toastable) {
           const cam = a.cameraId ? names.get(a.cameraId) ?? 'a camera' : 'a stream';
           const text = a.message || 'Face detected';
           // The server's message ("2 faces detected on <camera>") names the camera already.

@@ -221,6 +221,7 @@ export class RealtimeStore {
           }
           break;
         }
+        case 'alert':
         case 'face-detection-alert': {
           const alert = alertOf(ev);
           if (!alert.id) break;

@@ -98,7 +98,7 @@ export function CameraTable({ rows, groupBy, nvrs, onOpen, onEdit, onDelete }: {
         <thead className="sticky top-0 z-10 bg-slate-900 text-xs uppercase text-slate-400">
           <tr>
             <th scope="col" className="px-3 py-2">Name</th>
-            <th scope="col" className="px-3 py-2">Status</th>
+            <th scope="col" className="px-3 py-2">Stream</th>
             <th scope="col" className="hidden px-3 py-2 sm:table-cell">Reachability</th>
             <th scope="col" className="hidden px-3 py-2 md:table-cell">NVR</th>
             <th scope="col" className="hidden px-3 py-2 lg:table-cell">Region</th>

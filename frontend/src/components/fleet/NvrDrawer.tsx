@@ -55,7 +55,7 @@ export function NvrDrawer({ nvr, onClose, onEdit, onDelete, onKey }: { nvr: Nvr 
     >
       {nvr && (
         <div className="space-y-4 text-sm" data-testid="nvr-drawer" data-nvr-id={nvr.id}>
-          <dl className="grid grid-cols-[auto,1fr] gap-x-4 gap-y-1">
+          <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1">
             <dt className="text-slate-400">Status</dt>
             <dd>
               <NvrStatusBadge status={nvr.status} />
@@ -74,7 +74,11 @@ export function NvrDrawer({ nvr, onClose, onEdit, onDelete, onKey }: { nvr: Nvr 
             </dd>
           </dl>
           <section aria-label="Cameras of this NVR">
-            <h3 className="mb-1 font-semibold text-slate-300">Cameras</h3>
+            <h3 className="mb-1 flex font-semibold text-slate-300">
+              <span className="flex-1">Cameras</span>
+              <span className="w-28 text-xs font-normal text-slate-500">Reachability</span>
+              <span className="w-28 text-xs font-normal text-slate-500">Stream</span>
+            </h3>
             {cams.isPending && <Spinner label="Loading cameras…" />}
             {cams.isError && <ErrorState message={errorMessage(cams.error)} onRetry={() => void cams.refetch()} />}
             {cams.isSuccess && !rows.length && <p className="text-slate-400">No channel imported yet.</p>}
@@ -83,8 +87,13 @@ export function NvrDrawer({ nvr, onClose, onEdit, onDelete, onKey }: { nvr: Nvr 
                 <li key={c.id} data-camera-id={c.id} className="flex items-center gap-2 py-1.5">
                   <span className="w-10 shrink-0 text-xs tabular-nums text-slate-500">{c.nvrChannel != null ? `ch${c.nvrChannel}` : ''}</span>
                   <span className="min-w-0 flex-1 truncate">{c.name}</span>
-                  <ReachabilityBadge value={c.reachability} />
-                  <StatusBadge status={mergedStatus(c, live)} />
+                  <span className="w-28 shrink-0" title="Reachability (the NVR agent's probe)">
+                    <ReachabilityBadge value={c.reachability} />
+                  </span>
+                  <span className="w-28 shrink-0" title="Stream (Beholder's worker)">
+                    <span className="sr-only">Stream: </span>
+                    <StatusBadge status={mergedStatus(c, live)} />
+                  </span>
                 </li>
               ))}
             </ul>

@@ -108,3 +108,17 @@ describe('FleetStore', () => {
     expect(store.getState().nvrs.n1?.status).toBe('offline');
   });
 });
+
+describe('system alerts reach the notification list', () => {
+  it('takes `alert` messages (system-alert, NVR offline) like face alerts', async () => {
+    const { RealtimeStore } = await import('../../realtime/store');
+    const { alertMessage } = await import('../../realtime/__tests__/hubMessages');
+    const rt = new RealtimeStore({ requestFrame: () => undefined, storage: null });
+    const seen: string[] = [];
+    rt.onBatch((b) => seen.push(...b.newAlerts.map((a) => `${a.type}:${a.id}`)));
+    rt.dispatch(alertMessage('s1', 1, 'cam-1', { type: 'alert', alertType: 'system-alert', nvrId: 'n1', cameraId: null, message: 'NVR offline' }));
+    rt.flush();
+    expect(seen).toEqual(['system-alert:s1']);
+    expect(rt.getState().alerts[0]?.message).toBe('NVR offline');
+  });
+});
