@@ -1,5 +1,5 @@
 import { act, cleanup, render } from '@testing-library/react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fleetCamera, nvr } from '../../../fleet/__tests__/fleetMessages';
 import { realtimeStore } from '../../../realtime';
 import { flatten } from '../CameraTable';
@@ -60,9 +60,6 @@ describe('fleet widgets', () => {
     const { container, rerender } = render(<AnimatedNumber value={3} />);
     rerender(<AnimatedNumber value={12} />);
     expect(container.querySelector('[data-value]')?.getAttribute('data-value')).toBe('12');
-    await act(async () => {
-      await new Promise((r) => setTimeout(r, 450));
-    });
-    expect(container.textContent).toBe('12');
+    await vi.waitFor(() => expect(container.textContent).toBe('12'), { timeout: 3000 });
   });
 });
