@@ -309,6 +309,21 @@ class Pusher:
                 await asyncio.sleep(max(0.0, tick - (loop.time() - now)))
 
 
+async def api_times(api: LiveApi, runs: int) -> dict[str, Any]:
+    """Server time of the REST calls the pages wait for (ms, median of ``runs``)."""
+    headers = await api.headers("admin")
+    out: dict[str, Any] = {}
+    for path in ("/api/nvrs?limit=500", "/api/cameras", "/api/stats/summary"):
+        ms = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            r = await api.client.get(path, headers=headers)
+            ms.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
+        out[path] = {"medianMs": median(ms), "bytes": len(r.content)}
+    return out
+
+
 async def sign_in_state(browser: Any, base: str) -> Any:
     ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await ctx.new_page()
@@ -425,6 +440,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.monotonic()
             await seed(api, args.nvrs)
             seeded = round(time.monotonic() - t0, 1)
+            rest = await api_times(api, max(3, args.runs))
             async with async_playwright() as p:
                 browser = await launch_chromium(p.chromium)
                 try:
@@ -459,6 +475,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "bench": "nvr_browser",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "fleet": {"nvrs": args.nvrs, "cameras": args.nvrs * CHANNELS, "seedSeconds": seeded},
+        "rest": rest,
         "firstRender": renders,
         "liveWindows": windows,
         "loadAvg": os.getloadavg(),

@@ -5,6 +5,7 @@ import { Toaster } from 'sonner';
 import { ApiError } from './api/http';
 import { AuthProvider, useAuth } from './auth/auth';
 import { Layout } from './components/Layout';
+import { prefetchFleet } from './fleet/prefetch';
 import { DashboardPage } from './pages/DashboardPage';
 import { LoginPage } from './pages/LoginPage';
 import { StartupGate } from './pages/StartupScreen';
@@ -13,7 +14,11 @@ import { StartupGate } from './pages/StartupScreen';
 const CamerasPage = lazy(() => import('./pages/CamerasPage'));
 const AlertsPage = lazy(() => import('./pages/AlertsPage'));
 const OperationsPage = lazy(() => import('./pages/OperationsPage'));
-const NvrsPage = lazy(() => import('./pages/NvrsPage'));
+// The NVR list is fetched while the route's code loads (not after it).
+const NvrsPage = lazy(() => {
+  void prefetchFleet(queryClient);
+  return import('./pages/NvrsPage');
+});
 
 const queryClient = new QueryClient({
   defaultOptions: {

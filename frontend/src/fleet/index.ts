@@ -6,18 +6,14 @@ import { useQuery } from '@tanstack/react-query';
 import { useMemo, useSyncExternalStore } from 'react';
 import { useRealtime } from '../realtime';
 import { fleetApi } from './api';
+import { fleetKeys } from './keys';
 import { fallbackState, type FallbackState } from './polling';
 import { FleetStore, type FleetState } from './store';
 import type { Nvr, SummaryStats } from './types';
 
 export const fleetStore = new FleetStore();
 
-export const fleetKeys = {
-  nvrs: ['nvrs'] as const,
-  nvr: (id: string) => ['nvrs', id] as const,
-  nvrCameras: (id: string) => ['nvrs', id, 'cameras'] as const,
-  summary: ['stats-summary'] as const,
-};
+export { fleetKeys };
 
 export function useFleet<T>(selector: (s: FleetState) => T): T {
   return useSyncExternalStore(fleetStore.subscribe, () => selector(fleetStore.getState()));
