@@ -393,7 +393,7 @@ async def live_window(
         await asyncio.sleep(2.0)  # settle: the initial load's tasks are not the window's
         heap_before = await heap(cdp)
         await page.evaluate("() => { window.__nvrb.longTasks = []; }")
-        if scroll:
+        if scroll and not args.no_scroll:
             await page.evaluate(SCROLL, scroll)
         if args.profile:
             await cdp.send("Profiler.enable")
@@ -415,7 +415,7 @@ async def live_window(
             "seconds": round(elapsed, 1),
             "sent": pusher.sent,
             "cameraChangesPerSecond": round(pusher.sent["camera"] / elapsed, 1),
-            "scrolling": bool(scroll),
+            "scrolling": bool(scroll) and not args.no_scroll,
             "longTasks": len(durations),
             "longTaskMaxMs": round(durations[-1], 1) if durations else 0,
             "longTasksMs": [round(d, 1) for d in durations[-10:]],
@@ -491,6 +491,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--window", type=float, default=10.0, help="seconds of changes per page")
     ap.add_argument("--rate", type=int, default=100, help="camera changes per second")
+    ap.add_argument("--no-scroll", action="store_true", help="changes only, no scrolling")
     ap.add_argument("--profile", action="store_true", help="CPU profile of each window")
     ap.add_argument("--only", default="", help="comma-separated routes to run (default all)")
     args = ap.parse_args()
