@@ -36,6 +36,9 @@ export interface FleetState {
   events: readonly FleetEvent[];
   /** Bumped when an NVR this tab has not listed appears (refetch the lists). */
   listVersion: number;
+  /** Cameras as the hub last described them (reachability included), by id: rows read
+   * their own entry, so a status change re-renders one row, not the whole list. */
+  cameras: Readonly<Record<string, FleetCamera>>;
 }
 
 export interface FleetStoreOptions {
@@ -94,7 +97,7 @@ function alertEvent(a: Alert): FleetEvent {
 }
 
 export class FleetStore {
-  private state: FleetState = { nvrs: {}, summary: null, lastUpdate: null, events: [], listVersion: 0 };
+  private state: FleetState = { nvrs: {}, summary: null, lastUpdate: null, events: [], listVersion: 0, cameras: {} };
   private readonly listeners = new Set<() => void>();
   private pendingSummary: SummaryStats | null = null;
   private pendingEvents: FleetEvent[] = [];
@@ -127,6 +130,7 @@ export class FleetStore {
   /** One hub batch (already in arrival order) and the alerts new in it. */
   apply(events: readonly ServerEvent[], newAlerts: readonly Alert[] = []): void {
     let nvrs: Record<string, Nvr> | null = null;
+    let cameras: Record<string, FleetCamera> | null = null;
     let listVersion = this.state.listVersion;
     const draft = () => (nvrs ??= { ...this.state.nvrs });
     for (const ev of events) {
@@ -157,7 +161,9 @@ export class FleetStore {
           break;
         case 'camera-status-update': {
           const cam = ev.camera;
-          if (!cam?.reachability) break;
+          if (!cam) break;
+          (cameras ??= { ...this.state.cameras })[cam.id] = cam;
+          if (!cam.reachability) break;
           const before = this.reach.get(cam.id);
           this.reach.set(cam.id, cam.reachability);
           // A camera that went with its NVR is told by the NVR's event, not once per camera.
@@ -172,8 +178,8 @@ export class FleetStore {
       }
     }
     for (const a of newAlerts) this.pendingEvents.push(alertEvent(a));
-    if (nvrs || listVersion !== this.state.listVersion) {
-      this.commit({ ...this.state, nvrs: nvrs ?? this.state.nvrs, listVersion, lastUpdate: this.now() });
+    if (nvrs || cameras || listVersion !== this.state.listVersion) {
+      this.commit({ ...this.state, nvrs: nvrs ?? this.state.nvrs, cameras: cameras ?? this.state.cameras, listVersion, lastUpdate: this.now() });
     }
     this.maybeFlushSlow();
   }
@@ -208,7 +214,7 @@ export class FleetStore {
     this.pendingSummary = null;
     this.pendingEvents = [];
     this.reach.clear();
-    this.commit({ nvrs: {}, summary: null, lastUpdate: null, events: [], listVersion: this.state.listVersion + 1 });
+    this.commit({ nvrs: {}, summary: null, lastUpdate: null, events: [], listVersion: this.state.listVersion + 1, cameras: {} });
   }
 
   private maybeFlushSlow(): void {

@@ -13,6 +13,7 @@ import type { FleetCamera, Nvr } from '../fleet/types';
 import { STATUS_COLORS, STATUS_LABELS } from '../lib/format';
 import { setPrefs, usePrefs } from '../lib/prefs';
 import { useSortedByName } from '../lib/useSortedByName';
+import { useThrottled } from '../lib/useThrottled';
 import { useRealtime } from '../realtime';
 
 const select = 'rounded-md border border-slate-700 bg-slate-900 px-2 py-1.5 text-sm';
@@ -36,8 +37,12 @@ export default function CamerasPage() {
   const [deleting, setDeleting] = useState<Camera | null>(null);
   const search = useDeferredValue(text.trim().toLowerCase());
 
-  const sorted = useSortedByName<FleetCamera>(q.data);
-  const all = useMemo(() => sorted.map((c) => ({ camera: c, status: mergedStatus(c, live) })), [sorted, live]);
+  // The list (membership, filters, counts) follows the hub at most every 500 ms; each row
+  // shows its own status at once (CameraTable reads it per row).
+  const data = useThrottled(q.data, 500);
+  const liveSlow = useThrottled(live, 500);
+  const sorted = useSortedByName<FleetCamera>(data);
+  const all = useMemo(() => sorted.map((c) => ({ camera: c, status: mergedStatus(c, liveSlow) })), [sorted, liveSlow]);
   const locations = useMemo(() => [...new Set(all.map((x) => x.camera.location).filter((l): l is string => !!l))].sort(), [all]);
   const counts = useMemo(() => {
     const m: Partial<Record<CameraStatus, number>> = {};

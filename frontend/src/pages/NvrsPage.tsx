@@ -16,10 +16,11 @@ import { NvrDrawer } from '../components/fleet/NvrDrawer';
 import { Button, ErrorState, Spinner, cx } from '../components/ui';
 import { useNvrs } from '../fleet';
 import type { Nvr, NvrStatus } from '../fleet/types';
-import { absoluteTime, relativeTime } from '../lib/format';
+import { absoluteText, agoText } from '../fleet/time';
 import { useNow } from '../lib/useNow';
 
 const ROW_HEIGHT = 48;
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 const COLS = 'grid grid-cols-[minmax(10rem,2fr)_7rem_8rem_minmax(9rem,1.2fr)_minmax(7rem,1fr)] items-center gap-3 px-3';
 const select = 'rounded-md border border-slate-700 bg-slate-900 px-2 py-1.5 text-sm';
 
@@ -40,8 +41,8 @@ const NvrRow = memo(function NvrRow({ n, now, onOpen, start }: { n: Nvr; now: nu
       <div role="cell">
         <NvrStatusBadge status={n.status} />
       </div>
-      <div role="cell" className="text-xs text-slate-400" title={absoluteTime(n.lastSeen)}>
-        {n.lastSeen ? relativeTime(n.lastSeen, now) : 'never'}
+      <div role="cell" className="text-xs text-slate-400" title={absoluteText(n.lastSeen)}>
+        {n.lastSeen ? agoText(n.lastSeen, now) : 'never'}
       </div>
       <div role="cell" className="text-xs tabular-nums">
         <span className="text-emerald-300">{c.online}</span>
@@ -104,7 +105,7 @@ export default function NvrsPage() {
       byText
         .filter((n) => (!status || n.status === status) && (!region || (n.region ?? '') === region))
         // Offline first (what needs attention), then by name.
-        .sort((a, b) => (a.status === b.status ? (a.deviceName || a.hostname).localeCompare(b.deviceName || b.hostname) : a.status === 'offline' ? -1 : 1)),
+        .sort((a, b) => (a.status === b.status ? collator.compare(a.deviceName || a.hostname, b.deviceName || b.hostname) : a.status === 'offline' ? -1 : 1)),
     [byText, status, region],
   );
   const totals = useMemo(() => {

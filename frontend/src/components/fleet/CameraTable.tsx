@@ -7,8 +7,9 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { memo, useMemo, useRef } from 'react';
 import type { Camera, CameraStatus } from '../../api/types';
 import type { FleetCamera, Nvr } from '../../fleet/types';
-import { relativeTime } from '../../lib/format';
-import { useRealtime } from '../../realtime';
+import { useFleet } from '../../fleet';
+import { absoluteText, agoText } from '../../fleet/time';
+import { useCameraLive } from '../../realtime';
 import { CameraActions } from '../CameraActions';
 import { StatusBadge } from '../CameraStatus';
 import { ReachabilityBadge } from './FleetUi';
@@ -50,7 +51,13 @@ export function flatten(rows: readonly CameraRow[], by: GroupBy, nvrs: ReadonlyM
   return out;
 }
 
-const Row = memo(function Row({ camera, status, nvr, attempt, onOpen, onEdit, onDelete }: CameraRow & { nvr: Nvr | undefined; attempt: number | null; onOpen: (id: string) => void; onEdit: (c: Camera) => void; onDelete: (c: Camera) => void }) {
+/** One camera; it reads its own live state (hub), so a status change re-renders this row only. */
+const Row = memo(function Row({ camera: base, nvr, onOpen, onEdit, onDelete }: { camera: FleetCamera; nvr: Nvr | undefined; onOpen: (id: string) => void; onEdit: (c: Camera) => void; onDelete: (c: Camera) => void }) {
+  const patch = useFleet((s) => s.cameras[base.id]);
+  const rt = useCameraLive(base.id);
+  const camera = useMemo(() => (patch && patch.updatedAt >= base.updatedAt ? { ...base, ...patch } : base), [base, patch]);
+  const status = rt && (!rt.timestamp || rt.timestamp >= camera.updatedAt) ? rt.status : camera.status;
+  const attempt = rt?.attempt ?? null;
   return (
     <tr data-camera-id={camera.id} className="h-[41px] hover:bg-slate-900/60">
       <td className="px-3 py-2">
@@ -71,7 +78,9 @@ const Row = memo(function Row({ camera, status, nvr, attempt, onOpen, onEdit, on
       <td className="hidden max-w-xs truncate px-3 py-2 font-mono text-xs text-slate-400 xl:table-cell" title={camera.rtspUrl}>
         {camera.rtspUrl}
       </td>
-      <td className="hidden px-3 py-2 text-slate-400 2xl:table-cell">{relativeTime(camera.updatedAt)}</td>
+      <td className="hidden px-3 py-2 text-slate-400 2xl:table-cell" title={absoluteText(camera.updatedAt)}>
+        {agoText(camera.updatedAt, Date.now())}
+      </td>
       <td className="px-3 py-2">
         <div className="flex justify-end">
           <CameraActions camera={camera} status={status} onEdit={onEdit} onDelete={onDelete} compact />
@@ -84,7 +93,6 @@ const Row = memo(function Row({ camera, status, nvr, attempt, onOpen, onEdit, on
 const COLS = 8;
 
 export function CameraTable({ rows, groupBy, nvrs, onOpen, onEdit, onDelete }: { rows: readonly CameraRow[]; groupBy: GroupBy; nvrs: ReadonlyMap<string, Nvr>; onOpen: (id: string) => void; onEdit: (c: Camera) => void; onDelete: (c: Camera) => void }) {
-  const live = useRealtime((s) => s.cameras);
   const items = useMemo(() => flatten(rows, groupBy, nvrs), [rows, groupBy, nvrs]);
   const scroller = useRef<HTMLDivElement>(null);
   const v = useVirtualizer({ count: items.length, getScrollElement: () => scroller.current, estimateSize: (i) => (items[i]!.kind === 'group' ? 33 : 41), overscan: 10, getItemKey: (i) => items[i]!.key });
@@ -121,7 +129,7 @@ export function CameraTable({ rows, groupBy, nvrs, onOpen, onEdit, onDelete }: {
                 </tr>
               );
             }
-            return <Row key={it.key} camera={it.camera} status={it.status} nvr={it.camera.nvrId ? nvrs.get(it.camera.nvrId) : undefined} attempt={live[it.camera.id]?.attempt ?? null} onOpen={onOpen} onEdit={onEdit} onDelete={onDelete} />;
+            return <Row key={it.key} camera={it.camera} nvr={it.camera.nvrId ? nvrs.get(it.camera.nvrId) : undefined} onOpen={onOpen} onEdit={onEdit} onDelete={onDelete} />;
           })}
           {bottom > 0 && <tr aria-hidden="true" style={{ height: bottom }} />}
         </tbody>
