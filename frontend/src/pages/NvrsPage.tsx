@@ -20,6 +20,7 @@ import { absoluteText, agoText } from '../fleet/time';
 import { useNow } from '../lib/useNow';
 
 const ROW_HEIGHT = 48;
+const rowHeight = () => ROW_HEIGHT;
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 const COLS = 'grid grid-cols-[minmax(10rem,2fr)_7rem_8rem_minmax(9rem,1.2fr)_minmax(7rem,1fr)] items-center gap-3 px-3';
 const select = 'rounded-md border border-slate-700 bg-slate-900 px-2 py-1.5 text-sm';
@@ -120,7 +121,10 @@ export default function NvrsPage() {
   }, [items]);
 
   const scroller = useRef<HTMLDivElement>(null);
-  const virtual = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 8, getItemKey: (i) => rows[i]!.id });
+  // Stable callbacks: the virtualizer re-measures every row when they change.
+  const getItemKey = useCallback((i: number) => rows[i]!.id, [rows]);
+  const getScrollElement = useCallback(() => scroller.current, []);
+  const virtual = useVirtualizer({ count: rows.length, getScrollElement, estimateSize: rowHeight, overscan: 8, getItemKey });
   const open = openId ? items.find((n) => n.id === openId) ?? null : null;
 
   const chip = (active: boolean) => cx('inline-flex items-center gap-1.5 rounded-full border px-3 py-0.5 text-xs', active ? 'border-cyan-500 bg-slate-800' : 'border-slate-700 hover:bg-slate-800');

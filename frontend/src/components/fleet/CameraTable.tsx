@@ -4,7 +4,7 @@
  * spacer rows keep the scroll height.
  */
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { memo, useMemo, useRef } from 'react';
+import { memo, useCallback, useMemo, useRef } from 'react';
 import type { Camera, CameraStatus } from '../../api/types';
 import type { FleetCamera, Nvr } from '../../fleet/types';
 import { useFleet } from '../../fleet';
@@ -60,7 +60,7 @@ const Row = memo(function Row({ camera: base, nvr, onOpen, onEdit, onDelete }: {
   const attempt = rt?.attempt ?? null;
   return (
     <tr data-camera-id={camera.id} className="h-[41px] hover:bg-slate-900/60">
-      <td className="px-3 py-2">
+      <td className="truncate px-3 py-2">
         <button type="button" onClick={() => onOpen(camera.id)} className="font-medium hover:underline focus-visible:outline-2 focus-visible:outline-cyan-400">
           {camera.name}
         </button>
@@ -68,14 +68,14 @@ const Row = memo(function Row({ camera: base, nvr, onOpen, onEdit, onDelete }: {
       <td className="px-3 py-2">
         <StatusBadge status={status} attempt={attempt} />
       </td>
-      <td className="hidden px-3 py-2 sm:table-cell">
+      <td className="hidden truncate px-3 py-2 sm:table-cell">
         <ReachabilityBadge value={camera.reachability} detail={camera.reachabilityDetail} />
       </td>
-      <td className="hidden max-w-[12rem] truncate px-3 py-2 text-slate-300 md:table-cell">
+      <td className="hidden truncate px-3 py-2 text-slate-300 md:table-cell">
         {nvr ? `${nvr.deviceName || nvr.hostname}${camera.nvrChannel != null ? ` · ch${camera.nvrChannel}` : ''}` : '—'}
       </td>
-      <td className="hidden px-3 py-2 text-slate-300 lg:table-cell">{nvr?.region ?? camera.location ?? '—'}</td>
-      <td className="hidden max-w-xs truncate px-3 py-2 font-mono text-xs text-slate-400 xl:table-cell" title={camera.rtspUrl}>
+      <td className="hidden truncate px-3 py-2 text-slate-300 lg:table-cell">{nvr?.region ?? camera.location ?? '—'}</td>
+      <td className="hidden truncate px-3 py-2 font-mono text-xs text-slate-400 xl:table-cell" title={camera.rtspUrl}>
         {camera.rtspUrl}
       </td>
       <td className="hidden px-3 py-2 text-slate-400 2xl:table-cell" title={absoluteText(camera.updatedAt)}>
@@ -95,24 +95,28 @@ const COLS = 8;
 export function CameraTable({ rows, groupBy, nvrs, onOpen, onEdit, onDelete }: { rows: readonly CameraRow[]; groupBy: GroupBy; nvrs: ReadonlyMap<string, Nvr>; onOpen: (id: string) => void; onEdit: (c: Camera) => void; onDelete: (c: Camera) => void }) {
   const items = useMemo(() => flatten(rows, groupBy, nvrs), [rows, groupBy, nvrs]);
   const scroller = useRef<HTMLDivElement>(null);
-  const v = useVirtualizer({ count: items.length, getScrollElement: () => scroller.current, estimateSize: (i) => (items[i]!.kind === 'group' ? 33 : 41), overscan: 10, getItemKey: (i) => items[i]!.key });
+  // Stable callbacks: the virtualizer re-measures every row when they change.
+  const estimateSize = useCallback((i: number) => (items[i]!.kind === 'group' ? 33 : 41), [items]);
+  const getItemKey = useCallback((i: number) => items[i]!.key, [items]);
+  const getScrollElement = useCallback(() => scroller.current, []);
+  const v = useVirtualizer({ count: items.length, getScrollElement, estimateSize, overscan: 10, getItemKey });
   const vis = v.getVirtualItems();
   const top = vis[0]?.start ?? 0;
   const bottom = v.getTotalSize() - (vis.at(-1)?.end ?? 0);
   return (
     <div ref={scroller} data-testid="camera-scroller" className="max-h-[max(24rem,calc(100dvh-20rem))] overflow-auto rounded-lg border border-slate-800">
-      <table className="w-full text-left text-sm" aria-rowcount={items.length + 1}>
+      <table className="w-full table-fixed text-left text-sm" aria-rowcount={items.length + 1}>
         <caption className="sr-only">Cameras</caption>
         <thead className="sticky top-0 z-10 bg-slate-900 text-xs uppercase text-slate-400">
           <tr>
             <th scope="col" className="px-3 py-2">Name</th>
-            <th scope="col" className="px-3 py-2">Stream</th>
-            <th scope="col" className="hidden px-3 py-2 sm:table-cell">Reachability</th>
-            <th scope="col" className="hidden px-3 py-2 md:table-cell">NVR</th>
-            <th scope="col" className="hidden px-3 py-2 lg:table-cell">Region</th>
+            <th scope="col" className="w-32 px-3 py-2">Stream</th>
+            <th scope="col" className="hidden w-36 px-3 py-2 sm:table-cell">Reachability</th>
+            <th scope="col" className="hidden w-48 px-3 py-2 md:table-cell">NVR</th>
+            <th scope="col" className="hidden w-28 px-3 py-2 lg:table-cell">Region</th>
             <th scope="col" className="hidden px-3 py-2 xl:table-cell">RTSP URL</th>
-            <th scope="col" className="hidden px-3 py-2 2xl:table-cell">Updated</th>
-            <th scope="col" className="px-3 py-2"><span className="sr-only">Actions</span></th>
+            <th scope="col" className="hidden w-28 px-3 py-2 2xl:table-cell">Updated</th>
+            <th scope="col" className="w-40 px-3 py-2"><span className="sr-only">Actions</span></th>
           </tr>
         </thead>
         <tbody className="divide-y divide-slate-800">
