@@ -18,7 +18,9 @@ POLICY: list[tuple[str, str, str]] = [
     ("*", r"^/api/auth/(me|logout)$", "viewer"),
     ("GET", r"^/api/system/stats$", "viewer"),
     ("*", r"^/api/(users|api-keys)", "admin"),
-    ("GET", r"^/api/(cameras|alerts)", "viewer"),
+    ("*", r"^/api/nvrs/\{nvr_id\}/keys$", "admin"),  # an NVR agent's keys
+    ("GET", r"^/api/(cameras|alerts|nvrs|stats)", "viewer"),
+    ("*", r"^/api/nvrs", "admin"),  # NVRs are managed by admins (issue 11)
     ("*", r"^/api/cameras/\{camera_id\}/whep", "viewer"),  # watching live is reading
     ("POST", r"^/api/media/sign$", "viewer"),  # a URL for media the caller may read
     ("*", r"^/api/cameras", "operator"),

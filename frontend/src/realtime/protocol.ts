@@ -21,9 +21,10 @@ export type CameraStatusUpdate = ServerEventOf<'camera-status-update'>;
 /** `face-detection-alert` (and `alert` for other kinds): an alert, its own type as `alertType`. */
 export type AlertHubMessage = AlertMessage;
 export type HealthUpdate = ServerEventOf<'health-update'>;
-/** A camera's stream figures (was `stats:updated` before issue 11; that name now carries the
- * fleet summary, see fleet/). */
+/** A camera's own figures (topic `stats`); called `stats:updated` before issue 11. */
 export type CameraStatsUpdate = ServerEventOf<'camera-stats-update'>;
+/** The fleet summary of the operations view (topic `nvrs`), pushed at most every 0.5 s. */
+export type SummaryUpdated = ServerEventOf<'stats:updated'>;
 
 /** A status the app knows before the hub reports it (the server accepted a command), in the
  * hub's own shape so that the store treats both alike. */

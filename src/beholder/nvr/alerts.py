@@ -12,6 +12,7 @@ up is ``medium``; a return is ``low`` after an outage shorter than ``medium_afte
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -32,6 +33,9 @@ class AlertPolicy:
 
     def __init__(self, settings: NvrSettings) -> None:
         self.settings = settings
+        self._recent: dict[tuple[str, str], float] = {}
+        """(subject id, event) → monotonic time of an alert this instance raised: inside the
+        window no query is needed to know the next one is a duplicate."""
 
     def nvr_offline(self, cameras: int) -> Severity:
         """Severity of an NVR going offline with ``cameras`` cameras."""
@@ -60,14 +64,19 @@ class AlertPolicy:
         created within the dedupe window; returns it (not yet committed) or ``None``."""
         window = self.settings.alert_dedupe_seconds
         now = utcnow()
+        subject = (nvr_id or camera_id or "", event)
+        raised = self._recent.get(subject)
+        if raised is not None and time.monotonic() - raised < window:
+            return None
         if window > 0:
             q = select(Alert.alert_metadata).where(
                 Alert.type == SYSTEM_ALERT, Alert.created_at >= now - timedelta(seconds=window)
             )
             q = q.where(Alert.nvr_id == nvr_id) if nvr_id else q.where(Alert.camera_id == camera_id)
-            for meta in (await session.execute(q)).scalars():
-                if (meta or {}).get("event") == event:
-                    return None
+            with session.no_autoflush:  # pending camera changes need not be written first
+                found = (await session.execute(q)).scalars().all()
+            if any((meta or {}).get("event") == event for meta in found):
+                return None
         alert = Alert(
             id=new_id(),
             nvr_id=nvr_id,
@@ -81,4 +90,9 @@ class AlertPolicy:
         )
         session.add(alert)
         await session.flush()
+        if window > 0:
+            if len(self._recent) > 10_000:  # forget the expired ones
+                horizon = time.monotonic() - window
+                self._recent = {k: t for k, t in self._recent.items() if t > horizon}
+            self._recent[subject] = time.monotonic()
         return alert

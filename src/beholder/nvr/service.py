@@ -31,8 +31,9 @@ one error shape — after ``PermissionDenied`` close with 1008):
     Channels with no camera of this NVR are ignored (an agent never touches another NVR's
     cameras: ``nvr_id`` comes from its key).
 ``await service.disconnected(nvr_id, connection=ws)``
-    The socket closed (any reason): once no socket of the NVR is left on this instance, the
-    NVR goes offline at once with its cameras (``nvr_offline`` with ``camerasUpdated``).
+    The socket closed (any reason): once no registered socket of the NVR is left on this
+    instance, the NVR goes offline at once with its cameras (``nvr_offline`` with
+    ``camerasUpdated``). A socket that never registered changes nothing (call it anyway).
 ``service.heartbeat_seconds`` / ``service.settings``
     ``BEHOLDER_NVR_*`` (``auth_timeout``, ``ping_interval`` for the socket).
 
@@ -73,7 +74,7 @@ from beholder.errors import AppError, InvalidInput, PermissionDenied
 from beholder.messages import utcnow
 from beholder.nvr.alerts import AlertPolicy
 from beholder.nvr.cascade import OFFLINE_DETAIL, Cascade, Hooks, Outbox, outage_text
-from beholder.nvr.summary import SummaryPusher
+from beholder.nvr.summary import SummaryPusher, stop_task
 from beholder.rtsp_url import validate_rtsp_url
 
 log = structlog.get_logger(__name__)
@@ -105,6 +106,7 @@ class NvrService:
         self.cascade = Cascade(settings.nvr, db, bus, hooks, self.policy, self.summary)
         self._connections: dict[str, set[Hashable]] = {}
         self._monitor: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -116,20 +118,22 @@ class NvrService:
         """Start the summary pusher and the silence monitor."""
         self.summary.start()
         if self._monitor is None:
+            self._stopping.clear()
             self._monitor = asyncio.create_task(self._watch(), name="nvr-silence-monitor")
 
     async def stop(self) -> None:
+        """Stop the monitor and the pusher, letting a check or push under way finish."""
         task, self._monitor = self._monitor, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task, self._stopping)
         await self.summary.stop()
 
     async def _watch(self) -> None:
         interval = min(1.0, max(0.05, self.settings.heartbeat_seconds / 4))
-        while True:
-            await asyncio.sleep(interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+                return
             try:
                 await self.check_silence()
             except AppError as exc:
@@ -223,7 +227,9 @@ class NvrService:
                 updated += changed and not is_new
                 if changed:
                     out.camera(self._hooks, cam)
-        self._connections.setdefault(nvr_id, set()).add(connection or _SOLE)
+        self._connections.setdefault(nvr_id, set()).add(
+            connection if connection is not None else _SOLE
+        )
         came_back = await self.cascade.go_online(nvr_id)
         if not came_back and (changes or out.messages):
             await self.cascade.send_nvr(nvr_id, out)
@@ -317,13 +323,15 @@ class NvrService:
         return None
 
     async def disconnected(self, nvr_id: str, connection: Hashable | None = None) -> None:
-        """See the module doc."""
+        """See the module doc. A socket that never registered changes nothing."""
         conns = self._connections.get(nvr_id)
-        if conns is not None:
-            conns.discard(connection or _SOLE)
-            if conns:
-                return  # another socket of this NVR is still open here
-            del self._connections[nvr_id]
+        key = connection if connection is not None else _SOLE
+        if conns is None or key not in conns:
+            return
+        conns.discard(key)
+        if conns:
+            return  # another socket of this NVR is still open here
+        del self._connections[nvr_id]
         await self.cascade.go_offline(nvr_id, "disconnected")
 
     def connected(self, nvr_id: str) -> bool:

@@ -38,6 +38,7 @@ class SummaryPusher:
         self._publish = publish
         self.interval = interval
         self._dirty = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.pushes = 0
 
@@ -45,16 +46,21 @@ class SummaryPusher:
         """The figures changed: push them soon (at once if none was pushed lately)."""
         self._dirty.set()
 
+    @property
+    def pending(self) -> bool:
+        """True when a change is waiting for the next push."""
+        return self._dirty.is_set()
+
     def start(self) -> None:
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="nvr-summary-pusher")
 
     async def stop(self) -> None:
+        """Let a push under way finish (its database session closes cleanly), then stop."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task, self._stopping)
 
     async def push_now(self) -> None:
         """Compute and publish the summary once (also what the loop does)."""
@@ -64,8 +70,9 @@ class SummaryPusher:
         self.pushes += 1
 
     async def _run(self) -> None:
-        while True:
-            await self._dirty.wait()
+        while not self._stopping.is_set():
+            if not await _first(self._dirty, self._stopping):
+                return
             self._dirty.clear()
             started = time.monotonic()
             try:
@@ -75,4 +82,27 @@ class SummaryPusher:
             except Exception:
                 log.exception("fleet summary push failed")
             # At most one push per interval; changes meanwhile set the event again.
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            rest = max(0.0, self.interval - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), rest)
+
+
+async def _first(wanted: asyncio.Event, stopping: asyncio.Event) -> bool:
+    """Wait until ``wanted`` or ``stopping`` is set; True for ``wanted``."""
+    if not wanted.is_set() and not stopping.is_set():
+        waits = {asyncio.ensure_future(wanted.wait()), asyncio.ensure_future(stopping.wait())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for w in pending:
+            w.cancel()
+    return not stopping.is_set()
+
+
+async def stop_task(task: asyncio.Task[None], stopping: asyncio.Event, grace: float = 5.0) -> None:
+    """Set ``stopping`` and give ``task`` ``grace`` s to return by itself (a database call
+    under way completes and releases its connection); cancel it after that."""
+    stopping.set()
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
