@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,11 @@ class Fleet:
     url: str
     ws: str
     heartbeat: float
-    pending: dict[tuple[str, str], collections.deque[float]] = field(
+    pending: dict[tuple[str, str], collections.deque[tuple[float, float]]] = field(
         default_factory=lambda: collections.defaultdict(collections.deque)
     )
     latencies: list[float] = field(default_factory=list)
+    server_part: list[float] = field(default_factory=list)
     made: int = 0
     seen: int = 0
     by_type: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -82,14 +84,20 @@ class Fleet:
     register_retries: int = 0
 
     def expect(self, key: tuple[str, str]) -> None:
-        self.pending[key].append(time.perf_counter())
+        self.pending[key].append((time.perf_counter(), time.time()))
         self.made += 1
 
-    def saw(self, key: tuple[str, str]) -> None:
-        """The timed dashboard saw a change: ends its wait (FIFO per camera and state)."""
+    def saw(self, key: tuple[str, str], stamp: str | None) -> None:
+        """The timed dashboard saw a change: ends its wait (FIFO per camera and state).
+        ``stamp``: the message's ``timestamp`` (when the server made it, after persisting),
+        which splits the latency into the server's part and the delivery's."""
         waiting = self.pending.get(key)
         if waiting:
-            self.latencies.append((time.perf_counter() - waiting.popleft()) * 1000)
+            t0, wall0 = waiting.popleft()
+            self.latencies.append((time.perf_counter() - t0) * 1000)
+            if stamp:
+                made = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                self.server_part.append((made - wall0) * 1000)
             self.seen += 1
 
 
@@ -112,6 +120,7 @@ class Agent:
         self.registered = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.busy = False
+        self.beats: asyncio.Task[None] | None = None
 
     def register_message(self) -> str:
         host = self.nvr["hostname"]
@@ -129,17 +138,33 @@ class Agent:
         )
 
     async def connect(self, expect_online: bool = False) -> None:
-        """Connect, auth, register (timing ``nvr_online`` from the register when asked)."""
-        self.registered.clear()
-        self.ws = await websockets.connect(
-            self.fleet.ws, max_queue=None, ping_interval=None, local_addr=self.local
-        )
-        await self.ws.send(json.dumps({"type": "auth", "token": self.key}))
-        if expect_online:
-            self.fleet.expect((self.nvr["id"], "nvr_online"))
-        await self.ws.send(self.register_message())
-        self.task = asyncio.create_task(self.read(self.ws))
-        await self.registered.wait()
+        """Connect, auth, register (timing ``nvr_online`` from the register when asked);
+        as the real agent, a refused or unanswered attempt is retried after a pause."""
+        while True:
+            self.registered.clear()
+            try:
+                self.ws = await websockets.connect(
+                    self.fleet.ws, max_queue=None, ping_interval=None, local_addr=self.local
+                )
+                await self.ws.send(json.dumps({"type": "auth", "token": self.key}))
+                if expect_online:
+                    self.fleet.expect((self.nvr["id"], "nvr_online"))
+                    expect_online = False
+                await self.ws.send(self.register_message())
+                self.task = asyncio.create_task(self.read(self.ws))
+                waiter = asyncio.create_task(self.registered.wait())
+                await asyncio.wait({waiter, self.task}, timeout=20, return_when="FIRST_COMPLETED")
+                waiter.cancel()
+                if self.registered.is_set():
+                    if self.beats is None:
+                        self.beats = asyncio.create_task(self.heartbeats())
+                    return
+            except (OSError, websockets.WebSocketException):
+                pass
+            self.fleet.register_retries += 1
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+            await asyncio.sleep(random.uniform(0.5, 1.5))
 
     async def read(self, ws: Any) -> None:
         with contextlib.suppress(websockets.ConnectionClosed):
@@ -153,10 +178,8 @@ class Agent:
                 elif kind == "error":
                     code = msg["error"]["code"]
                     self.fleet.errors[code] += 1
-                    if not self.registered.is_set():  # as the real agent: try again
-                        self.fleet.register_retries += 1
-                        await asyncio.sleep(random.uniform(0.5, 1.5))
-                        await ws.send(self.register_message())
+                    if not self.registered.is_set():  # connect() tries again
+                        await ws.close()
 
     async def heartbeats(self) -> None:
         await asyncio.sleep(random.uniform(0, self.fleet.heartbeat))
@@ -202,6 +225,7 @@ class Agent:
             )
         finally:
             self.busy = False
+        self.beats: asyncio.Task[None] | None = None
 
 
 async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event, timed: bool) -> None:
@@ -221,18 +245,22 @@ async def dashboard(fleet: Fleet, token: str, ready: asyncio.Event, timed: bool)
                     await ws.send(json.dumps({"type": "pong"}))
                 continue
             if kind in ("nvr_offline", "nvr_online"):
-                fleet.saw((msg.get("nvrId"), kind))
+                fleet.saw((msg.get("nvrId"), kind), msg.get("timestamp"))
             elif kind == "camera-status-update":
                 camera = msg.get("camera") or {}
                 reach = camera.get("reachability")
                 if reach:
-                    fleet.saw((msg.get("cameraId") or camera.get("id"), reach))
+                    camera_id = msg.get("cameraId") or camera.get("id")
+                    fleet.saw((camera_id, reach), msg.get("timestamp"))
             elif kind == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
 
 
-def start_server(port: int, data: Path, heartbeat: float) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, data: Path, heartbeat: float, database_url: str | None, profile: str | None
+) -> subprocess.Popen[bytes]:
     env = {
+        **({"BEHOLDER_DATABASE_URL": database_url} if database_url else {}),
         **os.environ,
         "BEHOLDER_DATA_DIR": str(data),
         "BEHOLDER_ADMIN_PASSWORD": PW,
@@ -246,7 +274,13 @@ def start_server(port: int, data: Path, heartbeat: float) -> subprocess.Popen[by
     }
     log = open(data / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     return subprocess.Popen(
-        [sys.executable, "-m", "beholder", "serve"],
+        [
+            sys.executable,
+            *(["-m", "cProfile", "-o", profile] if profile else []),
+            "-m",
+            "beholder",
+            "serve",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -301,7 +335,19 @@ async def camera_ids(c: httpx.AsyncClient, token: str, agent: Agent) -> None:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     port = _port()
     data = Path(tempfile.mkdtemp(prefix="beholder-nvr-fleet-"))
-    proc = start_server(port, data, args.heartbeat)
+    database_url = None
+    if args.postgres:
+        import asyncpg
+
+        name = f"beholder_bench_{os.getpid()}"
+        conn = await asyncpg.connect(args.postgres)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+        database_url = (
+            args.postgres.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            + f"/{name}"
+        )
+    proc = start_server(port, data, args.heartbeat, database_url, args.profile)
     server = psutil.Process(proc.pid)
     base = f"http://127.0.0.1:{port}"
     fleet = Fleet(base, f"ws://127.0.0.1:{port}/api/nvrs/ws", args.heartbeat)
@@ -330,7 +376,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 asyncio.create_task(dashboard(fleet, token, r, i == 0)) for i, r in enumerate(ready)
             ]
             await asyncio.gather(*(r.wait() for r in ready))
-            beats = [asyncio.create_task(a.heartbeats()) for a in agents]
+            beats = [a.beats for a in agents if a.beats is not None]
             await asyncio.sleep(2)  # let registration's own broadcasts drain
             fleet.by_type.clear()
             fleet.dashboard_messages = 0
@@ -368,10 +414,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+    if args.postgres:
+        conn = await asyncpg.connect(args.postgres)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
     cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     lat = fleet.latencies
     per_dash = fleet.dashboard_messages / max(1, args.dashboards) / window_s
     return {
+        "database": "postgresql" if args.postgres else "sqlite",
         "agents": args.agents,
         "channels": args.channels,
         "cameras": args.agents * args.channels,
@@ -389,6 +440,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "latency_p99_ms": _pct(lat, 0.99),
         "latency_max_ms": round(max(lat), 1) if lat else None,
         "latency_mean_ms": round(statistics.fmean(lat), 1) if lat else None,
+        "server_part_p50_ms": _pct(fleet.server_part, 0.5),
+        "server_part_p99_ms": _pct(fleet.server_part, 0.99),
         "agent_errors_by_code": dict(fleet.errors),
         "register_retries": fleet.register_retries,
         "hub_messages_per_dashboard_per_s": round(per_dash, 1),
@@ -408,6 +461,14 @@ def main() -> None:
     ap.add_argument("--dashboards", type=int, default=5)
     ap.add_argument("--disconnect-share", type=float, default=0.2)
     ap.add_argument("--heartbeat", type=float, default=10.0)
+    ap.add_argument(
+        "--postgres",
+        default=None,
+        metavar="ADMIN_URL",
+        help="run the server on a fresh PostgreSQL database created through this admin URL "
+        "(e.g. postgresql://postgres@127.0.0.1:5432/postgres); default: SQLite",
+    )
+    ap.add_argument("--profile", default=None, help="cProfile the server into this file")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     result = asyncio.run(run(args))

@@ -205,7 +205,13 @@ async def running_services(
             await state.nvr.start()
         async with _step("nvr agent socket"):
             state.agents = AgentSocket(
-                settings.hub, settings.nvr, auth.authenticate, state.nvr, connections
+                settings.hub,
+                settings.nvr,
+                auth.authenticate,
+                state.nvr,
+                connections,
+                # SQLite has one writer: queue the agents' writes rather than contend
+                concurrency=1 if db.dialect == "sqlite" else settings.db_pool_size,
             )
             _undo(stack, "nvr agent socket", state.agents.close)
             await state.agents.start()

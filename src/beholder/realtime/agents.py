@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Hashable
 from typing import Any, Protocol
 
@@ -131,8 +132,18 @@ class AgentSocket:
         authenticate: Authenticate,
         service: AgentService,
         connections: ConnectionRegistry | None = None,
+        concurrency: int = 8,
     ) -> None:
         self.settings = settings
+        # Service calls in flight across all agent sockets. Each one writes to the database:
+        # past what the database takes at once, more only adds lock waits (SQLite's busy
+        # handler sleeps up to 100 ms a try) — queued here they wait their turn instead,
+        # each socket's messages still in order (bench/nvr_fleet.py).
+        self._calls = asyncio.Semaphore(concurrency)
+        # register and disconnected of one NVR run one at a time, in arrival order: an agent
+        # that reconnects while its old socket's end is still being handled must not see
+        # the old end's "offline" land after its new "online".
+        self._order: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.hub_settings = hub_settings.model_copy(
             update={"ws_auth_timeout": settings.auth_timeout}
         )
@@ -187,6 +198,12 @@ class AgentSocket:
             "disconnectedDead": c.disconnected_dead,
             "disconnectedSlow": c.disconnected_slow,
         }
+
+    def _ordered(self, nvr_id: str) -> asyncio.Lock:
+        lock = self._order.get(nvr_id)
+        if lock is None:
+            lock = self._order[nvr_id] = asyncio.Lock()
+        return lock
 
     def is_connected(self, nvr_id: str) -> bool:
         """Whether an agent socket currently speaks for ``nvr_id``."""
@@ -298,7 +315,8 @@ class AgentSocket:
             # the server going away is not the NVR going offline (the agent reconnects,
             # here or to another instance; the silence monitor catches one that does not).
             try:
-                await self.service.disconnected(agent.nvr_id, connection=conn)
+                async with self._ordered(agent.nvr_id), self._calls:
+                    await self.service.disconnected(agent.nvr_id, connection=conn)
             except Exception:
                 log.exception("nvr disconnect handling failed", nvr_id=agent.nvr_id)
 
@@ -362,12 +380,15 @@ class AgentSocket:
         elif not agent.registered:
             raise ProtocolError('Send {"type": "register", ...} first.')
         elif kind == "heartbeat":
-            await self.service.heartbeat(agent.nvr_id)
+            async with self._calls:
+                await self.service.heartbeat(agent.nvr_id)
         elif isinstance(message, NvrProbeReport):
-            await self.service.probe_report(agent.nvr_id, message)
+            async with self._calls:
+                await self.service.probe_report(agent.nvr_id, message)
 
     async def _register(self, agent: _Agent, message: NvrRegister) -> None:
-        reply = await self.service.register(agent.principal, message, connection=agent.conn)
+        async with self._ordered(agent.nvr_id), self._calls:
+            reply = await self.service.register(agent.principal, message, connection=agent.conn)
         agent.registered = True  # from here on, its end is reported to the service
         if agent.conn.closing:
             return
