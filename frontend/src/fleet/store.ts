@@ -83,14 +83,14 @@ function nvrEvent(ev: NvrOnlineOffline): FleetEvent {
   };
 }
 
-function alertEvent(a: Alert): FleetEvent {
+export function alertEvent(a: Alert): FleetEvent {
   return {
     key: `alert:${a.id}`,
     kind: 'alert',
     at: a.createdAt,
     title: a.message || a.type,
     detail: a.type,
-    nvrId: null,
+    nvrId: a.nvrId ?? null,
     cameraId: a.cameraId ?? null,
     severity: a.severity,
   };
@@ -247,4 +247,16 @@ export class FleetStore {
     this.commits++;
     for (const l of this.listeners) l();
   }
+}
+
+/** The store's events with the alerts the notification list already holds (loaded over
+ * REST at sign-in), newest first, each once: the list is not empty on a fresh page. */
+export function withAlerts(events: readonly FleetEvent[], alerts: readonly Alert[], max = 50): FleetEvent[] {
+  const seen = new Set(events.map((e) => e.key));
+  const out = [...events];
+  for (const a of alerts) {
+    const e = alertEvent(a);
+    if (!seen.has(e.key)) out.push(e);
+  }
+  return out.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, max);
 }

@@ -4,7 +4,7 @@
  * arrives with the hub's `stats:updated` (≤ every 500 ms), charts redraw at most every 1 s.
  */
 import { Activity, AlertTriangle, Camera, CameraOff, Server, ServerOff } from 'lucide-react';
-import type { ReactNode } from 'react';
+import { useMemo, type ReactNode } from 'react';
 import { Link } from 'react-router';
 import { errorMessage } from '../api/http';
 import { CAMERA_STATUSES } from '../api/types';
@@ -13,10 +13,12 @@ import { AnimatedNumber, FallbackNotice } from '../components/fleet/FleetUi';
 import { EventList } from '../components/fleet/EventList';
 import { Dot, ErrorState, Spinner, cx } from '../components/ui';
 import { useFleet, useSummary } from '../fleet';
+import { withAlerts } from '../fleet/store';
 import type { SummaryStats } from '../fleet/types';
 import { STATUS_COLORS, STATUS_LABELS } from '../lib/format';
 import { useNow } from '../lib/useNow';
 import { useThrottled } from '../lib/useThrottled';
+import { useRealtime } from '../realtime';
 
 function Kpi({ id, label, value, icon, tone }: { id: string; label: string; value: number; icon: ReactNode; tone?: 'bad' | 'good' }) {
   return (
@@ -113,7 +115,9 @@ function Regions({ s }: { s: SummaryStats }) {
 
 export default function OperationsPage() {
   const { summary, isError, error, refetch } = useSummary();
-  const events = useFleet((s) => s.events);
+  const fleetEvents = useFleet((s) => s.events);
+  const alerts = useRealtime((s) => s.alerts);
+  const events = useMemo(() => withAlerts(fleetEvents, alerts), [fleetEvents, alerts]);
   const lastUpdate = useFleet((s) => s.lastUpdate);
   const now = useNow(5_000);
   const hours = useThrottled(summary?.alertsByHour ?? [], 1_000);

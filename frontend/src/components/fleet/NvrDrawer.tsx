@@ -6,6 +6,7 @@ import { usePermissions } from '../../auth/auth';
 import { errorMessage } from '../../api/http';
 import { fleetApi } from '../../fleet/api';
 import { fleetKeys, useFallback, useFleet } from '../../fleet';
+import { withAlerts } from '../../fleet/store';
 import type { Nvr } from '../../fleet/types';
 import { mergedStatus } from '../../lib/cameras';
 import { absoluteTime, relativeTime } from '../../lib/format';
@@ -28,7 +29,8 @@ export function NvrDrawer({ nvr, onClose, onEdit, onDelete, onKey }: { nvr: Nvr 
   });
   const live = useRealtime((s) => s.cameras);
   const allEvents = useFleet((s) => s.events);
-  const events = useMemo(() => (nvr ? allEvents.filter((e) => e.nvrId === nvr.id) : []), [allEvents, nvr]);
+  const alerts = useRealtime((s) => s.alerts);
+  const events = useMemo(() => (nvr ? withAlerts(allEvents, alerts, 500).filter((e) => e.nvrId === nvr.id).slice(0, 30) : []), [allEvents, alerts, nvr]);
   const rows = useMemo(() => [...(cams.data?.items ?? [])].sort((a, b) => (a.nvrChannel ?? 0) - (b.nvrChannel ?? 0) || a.name.localeCompare(b.name)), [cams.data]);
 
   return (

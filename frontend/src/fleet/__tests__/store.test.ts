@@ -122,3 +122,13 @@ describe('system alerts reach the notification list', () => {
     expect(rt.getState().alerts[0]?.message).toBe('NVR offline');
   });
 });
+
+describe('withAlerts', () => {
+  it('adds the notification list’s alerts to the events, newest first, each once', async () => {
+    const { withAlerts, alertEvent } = await import('../store');
+    const a1 = restAlert({ id: 'a1', createdAt: at(1), message: 'old' });
+    const a2 = restAlert({ id: 'a2', createdAt: at(9), message: 'new' });
+    const merged = withAlerts([alertEvent(a2)], [a2, a1]);
+    expect(merged.map((e) => e.key)).toEqual(['alert:a2', 'alert:a1']);
+  });
+});
