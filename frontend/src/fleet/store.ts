@@ -10,6 +10,8 @@ import type { Alert } from '../api/types';
 import type { ServerEvent } from '../realtime/protocol';
 import type { FleetCamera, Nvr, NvrOnlineOffline, SummaryStats } from './types';
 
+const NVR_OFFLINE = /nvr offline/i;
+
 export type FleetEventKind = 'nvr-online' | 'nvr-offline' | 'camera-online' | 'camera-offline' | 'alert';
 
 export interface FleetEvent {
@@ -104,7 +106,7 @@ export class FleetStore {
   private lastSlowAt = -Infinity;
   private slowTimer: unknown = null;
   /** Last reachability seen per camera: an event only when it changes. */
-  private readonly reach = new Map<string, string>();
+  private readonly reach = new Map<string, { r: string; withNvr: boolean }>();
   private readonly now: () => number;
   private readonly setTimer: (cb: () => void, ms: number) => unknown;
   private readonly clearTimer: (h: unknown) => void;
@@ -165,10 +167,12 @@ export class FleetStore {
           (cameras ??= { ...this.state.cameras })[cam.id] = cam;
           if (!cam.reachability) break;
           const before = this.reach.get(cam.id);
-          this.reach.set(cam.id, cam.reachability);
-          // A camera that went with its NVR is told by the NVR's event, not once per camera.
-          if (before === undefined || before === cam.reachability) break;
-          if (/nvr offline/i.test(cam.reachabilityDetail ?? '')) break;
+          const withNvr = NVR_OFFLINE.test(cam.reachabilityDetail ?? '');
+          this.reach.set(cam.id, { r: cam.reachability, withNvr });
+          // A camera that went (or came back) with its NVR is told by the NVR's event, not
+          // once per camera.
+          if (before === undefined || before.r === cam.reachability) break;
+          if (withNvr || (before.withNvr && cam.reachability === 'online')) break;
           const e = cameraEvent(cam, ev.timestamp ?? new Date(this.now()).toISOString());
           if (e) this.pendingEvents.push(e);
           break;

@@ -99,6 +99,10 @@ describe('FleetStore', () => {
     store.apply([nvrConnectivity('n1', false, 3, 1), ...cams.map((c) => cameraUpdate({ ...c, reachability: 'offline', reachabilityDetail: 'NVR offline' }, 1))]);
     advance(600);
     expect(store.getState().events.map((e) => e.kind)).toEqual(['nvr-offline']);
+    // …and coming back with it
+    store.apply([nvrConnectivity('n1', true, 3, 2), ...cams.map((c) => cameraUpdate({ ...c, reachability: 'online', reachabilityDetail: null }, 2))]);
+    advance(600);
+    expect(store.getState().events.map((e) => e.kind)).toEqual(['nvr-online', 'nvr-offline']);
   });
 
   it('updates a known NVR on nvr_offline before its full description arrives', () => {
