@@ -76,14 +76,6 @@ class Outbox:
         self.messages.append(("cameras", msg, view.id))
 
 
-def _outage_text(seconds: float) -> str:
-    if seconds < 90:
-        return f"{int(seconds)} s"
-    if seconds < 5400:
-        return f"{int(seconds // 60)} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 class Cascade:
     """NVR transitions (see the module doc); ``summary`` is poked after each."""
 
