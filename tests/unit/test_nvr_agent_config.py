@@ -152,3 +152,10 @@ def test_channel_ranges() -> None:
     for bad in ("", "a", "0-3", "1-99999", [True]):
         with pytest.raises(ValueError):
             parse_channel_numbers(bad)  # type: ignore[arg-type]
+
+
+def test_the_shipped_example_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "nvr-agent.yaml"
+    cfg = load_config(example, env={"NVR_PASSWORD": "pw"})
+    assert cfg.nvr.hostname == "site-a-nvr"
+    assert len(cfg.all_channels()) == 16
