@@ -5,6 +5,7 @@ import { Toaster } from 'sonner';
 import { ApiError } from './api/http';
 import { AuthProvider, useAuth } from './auth/auth';
 import { Layout } from './components/Layout';
+import { prefetchFleet } from './fleet/prefetch';
 import { DashboardPage } from './pages/DashboardPage';
 import { LoginPage } from './pages/LoginPage';
 import { StartupGate } from './pages/StartupScreen';
@@ -17,6 +18,12 @@ const StreamsPage = lazy(() => import('./pages/StreamsPage'));
 const StreamViewerPage = lazy(() => import('./pages/StreamViewerPage'));
 // The phone's page: no dashboard around it (and no hub socket).
 const PublishPage = lazy(() => import('./pages/PublishPage'));
+const OperationsPage = lazy(() => import('./pages/OperationsPage'));
+// The NVR list is fetched while the route's code loads (not after it).
+const NvrsPage = lazy(() => {
+  void prefetchFleet(queryClient);
+  return import('./pages/NvrsPage');
+});
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -46,6 +53,8 @@ function Authed() {
         <Route path="alerts" element={<AlertsPage />} />
         <Route path="streams" element={<StreamsPage />} />
         <Route path="streams/:id" element={<StreamViewerPage />} />
+        <Route path="operations" element={<OperationsPage />} />
+        <Route path="nvrs" element={<NvrsPage />} />
         <Route path="*" element={<DashboardPage />} />
       </Route>
     </Routes>

@@ -1,4 +1,4 @@
-import { Cctv, LayoutGrid, List, LogOut, Siren, Smartphone, User } from 'lucide-react';
+import { Activity, Cctv, HardDrive, LayoutGrid, List, LogOut, Siren, Smartphone, User } from 'lucide-react';
 import { Suspense } from 'react';
 import { NavLink, Outlet } from 'react-router';
 import { useAuth, usePermissions } from '../auth/auth';
@@ -7,6 +7,7 @@ import { HealthIndicator } from './HealthIndicator';
 import { NotificationBell, NotificationPanel } from './NotificationPanel';
 import { Popover } from './Popover';
 import { QuickAdd } from './QuickAdd';
+import { FleetBridge } from './fleet/FleetBridge';
 import { RealtimeBridge } from './RealtimeBridge';
 import { SocketStatus } from './SocketStatus';
 import { Button, Spinner, cx } from './ui';
@@ -16,6 +17,8 @@ const nav = [
   { to: '/cameras', label: 'Cameras', icon: List, end: false },
   { to: '/streams', label: 'Streams', icon: Smartphone, end: false },
   { to: '/alerts', label: 'Alerts', icon: Siren, end: false },
+  { to: '/operations', label: 'Operations', icon: Activity, end: false },
+  { to: '/nvrs', label: 'NVRs', icon: HardDrive, end: false },
 ];
 
 function UserMenu() {
@@ -39,6 +42,7 @@ export function Layout() {
         Skip to content
       </a>
       <RealtimeBridge />
+      <FleetBridge />
       <header className="sticky top-0 z-20 border-b border-slate-800 bg-slate-950/95 backdrop-blur">
         <div className="flex flex-wrap items-center gap-x-3 gap-y-2 px-3 py-2 sm:px-4">
           <span className="flex items-center gap-2 font-semibold text-cyan-300">

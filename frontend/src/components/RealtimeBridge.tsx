@@ -51,27 +51,42 @@ export function RealtimeBridge() {
     let refetchTimer: ReturnType<typeof setTimeout> | null = null;
     const off = realtimeStore.onBatch((b) => {
       // Camera created/edited elsewhere: the hub sends the whole camera; deleted: its id.
+      // One cache write per batch (a fleet's cascade brings hundreds of cameras at once).
+      const changed = new Map<string, Camera>();
+      const deleted = new Set<string>();
       for (const ev of b.events) {
-        const cam = ev.type === 'camera-status-update' ? (ev as { camera?: Camera }).camera : undefined;
-        if (cam && typeof cam.id === 'string') {
-          qc.setQueryData<Page<Camera>>(camerasKey, (old) => {
-            if (!old) return old;
-            const i = old.items.findIndex((c) => c.id === cam.id);
-            const items = i < 0 ? [...old.items, cam] : old.items.map((c, j) => (j === i ? { ...c, ...cam } : c));
-            return { ...old, items };
-          });
+        if (ev.type === 'camera-status-update' && ev.camera) {
+          changed.set(ev.camera.id, ev.camera);
+          deleted.delete(ev.camera.id);
         } else if (ev.type === 'camera-deleted') {
-          const id = (ev as { cameraId?: string }).cameraId;
-          qc.setQueryData<Page<Camera>>(camerasKey, (old) => (old ? { ...old, items: old.items.filter((c) => c.id !== id) } : old));
+          deleted.add(ev.cameraId);
+          changed.delete(ev.cameraId);
         }
+      }
+      if (changed.size || deleted.size) {
+        qc.setQueryData<Page<Camera>>(camerasKey, (old) => {
+          if (!old) return old;
+          const items: Camera[] = [];
+          for (const c of old.items) {
+            if (deleted.has(c.id)) continue;
+            const cam = changed.get(c.id);
+            items.push(cam ? { ...c, ...cam } : c);
+            if (cam) changed.delete(c.id);
+          }
+          items.push(...changed.values());
+          return { ...old, items };
+        });
       }
       // A status for a camera this tab does not know yet: someone added it elsewhere.
       const known = qc.getQueryData<Page<Camera>>(camerasKey)?.items;
-      if (known && b.statusChanged.some((id) => !known.some((c) => c.id === id)) && !refetchTimer) {
-        refetchTimer = setTimeout(() => {
-          refetchTimer = null;
-          void qc.invalidateQueries({ queryKey: camerasKey });
-        }, 50);
+      if (known && b.statusChanged.length && !refetchTimer) {
+        const ids = new Set(known.map((c) => c.id));
+        if (b.statusChanged.some((id) => !ids.has(id))) {
+          refetchTimer = setTimeout(() => {
+            refetchTimer = null;
+            void qc.invalidateQueries({ queryKey: camerasKey });
+          }, 50);
+        }
       }
       for (const ev of b.events) {
         if (ev.type === 'health-update') {
@@ -82,11 +97,14 @@ export function RealtimeBridge() {
       }
       if (!b.newAlerts.length) return;
       void qc.invalidateQueries({ queryKey: ['alerts'] });
+      // An NVR's own alert (offline/back) is toasted by the fleet bridge, with its cameras.
+      const toastable = b.newAlerts.filter((a) => !(a.type === 'system-alert' && a.nvrId && !a.cameraId));
+      if (!toastable.length) return;
       const names = new Map((known ?? []).map((c) => [c.id, c.name]));
-      if (b.newAlerts.length > 3) {
-        toast(`${b.newAlerts.length} new alerts`, { action: { label: 'Show', onClick: ui.openNotifications } });
+      if (toastable.length > 3) {
+        toast(`${toastable.length} new alerts`, { action: { label: 'Show', onClick: ui.openNotifications } });
       } else {
-        for (const a of b.newAlerts) {
+        for (const a of toastable) {
           const cam = sourceName(a, { cameras: names, streams: new Map() });
           const text = a.message || 'Face detected';
           // The server's message ("2 faces detected on <camera>") names the camera already.

@@ -1,4 +1,4 @@
-import { useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
+import { useIsFetching, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { useCallback, useMemo } from 'react';
 import { toast } from 'sonner';
 import { api } from '../api/endpoints';
@@ -9,17 +9,34 @@ import { SupersededError } from '../realtime/offlineQueue';
 
 export const camerasKey = ['cameras'] as const;
 
-export function useCameras() {
+export function useCameras(enabled = true) {
   return useQuery({
     queryKey: camerasKey,
     queryFn: api.listCameras,
     select: (p: Page<Camera>) => p.items,
     refetchInterval: 30_000,
+    // The hub patches this list in place (RealtimeBridge keeps unchanged cameras as they
+    // were): deep-comparing 8,000 cameras on every hub batch cost more than the rest.
+    structuralSharing: false,
+    enabled,
   });
 }
 
+let pageDataIn = false;
+
+/** False until the page's own first requests are answered (then true for good): what the
+ * layout loads for itself waits for them (8,000 cameras are 4 MB the NVR page must not
+ * queue behind). */
+function usePageDataIn(): boolean {
+  const fetching = useIsFetching();
+  if (!pageDataIn && fetching === 0) pageDataIn = true;
+  return pageDataIn;
+}
+
+/** Camera names for the layout (notifications, alert details); a page that shows cameras
+ * loads the list itself at once. */
 export function useCameraNames(): Map<string, string> {
-  const { data } = useCameras();
+  const { data } = useCameras(usePageDataIn());
   return useMemo(() => new Map((data ?? []).map((c) => [c.id, c.name])), [data]);
 }
 

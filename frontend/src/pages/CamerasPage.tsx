@@ -2,15 +2,18 @@ import { LayoutGrid, Search, Table2 } from 'lucide-react';
 import { useDeferredValue, useMemo, useState } from 'react';
 import { errorMessage } from '../api/http';
 import { CAMERA_STATUSES, type Camera, type CameraStatus } from '../api/types';
-import { CameraActions } from '../components/CameraActions';
 import { DeleteCameraDialog, EditCameraDialog } from '../components/CameraDialogs';
 import { CameraDrawer } from '../components/CameraDrawer';
-import { StatusBadge } from '../components/CameraStatus';
 import { CameraTile } from '../components/CameraTile';
+import { CameraTable, type GroupBy } from '../components/fleet/CameraTable';
 import { Dot, ErrorState, Spinner, cx } from '../components/ui';
 import { mergedStatus, useCameras } from '../lib/cameras';
-import { STATUS_COLORS, STATUS_LABELS, relativeTime } from '../lib/format';
+import { useNvrs } from '../fleet';
+import type { FleetCamera, Nvr } from '../fleet/types';
+import { STATUS_COLORS, STATUS_LABELS } from '../lib/format';
 import { setPrefs, usePrefs } from '../lib/prefs';
+import { useSortedByName } from '../lib/useSortedByName';
+import { useThrottled } from '../lib/useThrottled';
 import { useRealtime } from '../realtime';
 
 const select = 'rounded-md border border-slate-700 bg-slate-900 px-2 py-1.5 text-sm';
@@ -23,12 +26,23 @@ export default function CamerasPage() {
   const [status, setStatus] = useState<CameraStatus | ''>('');
   const [location, setLocation] = useState('');
   const [face, setFace] = useState<'' | 'on' | 'off'>('');
+  const [nvrFilter, setNvrFilter] = useState('');
+  const [region, setRegion] = useState('');
+  const [groupBy, setGroupBy] = useState<GroupBy>('');
+  const { items: nvrs } = useNvrs();
+  const nvrById = useMemo(() => new Map<string, Nvr>(nvrs.map((n) => [n.id, n])), [nvrs]);
+  const regions = useMemo(() => [...new Set(nvrs.map((n) => n.region).filter((r): r is string => !!r))].sort(), [nvrs]);
   const [openId, setOpenId] = useState<string | null>(null);
   const [editing, setEditing] = useState<Camera | null>(null);
   const [deleting, setDeleting] = useState<Camera | null>(null);
   const search = useDeferredValue(text.trim().toLowerCase());
 
-  const all = useMemo(() => (q.data ?? []).map((c) => ({ camera: c, status: mergedStatus(c, live) })), [q.data, live]);
+  // The list (membership, filters, counts) follows the hub at most every 500 ms; each row
+  // shows its own status at once (CameraTable reads it per row).
+  const data = useThrottled(q.data, 500);
+  const liveSlow = useThrottled(live, 500);
+  const sorted = useSortedByName<FleetCamera>(data);
+  const all = useMemo(() => sorted.map((c) => ({ camera: c, status: mergedStatus(c, liveSlow) })), [sorted, liveSlow]);
   const locations = useMemo(() => [...new Set(all.map((x) => x.camera.location).filter((l): l is string => !!l))].sort(), [all]);
   const counts = useMemo(() => {
     const m: Partial<Record<CameraStatus, number>> = {};
@@ -41,9 +55,10 @@ export default function CamerasPage() {
         .filter((x) => !status || x.status === status)
         .filter((x) => !location || x.camera.location === location)
         .filter((x) => !face || x.camera.faceDetectionEnabled === (face === 'on'))
-        .filter((x) => !search || [x.camera.name, x.camera.location ?? '', x.camera.rtspUrl].some((s) => s.toLowerCase().includes(search)))
-        .sort((a, b) => a.camera.name.localeCompare(b.camera.name)),
-    [all, status, location, face, search],
+        .filter((x) => !nvrFilter || (nvrFilter === 'none' ? !x.camera.nvrId : x.camera.nvrId === nvrFilter))
+        .filter((x) => !region || (x.camera.nvrId ? nvrById.get(x.camera.nvrId)?.region ?? '' : '') === region)
+        .filter((x) => !search || [x.camera.name, x.camera.location ?? '', x.camera.rtspUrl].some((s) => s.toLowerCase().includes(search))),
+    [all, status, location, face, search, nvrFilter, region, nvrById],
   );
 
   return (
@@ -121,6 +136,41 @@ export default function CamerasPage() {
             <option value="off">Off</option>
           </select>
         </label>
+        {nvrs.length > 0 && (
+          <>
+            <label className="flex items-center gap-1 text-sm text-slate-300">
+              NVR
+              <select className={select} value={nvrFilter} onChange={(e) => setNvrFilter(e.target.value)}>
+                <option value="">Any</option>
+                <option value="none">No NVR</option>
+                {nvrs.map((n) => (
+                  <option key={n.id} value={n.id}>
+                    {n.deviceName || n.hostname}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="flex items-center gap-1 text-sm text-slate-300">
+              Region
+              <select className={select} value={region} onChange={(e) => setRegion(e.target.value)}>
+                <option value="">Any</option>
+                {regions.map((r) => (
+                  <option key={r} value={r}>
+                    {r}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="flex items-center gap-1 text-sm text-slate-300">
+              Group by
+              <select className={select} value={groupBy} onChange={(e) => setGroupBy(e.target.value as GroupBy)}>
+                <option value="">Nothing</option>
+                <option value="nvr">NVR</option>
+                <option value="region">Region</option>
+              </select>
+            </label>
+          </>
+        )}
       </div>
 
       {q.isPending && <Spinner label="Loading cameras…" />}
@@ -136,47 +186,7 @@ export default function CamerasPage() {
       )}
 
       {rows.length > 0 && prefs.camerasView === 'table' && (
-        <div className="overflow-x-auto rounded-lg border border-slate-800">
-          <table className="w-full text-left text-sm">
-            <caption className="sr-only">Cameras</caption>
-            <thead className="bg-slate-900 text-xs uppercase text-slate-400">
-              <tr>
-                <th scope="col" className="px-3 py-2">Name</th>
-                <th scope="col" className="px-3 py-2">Status</th>
-                <th scope="col" className="hidden px-3 py-2 md:table-cell">Location</th>
-                <th scope="col" className="hidden px-3 py-2 lg:table-cell">RTSP URL</th>
-                <th scope="col" className="hidden px-3 py-2 sm:table-cell">Face detection</th>
-                <th scope="col" className="hidden px-3 py-2 xl:table-cell">Updated</th>
-                <th scope="col" className="px-3 py-2"><span className="sr-only">Actions</span></th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-800">
-              {rows.map(({ camera, status: st }) => (
-                <tr key={camera.id} data-camera-id={camera.id} className="hover:bg-slate-900/60">
-                  <td className="px-3 py-2">
-                    <button type="button" onClick={() => setOpenId(camera.id)} className="font-medium hover:underline focus-visible:outline-2 focus-visible:outline-cyan-400">
-                      {camera.name}
-                    </button>
-                  </td>
-                  <td className="px-3 py-2">
-                    <StatusBadge status={st} attempt={live[camera.id]?.attempt ?? null} />
-                  </td>
-                  <td className="hidden px-3 py-2 text-slate-300 md:table-cell">{camera.location ?? '—'}</td>
-                  <td className="hidden max-w-xs truncate px-3 py-2 font-mono text-xs text-slate-400 lg:table-cell" title={camera.rtspUrl}>
-                    {camera.rtspUrl}
-                  </td>
-                  <td className="hidden px-3 py-2 sm:table-cell">{camera.faceDetectionEnabled ? 'On' : 'Off'}</td>
-                  <td className="hidden px-3 py-2 text-slate-400 xl:table-cell">{relativeTime(camera.updatedAt)}</td>
-                  <td className="px-3 py-2">
-                    <div className="flex justify-end">
-                      <CameraActions camera={camera} status={st} onEdit={setEditing} onDelete={setDeleting} compact />
-                    </div>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <CameraTable rows={rows} groupBy={groupBy} nvrs={nvrById} onOpen={setOpenId} onEdit={setEditing} onDelete={setDeleting} />
       )}
 
       <CameraDrawer cameraId={openId} onClose={() => setOpenId(null)} onEdit={setEditing} onDelete={setDeleting} />

@@ -45,7 +45,7 @@ export function acceptedStatus(cameraId: string, status: CameraStatus, now = new
   };
 }
 
-export const DEFAULT_TOPICS: Topic[] = ['cameras', 'alerts', 'health', 'stats', 'streams'];
+export const DEFAULT_TOPICS: Topic[] = ['cameras', 'alerts', 'health', 'stats', 'streams', 'nvrs'];
 
 /** Close code the hub uses for an expired or invalid token. */
 export const CLOSE_AUTH_EXPIRED = 4401;

@@ -72,7 +72,7 @@ describe('RealtimeClient', () => {
     ws.open();
     expect(ws.sent).toEqual([{ type: 'auth', token: 'token-1' }]);
     ws.receive({ type: 'auth-ok' });
-    expect(ws.sent[1]).toEqual({ type: 'subscribe', topics: ['cameras', 'alerts', 'health', 'stats', 'streams'] });
+    expect(ws.sent[1]).toEqual({ type: 'subscribe', topics: ['cameras', 'alerts', 'health', 'stats', 'streams', 'nvrs'] });
     flushFrames();
     expect(store.getState().connection).toBe('connecting');
     ws.receive({ type: 'subscribed' });
