@@ -42,8 +42,8 @@ from beholder.bootstrap import ensure_admin
 from beholder.bus import Bus, create_bus
 from beholder.config import Settings
 from beholder.contracts import hub as hub_messages
-from beholder.contracts.resources import AlertOut
 from beholder.contracts.hub import HubMessage
+from beholder.contracts.resources import AlertOut
 from beholder.db.engine import Database, prepare_data_dir
 from beholder.db.migrate import upgrade_async
 from beholder.db.repositories import alerts as alerts_repo

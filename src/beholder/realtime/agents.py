@@ -156,15 +156,24 @@ class AgentSocket:
         self.counters = Counters()
         self._heartbeat = Heartbeat(
             lambda: self._agents.keys(),
-            self.counters,
             settings.ping_interval,
             hub_settings.ws_missed_pongs,
+            self._ping,
+            self._dead,
+            name="nvr-agents",
         )
         self._admission = Admission(hub_settings.ws_unauthenticated_per_client)
         self._closed = False
         self.replaced = 0
         self.revoked = 0
         self.messages = 0
+
+    def _ping(self, conn: Connection) -> None:
+        self.counters.sent += 1
+        conn.push(Outgoing.reply(nvr_messages.ping(now_ms())), live=False)
+
+    def _dead(self, conn: Connection) -> None:
+        self.counters.disconnected_dead += 1
 
     async def start(self) -> None:
         """Start the ping task. Idempotent."""

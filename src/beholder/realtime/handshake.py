@@ -131,9 +131,7 @@ async def sign_in(
     if isinstance(result, Refusal):
         if result.too_big:
             counters.invalid_messages += 1
-            await conn.close(
-                CLOSE_TOO_BIG, "message too big", refuse(result.code, result.message)
-            )
+            await conn.close(CLOSE_TOO_BIG, "message too big", refuse(result.code, result.message))
             return None
         counters.auth_failures += 1
         close_code = _CLOSE_FOR_CODE.get(result.code, CLOSE_INTERNAL)

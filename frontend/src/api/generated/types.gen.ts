@@ -108,8 +108,11 @@ export type AlertMessage = {
      * AlertMetadata
      */
     metadata: {
+        box?: Array<number>;
         cameraName?: string;
+        confidence?: number;
         detectedAt?: string;
+        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -131,6 +134,11 @@ export type AlertMessage = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
+        location?: {
+            x?: number;
+            y?: number;
+        };
+        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
@@ -200,8 +208,11 @@ export type AlertOut = {
      * AlertMetadata
      */
     metadata: {
+        box?: Array<number>;
         cameraName?: string;
+        confidence?: number;
         detectedAt?: string;
+        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -223,6 +234,11 @@ export type AlertOut = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
+        location?: {
+            x?: number;
+            y?: number;
+        };
+        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
@@ -719,6 +735,44 @@ export type CommandAccepted = {
 };
 
 /**
+ * ConsumerOut
+ *
+ * A consumer socket of a stream on the answering api instance: ``clientType``
+ * ``dashboard``/``ml-service``, ``principal`` ``kind:id``, what it ``consumes``, video
+ * frames sent and dropped (oldest first, slow consumer) since it subscribed, bytes queued.
+ */
+export type ConsumerOut = {
+    /**
+     * Clienttype
+     */
+    clientType: string;
+    /**
+     * Connectionid
+     */
+    connectionId: string;
+    /**
+     * Consumes
+     */
+    consumes: Array<string>;
+    /**
+     * Framesdropped
+     */
+    framesDropped: number;
+    /**
+     * Framessent
+     */
+    framesSent: number;
+    /**
+     * Principal
+     */
+    principal: string;
+    /**
+     * Queuedbytes
+     */
+    queuedBytes: number;
+};
+
+/**
  * ErrorDetail
  */
 export type ErrorDetail = {
@@ -918,6 +972,18 @@ export type HubPrincipal = {
      * Role
      */
     role: string;
+};
+
+/**
+ * LegacyStreamList
+ *
+ * ``GET /api/streams/list``: the original plan's shape (every owned stream).
+ */
+export type LegacyStreamList = {
+    /**
+     * Streams
+     */
+    streams: Array<StreamOut>;
 };
 
 /**
@@ -1727,8 +1793,11 @@ export type RelayAlert = {
      * AlertMetadata
      */
     metadata: {
+        box?: Array<number>;
         cameraName?: string;
+        confidence?: number;
         detectedAt?: string;
+        deviceName?: string;
         faces?: Array<{
             /**
              * Box
@@ -1750,6 +1819,11 @@ export type RelayAlert = {
         }>;
         frameHeight?: number | null;
         frameWidth?: number | null;
+        location?: {
+            x?: number;
+            y?: number;
+        };
+        objectType?: string;
         sourceTs?: number;
         [key: string]: unknown;
     };
@@ -2422,6 +2496,201 @@ export type StatsOut = {
     totals: {
         [key: string]: unknown;
     };
+};
+
+/**
+ * StreamDetailOut
+ *
+ * A stream with its live consumers (``consumers``: this api instance's sockets).
+ */
+export type StreamDetailOut = {
+    /**
+     * Consumers
+     */
+    consumers: Array<ConsumerOut>;
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Devicetype
+     */
+    deviceType: string | null;
+    /**
+     * Facedetectionenabled
+     */
+    faceDetectionEnabled: boolean;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Metadata
+     */
+    metadata: {
+        [key: string]: unknown;
+    };
+    /**
+     * Mlconsumers
+     */
+    mlConsumers?: number;
+    /**
+     * Ownerid
+     */
+    ownerId: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Updatedat
+     */
+    updatedAt: string;
+    /**
+     * Viewers
+     */
+    viewers?: number;
+};
+
+/**
+ * StreamList
+ *
+ * ``GET /api/streams``: a page of streams, newest first; ``nextCursor`` for the next.
+ */
+export type StreamList = {
+    /**
+     * Items
+     */
+    items: Array<StreamOut>;
+    /**
+     * Nextcursor
+     */
+    nextCursor?: string | null;
+};
+
+/**
+ * StreamOut
+ *
+ * A mobile stream as clients see it. ``viewers``: live video consumers, ``mlConsumers``:
+ * connected ``ml-service`` clients (both live, from the relay); ``ownerId``: the owning
+ * user (``null`` for a stream owned by a key without a user).
+ */
+export type StreamOut = {
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Devicetype
+     */
+    deviceType: string | null;
+    /**
+     * Facedetectionenabled
+     */
+    faceDetectionEnabled: boolean;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastseen
+     */
+    lastSeen: string | null;
+    /**
+     * Metadata
+     */
+    metadata: {
+        [key: string]: unknown;
+    };
+    /**
+     * Mlconsumers
+     */
+    mlConsumers?: number;
+    /**
+     * Ownerid
+     */
+    ownerId: string | null;
+    /**
+     * Status
+     */
+    status: 'offline' | 'online' | 'streaming';
+    /**
+     * Updatedat
+     */
+    updatedAt: string;
+    /**
+     * Viewers
+     */
+    viewers?: number;
+};
+
+/**
+ * StreamPatch
+ *
+ * ``PATCH /api/streams/{id}``: rename, or switch the built-in face detector on/off.
+ */
+export type StreamPatch = {
+    /**
+     * Devicename
+     */
+    deviceName?: string | null;
+    /**
+     * Facedetectionenabled
+     */
+    faceDetectionEnabled?: boolean | null;
+};
+
+/**
+ * StreamRegister
+ *
+ * ``POST /api/streams/register``: a phone (or a browser) announces its stream.
+ */
+export type StreamRegister = {
+    /**
+     * Devicename
+     */
+    deviceName: string;
+    /**
+     * Devicetype
+     */
+    deviceType: string;
+    /**
+     * Metadata
+     */
+    metadata?: {
+        fps?: number;
+        resolution?: string;
+        [key: string]: string | number | boolean | null | Array<string | number | boolean | null> | number | string | undefined;
+    } | null;
+};
+
+/**
+ * StreamRegistered
+ *
+ * The registered stream: connect to ``/api/streams/ws`` and ``register`` ``streamId``.
+ */
+export type StreamRegistered = {
+    /**
+     * Message
+     */
+    message?: string;
+    stream: StreamOut;
+    /**
+     * Streamid
+     */
+    streamId: string;
 };
 
 /**
@@ -5221,6 +5490,376 @@ export type SummaryApiStatsSummaryGetResponses = {
 };
 
 export type SummaryApiStatsSummaryGetResponse = SummaryApiStatsSummaryGetResponses[keyof SummaryApiStatsSummaryGetResponses];
+
+export type ListStreamsApiStreamsGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'offline' | 'online' | 'streaming' | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+    };
+    url: '/api/streams';
+};
+
+export type ListStreamsApiStreamsGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListStreamsApiStreamsGetError = ListStreamsApiStreamsGetErrors[keyof ListStreamsApiStreamsGetErrors];
+
+export type ListStreamsApiStreamsGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: StreamList;
+};
+
+export type ListStreamsApiStreamsGetResponse = ListStreamsApiStreamsGetResponses[keyof ListStreamsApiStreamsGetResponses];
+
+export type ListStreamsLegacyApiStreamsListGetData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/streams/list';
+};
+
+export type ListStreamsLegacyApiStreamsListGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListStreamsLegacyApiStreamsListGetError = ListStreamsLegacyApiStreamsListGetErrors[keyof ListStreamsLegacyApiStreamsListGetErrors];
+
+export type ListStreamsLegacyApiStreamsListGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: LegacyStreamList;
+};
+
+export type ListStreamsLegacyApiStreamsListGetResponse = ListStreamsLegacyApiStreamsListGetResponses[keyof ListStreamsLegacyApiStreamsListGetResponses];
+
+export type RegisterStreamApiStreamsRegisterPostData = {
+    body: StreamRegister;
+    path?: never;
+    query?: never;
+    url: '/api/streams/register';
+};
+
+export type RegisterStreamApiStreamsRegisterPostErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type RegisterStreamApiStreamsRegisterPostError = RegisterStreamApiStreamsRegisterPostErrors[keyof RegisterStreamApiStreamsRegisterPostErrors];
+
+export type RegisterStreamApiStreamsRegisterPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: StreamRegistered;
+};
+
+export type RegisterStreamApiStreamsRegisterPostResponse = RegisterStreamApiStreamsRegisterPostResponses[keyof RegisterStreamApiStreamsRegisterPostResponses];
+
+export type DeleteStreamApiStreamsStreamIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Stream Id
+         */
+        stream_id: string;
+    };
+    query?: never;
+    url: '/api/streams/{stream_id}';
+};
+
+export type DeleteStreamApiStreamsStreamIdDeleteErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type DeleteStreamApiStreamsStreamIdDeleteError = DeleteStreamApiStreamsStreamIdDeleteErrors[keyof DeleteStreamApiStreamsStreamIdDeleteErrors];
+
+export type DeleteStreamApiStreamsStreamIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteStreamApiStreamsStreamIdDeleteResponse = DeleteStreamApiStreamsStreamIdDeleteResponses[keyof DeleteStreamApiStreamsStreamIdDeleteResponses];
+
+export type GetStreamApiStreamsStreamIdGetData = {
+    body?: never;
+    path: {
+        /**
+         * Stream Id
+         */
+        stream_id: string;
+    };
+    query?: never;
+    url: '/api/streams/{stream_id}';
+};
+
+export type GetStreamApiStreamsStreamIdGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type GetStreamApiStreamsStreamIdGetError = GetStreamApiStreamsStreamIdGetErrors[keyof GetStreamApiStreamsStreamIdGetErrors];
+
+export type GetStreamApiStreamsStreamIdGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: StreamDetailOut;
+};
+
+export type GetStreamApiStreamsStreamIdGetResponse = GetStreamApiStreamsStreamIdGetResponses[keyof GetStreamApiStreamsStreamIdGetResponses];
+
+export type UpdateStreamApiStreamsStreamIdPatchData = {
+    body: StreamPatch;
+    path: {
+        /**
+         * Stream Id
+         */
+        stream_id: string;
+    };
+    query?: never;
+    url: '/api/streams/{stream_id}';
+};
+
+export type UpdateStreamApiStreamsStreamIdPatchErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type UpdateStreamApiStreamsStreamIdPatchError = UpdateStreamApiStreamsStreamIdPatchErrors[keyof UpdateStreamApiStreamsStreamIdPatchErrors];
+
+export type UpdateStreamApiStreamsStreamIdPatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: StreamOut;
+};
+
+export type UpdateStreamApiStreamsStreamIdPatchResponse = UpdateStreamApiStreamsStreamIdPatchResponses[keyof UpdateStreamApiStreamsStreamIdPatchResponses];
 
 export type HealthApiSystemHealthGetData = {
     body?: never;

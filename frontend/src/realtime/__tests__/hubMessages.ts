@@ -38,7 +38,6 @@ export function alertMessage(id: string, sec: number, cameraId = 'cam-1', extra:
     hasSnapshot: true,
     acknowledgedAt: null,
     acknowledgedBy: null,
-    source: null,
     ...extra,
   };
 }

@@ -14,7 +14,8 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from beholder.api.deps import AdminDep, SessionDep, StateDep, ViewerDep
-from beholder.api.events import broadcast_camera, broadcast_camera_deleted, fan_out
+from beholder.api.events import broadcast_camera, broadcast_camera_deleted
+from beholder.api.fanout import fan_out
 from beholder.api.revocation import announce_revocation
 from beholder.api.schemas import ApiKeyOut, Page
 from beholder.api.state import AppState
