@@ -137,8 +137,8 @@ class AgentSocket:
         self.settings = settings
         # Service calls in flight across all agent sockets. Each one writes to the database:
         # past what the database takes at once, more only adds lock waits (SQLite's busy
-        # handler sleeps up to 100 ms a try) — queued here they wait their turn instead,
-        # each socket's messages still in order (bench/nvr_fleet.py).
+        # handler sleeps up to 100 ms a try) or pool timeouts — queued here they wait their
+        # turn instead, each socket's messages still in order (bench/nvr_fleet.py).
         self._calls = asyncio.Semaphore(concurrency)
         # register and disconnected of one NVR run one at a time, in arrival order: an agent
         # that reconnects while its old socket's end is still being handled must not see
