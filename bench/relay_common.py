@@ -146,7 +146,7 @@ def start_peer() -> Server:
 
 def register_stream(server: Server, name: str = "bench phone") -> str:
     """A new stream id: registered over REST on Beholder, any UUID on the peer."""
-    if server.name != "beholder":
+    if not server.name.startswith("beholder"):
         import uuid
 
         return str(uuid.uuid4())

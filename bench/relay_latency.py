@@ -21,7 +21,8 @@ the readers. On a 2-vCPU machine the consumer process competes with the server f
 CPUs: the figures are for this machine, both relays pay the same client cost.
 
 Usage: ``python bench/relay_latency.py [--seconds 8] [--reps 3] [--consumers 1,10,50]
-[--json out]``. Figures of the runs on the 2-vCPU development VM: ``bench/README.md``.
+[--json out] [--baseline-src ../other-worktree/src]``. Figures of the runs on the 2-vCPU
+development VM: ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -200,6 +201,11 @@ async def main(argv: list[str] | None = None) -> int:
     p.add_argument("--step-consumers", type=int, default=10)
     p.add_argument("--relays", default="beholder,websockets")
     p.add_argument("--json", help="write every row to this file")
+    p.add_argument(
+        "--baseline-src",
+        help="also run Beholder from this source tree (e.g. another worktree's src/), as "
+        "relay 'beholder-base': before/after figures in the same run",
+    )
     args = p.parse_args(argv)
     frames = sized_jpegs()
     mean_kb = sum(map(len, frames)) / len(frames) / 1000
@@ -208,12 +214,17 @@ async def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.relays.split(","):
             servers.append(start_beholder() if name == "beholder" else start_peer())
+        if args.baseline_src:
+            base = start_beholder({"PYTHONPATH": str(Path(args.baseline_src).resolve())})
+            base.name = "beholder-base"
+            servers.append(base)
         rows: list[dict[str, Any]] = []
         for rep in range(args.reps):
             for n in (int(x) for x in args.consumers.split(",")):
-                # Alternate who goes first: a load spike of the shared machine then hits
+                # Rotate who goes first: a load spike of the shared machine then hits
                 # each relay as often.
-                for server in servers if rep % 2 == 0 else servers[::-1]:
+                shift = rep % len(servers)
+                for server in servers[shift:] + servers[:shift]:
                     row = await run_case(server, frames, n, 30.0, args.seconds)
                     rows.append(row | {"test": "latency", "rep": rep})
                     print(json.dumps(row), flush=True)

@@ -4,11 +4,15 @@ never dropped, one writer task, ``put`` never awaits."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
+from beholder._compat.uvicorn import RawChannel
 from beholder.realtime.relay.queue import Packet, SendQueue, binary_frame
 from support.polling import eventually
 
@@ -123,4 +127,113 @@ async def test_writer_stops_when_send_fails() -> None:
     q.put(control("x"))
     await eventually(lambda: q._task is not None and q._task.done(), 5, "the writer to stop")
     assert q.queued_bytes == 0
+    await q.close()
+
+
+# -- the raw fast path (uvicorn's sans-I/O protocol) ---------------------------------------
+
+
+class FakeTransport:
+    """A transport whose write buffer holds what was written until ``drain`` (a peer that
+    reads only when told), with flow control like asyncio's: over ``high`` bytes it pauses
+    the protocol (``writable`` cleared), ``drain`` resumes it."""
+
+    def __init__(self, high: int) -> None:
+        self.buffer: list[bytes] = []
+        self.delivered: list[bytes] = []
+        self.closing = False
+        self.high = high
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    def write(self, data: bytes) -> None:
+        self.buffer.append(data)
+        if self.get_write_buffer_size() > self.high:
+            self.writable.clear()  # pause_writing
+
+    def writelines(self, data: list[bytes]) -> None:
+        for chunk in data:
+            self.write(chunk)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def abort(self) -> None:
+        self.closing = True
+
+    def get_write_buffer_size(self) -> int:
+        return sum(map(len, self.buffer))
+
+    def drain(self) -> None:
+        self.delivered.extend(self.buffer)
+        self.buffer.clear()
+        self.writable.set()  # resume_writing
+
+
+def raw_queue(limit: int, transport_bytes: int) -> tuple[SendQueue, FakeTransport]:
+    transport = FakeTransport(high=500)
+    protocol = SimpleNamespace(state=State.OPEN)
+    raw = RawChannel(transport, transport.writable, cast(ServerProtocol, protocol))
+
+    async def no_asgi(event: dict[str, Any]) -> None:
+        raise AssertionError("the raw path does not use ASGI sends")
+
+    q = SendQueue(no_asgi, raw, limit=limit, transport_bytes=transport_bytes)
+    return q, transport
+
+
+async def flush(q: SendQueue, transport: FakeTransport) -> None:
+    """The peer reads everything: drain the transport until the writer emptied the queue."""
+
+    def flushed() -> bool:
+        transport.drain()  # resumes the writer when it waits for room
+        return len(q) == 0 and not transport.buffer
+
+    await eventually(flushed, 5, "the queue to flush", every=0)
+
+
+async def test_raw_path_writes_directly_without_the_writer_task() -> None:
+    q, transport = raw_queue(limit=10_000, transport_bytes=5_000)
+    # not started: a consumer that keeps up is written to synchronously in put
+    for n in range(3):
+        assert q.put(video(n))
+        transport.drain()
+    assert q.put(control("a"))
+    transport.drain()
+    assert transport.delivered == [video(n).frame for n in range(3)] + [control("a").frame]
+    assert (q.sent, q.frames_sent, len(q)) == (4, 3, 0)
+
+
+async def test_raw_path_queues_beyond_the_transport_room_and_drops_oldest() -> None:
+    q, transport = raw_queue(limit=6_000, transport_bytes=3_000)
+    q.start()
+    for n in range(10):  # the peer does not read
+        q.put(video(n))
+        if n == 5:
+            q.put(control("alert"))
+    # 2 frames (~2 KB) went to the transport, the rest waits here, bounded in total
+    assert transport.get_write_buffer_size() <= 3_000
+    assert q.queued_bytes <= 6_000 + 20
+    assert q.frames_dropped > 0
+    await flush(q, transport)  # the peer reads again: the writer empties the queue
+    out = transport.delivered
+    assert control("alert").frame in out  # control is never dropped
+    frames = [f for f in out if f != control("alert").frame]
+    assert frames[:2] == [video(0).frame, video(1).frame]
+    assert frames[-1] == video(9).frame  # latest wins
+    assert q.frames_sent + q.frames_dropped == 10
+    await q.close()
+
+
+async def test_raw_path_keeps_order_while_packets_wait() -> None:
+    q, transport = raw_queue(limit=100_000, transport_bytes=1_500)
+    q.start()
+    q.put(video(1))  # direct: the transport was empty
+    q.put(video(2))  # no room (and paused): queued
+    transport.buffer.clear()  # room again, but video 2 waits, so video 3 must queue behind
+    transport.delivered.append(video(1).frame)
+    q.put(video(3))
+    assert len(q) == 2
+    await flush(q, transport)
+    assert transport.delivered == [video(n).frame for n in (1, 2, 3)]
     await q.close()

@@ -25,3 +25,15 @@ ALERTS = Counter("beholder_relay_alerts_total", "Stream alerts routed by the rel
 CONNECTIONS = Gauge(
     "beholder_relay_connections", "Open relay sockets by client type", ["client_type"]
 )
+
+
+_frames_out: dict[str, Counter] = {}
+
+
+def frame_out(client_type: str) -> None:
+    """Count one video frame handed to a ``client_type`` socket (the labelled child is
+    looked up once per client type: this runs for every frame and every consumer)."""
+    child = _frames_out.get(client_type)
+    if child is None:
+        child = _frames_out[client_type] = FRAMES_OUT.labels(client_type)
+    child.inc()

@@ -12,11 +12,16 @@ frames waiting here plus what the socket's write buffer already holds. Over the 
 exceed the bound (counted in :attr:`SendQueue.over_bound`). A consumer therefore pins at
 most about ``limit`` bytes of video plus its control messages.
 
-The writer task sends one packet at a time. On uvicorn's sans-I/O protocol it writes the
-pre-built frame straight to the transport (:mod:`beholder._compat.uvicorn`) and waits for
-the transport's ``writable`` event between frames, so the transport never buffers more than
-its high-water mark plus one frame and the rest stays droppable here; elsewhere it uses
-plain ASGI sends.
+Fast path (uvicorn's sans-I/O protocol, :mod:`beholder._compat.uvicorn`): while nothing is
+queued and the transport's write buffer has room (``transport_bytes``: at most
+:data:`TRANSPORT_BYTES` and never more than ``limit``), :meth:`SendQueue.put` writes the
+pre-built frame straight to the transport, synchronously: no task switch, no copy per
+consumer, the same cost as ``websockets.broadcast``. Beyond that room packets wait in the
+queue (where video stays droppable) and the writer task moves them to the transport as it
+drains (woken by the transport's ``writable`` event). So a consumer that keeps up costs one
+``transport.write`` per frame; a lagging one holds at most ``transport_bytes`` (+ one frame)
+in the transport and the rest, bounded, here. Elsewhere (no raw channel) every packet goes
+through the writer task and plain ASGI sends.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ from beholder._compat.uvicorn import RawChannel
 from beholder.realtime.frames import text_frame
 
 log = structlog.get_logger(__name__)
+
+TRANSPORT_BYTES = 512 * 1024
+"""Bytes a consumer's transport may buffer before further packets wait in its queue (about
+five 100 KB frames; well above one frame so that a consumer that keeps up never waits)."""
 
 _BINARY_FIN = 0x82  # FIN=1, opcode=0x2 (binary)
 _HEADER_16 = struct.Struct("!BBH")
@@ -90,7 +99,9 @@ class SendQueue:
     """The send queue of one consumer socket (see the module doc).
 
     ``send``: the ASGI send of the socket (used when ``raw`` is ``None``); ``raw``: the
-    fast-path channel or ``None``; ``limit``: bytes. Counters (since creation):
+    fast-path channel or ``None``; ``limit``: bytes; ``transport_bytes``: what the transport
+    may buffer before packets are queued here (raw path; default :data:`TRANSPORT_BYTES`,
+    capped at ``limit``). Counters (since creation):
     ``sent`` packets handed to the socket (``frames_sent`` of them video), ``frames_dropped``
     video frames dropped under the bound, ``over_bound`` control packets queued while over
     the bound. ``on_dropped(n)`` is called for each drop (metrics).
@@ -111,6 +122,7 @@ class SendQueue:
         "over_bound",
         "queued",
         "sent",
+        "transport_bytes",
     )
 
     def __init__(
@@ -120,10 +132,12 @@ class SendQueue:
         limit: int,
         on_sent: Callable[[Packet], None] | None = None,
         on_dropped: Callable[[int], None] | None = None,
+        transport_bytes: int = TRANSPORT_BYTES,
     ) -> None:
         self._send = send
         self._raw = raw
         self.limit = limit
+        self.transport_bytes = min(transport_bytes, limit)
         self._items: deque[Packet] = deque()
         self.queued = 0
         self._wake = asyncio.Event()
@@ -156,12 +170,25 @@ class SendQueue:
             self._task = asyncio.get_running_loop().create_task(self._write(), name="relay-send")
 
     def put(self, packet: Packet) -> bool:
-        """Queue ``packet`` without awaiting; False when the queue is closed (not queued).
+        """Hand ``packet`` to the socket or queue it, without awaiting; False when the queue
+        is closed or the socket refused the write (not sent).
 
-        A video packet over the bound drops the oldest queued video frames first (never the
-        one just queued); a control packet is always queued."""
+        Raw path with nothing queued and room in the transport: written now. Otherwise
+        queued; a video packet over the bound drops the oldest queued video frames first
+        (never the one just queued); a control packet is always queued."""
         if self._closed:
             return False
+        raw = self._raw
+        if raw is not None and not self._items and self._room(raw, packet.size):
+            if not raw.is_open():
+                return False
+            try:
+                raw.transport.write(packet.frame)
+            except Exception:  # the peer went away; the receive loop ends the connection
+                log.debug("relay direct write failed")
+                return False
+            self._count(packet)
+            return True
         self._items.append(packet)
         self.queued += packet.size
         if self.queued_bytes > self.limit:
@@ -171,6 +198,20 @@ class SendQueue:
                 self.over_bound += 1
         self._wake.set()
         return True
+
+    def _room(self, raw: RawChannel, size: int) -> bool:
+        """True when the transport may take ``size`` more bytes now: it stays within
+        ``transport_bytes`` with them (or is empty), or flow control does not pause it
+        (below its high-water mark, 64 KiB)."""
+        buffered = raw.transport.get_write_buffer_size()
+        return buffered + size <= self.transport_bytes or buffered == 0 or raw.writable.is_set()
+
+    def _count(self, packet: Packet) -> None:
+        self.sent += 1
+        if packet.video:
+            self.frames_sent += 1
+        if self.on_sent is not None:
+            self.on_sent(packet)
 
     def _drop_oldest_video(self, newest: Packet) -> None:
         items = self._items
@@ -217,28 +258,29 @@ class SendQueue:
         raw = self._raw
         try:
             while not self._closed:
-                if not self._items:
+                items = self._items  # _drop_oldest_video replaces the deque
+                if not items:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
                 if raw is not None:
-                    await raw.writable.wait()  # set by uvicorn's resume_writing
-                    if self._closed or not self._items:
+                    if not self._room(raw, items[0].size):
+                        # paused (not writable): wait for uvicorn's resume_writing
+                        await raw.writable.wait()
                         continue
                     if not raw.is_open():
                         return
-                    packet = self._items.popleft()
-                    self.queued -= packet.size
-                    raw.transport.write(packet.frame)
+                    # as many as the transport has room for, in one go (no await between)
+                    while items and self._room(raw, items[0].size):
+                        packet = items.popleft()
+                        self.queued -= packet.size
+                        raw.transport.write(packet.frame)
+                        self._count(packet)
                 else:
-                    packet = self._items.popleft()
+                    packet = items.popleft()
                     self.queued -= packet.size
                     await self._send(packet.asgi())
-                self.sent += 1
-                if packet.video:
-                    self.frames_sent += 1
-                if self.on_sent is not None:
-                    self.on_sent(packet)
+                    self._count(packet)
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer went away; the receive loop ends the connection

@@ -280,7 +280,7 @@ class Relay:
     def _sent(self, peer: RelayPeer, sent: Packet) -> None:
         metrics.BYTES_OUT.inc(sent.size)
         if sent.video:
-            metrics.FRAMES_OUT.labels(peer.client_type).inc()
+            metrics.frame_out(peer.client_type)
 
     def publish_frame(self, stream_id: str, frame: bytes) -> None:
         """Publish a frame on the bus without awaiting (other instances, the detector); at
