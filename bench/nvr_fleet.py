@@ -48,6 +48,13 @@ bound 4 on SQLite (the default):
 SQLite 100/s flips                  1     80      617     2 759   3000/3000  184
 SQLite 100/s, 2 % bounces           2.8   78      69      879     3048/3052  248
 SQLite 100/s, 20 % bounces          1.5   87      13 313  30 434  2442/3578  321
+i11-perf, same session, before → after⁴:
+SQLite 100/s flips, before          —     73      11      182     3000/3000  184
+SQLite 100/s flips, after           —     47      4.9     32      3000/3000  184
+SQLite 100/s, 2 % bounces, before   —     85      794     2 619   3043/3059  256
+SQLite 100/s, 2 % bounces, after    —     52      5.5     73      3078/3078  285
+SQLite 100/s, 20 % bounces, before  —     94      4 361   15 042  2885/3594  480
+SQLite 100/s, 20 % bounces, after   —     77      11      216     3614/3618  1016
 ================================== ===== ======= ======= ======= ========= ===========
 
 ¹ the server process, % of one core, over the drive window. ² hub messages per dashboard
@@ -62,6 +69,21 @@ transactions and a re-read of the NVR's camera tallies), which on this machine k
 100 changes/s with a few reconnections (2 % bounces: p50 69 ms, p99 0.88 s — the goal),
 about 100 flips/s at p50 0.6 s / p99 2.8 s, and not re-registrations at 20/s (16 camera
 upserts each, twice the cascade). Runs vary by several × with the machine's other load.
+
+⁴ i11-perf (load column not recorded), before = i11-int 33aff24, both sets run back to back
+in one session: a probe report is one transaction (the heartbeat folded in, the NVR's
+``nvr_status_update`` counted from the camera rows the transaction read instead of a second
+session re-reading the NVR and two GROUP BYs); the cascade's transitions read the NVR's
+cameras once (no refresh, no tally query, no second camera read); a registration reads the
+NVR's cameras once instead of one SELECT per channel, and one that changes nothing on an
+online NVR writes nothing; a heartbeat within half a heartbeat of a probe report's write is
+not written. Same scenarios as above. The before figures of this session are far better
+than the earlier rows for flips (11 ms / 182 ms against 617 ms / 2.8 s: the machine was
+less loaded) and close for bounces, so compare within the session. "Unseen" after: the 4 of
+20 % bounces are reconnects whose register reached the server before the old socket's end
+(the NVR never went offline server-side; the bench still expects nvr_offline/nvr_online),
+not lost changes. More messages per dashboard after with 20 % bounces: every bounce's
+16-camera cascade now gets through within the window instead of queueing.
 """
 
 from __future__ import annotations
