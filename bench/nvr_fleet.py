@@ -79,11 +79,12 @@ NVR's cameras once instead of one SELECT per channel, and one that changes nothi
 online NVR writes nothing; a heartbeat within half a heartbeat of a probe report's write is
 not written. Same scenarios as above. The before figures of this session are far better
 than the earlier rows for flips (11 ms / 182 ms against 617 ms / 2.8 s: the machine was
-less loaded) and close for bounces, so compare within the session. "Unseen" after: the 4 of
-20 % bounces are reconnects whose register reached the server before the old socket's end
-(the NVR never went offline server-side; the bench still expects nvr_offline/nvr_online),
-not lost changes. More messages per dashboard after with 20 % bounces: every bounce's
-16-camera cascade now gets through within the window instead of queueing.
+less loaded) and close for bounces, so compare within the session. "Unseen" after (2
+bounces of ~600 with 20 %): not investigated; most likely reconnects whose register reached
+the server before the old socket's end (the NVR then never goes offline server-side, while
+the bench still expects nvr_offline/nvr_online) — the
+before runs have the same kind. More messages per dashboard after with 20 % bounces: every
+bounce's 16-camera cascade now gets through within the window instead of queueing.
 """
 
 from __future__ import annotations
