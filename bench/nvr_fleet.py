@@ -77,12 +77,12 @@ session re-reading the NVR and two GROUP BYs); the cascade's transitions read th
 cameras once (no refresh, no tally query, no second camera read); a registration reads the
 NVR's cameras once instead of one SELECT per channel, and one that changes nothing on an
 online NVR writes nothing; a heartbeat within half a heartbeat of a probe report's write is
-not written. Same scenarios as above. The before figures of this session are far better
-than the earlier rows for flips (11 ms / 182 ms against 617 ms / 2.8 s: the machine was
-less loaded) and close for bounces, so compare within the session. "Unseen" after (2
-bounces of ~600 with 20 %): not investigated; most likely reconnects whose register reached
-the server before the old socket's end (the NVR then never goes offline server-side, while
-the bench still expects nvr_offline/nvr_online) — the
+not written. Same scenarios as above. This session's before figures differ from the
+earlier rows of the same code (flips p99 182 ms against 2.8 s, 2 % bounces 2.6 s against
+0.88 s, 20 % bounces 15 s against 30 s: the machine's other load), so compare within the
+session. "Unseen" after (2 bounces of ~600 with 20 %): not investigated; most likely
+reconnects whose register reached the server before the old socket's end (the NVR then
+never goes offline server-side, while the bench still expects nvr_offline/nvr_online); the
 before runs have the same kind. More messages per dashboard after with 20 % bounces: every
 bounce's 16-camera cascade now gets through within the window instead of queueing.
 """
