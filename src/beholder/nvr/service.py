@@ -22,7 +22,8 @@ one error shape — after ``PermissionDenied`` close with 1008):
     (the ``WebSocket``) so that a reconnect overlapping the old socket is not mistaken for a
     disconnect. Registering again on the same socket is allowed.
 ``await service.heartbeat(nvr_id)``
-    The agent is alive (``last_seen`` now; an NVR that the silence monitor marked offline
+    The agent is alive (``last_seen`` now — not written again within half a heartbeat of
+    the last write, e.g. a probe report's; an NVR that the silence monitor marked offline
     comes back online). Call after ``register`` only, with ``registered.nvr_id``.
 ``await service.probe_report(nvr_id, msg: NvrProbeReport)``
     Records each channel's probe (``probe`` JSON, reachability ``online``/``offline`` with
