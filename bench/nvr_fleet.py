@@ -95,7 +95,9 @@ bounce's 16-camera cascade now gets through within the window instead of queuein
 
 ⁵ max 19.1 s (one change or a few; p99 0.47 s, mean 0.11 s) and 11 bounces unseen: the
 20 % bounces case stays the one near the limit on this machine; the outlier was not
-investigated (no agent errors, no register retries).
+investigated (no agent errors, no register retries). A possible bench artifact: a bounce
+with no nvr_offline (see ⁴) leaves its expectation queued, and the same agent's next bounce
+then matches it (FIFO per key), timing the gap between the two bounces.
 """
 
 from __future__ import annotations
