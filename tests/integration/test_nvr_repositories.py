@@ -182,6 +182,58 @@ async def test_camera_upsert_is_idempotent_by_nvr_and_channel(db: Database) -> N
         assert [r.nvr_channel for r in page] == [3] and cursor is None
 
 
+async def test_channel_sync_reads_once_and_tallies_match_the_counting_query(
+    db: Database,
+) -> None:
+    """``sync_channels`` (registration's bulk form of ``upsert_channel``) and the in-memory
+    ``tally_of``/``mark_reachability`` the fleet service uses instead of re-reading."""
+    ids = await _fleet(db)
+    a = ids["alpha-nvr"]
+    cams = await _channels(db, a, "alpha-nvr", 3)
+    spec = cameras_repo.ChannelSpec
+    async with db.session() as s:
+        got = await cameras_repo.sync_channels(
+            s,
+            a,
+            "alpha-nvr",
+            [
+                spec(1, "alpha-nvr ch1", "rtsp://u:p@10.0.0.1/s", explicit_name=False),  # same
+                spec(2, "Porch", "rtsp://u:p@10.0.0.2/s", explicit_name=True),  # renamed
+                spec(3, "other default", "rtsp://u:p@10.0.0.33/s", explicit_name=False),  # url
+                spec(4, "alpha-nvr ch4", "rtsp://u:p@10.0.0.4/s", explicit_name=False),  # new
+            ],
+        )
+        assert [(c.nvr_channel, new, changed) for c, new, changed in got] == [
+            (1, False, False),
+            (2, False, True),
+            (3, False, True),
+            (4, True, True),
+        ]
+        assert [c.id for c, _, _ in got][:3] == cams
+        assert (got[1][0].name, got[2][0].name) == ("Porch", "alpha-nvr ch3")
+    async with db.session() as s:
+        every = await cameras_repo.of_nvr(s, a)
+        assert [c.nvr_channel for c in every] == [1, 2, 3, 4]
+        assert len(cameras_repo.mark_reachability(every, "offline", "NVR offline")) == 4
+        every[0].status = "PROCESSING"
+        assert cameras_repo.mark_reachability(every, "offline", "NVR offline") == []
+        back = cameras_repo.mark_reachability(every[:2], "online", None)
+        assert [c.nvr_channel for c in back] == [1, 2]
+        undone = cameras_repo.mark_reachability(every, "unknown", None, only_detail="NVR offline")
+        assert [c.nvr_channel for c in undone] == [3, 4]
+        mine = nvrs_repo.tally_of(every)
+        await s.flush()
+        counted = (await nvrs_repo.camera_tallies(s, [a]))[a]
+        assert mine.wire() == counted.wire()
+        assert mine.wire() == {
+            "total": 4,
+            "online": 2,
+            "offline": 0,
+            "unknown": 2,
+            "byStatus": {"PROCESSING": 1, "OFFLINE": 3},
+        }
+
+
 async def test_reachability_in_bulk_probes_and_camera_filters(db: Database) -> None:
     ids = await _fleet(db)
     a, d = ids["alpha-nvr"], ids["delta-nvr"]

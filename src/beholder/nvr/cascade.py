@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 import structlog
+from sqlalchemy.orm.attributes import set_committed_value
 
 from beholder.bus.base import Bus
 from beholder.config.nvr import NvrSettings
@@ -43,6 +44,14 @@ def outage_text(seconds: float) -> str:
     if seconds < 5400:
         return f"{int(seconds // 60)} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _moved(nvr: Nvr, status: str, at: datetime) -> None:
+    """Mirror :func:`nvrs_repo.set_status` on the loaded row (no re-read, nothing to flush)."""
+    set_committed_value(nvr, "status", status)
+    set_committed_value(nvr, "updated_at", at)
+    if status == "online":
+        set_committed_value(nvr, "last_seen_at", at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +115,10 @@ class Cascade:
             last_seen = nvr.last_seen_at
             if not await nvrs_repo.set_status(s, nvr_id, "online", now):
                 return False
-            await s.refresh(nvr)
-            cams = await cameras_repo.set_reachability_for_nvr(
-                s, nvr_id, "unknown", None, only_detail=OFFLINE_DETAIL
+            _moved(nvr, "online", now)
+            every = await cameras_repo.of_nvr(s, nvr_id)
+            cams = cameras_repo.mark_reachability(
+                every, "unknown", None, only_detail=OFFLINE_DETAIL
             )
             for cam in cams:
                 out.camera(self._hooks, cam)
@@ -124,7 +134,7 @@ class Cascade:
                 )
                 if alert is not None:
                     out.messages.append(("alerts", self._hooks.alert(alert), None))
-            for cam in await cameras_repo.of_nvr(s, nvr_id):
+            for cam in every:
                 if cam.enabled and cam.status in (CameraStatus.CONNECTING, CameraStatus.ERROR):
                     spec = CameraSpec(
                         camera_id=cam.id,
@@ -139,10 +149,10 @@ class Cascade:
                             payload=spec.to_wire(),
                         )
                     )
+            self.status_of(out, nvr, every)
             connectivity = self._connectivity(True, nvr, len(cams), now)
         log.info("NVR online", nvr_id=nvr_id, cameras_updated=len(cams))
         out.messages.insert(0, ("nvrs", connectivity, None))
-        await self.send_nvr(nvr_id, out)
         await self.flush(out)
         self.summary.poke()
         return True
@@ -156,11 +166,12 @@ class Cascade:
             nvr = await nvrs_repo.find(s, nvr_id)
             if nvr is None or not await nvrs_repo.set_status(s, nvr_id, "offline", now):
                 return False
-            await s.refresh(nvr)
-            cams = await cameras_repo.set_reachability_for_nvr(s, nvr_id, "offline", OFFLINE_DETAIL)
+            _moved(nvr, "offline", now)
+            every = await cameras_repo.of_nvr(s, nvr_id)
+            cams = cameras_repo.mark_reachability(every, "offline", OFFLINE_DETAIL)
             for cam in cams:
                 out.camera(self._hooks, cam)
-            total = (await nvrs_repo.camera_tallies(s, [nvr_id]))[nvr_id].total
+            total = len(every)
             why = (
                 "its agent disconnected"
                 if reason == "disconnected"
@@ -177,10 +188,10 @@ class Cascade:
             )
             if alert is not None:
                 out.messages.append(("alerts", self._hooks.alert(alert), None))
+            self.status_of(out, nvr, every)
             connectivity = self._connectivity(False, nvr, len(cams), now)
         log.info("NVR offline", nvr_id=nvr_id, reason=reason, cameras_updated=len(cams))
         out.messages.insert(0, ("nvrs", connectivity, None))
-        await self.send_nvr(nvr_id, out)
         await self.flush(out)
         self.summary.poke()
         return True
@@ -194,6 +205,12 @@ class Cascade:
         return hub_messages.nvr_connectivity(
             online, nvr.id, nvr.hostname, nvr.device_name, nvr.region, n, at
         )
+
+    def status_of(self, out: Outbox, nvr: Nvr, cameras: list[Camera]) -> None:
+        """Queue the NVR's ``nvr_status_update`` from rows the caller's transaction holds
+        (``cameras``: all the NVR's cameras, as that transaction leaves them): no re-read."""
+        view = nvr_out(nvr, nvrs_repo.tally_of(cameras))
+        out.messages.append(("nvrs", hub_messages.nvr_status_update(view), None))
 
     async def send_nvr(self, nvr_id: str, out: Outbox) -> None:
         """Queue the NVR's current ``nvr_status_update`` (read after the commit)."""

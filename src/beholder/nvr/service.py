@@ -22,7 +22,8 @@ one error shape — after ``PermissionDenied`` close with 1008):
     (the ``WebSocket``) so that a reconnect overlapping the old socket is not mistaken for a
     disconnect. Registering again on the same socket is allowed.
 ``await service.heartbeat(nvr_id)``
-    The agent is alive (``last_seen`` now; an NVR that the silence monitor marked offline
+    The agent is alive (``last_seen`` now — not written again within half a heartbeat of
+    the last write, e.g. a probe report's; an NVR that the silence monitor marked offline
     comes back online). Call after ``register`` only, with ``registered.nvr_id``.
 ``await service.probe_report(nvr_id, msg: NvrProbeReport)``
     Records each channel's probe (``probe`` JSON, reachability ``online``/``offline`` with
@@ -52,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Hashable
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,6 +107,9 @@ class NvrService:
         self.summary = SummaryPusher(db, hooks.publish, settings.nvr.stats_debounce)
         self.cascade = Cascade(settings.nvr, db, bus, hooks, self.policy, self.summary)
         self._connections: dict[str, set[Hashable]] = {}
+        self._heard: dict[str, float] = {}
+        """NVR id → monotonic time this instance last wrote its ``last_seen`` (an online
+        NVR): a heartbeat within half a heartbeat of that writes nothing."""
         self._monitor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -150,6 +155,7 @@ class NvrService:
             ids = await nvrs_repo.silent_ids(s, cutoff)
         gone = []
         for nvr_id in ids:
+            self._heard.pop(nvr_id, None)
             if await self.cascade.go_offline(nvr_id, "silent"):
                 gone.append(nvr_id)
         return gone
@@ -212,27 +218,32 @@ class NvrService:
             changes = {k: v for k, v in changes.items() if getattr(nvr, k) != v}
             if changes:
                 await nvrs_repo.update_fields(s, nvr, changes)
-            for ch in msg.channels:
-                name = ch.name or f"{msg.device_name} ch{ch.number}"
-                cam, is_new, changed = await cameras_repo.upsert_channel(
-                    s,
-                    nvr_id,
-                    nvr.hostname,
+            specs = [
+                cameras_repo.ChannelSpec(
                     ch.number,
-                    name,
+                    ch.name or f"{msg.device_name} ch{ch.number}",
                     ch.url.strip(),
                     explicit_name=ch.name is not None,
                 )
+                for ch in msg.channels
+            ]
+            for cam, is_new, changed in await cameras_repo.sync_channels(
+                s, nvr_id, nvr.hostname, specs
+            ):
                 created += is_new
                 updated += changed and not is_new
                 if changed:
                     out.camera(self._hooks, cam)
+            was_online = nvr.status == "online"
+            if was_online and (changes or out.messages):
+                self.cascade.status_of(out, nvr, await cameras_repo.of_nvr(s, nvr_id))
         self._connections.setdefault(nvr_id, set()).add(
             connection if connection is not None else _SOLE
         )
-        came_back = await self.cascade.go_online(nvr_id)
-        if not came_back and (changes or out.messages):
-            await self.cascade.send_nvr(nvr_id, out)
+        # Already online (a re-registration): no transition to make, nothing more to write.
+        came_back = not was_online and await self.cascade.go_online(nvr_id)
+        if not was_online and not came_back and (changes or out.messages):
+            await self.cascade.send_nvr(nvr_id, out)  # someone else brought it online
         await self.cascade.flush(out)
         if created or updated or changes:
             self.summary.poke()
@@ -246,44 +257,70 @@ class NvrService:
         return nvr_messages.registered(nvr_id, self.heartbeat_seconds, created, updated)
 
     async def heartbeat(self, nvr_id: str) -> None:
-        """See the module doc."""
+        """See the module doc. Within half a heartbeat of the last ``last_seen`` this
+        instance wrote (a probe report's, usually), nothing is written: the silence limit
+        is several heartbeats, a ``last_seen`` that much older changes nothing."""
+        t = time.monotonic()
+        heard = self._heard.get(nvr_id)
+        if heard is not None and t - heard < self.settings.heartbeat_seconds / 2:
+            return
         async with self._db.session() as s:
             if await nvrs_repo.touch_online(s, nvr_id, utcnow()):
+                self._heard[nvr_id] = t
                 return
+        self._heard.pop(nvr_id, None)
         await self.cascade.go_online(nvr_id)
 
     async def probe_report(self, nvr_id: str, msg: NvrProbeReport) -> None:
-        """See the module doc."""
-        await self.heartbeat(nvr_id)
+        """See the module doc. One transaction: the heartbeat, the changed cameras, their
+        alerts; the NVR's ``nvr_status_update`` is counted from the rows it read."""
         now = utcnow()
         out = Outbox([], [])
         async with self._db.session() as s:
-            cams = {c.nvr_channel: c for c in await cameras_repo.of_nvr(s, nvr_id)}
-            for ch in msg.channels:
-                cam = cams.get(ch.number)
-                if cam is None:
-                    continue
-                reach = "online" if ch.reachable else "offline"
-                detail = None if ch.reachable else PROBE_DETAIL[ch.error or "protocol"]
-                probe = CameraProbe(
-                    latency_ms=ch.latency_ms,
-                    codec=ch.codec,
-                    width=ch.width,
-                    height=ch.height,
-                    error=None if ch.reachable else ch.error,
-                    checked_at=now,
-                ).model_dump(mode="json", by_alias=True)
-                before = (cam.reachability, cam.reachability_detail, cam.updated_at)
-                if not cameras_repo.record_probe(cam, reach, detail, probe):
-                    continue
-                out.camera(self._hooks, cam)
-                alert = await self._probe_alert(s, nvr_id, cam, before, ch.error)
-                if alert is not None:
-                    out.messages.append(("alerts", self._hooks.alert(alert), cam.id))
+            alive = await nvrs_repo.touch_online(s, nvr_id, now)
+            if alive:
+                self._heard[nvr_id] = time.monotonic()
+                await self._apply_probes(s, nvr_id, msg, now, out)
+        if not alive:  # the NVR was offline (silent): bring it back, then record
+            await self.cascade.go_online(nvr_id)
+            async with self._db.session() as s:
+                await self._apply_probes(s, nvr_id, msg, now, out)
         if out.messages:
-            await self.cascade.send_nvr(nvr_id, out)
             await self.cascade.flush(out)
             self.summary.poke()
+
+    async def _apply_probes(
+        self, s: AsyncSession, nvr_id: str, msg: NvrProbeReport, now: datetime, out: Outbox
+    ) -> None:
+        """Record ``msg``'s probes in ``s``; queue the changed cameras' messages, their
+        alerts and (when any changed) the NVR's status update on ``out``."""
+        every = await cameras_repo.of_nvr(s, nvr_id)
+        cams = {c.nvr_channel: c for c in every}
+        for ch in msg.channels:
+            cam = cams.get(ch.number)
+            if cam is None:
+                continue
+            reach = "online" if ch.reachable else "offline"
+            detail = None if ch.reachable else PROBE_DETAIL[ch.error or "protocol"]
+            probe = CameraProbe(
+                latency_ms=ch.latency_ms,
+                codec=ch.codec,
+                width=ch.width,
+                height=ch.height,
+                error=None if ch.reachable else ch.error,
+                checked_at=now,
+            ).model_dump(mode="json", by_alias=True)
+            before = (cam.reachability, cam.reachability_detail, cam.updated_at)
+            if not cameras_repo.record_probe(cam, reach, detail, probe):
+                continue
+            out.camera(self._hooks, cam)
+            alert = await self._probe_alert(s, nvr_id, cam, before, ch.error)
+            if alert is not None:
+                out.messages.append(("alerts", self._hooks.alert(alert), cam.id))
+        if out.messages:
+            nvr = await nvrs_repo.find(s, nvr_id)
+            if nvr is not None:
+                self.cascade.status_of(out, nvr, every)
 
     async def _probe_alert(
         self,
@@ -332,6 +369,7 @@ class NvrService:
         if conns:
             return  # another socket of this NVR is still open here
         del self._connections[nvr_id]
+        self._heard.pop(nvr_id, None)
         await self.cascade.go_offline(nvr_id, "disconnected")
 
     def connected(self, nvr_id: str) -> bool:

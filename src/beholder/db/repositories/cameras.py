@@ -210,6 +210,43 @@ async def upsert_channel(
     return cam, False, changed
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """One channel as an agent registers it (see :func:`sync_channels`)."""
+
+    number: int
+    name: str
+    url: str
+    explicit_name: bool
+
+
+async def sync_channels(
+    session: AsyncSession, nvr_id: str, hostname: str, channels: list[ChannelSpec]
+) -> list[tuple[Camera, bool, bool]]:
+    """:func:`upsert_channel` for every channel of a registration with one read of the NVR's
+    cameras: an unchanged channel costs no query and writes nothing. Returns
+    ``(camera, created, changed)`` per channel, in order."""
+    existing = {c.nvr_channel: c for c in await of_nvr(session, nvr_id)}
+    out: list[tuple[Camera, bool, bool]] = []
+    for ch in channels:
+        cam = existing.get(ch.number)
+        if cam is None or cam.rtsp_url != ch.url or (ch.explicit_name and cam.name != ch.name):
+            out.append(
+                await upsert_channel(
+                    session,
+                    nvr_id,
+                    hostname,
+                    ch.number,
+                    ch.name,
+                    ch.url,
+                    explicit_name=ch.explicit_name,
+                )
+            )
+        else:
+            out.append((cam, False, False))
+    return out
+
+
 async def of_nvr(session: AsyncSession, nvr_id: str) -> list[Camera]:
     """Every camera of the NVR, by channel."""
     q = select(Camera).where(Camera.nvr_id == nvr_id).order_by(Camera.nvr_channel, Camera.name)
@@ -230,13 +267,31 @@ async def set_reachability_for_nvr(
     q = select(Camera).where(Camera.nvr_id == nvr_id, Camera.reachability != reachability)
     if only_detail is not None:
         q = q.where(Camera.reachability_detail == only_detail)
-    cams = list((await session.execute(q)).scalars())
+    return mark_reachability(list((await session.execute(q)).scalars()), reachability, detail)
+
+
+def mark_reachability(
+    cams: list[Camera],
+    reachability: str,
+    detail: str | None,
+    *,
+    only_detail: str | None = None,
+) -> list[Camera]:
+    """:func:`set_reachability_for_nvr` on rows already loaded (e.g. all the NVR's cameras,
+    read once per transaction): the ones not in ``reachability`` already (with
+    ``only_detail``: and whose detail is that) get it; returns those."""
     now = utcnow()
+    changed = []
     for cam in cams:
+        if cam.reachability == reachability:
+            continue
+        if only_detail is not None and cam.reachability_detail != only_detail:
+            continue
         cam.reachability = reachability
         cam.reachability_detail = detail
         cam.updated_at = now
-    return cams
+        changed.append(cam)
+    return changed
 
 
 def record_probe(cam: Camera, reachability: str, detail: str | None, probe: dict[str, Any]) -> bool:
