@@ -38,7 +38,8 @@ from beholder.contracts.resources import (
     HealthOut,
     StreamStatus,
 )
-from beholder.contracts.wire import UtcDatetime, utcnow
+from beholder.contracts.wire import UtcDatetime, union_components, utcnow
+from beholder.contracts.wire import wire as wire
 
 
 class HubModel(BaseModel):
@@ -282,11 +283,6 @@ HUB_MESSAGE: TypeAdapter[HubMessage] = TypeAdapter(HubMessage)
 """Validates a wire dict into its :data:`HubMessage` member (``pydantic.ValidationError``)."""
 
 
-def wire(message: BaseModel) -> dict[str, Any]:
-    """The JSON-ready dict of a hub message: camelCase keys, every field (see module doc)."""
-    return message.model_dump(mode="json", by_alias=True)
-
-
 # -- builders: one per message type --------------------------------------------------------
 
 
@@ -458,9 +454,14 @@ def summary_updated(summary: SummaryStats) -> SummaryUpdated:
 def openapi_components(ref_template: str = "#/components/schemas/{model}") -> dict[str, Any]:
     """JSON schemas to add to the OpenAPI ``components.schemas``: ``HubMessage`` (the union,
     ``oneOf`` with a ``type`` discriminator) and every model it refers to."""
-    schema = HUB_MESSAGE.json_schema(mode="serialization", ref_template=ref_template)
-    components: dict[str, Any] = schema.pop("$defs", {})
-    schema["title"] = "HubMessage"
-    schema["description"] = "Every message the dashboard hub /ws sends, told apart by `type`."
-    components["HubMessage"] = schema
-    return components
+    return union_components(
+        (
+            (
+                "HubMessage",
+                HUB_MESSAGE,
+                "serialization",
+                "Every message the dashboard hub /ws sends, told apart by `type`.",
+            ),
+        ),
+        ref_template,
+    )

@@ -33,7 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from pydantic.alias_generators import to_camel
 
 from beholder.contracts.resources import CameraOut, ProbeError, Reachability
-from beholder.contracts.wire import UtcDatetime
+from beholder.contracts.wire import UtcDatetime, union_components
+from beholder.contracts.wire import wire as wire
+from beholder.contracts.wire import wire_bytes as wire_bytes
 from beholder.errors import ErrorCode, Severity, error_body
 
 NvrStatus = Literal["online", "offline"]
@@ -378,16 +380,6 @@ NVR_SERVER_MESSAGE: TypeAdapter[NvrServerMessage] = TypeAdapter(NvrServerMessage
 """Validates a wire dict into its :data:`NvrServerMessage` member (agent, tests)."""
 
 
-def wire(message: BaseModel) -> dict[str, Any]:
-    """The JSON-ready dict of a server message or view: camelCase keys, every field."""
-    return message.model_dump(mode="json", by_alias=True)
-
-
-def wire_bytes(message: BaseModel) -> bytes:
-    """:func:`wire` as compact UTF-8 JSON, ready for a text frame."""
-    return message.model_dump_json(by_alias=True).encode()
-
-
 def auth_ok(name: str, nvr_id: str | None, ping_interval: float) -> NvrAuthOk:
     """Reply to a successful ``auth``."""
     return NvrAuthOk(principal=NvrPrincipal(name=name, nvr_id=nvr_id), ping_interval=ping_interval)
@@ -426,27 +418,23 @@ def pong(ts_ms: int | None) -> NvrPong:
 def openapi_components(ref_template: str = "#/components/schemas/{model}") -> dict[str, Any]:
     """JSON schemas for the OpenAPI ``components.schemas``: ``NvrClientMessage`` and
     ``NvrServerMessage`` (``oneOf`` with a ``type`` discriminator) and their models."""
-    components: dict[str, Any] = {}
-    for name, adapter, mode, text in (
+    return union_components(
         (
-            "NvrClientMessage",
-            NVR_CLIENT_MESSAGE,
-            "validation",
-            "Every JSON message an NVR agent sends on /api/nvrs/ws, told apart by `type`.",
+            (
+                "NvrClientMessage",
+                NVR_CLIENT_MESSAGE,
+                "validation",
+                "Every JSON message an NVR agent sends on /api/nvrs/ws, told apart by `type`.",
+            ),
+            (
+                "NvrServerMessage",
+                NVR_SERVER_MESSAGE,
+                "serialization",
+                "Every JSON message /api/nvrs/ws sends, told apart by `type`.",
+            ),
         ),
-        (
-            "NvrServerMessage",
-            NVR_SERVER_MESSAGE,
-            "serialization",
-            "Every JSON message /api/nvrs/ws sends, told apart by `type`.",
-        ),
-    ):
-        schema = adapter.json_schema(mode=mode, ref_template=ref_template)  # type: ignore[arg-type]
-        components.update(schema.pop("$defs", {}))
-        schema["title"] = name
-        schema["description"] = text
-        components[name] = schema
-    return components
+        ref_template,
+    )
 
 
 __all__ = [

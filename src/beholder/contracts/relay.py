@@ -28,7 +28,9 @@ from beholder.contracts.resources import (
     StreamStatus,
     metadata_size,
 )
-from beholder.contracts.wire import Id, UtcDatetime
+from beholder.contracts.wire import Id, UtcDatetime, union_components
+from beholder.contracts.wire import wire as wire
+from beholder.contracts.wire import wire_bytes as wire_bytes
 from beholder.errors import ErrorCode, Severity, error_body
 
 
@@ -327,16 +329,6 @@ RELAY_SERVER_MESSAGE: TypeAdapter[RelayServerMessage] = TypeAdapter(RelayServerM
 """Validates a wire dict into its :data:`RelayServerMessage` member (tests, clients)."""
 
 
-def wire(message: BaseModel) -> dict[str, Any]:
-    """The JSON-ready dict of a server message: camelCase keys, every field."""
-    return message.model_dump(mode="json", by_alias=True)
-
-
-def wire_bytes(message: BaseModel) -> bytes:
-    """:func:`wire` as compact UTF-8 JSON, ready for a text frame."""
-    return message.model_dump_json(by_alias=True).encode()
-
-
 # -- builders: one per server message type ------------------------------------------------
 
 
@@ -427,24 +419,20 @@ def error(
 def openapi_components(ref_template: str = "#/components/schemas/{model}") -> dict[str, Any]:
     """JSON schemas for the OpenAPI ``components.schemas``: ``RelayClientMessage`` and
     ``RelayServerMessage`` (``oneOf`` with a ``type`` discriminator) and their models."""
-    components: dict[str, Any] = {}
-    for name, adapter, mode, text in (
+    return union_components(
         (
-            "RelayClientMessage",
-            RELAY_CLIENT_MESSAGE,
-            "validation",
-            "Every JSON message a client sends on /api/streams/ws, told apart by `type`.",
+            (
+                "RelayClientMessage",
+                RELAY_CLIENT_MESSAGE,
+                "validation",
+                "Every JSON message a client sends on /api/streams/ws, told apart by `type`.",
+            ),
+            (
+                "RelayServerMessage",
+                RELAY_SERVER_MESSAGE,
+                "serialization",
+                "Every JSON message /api/streams/ws sends, told apart by `type`.",
+            ),
         ),
-        (
-            "RelayServerMessage",
-            RELAY_SERVER_MESSAGE,
-            "serialization",
-            "Every JSON message /api/streams/ws sends, told apart by `type`.",
-        ),
-    ):
-        schema = adapter.json_schema(mode=mode, ref_template=ref_template)  # type: ignore[arg-type]
-        components.update(schema.pop("$defs", {}))
-        schema["title"] = name
-        schema["description"] = text
-        components[name] = schema
-    return components
+        ref_template,
+    )

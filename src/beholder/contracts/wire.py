@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    StringConstraints,
+    TypeAdapter,
+)
 from pydantic.alias_generators import to_camel
 
 
@@ -91,3 +98,35 @@ class WireModel(BaseModel):
     def from_bytes(cls, data: bytes | str) -> Self:
         """Parse a bus payload; raises ``pydantic.ValidationError`` when malformed."""
         return cls.model_validate_json(data)
+
+
+# -- socket messages (hub, relay, NVR agent) ------------------------------------------------
+
+
+def wire(message: BaseModel) -> dict[str, Any]:
+    """The JSON-ready dict of a socket message or view: camelCase keys, every field (the
+    socket contracts send every field, ``null`` when unknown, so a type has one shape)."""
+    return message.model_dump(mode="json", by_alias=True)
+
+
+def wire_bytes(message: BaseModel) -> bytes:
+    """:func:`wire` as compact UTF-8 JSON, ready for a text frame."""
+    return message.model_dump_json(by_alias=True).encode()
+
+
+def union_components(
+    unions: tuple[tuple[str, TypeAdapter[Any], Literal["validation", "serialization"], str], ...],
+    ref_template: str,
+) -> dict[str, Any]:
+    """OpenAPI ``components.schemas`` for discriminated message unions: each entry
+    ``(name, adapter, mode, description)`` becomes a ``oneOf`` schema called ``name`` (with
+    its ``type`` discriminator), next to every model it refers to. ``mode``: ``validation``
+    for what clients send, ``serialization`` for what the server sends."""
+    components: dict[str, Any] = {}
+    for name, adapter, mode, description in unions:
+        schema = adapter.json_schema(mode=mode, ref_template=ref_template)
+        components.update(schema.pop("$defs", {}))
+        schema["title"] = name
+        schema["description"] = description
+        components[name] = schema
+    return components
