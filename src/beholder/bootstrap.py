@@ -6,7 +6,7 @@ import sys
 
 from beholder.auth.passwords import generate_password, hash_password
 from beholder.auth.roles import Role
-from beholder.config import Settings
+from beholder.config import Settings, reveal
 from beholder.db.engine import Database
 from beholder.db.repositories import users as users_repo
 
@@ -19,7 +19,7 @@ async def ensure_admin(db: Database, settings: Settings) -> bool:
     async with db.session() as s:
         if await users_repo.count(s) > 0:
             return False
-        password = settings.admin_password or generate_password()
+        password = reveal(settings.admin_password) or generate_password()
         await users_repo.create(s, "admin", hash_password(password), Role.ADMIN.value)
     if settings.admin_password is None:
         banner = "=" * 64

@@ -175,7 +175,7 @@ async def test_demoted_user_reconnects_with_its_new_role(api: LiveApi) -> None:
 async def _cli(settings: Any, *args: str) -> None:
     env = {**os.environ, "BEHOLDER_DATA_DIR": str(settings.data_dir)}
     if settings.database_url:
-        env["BEHOLDER_DATABASE_URL"] = settings.database_url
+        env["BEHOLDER_DATABASE_URL"] = settings.database_url.get_secret_value()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

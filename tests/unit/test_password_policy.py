@@ -84,4 +84,5 @@ def test_settings_refuse_weak_secrets_with_one_line(
 
 def test_strong_settings_are_accepted() -> None:
     s = Settings(admin_password="a-long-unlisted-phrase", secret_key="k" * 32)
-    assert s.admin_password == "a-long-unlisted-phrase"
+    assert s.admin_password is not None
+    assert s.admin_password.get_secret_value() == "a-long-unlisted-phrase"

@@ -40,7 +40,7 @@ from beholder.auth.standing import principal_standing
 from beholder.auth.tokens import TokenService, load_or_create_secret
 from beholder.bootstrap import ensure_admin
 from beholder.bus import Bus, create_bus
-from beholder.config import Settings
+from beholder.config import Settings, reveal
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.hub import HubMessage
 from beholder.contracts.resources import AlertOut
@@ -152,7 +152,7 @@ async def running_services(
     async with contextlib.AsyncExitStack() as stack:
         async with _step("data directory"):
             prepare_data_dir(settings)
-            secret = settings.secret_key or load_or_create_secret(settings.secret_file)
+            secret = reveal(settings.secret_key) or load_or_create_secret(settings.secret_file)
         if migrate:
             async with _step("migrations"):
                 await upgrade_async(settings.resolved_database_url)

@@ -19,6 +19,9 @@ reads its own variables and is handed, alone, to the part that needs it:
 * ``settings.nvr``: :class:`NvrSettings` (``BEHOLDER_NVR_*``), NVR agents, the offline
   cascade, its system alerts and the fleet summary's debounce.
 
+Every secret (a :class:`~pydantic.SecretStr` field of any section) also accepts
+``BEHOLDER_<NAME>_FILE``, a file holding the value (:mod:`beholder.config.secrets`).
+
 Every value is defined once, in this package (one module per section), with its bounds;
 :func:`load_settings` turns a value out of bounds into a :class:`SettingsError` naming the
 variable. A keyword argument that names no field is refused (``extra="forbid"``: a stale
@@ -36,6 +39,7 @@ from beholder.config.live_view import LiveViewSettings
 from beholder.config.loading import SettingsError, env_name, env_variables, load_settings
 from beholder.config.nvr import NvrSettings
 from beholder.config.relay import RelaySettings
+from beholder.config.secrets import SecretFileError, SecretSettings, reveal, secret_fields
 from beholder.config.settings import SECTIONS, Settings
 from beholder.config.types import StrList, StrTuple
 from beholder.config.worker import WorkerSettings
@@ -48,6 +52,8 @@ __all__ = [
     "LiveViewSettings",
     "NvrSettings",
     "RelaySettings",
+    "SecretFileError",
+    "SecretSettings",
     "Settings",
     "SettingsError",
     "StrList",
@@ -56,4 +62,6 @@ __all__ = [
     "env_name",
     "env_variables",
     "load_settings",
+    "reveal",
+    "secret_fields",
 ]

@@ -12,10 +12,12 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from beholder.config.secrets import SecretSettings
 
 
-class BusSettings(BaseSettings):
+class BusSettings(SecretSettings):
     """The bus, ``BEHOLDER_BUS_<NAME>``: where it is and, for NATS, how to authenticate.
 
     ``url``: ``memory://`` (one process) or ``nats://host:4222`` / ``tls://host:4222``.

@@ -8,13 +8,14 @@ from pydantic import (
     Field,
     field_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from beholder.camera_networks import DEFAULT_NETWORKS, NetworkPolicy, parse_networks
+from beholder.config.secrets import SecretSettings
 from beholder.config.types import StrTuple
 
 
-class CameraSettings(BaseSettings):
+class CameraSettings(SecretSettings):
     """Camera connections, ``BEHOLDER_CAMERA_<NAME>`` (see :mod:`beholder.camera_networks`)."""
 
     model_config = SettingsConfigDict(

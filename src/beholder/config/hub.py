@@ -5,12 +5,13 @@ from __future__ import annotations
 from pydantic import (
     Field,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from beholder.config.secrets import SecretSettings
 from beholder.config.types import RateLimit
 
 
-class HubSettings(BaseSettings):
+class HubSettings(SecretSettings):
     """The dashboard hub ``/ws``, ``BEHOLDER_<NAME>`` with the full field name."""
 
     model_config = SettingsConfigDict(

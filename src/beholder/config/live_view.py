@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pydantic import (
     Field,
+    SecretStr,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from beholder.config.secrets import SecretSettings
 from beholder.config.types import StrTuple
 
 
-class LiveViewSettings(BaseSettings):
+class LiveViewSettings(SecretSettings):
     """Live view (WHEP/WebRTC and MJPEG egress), ``BEHOLDER_<NAME>`` with the full field name.
 
     Read by the worker's egress and by the api's live-view routes. Durations are seconds,
@@ -36,7 +38,7 @@ class LiveViewSettings(BaseSettings):
         default=(), description="stun:host:port / turn:host:port?transport=udp URLs; none"
     )
     webrtc_turn_username: str | None = None
-    webrtc_turn_password: str | None = None
+    webrtc_turn_password: SecretStr | None = None
 
     # limits and lifecycle
     webrtc_max_viewers_per_camera: int = Field(default=16, ge=1)

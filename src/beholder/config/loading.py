@@ -14,9 +14,10 @@ from pydantic import (
 from pydantic_settings import BaseSettings
 from pydantic_settings import SettingsError as SourceError
 
+from beholder.config.secrets import SecretFileError
 from beholder.config.settings import SECTIONS, Settings
 
-_SECRET_SUFFIXES = ("password", "secret_key", "token")  # values never echoed back
+_SECRET_SUFFIXES = ("password", "secret_key", "token", "database_url")  # never echoed back
 _USERINFO = re.compile(r"//[^/@\s]*@")
 
 
@@ -95,5 +96,7 @@ def load_settings(**overrides: object) -> Settings:
 def _problem(exc: ValidationError | SourceError) -> str:
     if isinstance(exc, ValidationError):
         return _describe(exc)
+    if isinstance(exc, SecretFileError):
+        return str(exc)  # already one line naming the variables, without the secret
     # A variable pydantic-settings could not decode at all (a section given as bad JSON).
     return f"invalid setting: {' '.join(str(exc).split())}"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from beholder.config.secrets import SecretSettings
 
 
-class NvrSettings(BaseSettings):
+class NvrSettings(SecretSettings):
     """NVR agents and the offline cascade, ``BEHOLDER_NVR_<NAME>``. Durations in s.
 
     An NVR whose agent is silent for ``missed_heartbeats`` × ``heartbeat_seconds`` goes

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from beholder.config.secrets import SecretSettings
 
 _MIB = 1024 * 1024
 _JSON_ENVELOPE = 64 * 1024
 """Bytes allowed around a base64 frame in a JSON ``video-frame`` message."""
 
 
-class RelaySettings(BaseSettings):
+class RelaySettings(SecretSettings):
     """The mobile relay ``/api/streams/ws``, ``BEHOLDER_RELAY_<NAME>``.
 
     Durations in s, sizes in bytes; limits are per api instance."""

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import (
     Field,
+    SecretStr,
     field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,12 +19,13 @@ from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
 from beholder.config.nvr import NvrSettings
 from beholder.config.relay import RelaySettings
+from beholder.config.secrets import SecretSettings
 from beholder.config.types import RateLimit, StrList
 from beholder.config.worker import WorkerSettings
 from beholder.password_policy import check_password, check_secret_key
 
 
-class Settings(BaseSettings):
+class Settings(SecretSettings):
     """All tunables of Beholder. Durations are seconds unless the name says otherwise."""
 
     model_config = SettingsConfigDict(
@@ -33,18 +35,18 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: Path = Path("./data")
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         default=None,
         description="SQLAlchemy async URL; default sqlite+aiosqlite:///<data_dir>/beholder.db",
     )
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=5.0, gt=0)
-    admin_password: str | None = Field(
+    admin_password: SecretStr | None = Field(
         default=None,
         description="first admin's password (password policy: 12+ characters, not common)",
     )
-    secret_key: str | None = Field(
+    secret_key: SecretStr | None = Field(
         default=None,
         description="JWT signing secret, 32+ bytes; generated into the data dir if unset",
     )
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
         description="failures are forgotten this long after the first one (or on success), s",
     )
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
-    metrics_token: str | None = Field(
+    metrics_token: SecretStr | None = Field(
         default=None, description="bearer token accepted on /metrics in addition to admin auth"
     )
     metrics_allow: StrList = Field(
@@ -119,13 +121,17 @@ class Settings(BaseSettings):
 
     @field_validator("admin_password")
     @classmethod
-    def _admin_password_policy(cls, password: str | None) -> str | None:
-        return None if password is None else check_password(password)
+    def _admin_password_policy(cls, password: SecretStr | None) -> SecretStr | None:
+        if password is not None:
+            check_password(password.get_secret_value())
+        return password
 
     @field_validator("secret_key")
     @classmethod
-    def _secret_key_length(cls, secret: str | None) -> str | None:
-        return None if secret is None else check_secret_key(secret)
+    def _secret_key_length(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None:
+            check_secret_key(secret.get_secret_value())
+        return secret
 
     @field_validator("cors_origins")
     @classmethod
@@ -138,8 +144,8 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_database_url(self) -> str:
         """The database URL in force (explicit setting or SQLite under the data dir)."""
-        if self.database_url:
-            return self.database_url
+        if self.database_url and self.database_url.get_secret_value():
+            return self.database_url.get_secret_value()
         return f"sqlite+aiosqlite:///{(self.data_dir / 'beholder.db').resolve()}"
 
     @property

@@ -7,10 +7,12 @@ from typing import Literal
 from pydantic import (
     Field,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from beholder.config.secrets import SecretSettings
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(SecretSettings):
     """Camera worker tunables, ``BEHOLDER_WORKER_<NAME>``. Durations in seconds."""
 
     model_config = SettingsConfigDict(

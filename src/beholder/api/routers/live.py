@@ -38,7 +38,7 @@ from beholder.api.deps import StateDep, ViewerDep
 from beholder.api.revocation import lease_whep_session, whep_session_closed, whep_session_expiry
 from beholder.auth.roles import Role
 from beholder.bus.base import Bus
-from beholder.config import LiveViewSettings
+from beholder.config import LiveViewSettings, reveal
 from beholder.contracts.live import EgressReply, WhepAnswer, WhepDelete, WhepOffer, WhepRenew
 from beholder.contracts.subjects import (
     whep_delete_subject,
@@ -132,9 +132,10 @@ def _link_headers(urls: list[str], es: LiveViewSettings) -> list[str]:
     for url in urls:
         link = f'<{url}>; rel="ice-server"'
         if url.startswith(("turn:", "turns:")) and es.webrtc_turn_username:
+            credential = reveal(es.webrtc_turn_password) or ""
             link += (
                 f'; username="{es.webrtc_turn_username}"'
-                f'; credential="{es.webrtc_turn_password or ""}"; credential-type="password"'
+                f'; credential="{credential}"; credential-type="password"'
             )
         links.append(link)
     return links

@@ -23,6 +23,7 @@ from beholder.api.middleware.http import client_ip
 from beholder.api.schemas import ErrorResponse, HealthOut, ServiceHealthOut, StatsOut
 from beholder.api.state import AppState
 from beholder.auth.roles import Principal, Role
+from beholder.config import reveal
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import ErrorCode, NotFound, PermissionDenied, Unauthorized, error_body
 from beholder.observability import (
@@ -148,7 +149,8 @@ async def _metrics_allowed(request: Request, state: AppState) -> bool:
             return True
     header = request.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else ""
-    if settings.metrics_token and token and hmac.compare_digest(token, settings.metrics_token):
+    expected = reveal(settings.metrics_token)
+    if expected and token and hmac.compare_digest(token, expected):
         return True
     credential = token or request.headers.get("x-api-key", "")
     if not credential:

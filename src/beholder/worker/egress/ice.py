@@ -32,7 +32,7 @@ from beholder._compat.aioice import host_addresses as host_addresses
 from beholder._compat.aioice import (
     install_host_address_hook as install_host_address_hook,
 )
-from beholder.config import LiveViewSettings
+from beholder.config import LiveViewSettings, reveal
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -133,7 +133,7 @@ def rtc_configuration(settings: LiveViewSettings) -> RTCConfiguration:
                 RTCIceServer(
                     urls=url,
                     username=settings.webrtc_turn_username,
-                    credential=settings.webrtc_turn_password,
+                    credential=reveal(settings.webrtc_turn_password),
                 )
             )
         else:
