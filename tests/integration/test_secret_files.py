@@ -187,3 +187,15 @@ def test_a_missing_secret_file_stops_start_up_with_one_line(tmp_path: Path) -> N
         "(No such file or directory)"
     ]
     assert not (tmp_path / "data").exists()
+
+
+def test_a_database_password_from_a_file_is_not_shown_when_the_database_is_down(
+    tmp_path: Path,
+) -> None:
+    password = f"db-{uuid.uuid4().hex}"
+    path = tmp_path / "database-url"
+    path.write_text(f"postgresql+asyncpg://beholder:{password}@127.0.0.1:{free_port()}/b\n")
+    proc = _run(tmp_path, BEHOLDER_DATABASE_URL_FILE=str(path), BEHOLDER_LOG_LEVEL="DEBUG")
+    assert proc.returncode == 1, proc.stderr  # the database (migrations) step fails
+    assert "start-up failed" in proc.stderr
+    assert password not in proc.stdout + proc.stderr
