@@ -17,7 +17,9 @@ reads its own variables and is handed, alone, to the part that needs it:
 * ``settings.relay``: :class:`RelaySettings` (``BEHOLDER_RELAY_*``), the mobile relay
   ``/api/streams/ws`` (timeouts, frame and queue sizes, per-principal limits);
 * ``settings.nvr``: :class:`NvrSettings` (``BEHOLDER_NVR_*``), NVR agents, the offline
-  cascade, its system alerts and the fleet summary's debounce.
+  cascade, its system alerts and the fleet summary's debounce;
+* ``settings.tls``: :class:`TlsSettings` (``BEHOLDER_TLS_*``), HTTPS/WSS for ``serve``/``api``
+  (own PEM files or a generated self-signed CA) and the plain-HTTP redirect port.
 
 Every value is defined once, in this package (one module per section), with its bounds;
 :func:`load_settings` turns a value out of bounds into a :class:`SettingsError` naming the
@@ -37,6 +39,7 @@ from beholder.config.loading import SettingsError, env_name, env_variables, load
 from beholder.config.nvr import NvrSettings
 from beholder.config.relay import RelaySettings
 from beholder.config.settings import SECTIONS, Settings
+from beholder.config.tls import TlsSettings
 from beholder.config.types import StrList, StrTuple
 from beholder.config.worker import WorkerSettings
 
@@ -52,6 +55,7 @@ __all__ = [
     "SettingsError",
     "StrList",
     "StrTuple",
+    "TlsSettings",
     "WorkerSettings",
     "env_name",
     "env_variables",
