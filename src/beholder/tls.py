@@ -4,7 +4,8 @@ plain-HTTP listener that redirects to https.
 ``self-signed`` mode keeps under ``<data_dir>/tls`` (directory 0700, keys 0600):
 ``ca.pem``/``ca.key`` (a local CA, EC P-256, 10 years; install ``ca.pem`` on a phone to trust
 the server) and ``server.pem``/``server.key`` (signed by that CA, 825 days, the most iOS
-accepts, for every name and address of this machine). Both are reused on later runs; the
+accepts, for every name and address of this machine; ``server.pem`` holds the leaf then the
+CA, the chain the server sends). Both are reused on later runs; the
 server certificate is re-issued (same CA) when it expires within 30 days or when this
 machine gained a name or address it does not cover.
 """
@@ -146,7 +147,11 @@ def ensure_self_signed(folder: Path) -> TlsFiles:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _issue_server(key, ca_key, ca_cert, names, addrs)
         write_private_file(folder, "server.key", _key_pem(key))
-        write_private_file(folder, "server.pem", cert.public_bytes(serialization.Encoding.PEM))
+        # the chain as served: the leaf, then the CA (so a client pinning the CA's key, e.g.
+        # Chromium's --ignore-certificate-errors-spki-list, finds it in the handshake)
+        chain = cert.public_bytes(serialization.Encoding.PEM)
+        chain += ca_cert.public_bytes(serialization.Encoding.PEM)
+        write_private_file(folder, "server.pem", chain)
         issued = True
         log.info(
             "tls certificate issued",

@@ -54,7 +54,8 @@ class Served:
 
 
 def serve_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
-    """The environment of a test ``serve``: no worker, JSON logs, a known admin password."""
+    """The environment of a test ``serve``: no worker (unless ``extra`` says so), JSON logs,
+    a known admin password; ``extra`` variables win."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEHOLDER_")}
     env.update(
         BEHOLDER_DATA_DIR=str(data_dir),
@@ -62,8 +63,8 @@ def serve_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
         BEHOLDER_LOG_FORMAT="json",
         BEHOLDER_ADMIN_PASSWORD=ADMIN_PASSWORD,
         BEHOLDER_RUN_WORKER="false",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
