@@ -118,7 +118,13 @@ async def _serve(app: FastAPI, config: uvicorn.Config, redirect_port: int | None
         async with app.router.lifespan_context(app):
             starting = False
             if redirect_port is not None:
-                redirect = await start_redirect_listener(config.host, redirect_port, config.port)
+                try:
+                    redirect = await start_redirect_listener(
+                        config.host, redirect_port, config.port
+                    )
+                except OSError as exc:  # the port is taken: stop, as for the main port
+                    log.error("start-up failed", step="tls-redirect", error=str(exc))
+                    return 1
                 print(f"Redirecting http://{config.host}:{redirect_port} to https", flush=True)
             await server.serve()
     except StartupFailed as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,21 @@ def test_half_a_pair_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "BEHOLDER_TLS_CERT and BEHOLDER_TLS_KEY go together" in proc.stderr
+
+
+def test_a_taken_redirect_port_stops_start_up(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = str(taken.getsockname()[1])
+        proc = subprocess.run(
+            [sys.executable, "-m", "beholder", "serve", "--tls", "self-signed"],
+            env=serve_env(tmp_path / "data", free_port(), BEHOLDER_TLS_REDIRECT_PORT=busy),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    errors = [ln for ln in proc.stderr.splitlines() if '"level": "error"' in ln]
+    assert len(errors) == 1 and '"step": "tls-redirect"' in errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
