@@ -20,6 +20,20 @@ def _add_server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=None, help="bind address (BEHOLDER_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (BEHOLDER_PORT, default 8080)")
     p.add_argument("--data-dir", default=None, help="data directory (BEHOLDER_DATA_DIR)")
+    p.add_argument(
+        "--tls",
+        choices=["self-signed"],
+        default=None,
+        help="generate a local CA + certificate into the data dir (BEHOLDER_TLS_MODE)",
+    )
+    p.add_argument("--tls-cert", default=None, help="PEM certificate chain (BEHOLDER_TLS_CERT)")
+    p.add_argument("--tls-key", default=None, help="PEM private key (BEHOLDER_TLS_KEY)")
+    p.add_argument(
+        "--tls-redirect-port",
+        type=int,
+        default=None,
+        help="plain-HTTP port answering 308 to https (BEHOLDER_TLS_REDIRECT_PORT)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,10 +125,17 @@ def _nvr_agent(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    tls = {
+        "mode": getattr(args, "tls", None),
+        "cert": getattr(args, "tls_cert", None),
+        "key": getattr(args, "tls_key", None),
+        "redirect_port": getattr(args, "tls_redirect_port", None),
+    }
     return load_settings(
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         data_dir=getattr(args, "data_dir", None),
+        tls={k: v for k, v in tls.items() if v is not None} or None,
     )
 
 

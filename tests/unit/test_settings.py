@@ -22,6 +22,7 @@ from beholder.config import (
     RelaySettings,
     Settings,
     SettingsError,
+    TlsSettings,
     WorkerSettings,
     env_variables,
     load_settings,
@@ -139,6 +140,7 @@ PREVIOUS_NAMES = {
             "CAMERA_ALERTS",
         ]
     ),
+    *(f"BEHOLDER_TLS_{n}" for n in ["MODE", "CERT", "KEY", "REDIRECT_PORT"]),  # issue 14
     *(
         f"BEHOLDER_WORKER_{n}"
         for n in [
@@ -249,6 +251,7 @@ def test_the_tree_has_one_section_per_part() -> None:
         BusSettings,
         RelaySettings,
         NvrSettings,
+        TlsSettings,
     }
 
 

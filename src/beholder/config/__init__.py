@@ -17,7 +17,9 @@ reads its own variables and is handed, alone, to the part that needs it:
 * ``settings.relay``: :class:`RelaySettings` (``BEHOLDER_RELAY_*``), the mobile relay
   ``/api/streams/ws`` (timeouts, frame and queue sizes, per-principal limits);
 * ``settings.nvr``: :class:`NvrSettings` (``BEHOLDER_NVR_*``), NVR agents, the offline
-  cascade, its system alerts and the fleet summary's debounce.
+  cascade, its system alerts and the fleet summary's debounce;
+* ``settings.tls``: :class:`TlsSettings` (``BEHOLDER_TLS_*``), HTTPS/WSS for ``serve``/``api``
+  (own PEM files or a generated self-signed CA) and the plain-HTTP redirect port.
 
 Every secret (a :class:`~pydantic.SecretStr` field of any section) also accepts
 ``BEHOLDER_<NAME>_FILE``, a file holding the value (:mod:`beholder.config.secrets`).
@@ -41,6 +43,7 @@ from beholder.config.nvr import NvrSettings
 from beholder.config.relay import RelaySettings
 from beholder.config.secrets import SecretFileError, SecretSettings, reveal, secret_fields
 from beholder.config.settings import SECTIONS, Settings
+from beholder.config.tls import TlsSettings
 from beholder.config.types import StrList, StrTuple
 from beholder.config.worker import WorkerSettings
 
@@ -58,6 +61,7 @@ __all__ = [
     "SettingsError",
     "StrList",
     "StrTuple",
+    "TlsSettings",
     "WorkerSettings",
     "env_name",
     "env_variables",

@@ -77,10 +77,14 @@ def load_settings(**overrides: object) -> Settings:
     # Each section is read on its own so that one bad section does not hide another's errors.
     for name, info in Settings.model_fields.items():
         section = info.annotation
-        if name in clean or not (isinstance(section, type) and issubclass(section, BaseSettings)):
+        if not (isinstance(section, type) and issubclass(section, BaseSettings)):
+            continue
+        given = clean.get(name)
+        if given is not None and not isinstance(given, dict):
             continue
         try:
-            clean[name] = section()
+            # a dict override (CLI flags of one section) wins over that section's variables
+            clean[name] = section(**(given or {}))
         except (ValidationError, SourceError) as exc:
             problems.append(_problem(exc))
             clean[name] = section.model_construct()  # stand-in: report Settings' own errors too

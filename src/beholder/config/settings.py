@@ -20,6 +20,7 @@ from beholder.config.live_view import LiveViewSettings
 from beholder.config.nvr import NvrSettings
 from beholder.config.relay import RelaySettings
 from beholder.config.secrets import SecretSettings
+from beholder.config.tls import TlsSettings
 from beholder.config.types import RateLimit, StrList
 from beholder.config.worker import WorkerSettings
 from beholder.password_policy import check_password, check_secret_key
@@ -118,6 +119,7 @@ class Settings(SecretSettings):
     bus: BusSettings = Field(default_factory=lambda: BusSettings())
     relay: RelaySettings = Field(default_factory=lambda: RelaySettings())
     nvr: NvrSettings = Field(default_factory=lambda: NvrSettings())
+    tls: TlsSettings = Field(default_factory=lambda: TlsSettings())
 
     @field_validator("admin_password")
     @classmethod
@@ -168,5 +170,6 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     BusSettings,
     RelaySettings,
     NvrSettings,
+    TlsSettings,
 )
 """Every model of the tree; each field that is not itself a section is one variable."""
