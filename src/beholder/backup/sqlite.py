@@ -20,13 +20,16 @@ def sqlite_path(database_url: str) -> Path:
 
 def snapshot_sqlite(source: Path, target: Path) -> str | None:
     """Copy the live database ``source`` to the new file ``target`` with
-    ``sqlite3.Connection.backup`` (a consistent snapshot even while the server writes: pages
-    changed during the copy restart it) and return its alembic revision (``None`` if the
-    table is missing). Raises :class:`BackupFailed` when ``source`` is missing or unreadable."""
+    ``sqlite3.Connection.backup`` in one step (one read transaction: a consistent snapshot
+    even while the server writes) and return its alembic revision (``None`` if the
+    table is missing). The server's database is in WAL mode: this read transaction does not
+    block its writers. Raises :class:`BackupFailed` when ``source`` is missing or unreadable."""
     if not source.is_file():
         raise BackupFailed(f"No SQLite database at {source}.")
     try:
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+        # read-write open (only read): a read-only one cannot open a WAL database whose
+        # -shm file is absent (the server stopped); ``mode=rw`` never creates the file
+        src = sqlite3.connect(f"file:{source}?mode=rw", uri=True, timeout=30)
         try:
             dst = sqlite3.connect(target)
             try:
