@@ -50,8 +50,23 @@ def check_target(settings: Settings) -> None:
             f"The data dir {data_dir} is not empty (a live or used data dir); "
             "restore into a new, empty one."
         )
-    if backend_of(settings.resolved_database_url) == "postgresql":
-        postgres.ensure_empty(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    if backend_of(url) == "postgresql":
+        postgres.ensure_empty(url)
+    elif sqlite.sqlite_path(url).exists():
+        raise BackupRefused(f"The SQLite database {sqlite.sqlite_path(url)} already exists.")
+
+
+def _check_name(name: str) -> None:
+    """Only the members this format defines: anything else (``..``, absolute paths, nested
+    snapshot folders) is refused before anything is written."""
+    if name in (SQLITE_MEMBER, PG_MEMBER, SECRET_MEMBER, MANIFEST_NAME):
+        return
+    snap = name.removeprefix(SNAPSHOT_PREFIX)
+    plain = "/" not in snap and "\\" not in snap and not snap.startswith(".")
+    if snap != name and snap.endswith(".jpg") and plain:
+        return
+    raise ArchiveInvalid(f"Unexpected archive member {name!r}.")
 
 
 def verify_archive(path: Path) -> Manifest:
@@ -64,6 +79,7 @@ def verify_archive(path: Path) -> Manifest:
             for info in tar:
                 if not info.isfile():
                     raise ArchiveInvalid(f"Unexpected archive member {info.name!r}.")
+                _check_name(info.name)
                 f = tar.extractfile(info)
                 assert f is not None  # a regular file
                 if info.name == MANIFEST_NAME:
