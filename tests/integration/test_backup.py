@@ -1,7 +1,8 @@
-"""``beholder backup`` during alert traffic, ``beholder restore`` into a new data dir (and a
-new PostgreSQL database), the real app on the restored data finds every alert and snapshot
-stored before the backup began; a live/non-empty target and a tampered archive are refused
-before anything is written. On SQLite and PostgreSQL."""
+"""``beholder backup`` (the real CLI, a child process) during alert traffic on the real app,
+``beholder restore`` into a new data dir (and a new PostgreSQL database), then a real
+``beholder serve`` on the restored data finds every alert and snapshot stored before the
+backup began; a live/non-empty target and a tampered archive are refused before anything is
+written. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 from beholder.messages import DetectedFace, FaceDetectionAlert, Subjects
-from support.api import LiveApi, live_api
+from support.api import ADMIN_PASSWORD, LiveApi, live_api
 from support.database import PG_ADMIN_URL
 from support.polling import eventually
-from support.settings import make_settings
+from support.settings import free_port, make_settings
 
 # A valid 1x1 JPEG (as in test_events).
 TINY_JPEG = base64.b64decode(
@@ -178,11 +180,53 @@ async def test_backup_under_traffic_restores_every_alert_and_snapshot(
         assert rc == 0, out
         assert "postgresql://" not in out or "***" in out or "@" not in out
 
-        restored = make_settings(tmp_path / "restored", restore_url)
-        async with live_api(restored) as api:
-            headers = await api.headers("admin")  # the restored admin, signed by the restored key
+        await _serve_and_check(target, restore_url, before)
+
+
+async def _serve_and_check(data_dir: Path, database_url: str | None, before: list[str]) -> None:
+    """A real ``beholder serve`` on the restored data: the restored admin signs in (its
+    password hash and the restored secret key) and every alert of ``before`` has its snapshot."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEHOLDER_")}
+    env.update(
+        BEHOLDER_DATA_DIR=str(data_dir),
+        BEHOLDER_PORT=str(port),
+        BEHOLDER_RUN_WORKER="false",
+        BEHOLDER_LOG_LEVEL="WARNING",
+        BEHOLDER_ADMIN_PASSWORD="not-the-restored-one-1",  # ignored: the admin exists already
+    )
+    if database_url:
+        env["BEHOLDER_DATABASE_URL"] = database_url
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "beholder",
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as client:
+
+            async def ready() -> bool:
+                assert proc.returncode is None, "serve exited"
+                try:
+                    return (await client.get("/api/system/ready")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready, 60, "the restored serve to be ready")
+            r = await client.post(
+                "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+            )
+            assert r.status_code == 200, r.text
+            headers = {"Authorization": f"Bearer {r.json()['accessToken']}"}
             for alert_id in before:
-                r = await api.client.get(f"/api/alerts/{alert_id}/snapshot.jpg", headers=headers)
+                r = await client.get(f"/api/alerts/{alert_id}/snapshot.jpg", headers=headers)
                 assert r.status_code == 200 and r.content == TINY_JPEG, (alert_id, r.status_code)
-            r = await api.client.get("/api/alerts?limit=200", headers=headers)
+            r = await client.get("/api/alerts?limit=200", headers=headers)
             assert {a["id"] for a in r.json()["items"]} >= set(before)
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
