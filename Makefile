@@ -9,7 +9,7 @@ WEB_STAMP := src/beholder/web/.built
 FRONTEND_SRC := $(shell find frontend -path frontend/node_modules -prune -o -type f -print 2>/dev/null)
 APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
-	gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 chromium
+	gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 chromium postgresql-client
 PYTEST_ARGS ?=
 
 .PHONY: run test venv web system-deps services lint typecheck openapi gen-api frontend-test clean

@@ -1,9 +1,11 @@
-"""Command line: ``beholder serve|api|worker|detect|migrate|user|api-key|nvr-agent``.
+"""Command line: ``beholder serve|api|worker|detect|migrate|backup|restore|user|api-key|nvr-agent``.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage error (argparse) or an invalid setting
 (one line per bad variable on stderr: ``beholder: invalid setting BEHOLDER_X=<value>: <reason>``)
 or an invalid ``nvr-agent`` config (``beholder: nvr.yaml: <key.path>: <reason>``), 3 the
-server refused the NVR agent's key or hostname (see docs/NVR_AGENT.md).
+server refused the NVR agent's key or hostname (see docs/NVR_AGENT.md). ``restore`` exits 2
+when it refuses the target (a non-empty data dir or database) or the archive (format version,
+checksum) before writing anything (see docs/OPERATIONS.md).
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="apply database migrations and exit")
     p.add_argument("--data-dir", default=None)
+
+    p = sub.add_parser("backup", help="write a consistent backup archive (server may run)")
+    p.add_argument("path", metavar="PATH", help="archive to write (.tar.gz), mode 600")
+    p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("restore", help="restore an archive into a new data dir and database")
+    p.add_argument("path", metavar="PATH", help="archive written by `beholder backup`")
+    p.add_argument("--data-dir", default=None, help="empty or absent target data dir")
 
     p = sub.add_parser("detect", help="run the face detector on images or videos")
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -124,6 +133,36 @@ def _nvr_agent(args: argparse.Namespace) -> int:
     return run_agent(config, server, key)
 
 
+def _backup_command(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from beholder.backup import create_backup, restore_backup
+    from beholder.errors import AppError, ArchiveInvalid, BackupRefused
+
+    try:
+        if args.command == "backup":
+            done = create_backup(settings, Path(args.path))
+            m = done.manifest
+            print(
+                f"backup written: {done.path} ({done.size} bytes, {m.database_backend}, "
+                f"revision {m.alembic_revision}, {len(m.files)} files)"
+            )
+        else:
+            restored = restore_backup(settings, Path(args.path))
+            m = restored.manifest
+            print(
+                f"restored {args.path} (created {m.created_at}, {m.database_backend}, "
+                f"{restored.snapshots} snapshots) into {settings.data_dir}; migrated to head"
+            )
+    except (BackupRefused, ArchiveInvalid) as exc:
+        print(f"beholder: {args.command} refused: {exc.message}", file=sys.stderr)
+        return 2
+    except AppError as exc:
+        print(f"beholder: {args.command} failed: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     tls = {
         "mode": getattr(args, "tls", None),
@@ -173,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             fps=args.fps,
             as_json=args.json,
         )
+    if cmd in ("backup", "restore"):
+        return _backup_command(settings, args)
     from beholder import admin_cli
 
     if cmd == "migrate":

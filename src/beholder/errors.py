@@ -260,3 +260,16 @@ def error_body(
     if extra:
         body.update({k: v for k, v in extra.items() if k not in body})
     return {"error": body}
+
+
+class BackupRefused(Conflict):
+    """``beholder restore`` will not write into this target (a data dir that is not empty, a
+    PostgreSQL database that already has tables, or an archive of the other backend)."""
+
+
+class ArchiveInvalid(InvalidInput):
+    """A backup archive is unreadable, of an unknown format version, or fails a checksum."""
+
+
+class BackupFailed(AppError):
+    """A backup or restore step failed at run time (``pg_dump``/``pg_restore``, disk, I/O)."""
