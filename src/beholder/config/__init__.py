@@ -22,7 +22,7 @@ reads its own variables and is handed, alone, to the part that needs it:
   (own PEM files or a generated self-signed CA) and the plain-HTTP redirect port.
 
 Every secret (a :class:`~pydantic.SecretStr` field of any section) also accepts
-``BEHOLDER_<NAME>_FILE``, a file holding the value (:mod:`beholder.config.secrets`).
+``BEHOLDER_<NAME>_FILE``, a file holding the value (:mod:`beholder.config.file_values`).
 
 Every value is defined once, in this package (one module per section), with its bounds;
 :func:`load_settings` turns a value out of bounds into a :class:`SettingsError` naming the
@@ -36,12 +36,12 @@ in-memory bus and one in-process worker. Distributed mode is the same code with
 
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
+from beholder.config.file_values import SecretFileError, SecretSettings, reveal, secret_fields
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
 from beholder.config.loading import SettingsError, env_name, env_variables, load_settings
 from beholder.config.nvr import NvrSettings
 from beholder.config.relay import RelaySettings
-from beholder.config.secrets import SecretFileError, SecretSettings, reveal, secret_fields
 from beholder.config.settings import SECTIONS, Settings
 from beholder.config.tls import TlsSettings
 from beholder.config.types import StrList, StrTuple

@@ -14,7 +14,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
-from beholder.config.secrets import SecretSettings
+from beholder.config.file_values import SecretSettings
 
 
 class BusSettings(SecretSettings):

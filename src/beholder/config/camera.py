@@ -11,7 +11,7 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from beholder.camera_networks import DEFAULT_NETWORKS, NetworkPolicy, parse_networks
-from beholder.config.secrets import SecretSettings
+from beholder.config.file_values import SecretSettings
 from beholder.config.types import StrTuple
 
 

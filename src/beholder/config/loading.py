@@ -14,7 +14,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings
 from pydantic_settings import SettingsError as SourceError
 
-from beholder.config.secrets import SecretFileError
+from beholder.config.file_values import SecretFileError
 from beholder.config.settings import SECTIONS, Settings
 
 _SECRET_SUFFIXES = ("password", "secret_key", "token", "database_url")  # never echoed back

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from beholder.config.secrets import SecretSettings
+from beholder.config.file_values import SecretSettings
 
 
 class NvrSettings(SecretSettings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from beholder.config.secrets import SecretSettings
+from beholder.config.file_values import SecretSettings
 
 _MIB = 1024 * 1024
 _JSON_ENVELOPE = 64 * 1024

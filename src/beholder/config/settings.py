@@ -15,11 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
+from beholder.config.file_values import SecretSettings
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
 from beholder.config.nvr import NvrSettings
 from beholder.config.relay import RelaySettings
-from beholder.config.secrets import SecretSettings
 from beholder.config.tls import TlsSettings
 from beholder.config.types import RateLimit, StrList
 from beholder.config.worker import WorkerSettings

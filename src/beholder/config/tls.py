@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from beholder.config.secrets import SecretSettings
+from beholder.config.file_values import SecretSettings
 
 
 class TlsSettings(SecretSettings):

@@ -1,5 +1,5 @@
 """``BEHOLDER_<NAME>_FILE`` for every secret setting of every section (one mechanism,
-config/secrets.py): the file's content is the value, both set or an unreadable file is one
+config/file_values.py): the file's content is the value, both set or an unreadable file is one
 line naming the variables, and no secret is ever echoed."""
 
 from __future__ import annotations
