@@ -292,11 +292,15 @@ def test_agent_killed_and_back_live_on_the_three_pages(
         shot(nvrs, "nvrs-offline-drawer")
 
         a.start()
+        # The toast first: it comes with the agent's registration and times out after a few
+        # seconds, while the cameras come back only once the agent has probed them.
+        nvrs.locator("[data-sonner-toast]").filter(has_text=f"NVR {DEVICE} back online").wait_for(
+            timeout=60_000
+        )
         kpi(ops, "cameras-offline", 0).wait_for(timeout=60_000)
         kpi(ops, "nvrs-offline", 0).wait_for()
         row(nvrs, nvr_id, "online").wait_for()
         drawer.locator('[data-reachability="online"]').nth(len(MOUNTS) - 1).wait_for()
-        nvrs.locator("[data-sonner-toast]").filter(has_text=f"NVR {DEVICE} back online").wait_for()
         shot(nvrs, "nvrs-back-online")
 
         cams = open_route(ctx, serve, "/cameras")

@@ -14,6 +14,12 @@ export interface ToastSpec {
   nvrId: string | null;
   /** Play the alert sound (NVR lost, when the user turned sound on). */
   sound: boolean;
+  /**
+   * Stay until dismissed or replaced: an NVR offline stays on screen while it is down (its
+   * "back online" toast has the same id and replaces it), so an operator who looks away
+   * for a few seconds still sees it.
+   */
+  sticky: boolean;
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -37,6 +43,7 @@ export function toastsFor(events: readonly ServerEvent[], maxSingle = 3): ToastS
         description: `${plural(cams, 'camera')} ${off ? 'affected' : 'back'}`,
         nvrId: null,
         sound: off,
+        sticky: false,
       });
       return;
     }
@@ -49,6 +56,7 @@ export function toastsFor(events: readonly ServerEvent[], maxSingle = 3): ToastS
         description: `${plural(e.camerasUpdated, 'camera')} ${off ? 'affected' : 'back'}${e.region ? ` · ${e.region}` : ''}`,
         nvrId: e.nvrId,
         sound: off,
+        sticky: off,
       });
     }
   };

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -77,6 +78,34 @@ def make_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+async def _end_session(session: AsyncSession, *, commit: bool) -> None:
+    """Commit (``commit``) or roll back ``session``, then close it, in a task of its own that
+    a cancellation of the caller does not interrupt; the caller's cancellation is re-raised
+    once the session is closed. Both commit and close hand the connection back to the pool,
+    which resets it with a ROLLBACK; a cancellation landing inside that await (a signal during
+    start-up, a client gone mid-request) would leave SQLAlchemy to invalidate the connection
+    and log "Exception during reset or similar" at ERROR for what is an orderly stop.
+    Raises what ``commit`` raises."""
+
+    async def end() -> None:
+        try:
+            if commit:
+                await session.commit()
+            else:
+                with contextlib.suppress(SQLAlchemyError, OSError, TimeoutError):
+                    await session.rollback()
+        finally:
+            await session.close()
+
+    ending = asyncio.ensure_future(end())
+    try:
+        await asyncio.shield(ending)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await ending
+        raise
+
+
 class Database:
     """Owns the engine and hands out sessions. ``ping`` is used by the health checker."""
 
@@ -97,14 +126,13 @@ class Database:
         Driver and connection failures (SQLAlchemy errors, refused sockets, timeouts)
         surface as ``DatabaseError`` so that callers answer 503, never a 500 with SQL."""
         try:
-            async with self.sessionmaker() as session:
-                try:
-                    yield session
-                    await session.commit()
-                except BaseException:
-                    with contextlib.suppress(SQLAlchemyError, OSError, TimeoutError):
-                        await session.rollback()
-                    raise
+            session = self.sessionmaker()
+            try:
+                yield session
+            except BaseException:
+                await _end_session(session, commit=False)
+                raise
+            await _end_session(session, commit=True)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             raise DatabaseError(detail=f"{type(exc).__name__}: {exc}"[:2000]) from exc
 

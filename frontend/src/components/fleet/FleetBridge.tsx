@@ -41,6 +41,7 @@ export function FleetBridge() {
         show(t.title, {
           id: t.id,
           description: t.description,
+          duration: t.sticky ? Number.POSITIVE_INFINITY : undefined,
           action: { label: 'View', onClick: () => navigate(t.nvrId ? `/nvrs?nvr=${encodeURIComponent(t.nvrId)}` : '/nvrs') },
         });
       }

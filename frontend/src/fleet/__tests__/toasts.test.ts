@@ -6,9 +6,9 @@ import { nvrConnectivity } from './fleetMessages';
 describe('toastsFor', () => {
   it('names the NVR and the cameras affected, one toast per NVR', () => {
     const t = toastsFor([nvrConnectivity('n1', false, 16)]);
-    expect(t).toEqual([expect.objectContaining({ id: 'nvr-n1', kind: 'error', title: 'NVR Recorder n1 offline', description: '16 cameras affected · north', sound: true })]);
+    expect(t).toEqual([expect.objectContaining({ id: 'nvr-n1', kind: 'error', title: 'NVR Recorder n1 offline', description: '16 cameras affected · north', sound: true, sticky: true })]);
     const back = toastsFor([nvrConnectivity('n1', true, 1)]);
-    expect(back[0]).toMatchObject({ id: 'nvr-n1', kind: 'success', title: 'NVR Recorder n1 back online', description: '1 camera back · north', sound: false });
+    expect(back[0]).toMatchObject({ id: 'nvr-n1', kind: 'success', title: 'NVR Recorder n1 back online', description: '1 camera back · north', sound: false, sticky: false });
   });
 
   it('keeps only the last word per NVR inside one batch', () => {
@@ -19,7 +19,7 @@ describe('toastsFor', () => {
   it('groups a site-wide outage into one toast', () => {
     const t = toastsFor(['a', 'b', 'c', 'd', 'e'].map((id) => nvrConnectivity(id, false, 8)));
     expect(t).toHaveLength(1);
-    expect(t[0]).toMatchObject({ title: '5 NVRs offline', description: '40 cameras affected', nvrId: null, sound: true });
+    expect(t[0]).toMatchObject({ title: '5 NVRs offline', description: '40 cameras affected', nvrId: null, sound: true, sticky: false });
   });
 
   it('ignores other messages', () => {

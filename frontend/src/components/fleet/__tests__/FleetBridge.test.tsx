@@ -3,11 +3,11 @@ import { act, cleanup, render } from '@testing-library/react';
 import { MemoryRouter } from 'react-router';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-const toasts = vi.hoisted(() => ({ error: [] as string[], success: [] as string[] }));
+const toasts = vi.hoisted(() => ({ error: [] as string[], success: [] as string[], durations: [] as (number | undefined)[] }));
 vi.mock('sonner', () => {
   const t = Object.assign(() => undefined, {
-    error: (title: string) => void toasts.error.push(title),
-    success: (title: string) => void toasts.success.push(title),
+    error: (title: string, o?: { duration?: number }) => void (toasts.error.push(title), toasts.durations.push(o?.duration)),
+    success: (title: string, o?: { duration?: number }) => void (toasts.success.push(title), toasts.durations.push(o?.duration)),
   });
   return { toast: t };
 });
@@ -51,6 +51,8 @@ describe('FleetBridge', () => {
     expect(chime.n).toBe(1);
     await hub(() => realtimeStore.dispatch(nvrConnectivity('n1', true, 16, 5)));
     expect(toasts.success).toEqual(['NVR Recorder n1 back online']);
+    // the offline toast stays while the NVR is down; the back-online one (same id) times out
+    expect(toasts.durations).toEqual([Number.POSITIVE_INFINITY, undefined]);
     expect(chime.n).toBe(1); // coming back is good news: no sound
     setPrefs({ sound: false });
   });
