@@ -11,8 +11,16 @@ APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-plugins
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 chromium postgresql-client
 PYTEST_ARGS ?=
+# What `beholder` itself needs from the system at run time (the container image, bare-metal
+# installs): pg_dump/pg_restore for `beholder backup|restore` on PostgreSQL and the C++ runtime of
+# the YuNet detector (PyAV, OpenCV and aiortc bring their own FFmpeg/codec libraries in their
+# wheels). APT_PACKAGES above is what only the tests need; `make test` installs both lists, so
+# it runs on what the image has.
+APT_RUNTIME_PACKAGES := postgresql-client libstdc++6
+APT_PACKAGES += $(APT_RUNTIME_PACKAGES)
 
 .PHONY: run test venv web system-deps services lint typecheck openapi gen-api frontend-test clean
+.PHONY: install system-deps-runtime
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +40,15 @@ $(WEB_STAMP): $(FRONTEND_SRC)
 
 web: $(WEB_STAMP)
 
+# A production install into $(VENV): the package with the dependencies `make venv` installs
+# minus the dev extras, not editable, the built web app inside it. The container image
+# (deploy/docker/Dockerfile) and bare-metal installs (docs/DEPLOY.md) run this, so they get
+# what pyproject.toml declares and CI tests.
+install: web
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --no-cache-dir --upgrade pip
+	$(PIP) install --quiet --no-cache-dir .
+
 run: $(STAMP) web
 	$(VENV)/bin/beholder migrate
 	$(VENV)/bin/beholder serve
@@ -45,6 +62,10 @@ system-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		else echo "missing system packages (run as root or install them): $$missing"; fi; \
 	fi
+
+# Only the run-time system packages (the image's runtime stage; bare metal). Only as root.
+system-deps-runtime:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(APT_RUNTIME_PACKAGES)"
 
 # PostgreSQL, Redis and NATS run on the development and CI machines; start any that stopped.
 services:
