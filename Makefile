@@ -18,6 +18,8 @@ PYTEST_ARGS ?=
 # it runs on what the image has.
 APT_RUNTIME_PACKAGES := postgresql-client libstdc++6
 APT_PACKAGES += $(APT_RUNTIME_PACKAGES)
+# nginx -t of deploy/proxy/nginx.conf (tests/unit/test_deploy_proxy.py)
+APT_PACKAGES += nginx-light
 
 .PHONY: run test venv web system-deps services lint typecheck openapi gen-api frontend-test clean
 .PHONY: install system-deps-runtime
