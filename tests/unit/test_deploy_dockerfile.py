@@ -136,9 +136,8 @@ def _ignored(path: str, patterns: list[str]) -> bool:
     for pattern in patterns:
         negate = pattern.startswith("!")
         body = pattern.lstrip("!").rstrip("/")
-        if body == "**" or path == body or path.startswith(body + "/"):
-            ignored = not negate
-        elif body.startswith("**/") and fnmatch.fnmatch("/" + path, "*/" + body[3:] + "*"):
+        anywhere = body.startswith("**/") and fnmatch.fnmatch("/" + path, "*/" + body[3:] + "*")
+        if body == "**" or path == body or path.startswith(body + "/") or anywhere:
             ignored = not negate
     return ignored
 
