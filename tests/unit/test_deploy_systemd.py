@@ -104,7 +104,8 @@ def test_serve_unit_runs_beholder_serve_as_a_dynamic_user_with_the_hardening() -
         "NoNewPrivileges": "yes",
         "CapabilityBoundingSet": "",
         "SystemCallFilter": "@system-service",
-        "MemoryDenyWriteExecute": "yes",
+        # Off: WebRTC live view needs W+X pages (tests/integration/test_deploy_mdwe.py).
+        "MemoryDenyWriteExecute": None,
     }
     assert {k: service.get(k) for k in expected} == expected
     assert set(service["RestrictAddressFamilies"].split()) <= {
@@ -151,6 +152,8 @@ def test_backup_runs_as_the_same_user_on_the_same_data_dir_every_hour() -> None:
     assert "beholder" in backup["Service"]["StateDirectory"].split()
     assert "beholder backup " in backup["Service"]["ExecStart"]
     assert "BEHOLDER_DATA_DIR=%S/beholder" in _environment("beholder-backup.service")
+    # Backup loads no WebRTC: it runs under MDWE (tests/integration/test_deploy_mdwe.py).
+    assert backup["Service"]["MemoryDenyWriteExecute"] == "yes"
     timer = _service("beholder-backup.timer")["Timer"]
     assert timer["OnCalendar"] == "hourly"
     assert timer["Persistent"] == "true"
