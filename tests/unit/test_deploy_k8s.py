@@ -5,6 +5,7 @@ requests on every container, the kustomization's resources present."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from beholder.config import load_settings
 from support.deploy_files import K8S, app_paths, unknown_variables, yaml_documents
 
 # The oldest Kubernetes these manifests promise to work on (policy/v1 PDBs, Ingress v1 with
@@ -149,3 +151,35 @@ def test_every_container_requests_cpu_and_memory_and_runs_unprivileged() -> None
             security = container["securityContext"]
             assert security["allowPrivilegeEscalation"] is False
             assert security["capabilities"]["drop"] == ["ALL"]
+
+
+_SECRET_VALUES = {
+    "database_url": "postgresql+asyncpg://beholder:k8s-db-pass@postgres.example:5432/beholder",
+    "secret_key": "s" * 48,
+    "admin_password": "a-kubernetes-admin-passphrase",
+    "metrics_token": "k8s-metrics-token",
+    "nats_password": "k8s-nats-pass",
+}
+
+
+@pytest.mark.parametrize("deployment", ["beholder-api", "beholder-worker"])
+def test_beholder_accepts_the_environment_of_every_container(
+    deployment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a pod starts with: the ConfigMap, then the container's env, secrets as files.
+    configmap = next(d for _, d in _resources() if d["kind"] == "ConfigMap")
+    for container in _pod_containers(_deployments()[deployment]):
+        for variable in [v for v in os.environ if v.startswith("BEHOLDER_")]:
+            monkeypatch.delenv(variable)
+        for variable, value in configmap["data"].items():
+            monkeypatch.setenv(variable, value)
+        for env in container.get("env", []):
+            name = Path(env["value"]).name
+            (tmp_path / name).write_text(_SECRET_VALUES[name] + "\n")
+            monkeypatch.setenv(env["name"], str(tmp_path / name))
+        settings = load_settings()
+        assert settings.bus.password is not None
+        assert settings.bus.password.get_secret_value() == _SECRET_VALUES["nats_password"]
+        assert settings.metrics_allow == []
+        if container["args"] != ["worker"]:
+            assert settings.resolved_database_url == _SECRET_VALUES["database_url"]
