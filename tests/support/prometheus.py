@@ -161,7 +161,7 @@ class PrometheusProcess:
         doc: dict[str, Any] = yaml.safe_load(CONFIG_FILE.read_text())
         glob = doc.setdefault("global", {})
         if scrape_interval is not None:
-            glob["scrape_interval"] = scrape_interval
+            glob["scrape_interval"] = glob["scrape_timeout"] = scrape_interval
         if evaluation_interval is not None:
             glob["evaluation_interval"] = evaluation_interval
         doc["rule_files"] = [str(rules)]
