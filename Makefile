@@ -10,6 +10,8 @@ FRONTEND_SRC := $(shell find frontend -path frontend/node_modules -prune -o -typ
 APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 chromium postgresql-client
+# promtool and the server for the alert-rule tests (tests use their own ports, never 9090)
+APT_PACKAGES += prometheus
 PYTEST_ARGS ?=
 # What `beholder` itself needs from the system at run time (the container image, bare-metal
 # installs): pg_dump/pg_restore for `beholder backup|restore` on PostgreSQL and the C++ runtime of

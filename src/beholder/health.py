@@ -19,7 +19,7 @@ import structlog
 
 from beholder.bus.base import Bus, BusMessage
 from beholder.messages import WorkerHeartbeat, iso_z, utcnow
-from beholder.observability import HEALTH_STATUS
+from beholder.observability import HEALTH_FAILURES, HEALTH_STATUS
 
 log = structlog.get_logger(__name__)
 
@@ -82,11 +82,17 @@ Check = Callable[[], Awaitable[tuple[HealthStatus, dict[str, Any]]]]
 
 
 class WorkerTracker:
-    """Remembers worker heartbeats seen on the bus (``worker.heartbeat``)."""
+    """Remembers worker heartbeats seen on the bus (``worker.heartbeat``).
+
+    ``last_seen``: ``time.monotonic()`` of the latest heartbeat from any worker (``None``
+    before the first); ``started``: when this tracker was created.
+    """
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self.workers: dict[str, tuple[float, WorkerHeartbeat]] = {}
+        self.started = time.monotonic()
+        self.last_seen: float | None = None
 
     async def on_heartbeat(self, msg: BusMessage) -> None:
         try:
@@ -94,7 +100,13 @@ class WorkerTracker:
         except ValueError:
             log.warning("malformed worker heartbeat dropped")
             return
-        self.workers[hb.worker_id] = (time.monotonic(), hb)
+        self.last_seen = time.monotonic()
+        self.workers[hb.worker_id] = (self.last_seen, hb)
+
+    def heartbeat_age(self) -> float:
+        """Seconds since the latest heartbeat of any worker; since start-up if none yet
+        (an api that never heard a worker is as worker-less as one that stopped hearing)."""
+        return time.monotonic() - (self.last_seen if self.last_seen is not None else self.started)
 
     def alive(self) -> list[WorkerHeartbeat]:
         """Workers heard from within three heartbeat intervals."""
@@ -124,6 +136,7 @@ class HealthChecker:
         self.results: dict[str, ServiceHealth] = {
             name: ServiceHealth(name=name, critical=name in CRITICAL) for name in checks
         }
+        self.failures: dict[str, int] = dict.fromkeys(checks, 0)
         self._task: asyncio.Task[None] | None = None
         self._last_signature: tuple[tuple[str, str], ...] | None = None
 
@@ -152,6 +165,11 @@ class HealthChecker:
         self.results = dict(zip(names, results, strict=True))
         for name, res in self.results.items():
             HEALTH_STATUS.labels(service=name).set(_GAUGE[res.status])
+            # Consecutive failures, so that an alert can wait for N checks in a row whatever
+            # the check interval (one slow check is noise, three are an outage).
+            failed = res.status is HealthStatus.UNHEALTHY
+            self.failures[name] = self.failures.get(name, 0) + 1 if failed else 0
+            HEALTH_FAILURES.labels(service=name).set(self.failures[name])
         snap = self.snapshot()
         signature = tuple((n, r.status.value) for n, r in self.results.items())
         if signature != self._last_signature:

@@ -108,3 +108,34 @@ HEALTH_STATUS = Gauge(
     "Health per service (0 unknown, 1 starting, 2 healthy, 3 degraded, 4 unhealthy)",
     ["service"],
 )
+DB_POOL_SIZE = Gauge(
+    "beholder_db_pool_size",
+    "Most DB connections the pool may open (pool size + overflow; 0 for SQLite, which has none)",
+)
+HEALTH_FAILURES = Gauge(
+    "beholder_health_check_failures",
+    "Consecutive failed (UNHEALTHY) health checks per service; 0 after a passing check",
+    ["service"],
+)
+CAMERAS = Gauge(
+    "beholder_cameras",
+    "Cameras by their last reported lifecycle status (as stored by the api)",
+    ["status"],
+)
+WORKERS_ALIVE = Gauge(
+    "beholder_workers_alive", "Workers whose heartbeat this api heard within 3 intervals"
+)
+WORKER_HEARTBEAT_AGE = Gauge(
+    "beholder_worker_heartbeat_age_seconds",
+    "Seconds since this api heard the latest heartbeat of any worker (since its start if none)",
+)
+BUS_PENDING = Gauge(
+    "beholder_bus_pending_messages",
+    "Messages delivered to this process's bus subscriptions and not yet handled (consumer lag)",
+)
+SNAPSHOT_DISK_USED = Gauge(
+    "beholder_snapshot_disk_used_bytes", "Bytes used on the file system holding alert snapshots"
+)
+SNAPSHOT_DISK_SIZE = Gauge(
+    "beholder_snapshot_disk_size_bytes", "Size in bytes of the file system holding alert snapshots"
+)

@@ -69,7 +69,8 @@ class Bus(Protocol):
         """Round-trip time in seconds of a no-op through the bus; raises ``BusError``."""
 
     def stats(self) -> dict[str, int]:
-        """Counters for health and metrics: published, delivered, dropped, subscriptions."""
+        """Counters for health and metrics: published, delivered, dropped, subscriptions,
+        ``pending`` (messages delivered to this process's subscriptions, not yet handled)."""
 
 
 def subject_matches(pattern: str, subject: str) -> bool:

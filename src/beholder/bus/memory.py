@@ -152,4 +152,5 @@ class MemoryBus:
             "dropped": self.dropped,
             "handlerErrors": self.handler_errors,
             "subscriptions": len(self._subs),
+            "pending": sum(s.inbox.qsize() for s in self._subs),
         }

@@ -46,10 +46,18 @@ def _is_loopback(url: str) -> bool:
 
 
 class _NatsSubscription:
-    def __init__(self, sub: Any) -> None:
+    def __init__(self, sub: Any, subs: set[_NatsSubscription]) -> None:
         self._sub = sub
+        self._subs = subs
+        subs.add(self)
+
+    @property
+    def pending(self) -> int:
+        """Messages received from the server and not yet handled (client-side backlog)."""
+        return int(self._sub.pending_msgs)
 
     async def unsubscribe(self) -> None:
+        self._subs.discard(self)
         with contextlib.suppress(NatsError):
             await self._sub.unsubscribe()
 
@@ -108,6 +116,7 @@ class NatsBus:
         self.published = 0
         self.delivered = 0
         self.handler_errors = 0
+        self._subs: set[_NatsSubscription] = set()
 
     async def start(self) -> None:
         """Connect. Raises :class:`BusError` when no server answered within
@@ -198,6 +207,7 @@ class NatsBus:
             except NatsError:
                 await self._nc.close()
         self._nc = None
+        self._subs.clear()
 
     async def publish(
         self, subject: str, data: bytes, headers: dict[str, str] | None = None
@@ -235,7 +245,7 @@ class NatsBus:
             sub = await self._client().subscribe(subject, queue=queue or "", cb=cb)
         except NatsError as exc:
             raise BusError(detail=f"subscribe to {subject} failed: {exc!r}") from exc
-        return _NatsSubscription(sub)
+        return _NatsSubscription(sub, self._subs)
 
     async def request(self, subject: str, data: bytes, timeout: float = 2.0) -> bytes:
         try:
@@ -262,4 +272,5 @@ class NatsBus:
             "delivered": self.delivered,
             "handlerErrors": self.handler_errors,
             "connected": int(self._nc is not None and self._nc.is_connected),
+            "pending": sum(s.pending for s in self._subs),
         }

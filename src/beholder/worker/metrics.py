@@ -7,8 +7,13 @@ worker that cycles through cameras does not grow its metric set forever.
 from __future__ import annotations
 
 import contextlib
+import weakref
+from collections.abc import Iterator
+from typing import Protocol
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from beholder.messages import StreamStats
 
@@ -72,7 +77,10 @@ _PER_CAMERA = (
 
 
 def update_camera(camera_id: str, stats: StreamStats) -> None:
-    """Set the per-camera gauges from a stats snapshot."""
+    """Set the per-camera gauges from a stats snapshot; the per-camera counters exist (at 0)
+    from the first snapshot on, so that a rate over them is 0 rather than absent."""
+    for counter in (RECONNECTS, STALLS, DROPPED_SAMPLES, SKIPPED_STATIC, ANALYSED, ALERTS):
+        counter.labels(camera_id)
     INPUT_FPS.labels(camera_id).set(stats.input_fps)
     DECODED_FPS.labels(camera_id).set(stats.decoded_fps)
     DETECTION_FPS.labels(camera_id).set(stats.detection_fps)
@@ -83,3 +91,74 @@ def remove_camera(camera_id: str) -> None:
     for metric in _PER_CAMERA:
         with contextlib.suppress(KeyError):
             metric.remove(camera_id)
+
+
+class EgressFigures(Protocol):
+    """What :class:`LiveViewCollector` reads from a live-view hub
+    (:class:`beholder.worker.egress.hub.EgressHub`)."""
+
+    @property
+    def session_count(self) -> int: ...
+
+    @property
+    def error_count(self) -> int: ...
+
+    def stats(self) -> dict[str, object]: ...
+
+
+class LiveViewCollector(Collector):
+    """Live-view (WHEP/MJPEG egress) figures of every hub alive in this process, read at
+    scrape time from the counters the hubs already keep (no per-frame cost):
+
+    - ``beholder_live_view_sessions``: open WHEP sessions;
+    - ``beholder_live_view_sessions_created_total``: WHEP sessions negotiated;
+    - ``beholder_live_view_refused_total``: requests refused (capacity, auth, bad offer);
+    - ``beholder_live_view_failures_total``: egress failures (a request that failed on the
+      server, a viewer or source error, an MJPEG encoder error).
+
+    Hubs are held weakly: a closed hub leaves the sums (a counter may then go down, which
+    Prometheus' ``rate`` reads as a reset).
+    """
+
+    def __init__(self) -> None:
+        self._hubs: weakref.WeakSet[EgressFigures] = weakref.WeakSet()
+
+    def track(self, hub: EgressFigures) -> None:
+        """Include ``hub`` in the figures until it is garbage-collected or :meth:`untrack`-ed."""
+        self._hubs.add(hub)
+
+    def untrack(self, hub: EgressFigures) -> None:
+        """Stop counting ``hub`` (closed)."""
+        self._hubs.discard(hub)
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        hubs = list(self._hubs)
+        stats = [h.stats() for h in hubs]
+        yield GaugeMetricFamily(
+            "beholder_live_view_sessions",
+            "Open WHEP live-view sessions",
+            value=sum(h.session_count for h in hubs),
+        )
+        yield CounterMetricFamily(
+            "beholder_live_view_sessions_created",
+            "WHEP live-view sessions negotiated",
+            value=sum(_int(s.get("sessionsCreated")) for s in stats),
+        )
+        yield CounterMetricFamily(
+            "beholder_live_view_refused",
+            "Live-view requests refused (capacity, authorization, unsupported offer)",
+            value=sum(_int(s.get("refused")) for s in stats),
+        )
+        yield CounterMetricFamily(
+            "beholder_live_view_failures",
+            "Live-view egress failures (request failed on the server, viewer/source/encoder error)",
+            value=sum(h.error_count for h in hubs),
+        )
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+LIVE_VIEW = LiveViewCollector()
+REGISTRY.register(LIVE_VIEW)

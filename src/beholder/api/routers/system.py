@@ -21,18 +21,12 @@ from beholder.api.deps import OptionalPrincipalDep, SessionDep, StateDep, Viewer
 from beholder.api.errors import correlation_id
 from beholder.api.middleware.http import client_ip
 from beholder.api.schemas import ErrorResponse, HealthOut, ServiceHealthOut, StatsOut
+from beholder.api.scrape import refresh_gauges
 from beholder.api.state import AppState
 from beholder.auth.roles import Principal, Role
 from beholder.config import reveal
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import ErrorCode, NotFound, PermissionDenied, Unauthorized, error_body
-from beholder.observability import (
-    DB_POOL_CHECKED_OUT,
-    DB_POOL_IDLE,
-    HUB_CONNECTIONS,
-    HUB_DROPPED,
-    HUB_SENT,
-)
 
 router = APIRouter(prefix="/api/system", tags=["system"])
 metrics_router = APIRouter(include_in_schema=False)
@@ -128,13 +122,7 @@ async def metrics(request: Request, state: StateDep) -> Response:
     """Prometheus metrics; allowed for listed networks, the metrics token or an admin."""
     if not await _metrics_allowed(request, state):
         raise PermissionDenied("You may not read metrics.")
-    hub = state.hub.stats()
-    HUB_CONNECTIONS.set(hub.get("connections", 0))
-    HUB_SENT.set(hub.get("sent", 0))
-    HUB_DROPPED.set(hub.get("dropped", 0))
-    pool = state.db.pool_status()
-    DB_POOL_CHECKED_OUT.set(pool["checkedOut"])
-    DB_POOL_IDLE.set(pool["idle"])
+    await refresh_gauges(state)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -45,6 +45,7 @@ from beholder.contracts.subjects import (
     whep_subject,
 )
 from beholder.errors import AppError, ErrorCode
+from beholder.worker import metrics
 from beholder.worker.egress import ice
 from beholder.worker.egress.mjpeg import MjpegEncoder, MjpegFeeds
 from beholder.worker.egress.source import CameraSource
@@ -119,6 +120,7 @@ class EgressHub:
         if self.closed:
             return
         self.closed = True
+        metrics.LIVE_VIEW.untrack(self)
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -364,4 +366,5 @@ async def start_egress(manager: Any, bus: Bus, settings: LiveViewSettings) -> Eg
     hub = EgressHub(bus, settings, worker_id=str(getattr(manager, "worker_id", "")))
     await hub.start()
     hub.install(manager)
+    metrics.LIVE_VIEW.track(hub)
     return hub
