@@ -33,6 +33,7 @@ from beholder.api.reconcile import reconcile_cameras
 from beholder.api.revocation import RevocationListener
 from beholder.api.state import AppState
 from beholder.api.views import alert_message, alert_out, camera_out, public_camera
+from beholder.auth.audit import AuditRetention
 from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.media import MediaSigner
 from beholder.auth.service import AuthService
@@ -160,6 +161,12 @@ async def running_services(
             db = Database(settings)
             _undo(stack, "database", lambda: _close_database(db))
             await ensure_admin(db, settings)
+        async with _step("audit retention"):
+            retention = AuditRetention(
+                db, settings.audit.retention_days, settings.audit.purge_interval
+            )
+            _undo(stack, "audit retention", retention.stop)
+            retention.start()
         async with _step("bus"):
             the_bus = bus or create_bus(settings.bus)
             _undo(stack, "bus", the_bus.close)
