@@ -251,8 +251,18 @@ async def test_only_admins_read_the_trail(api: LiveApi) -> None:
     r = await api.client.get("/api/audit", headers=await api.headers("admin"))
     assert r.status_code == 200
     actions = [e["action"] for e in r.json()["items"]]
-    assert actions[0] == "api_key.create"  # newest first: the key made above
-    assert "auth.sign_in" in actions
+    assert "auth.sign_in" in actions and "api_key.create" in actions
+    # Each refusal of a signed-in principal is on the trail (newest first).
+    denied = [e for e in r.json()["items"] if e["action"] == "auth.access_denied"]
+    assert [(e["actorName"], e["principalType"]) for e in denied] == [
+        (denied[0]["actorName"], "api_key"),
+        ("operator1", "user"),
+        ("viewer1", "user"),
+    ]
+    for e in denied:
+        assert e["outcome"] == "denied" and e["clientAddress"] == "127.0.0.1"
+        assert e["details"] == {"method": "GET", "route": "/api/audit", "required": "admin"}
+        assert e["correlationId"]
 
 
 async def test_filters_and_cursor_pages(api: LiveApi) -> None:

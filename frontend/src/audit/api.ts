@@ -14,6 +14,7 @@ export const ACTION_LABELS = {
   'auth.sign_in': 'Signed in',
   'auth.sign_in_failed': 'Sign-in failed',
   'auth.refresh_reuse_detected': 'Stolen session token reused',
+  'auth.access_denied': 'Access denied',
   'user.create': 'User created',
   'user.role_change': 'Role changed',
   'user.disable': 'User disabled',

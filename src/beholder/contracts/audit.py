@@ -23,6 +23,8 @@ class AuditAction(StrEnum):
     SIGN_IN = "auth.sign_in"
     SIGN_IN_FAILED = "auth.sign_in_failed"
     REFRESH_REUSE_DETECTED = "auth.refresh_reuse_detected"
+    ACCESS_DENIED = "auth.access_denied"
+    """A signed-in principal asked for something its role does not allow (403)."""
     USER_CREATE = "user.create"
     USER_ROLE_CHANGE = "user.role_change"
     USER_DISABLE = "user.disable"

@@ -383,7 +383,7 @@ export type ApiKeyScope = 'worker' | 'nvr' | 'mobile' | 'ml-service';
  *
  * Every action the audit trail records (``<target>.<verb>``).
  */
-export type AuditAction = 'auth.sign_in' | 'auth.sign_in_failed' | 'auth.refresh_reuse_detected' | 'user.create' | 'user.role_change' | 'user.disable' | 'user.enable' | 'user.password_change' | 'user.delete' | 'api_key.create' | 'api_key.revoke' | 'camera.create' | 'camera.update' | 'camera.delete' | 'camera.start' | 'camera.stop' | 'camera.restart' | 'camera.face_detection' | 'nvr.create' | 'nvr.update' | 'nvr.delete' | 'nvr_key.create' | 'stream.create' | 'stream.update' | 'stream.delete' | 'alert.acknowledge';
+export type AuditAction = 'auth.sign_in' | 'auth.sign_in_failed' | 'auth.refresh_reuse_detected' | 'auth.access_denied' | 'user.create' | 'user.role_change' | 'user.disable' | 'user.enable' | 'user.password_change' | 'user.delete' | 'api_key.create' | 'api_key.revoke' | 'camera.create' | 'camera.update' | 'camera.delete' | 'camera.start' | 'camera.stop' | 'camera.restart' | 'camera.face_detection' | 'nvr.create' | 'nvr.update' | 'nvr.delete' | 'nvr_key.create' | 'stream.create' | 'stream.update' | 'stream.delete' | 'alert.acknowledge';
 
 /**
  * AuditEventOut
