@@ -4,6 +4,7 @@
 database (first admin), the bus, the connection registry's re-check, the dashboard hub, the
 health checker, the bus consumers (with the ``auth.revoked`` listener), the NVR fleet
 service (silence monitor, debounced fleet summary),
+the audit trail's retention purge (right after the database),
 for ``serve`` the in-process worker and its live-view egress, the first health check and
 the health loop, then the camera reconciliation in the background. Each step registers how
 to undo itself as soon as it has something to undo, so:
