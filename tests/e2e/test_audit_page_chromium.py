@@ -46,9 +46,7 @@ async def _sign_in(page: Any, base: str, user: str, password: str) -> None:
     await page.get_by_role("navigation", name="Main").wait_for()
 
 
-async def test_admin_reads_the_trail_and_a_viewer_cannot(
-    sqlite_api: LiveApi, browser: Any
-) -> None:
+async def test_admin_reads_the_trail_and_a_viewer_cannot(sqlite_api: LiveApi, browser: Any) -> None:
     api = sqlite_api
     r = await api.client.post(
         "/api/auth/login", json={"username": "mallory", "password": "not-the-password-1"}
@@ -67,9 +65,7 @@ async def test_admin_reads_the_trail_and_a_viewer_cannot(
     assert await table.get_by_text("Signed in").count() >= 1  # the admin's own sign-in
     # Filtering on the outcome leaves the failure alone.
     await page.get_by_label("Outcome").select_option("failure")
-    await page.wait_for_function(
-        "() => document.querySelectorAll('[data-audit-id]').length === 1"
-    )
+    await page.wait_for_function("() => document.querySelectorAll('[data-audit-id]').length === 1")
     assert await table.locator('[data-outcome="success"]').count() == 0
 
     viewer = await browser.new_page()
