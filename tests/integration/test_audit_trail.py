@@ -92,6 +92,8 @@ async def test_each_action_writes_one_row_and_no_secret(api: LiveApi) -> None:
         assert r.status_code == 200
         r = await call("disable", "PATCH", f"/api/users/{carol}", json={"disabled": True})
         assert r.status_code == 200
+        r = await call("enable", "PATCH", f"/api/users/{carol}", json={"disabled": False})
+        assert r.status_code == 200
         r = await call("user_delete", "DELETE", f"/api/users/{carol}")
         assert r.status_code == 204
 
@@ -111,6 +113,11 @@ async def test_each_action_writes_one_row_and_no_secret(api: LiveApi) -> None:
                        json={"rtspUrl": CAMERA_URL_2, "location": "gate"})  # fmt: skip
         assert r.status_code == 200
         r = await call("cam_start", "POST", f"/api/cameras/{cam}/start", "operator")
+        assert r.status_code == 202
+        r = await call("cam_restart", "POST", f"/api/cameras/{cam}/restart", "operator")
+        assert r.status_code == 202
+        r = await call("cam_faces", "POST", f"/api/cameras/{cam}/face-detection", "operator",
+                       json={"enabled": False})  # fmt: skip
         assert r.status_code == 202
         r = await call("cam_stop", "POST", f"/api/cameras/{cam}/stop", "operator")
         assert r.status_code == 202
@@ -172,12 +179,15 @@ async def test_each_action_writes_one_row_and_no_secret(api: LiveApi) -> None:
         "role": ("user.role_change", "admin", "user", "user", carol, "success"),
         "password": ("user.password_change", "admin", "user", "user", carol, "success"),
         "disable": ("user.disable", "admin", "user", "user", carol, "success"),
+        "enable": ("user.enable", "admin", "user", "user", carol, "success"),
         "user_delete": ("user.delete", "admin", "user", "user", carol, "success"),
         "key_create": ("api_key.create", "admin", "user", "api_key", key_id, "success"),
         "key_revoke": ("api_key.revoke", "admin", "user", "api_key", key_id, "success"),
         "cam_create": ("camera.create", "operator1", "user", "camera", cam, "success"),
         "cam_update": ("camera.update", "operator1", "user", "camera", cam, "success"),
         "cam_start": ("camera.start", "operator1", "user", "camera", cam, "success"),
+        "cam_restart": ("camera.restart", "operator1", "user", "camera", cam, "success"),
+        "cam_faces": ("camera.face_detection", "operator1", "user", "camera", cam, "success"),
         "cam_stop": ("camera.stop", "operator1", "user", "camera", cam, "success"),
         "cam_delete": ("camera.delete", "operator1", "user", "camera", cam, "success"),
         "ack": ("alert.acknowledge", "operator1", "user", "alert", alert_id, "success"),
@@ -207,6 +217,10 @@ async def test_each_action_writes_one_row_and_no_secret(api: LiveApi) -> None:
     assert update.details == {"changed": ["location", "rtsp_url"]}
     role = by_cid(rows, call.cids["role"])[0]
     assert role.details == {"from": "viewer", "to": "operator"}
+    assert by_cid(rows, call.cids["cam_faces"])[0].details == {"enabled": False}
+    # A start names the bus command it sent (the worker's status events carry that id).
+    start = by_cid(rows, call.cids["cam_start"])[0]
+    assert start.details is not None and start.details["commandCorrelationId"]
 
     # The CLI is the system principal, from no address.
     async def cli(args: dict[str, Any], command: Any = user_command) -> None:
