@@ -19,6 +19,7 @@ const StreamViewerPage = lazy(() => import('./pages/StreamViewerPage'));
 // The phone's page: no dashboard around it (and no hub socket).
 const PublishPage = lazy(() => import('./pages/PublishPage'));
 const OperationsPage = lazy(() => import('./pages/OperationsPage'));
+const AuditPage = lazy(() => import('./pages/AuditPage'));
 // The NVR list is fetched while the route's code loads (not after it).
 const NvrsPage = lazy(() => {
   void prefetchFleet(queryClient);
@@ -55,6 +56,7 @@ function Authed() {
         <Route path="streams/:id" element={<StreamViewerPage />} />
         <Route path="operations" element={<OperationsPage />} />
         <Route path="nvrs" element={<NvrsPage />} />
+        <Route path="audit" element={<AuditPage />} />
         <Route path="*" element={<DashboardPage />} />
       </Route>
     </Routes>

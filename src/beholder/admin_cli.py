@@ -9,8 +9,10 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.auth.api_keys import generate_api_key
+from beholder.auth.audit import CLI, record
 from beholder.auth.passwords import generate_password, hash_password
 from beholder.config import Settings
+from beholder.contracts.audit import AuditAction, AuditTarget
 from beholder.db.engine import Database, prepare_data_dir
 from beholder.db.migrate import upgrade_async
 from beholder.db.repositories import api_keys as keys_repo
@@ -58,7 +60,15 @@ async def user_command(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "create":
             password = args.password or generate_password()
             check_password(password)
-            await users_repo.create(s, args.username, hash_password(password), args.role)
+            created = await users_repo.create(s, args.username, hash_password(password), args.role)
+            record(
+                s,
+                AuditAction.USER_CREATE,
+                CLI,
+                target_type=AuditTarget.USER,
+                target_id=created.id,
+                details={"username": created.username, "role": created.role},
+            )
             print(f"created {args.role} {args.username}")
             if not args.password:
                 print(f"password: {password}")
@@ -67,18 +77,22 @@ async def user_command(settings: Settings, args: argparse.Namespace) -> int:
         if user is None:
             print(f"no user named {args.username!r}", file=sys.stderr)
             return 1
+        target = AuditTarget.USER
         if args.action == "set-password":
             password = args.password or generate_password()
             check_password(password)
             await users_repo.set_password(s, user, hash_password(password))
+            record(s, AuditAction.USER_PASSWORD_CHANGE, CLI, target_type=target, target_id=user.id)
             print(f"password changed for {user.username}")
             if not args.password:
                 print(f"password: {password}")
         elif args.action == "disable":
             await users_repo.set_disabled(s, user, True)
+            record(s, AuditAction.USER_DISABLE, CLI, target_type=target, target_id=user.id)
             print(f"disabled {user.username}")
         elif args.action == "enable":
             await users_repo.set_disabled(s, user, False)
+            record(s, AuditAction.USER_ENABLE, CLI, target_type=target, target_id=user.id)
             print(f"enabled {user.username}")
         return 0
 
@@ -106,10 +120,26 @@ async def api_key_command(settings: Settings, args: argparse.Namespace) -> int:
             row = await keys_repo.create(
                 s, args.name, args.scope, owner_id, prefix=prefix, digest=digest
             )
+            record(
+                s,
+                AuditAction.API_KEY_CREATE,
+                CLI,
+                target_type=AuditTarget.API_KEY,
+                target_id=row.id,
+                details={"name": row.name, "scope": row.scope},
+            )
             print(f"created {args.scope} key {row.name} ({row.id})")
             print(f"key: {full}")
             return 0
-        await keys_repo.revoke(s, args.key_id)
+        row = await keys_repo.revoke(s, args.key_id)
+        record(
+            s,
+            AuditAction.API_KEY_REVOKE,
+            CLI,
+            target_type=AuditTarget.API_KEY,
+            target_id=row.id,
+            details={"name": row.name, "scope": row.scope},
+        )
         print(f"revoked {args.key_id}")
         return 0
 

@@ -18,6 +18,7 @@ POLICY: list[tuple[str, str, str]] = [
     ("*", r"^/api/auth/(me|logout)$", "viewer"),
     ("GET", r"^/api/system/stats$", "viewer"),
     ("*", r"^/api/(users|api-keys)", "admin"),
+    ("GET", r"^/api/audit$", "admin"),  # the audit trail (issue 14)
     ("*", r"^/api/nvrs/\{nvr_id\}/keys$", "admin"),  # an NVR agent's keys
     ("GET", r"^/api/(cameras|alerts|nvrs|stats)", "viewer"),
     ("*", r"^/api/nvrs", "admin"),  # NVRs are managed by admins (issue 11)

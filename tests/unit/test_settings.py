@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 
 from beholder.config import (
     SECTIONS,
+    AuditSettings,
     BusSettings,
     CameraSettings,
     HubSettings,
@@ -141,6 +142,7 @@ PREVIOUS_NAMES = {
         ]
     ),
     *(f"BEHOLDER_TLS_{n}" for n in ["MODE", "CERT", "KEY", "REDIRECT_PORT"]),  # issue 14
+    *(f"BEHOLDER_AUDIT_{n}" for n in ["RETENTION_DAYS", "PURGE_INTERVAL"]),  # issue 14
     *(
         f"BEHOLDER_WORKER_{n}"
         for n in [
@@ -252,6 +254,7 @@ def test_the_tree_has_one_section_per_part() -> None:
         RelaySettings,
         NvrSettings,
         TlsSettings,
+        AuditSettings,
     }
 
 

@@ -1,4 +1,4 @@
-import { Activity, Cctv, HardDrive, LayoutGrid, List, LogOut, Siren, Smartphone, User } from 'lucide-react';
+import { Activity, Cctv, HardDrive, LayoutGrid, List, LogOut, ScrollText, Siren, Smartphone, User } from 'lucide-react';
 import { Suspense } from 'react';
 import { NavLink, Outlet } from 'react-router';
 import { useAuth, usePermissions } from '../auth/auth';
@@ -19,6 +19,7 @@ const nav = [
   { to: '/alerts', label: 'Alerts', icon: Siren, end: false },
   { to: '/operations', label: 'Operations', icon: Activity, end: false },
   { to: '/nvrs', label: 'NVRs', icon: HardDrive, end: false },
+  { to: '/audit', label: 'Audit', icon: ScrollText, end: false, admin: true },
 ];
 
 function UserMenu() {
@@ -49,7 +50,7 @@ export function Layout() {
             <Cctv aria-hidden="true" className="h-5 w-5" /> <span className="hidden sm:inline">Beholder</span>
           </span>
           <nav aria-label="Main" className="flex items-center gap-1">
-            {nav.map(({ to, label, icon: Icon, end }) => (
+            {nav.filter((n) => !('admin' in n) || perms.admin).map(({ to, label, icon: Icon, end }) => (
               <NavLink
                 key={to}
                 to={to}

@@ -24,6 +24,7 @@ from beholder.api.middleware.rate_limit import RateLimiter
 from beholder.api.routers import (
     alerts,
     api_keys,
+    audit,
     auth,
     cameras,
     media,
@@ -127,6 +128,7 @@ def create_app(
     app.router.add_websocket_route("/api/streams/ws", _relay_endpoint)
     app.router.add_websocket_route("/api/nvrs/ws", _nvr_agent_endpoint)
     app.include_router(system.metrics_router)
+    app.include_router(audit.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

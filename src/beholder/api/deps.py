@@ -10,8 +10,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.api.state import AppState
+from beholder.auth.audit import record_alone
 from beholder.auth.media import REFUSED as MEDIA_LINK_REFUSED
 from beholder.auth.roles import Principal, Role
+from beholder.contracts.audit import AuditAction, AuditOutcome
 from beholder.errors import PermissionDenied, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="JWT access token from /api/auth/login")
@@ -64,13 +66,29 @@ async def current_principal(
 def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     """Dependency factory: the principal if it holds at least ``role``, else 403."""
 
-    async def dep(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def dep(
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Principal:
         if not principal.can(role):
+            await _audit_denied(request, principal, role)
             raise PermissionDenied(detail=f"{principal.key} lacks role {role}")
         return principal
 
     dep.__name__ = f"require_{role.value}"
     return dep
+
+
+async def _audit_denied(request: Request, principal: Principal, role: Role) -> None:
+    """An ``auth.access_denied`` row: the method and route template (never the query
+    string), the role that was needed."""
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
+    await record_alone(
+        get_state(request).db,
+        AuditAction.ACCESS_DENIED,
+        principal,
+        outcome=AuditOutcome.DENIED,
+        details={"method": request.method, "route": route, "required": role.value},
+    )
 
 
 require_viewer = require(Role.VIEWER)

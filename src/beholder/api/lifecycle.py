@@ -4,6 +4,7 @@
 database (first admin), the bus, the connection registry's re-check, the dashboard hub, the
 health checker, the bus consumers (with the ``auth.revoked`` listener), the NVR fleet
 service (silence monitor, debounced fleet summary),
+the audit trail's retention purge (right after the database),
 for ``serve`` the in-process worker and its live-view egress, the first health check and
 the health loop, then the camera reconciliation in the background. Each step registers how
 to undo itself as soon as it has something to undo, so:
@@ -33,6 +34,7 @@ from beholder.api.reconcile import reconcile_cameras
 from beholder.api.revocation import RevocationListener
 from beholder.api.state import AppState
 from beholder.api.views import alert_message, alert_out, camera_out, public_camera
+from beholder.auth.audit import AuditRetention
 from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.media import MediaSigner
 from beholder.auth.service import AuthService
@@ -160,6 +162,12 @@ async def running_services(
             db = Database(settings)
             _undo(stack, "database", lambda: _close_database(db))
             await ensure_admin(db, settings)
+        async with _step("audit retention"):
+            retention = AuditRetention(
+                db, settings.audit.retention_days, settings.audit.purge_interval
+            )
+            _undo(stack, "audit retention", retention.stop)
+            retention.start()
         async with _step("bus"):
             the_bus = bus or create_bus(settings.bus)
             _undo(stack, "bus", the_bus.close)

@@ -12,8 +12,10 @@ import structlog
 
 from beholder.auth import passwords
 from beholder.auth.api_keys import key_matches, parse_prefix
+from beholder.auth.audit import Actor, record
 from beholder.auth.roles import SCOPE_ROLE, ApiKeyScope, Principal, Role
 from beholder.auth.tokens import TokenPair, TokenService
+from beholder.contracts.audit import AuditAction, AuditOutcome, AuditTarget, PrincipalType
 from beholder.db.engine import Database
 from beholder.db.models import ApiKey, User
 from beholder.db.repositories import api_keys as keys_repo
@@ -68,6 +70,8 @@ class AuthService:
             await users_repo.store_refresh(
                 s, pair.refresh_jti, user.id, datetime.fromtimestamp(pair.refresh_expires_at, UTC)
             )
+            actor = Actor(PrincipalType.USER, user.id, user.username)
+            record(s, AuditAction.SIGN_IN, actor, target_type=AuditTarget.USER, target_id=user.id)
             return pair
 
     async def refresh(self, refresh_token: str) -> TokenPair:
@@ -84,6 +88,16 @@ class AuthService:
             user_id = stored.user_id
             if stored.revoked_at is not None or not await users_repo.claim_refresh(s, stored.id):
                 await users_repo.revoke_all_refresh(s, user_id)
+                owner = await users_repo.find(s, user_id)
+                record(
+                    s,
+                    AuditAction.REFRESH_REUSE_DETECTED,
+                    Actor(PrincipalType.USER, user_id, owner.username if owner else None),
+                    target_type=AuditTarget.USER,
+                    target_id=user_id,
+                    outcome=AuditOutcome.DENIED,
+                    details={"allSessionsRevoked": True},
+                )
                 await s.commit()
                 raise Unauthorized(
                     "Your session has ended. Please sign in again.",

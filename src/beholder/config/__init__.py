@@ -18,6 +18,7 @@ reads its own variables and is handed, alone, to the part that needs it:
   ``/api/streams/ws`` (timeouts, frame and queue sizes, per-principal limits);
 * ``settings.nvr``: :class:`NvrSettings` (``BEHOLDER_NVR_*``), NVR agents, the offline
   cascade, its system alerts and the fleet summary's debounce;
+* ``settings.audit``: :class:`AuditSettings` (``BEHOLDER_AUDIT_*``), the audit trail's retention;
 * ``settings.tls``: :class:`TlsSettings` (``BEHOLDER_TLS_*``), HTTPS/WSS for ``serve``/``api``
   (own PEM files or a generated self-signed CA) and the plain-HTTP redirect port.
 
@@ -34,6 +35,7 @@ in-memory bus and one in-process worker. Distributed mode is the same code with
 ``BEHOLDER_BUS_*`` credentials) set.
 """
 
+from beholder.config.audit import AuditSettings
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
 from beholder.config.file_values import SecretFileError, SecretSettings, reveal, secret_fields
@@ -49,6 +51,7 @@ from beholder.config.worker import WorkerSettings
 
 __all__ = [
     "SECTIONS",
+    "AuditSettings",
     "BusSettings",
     "CameraSettings",
     "HubSettings",

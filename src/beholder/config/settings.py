@@ -13,6 +13,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from beholder.config.audit import AuditSettings
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
 from beholder.config.file_values import SecretSettings
@@ -120,6 +121,7 @@ class Settings(SecretSettings):
     relay: RelaySettings = Field(default_factory=lambda: RelaySettings())
     nvr: NvrSettings = Field(default_factory=lambda: NvrSettings())
     tls: TlsSettings = Field(default_factory=lambda: TlsSettings())
+    audit: AuditSettings = Field(default_factory=lambda: AuditSettings())
 
     @field_validator("admin_password")
     @classmethod
@@ -171,5 +173,6 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     RelaySettings,
     NvrSettings,
     TlsSettings,
+    AuditSettings,
 )
 """Every model of the tree; each field that is not itself a section is one variable."""

@@ -191,3 +191,30 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
     source: Mapped[str | None] = mapped_column(String(96), default=None)
     """Who raised it: ``api_key:<id>``, ``user:<id>`` or ``worker:<id>`` (stream alerts)."""
+
+
+class AuditEvent(Base):
+    """One security-relevant action (issue 14 item 7). Append-only: the repository
+    (:mod:`beholder.db.repositories.audit`) has no update or delete but the retention purge,
+    and on PostgreSQL a trigger refuses UPDATE/DELETE/TRUNCATE outside that purge (migration
+    0004). No foreign keys: a row outlives the user, key or camera it names."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_occurred_id", "occurred_at", "id"),
+        Index("ix_audit_events_action_occurred", "action", "occurred_at"),
+        Index("ix_audit_events_target", "target_type", "target_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    actor_name: Mapped[str | None] = mapped_column(String(128), default=None)
+    principal_type: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(48))
+    target_type: Mapped[str | None] = mapped_column(String(16), default=None)
+    target_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    client_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    correlation_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    outcome: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

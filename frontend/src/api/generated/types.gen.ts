@@ -379,6 +379,92 @@ export type ApiKeyOut = {
 export type ApiKeyScope = 'worker' | 'nvr' | 'mobile' | 'ml-service';
 
 /**
+ * AuditAction
+ *
+ * Every action the audit trail records (``<target>.<verb>``).
+ */
+export type AuditAction = 'auth.sign_in' | 'auth.sign_in_failed' | 'auth.refresh_reuse_detected' | 'auth.access_denied' | 'user.create' | 'user.role_change' | 'user.disable' | 'user.enable' | 'user.password_change' | 'user.delete' | 'api_key.create' | 'api_key.revoke' | 'camera.create' | 'camera.update' | 'camera.delete' | 'camera.start' | 'camera.stop' | 'camera.restart' | 'camera.face_detection' | 'nvr.create' | 'nvr.update' | 'nvr.delete' | 'nvr_key.create' | 'stream.create' | 'stream.update' | 'stream.delete' | 'alert.acknowledge';
+
+/**
+ * AuditEventOut
+ *
+ * One audit row as ``GET /api/audit`` shows it (camelCase). ``timestamp`` is UTC;
+ * ``actorName`` the username (attempted one for a failed sign-in) or API key name;
+ * ``clientAddress`` the caller's IP (``null`` for the CLI); ``details`` changed field
+ * names and small non-secret facts.
+ */
+export type AuditEventOut = {
+    action: AuditAction;
+    /**
+     * Actorid
+     */
+    actorId: string | null;
+    /**
+     * Actorname
+     */
+    actorName: string | null;
+    /**
+     * Clientaddress
+     */
+    clientAddress: string | null;
+    /**
+     * Correlationid
+     */
+    correlationId: string | null;
+    /**
+     * Details
+     */
+    details: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Id
+     */
+    id: string;
+    outcome: AuditOutcome;
+    principalType: PrincipalType;
+    /**
+     * Targetid
+     */
+    targetId: string | null;
+    targetType: AuditTarget | null;
+    /**
+     * Timestamp
+     */
+    timestamp: string;
+};
+
+/**
+ * AuditOutcome
+ *
+ * ``success``; ``failure`` (e.g. a wrong password); ``denied`` (refused by policy).
+ */
+export type AuditOutcome = 'success' | 'failure' | 'denied';
+
+/**
+ * AuditPage
+ *
+ * ``{"items": [...], "nextCursor"?}``, newest first.
+ */
+export type AuditPage = {
+    /**
+     * Items
+     */
+    items: Array<AuditEventOut>;
+    /**
+     * Nextcursor
+     */
+    nextCursor?: string | null;
+};
+
+/**
+ * AuditTarget
+ *
+ * The kinds of thing an action is done to.
+ */
+export type AuditTarget = 'user' | 'api_key' | 'camera' | 'nvr' | 'stream' | 'alert';
+
+/**
  * AuthOk
  *
  * Authentication accepted. ``expiresAt``: unix s when the token expires (``null`` for an
@@ -1730,6 +1816,15 @@ export type Pong = {
      */
     type: 'pong';
 };
+
+/**
+ * PrincipalType
+ *
+ * Who acted: a signed-in user, a machine's API key, the server itself or the shell
+ * (``system``: the admin CLI, retention), or nobody yet (``anonymous``: a failed
+ * sign-in).
+ */
+export type PrincipalType = 'user' | 'api_key' | 'system' | 'anonymous';
 
 /**
  * RefreshRequest
@@ -3493,6 +3588,102 @@ export type RevokeKeyApiApiKeysKeyIdRevokePostResponses = {
 };
 
 export type RevokeKeyApiApiKeysKeyIdRevokePostResponse = RevokeKeyApiApiKeysKeyIdRevokePostResponses[keyof RevokeKeyApiApiKeysKeyIdRevokePostResponses];
+
+export type ListAuditEventsApiAuditGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Action
+         */
+        action?: AuditAction | null;
+        /**
+         * Actor
+         *
+         * actor id or name (exact)
+         */
+        actor?: string | null;
+        /**
+         * Targettype
+         */
+        targetType?: AuditTarget | null;
+        /**
+         * Targetid
+         */
+        targetId?: string | null;
+        /**
+         * Outcome
+         */
+        outcome?: AuditOutcome | null;
+        /**
+         * From
+         */
+        from?: string | null;
+        /**
+         * To
+         */
+        to?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Cursor
+         */
+        cursor?: string | null;
+    };
+    url: '/api/audit';
+};
+
+export type ListAuditEventsApiAuditGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ListAuditEventsApiAuditGetError = ListAuditEventsApiAuditGetErrors[keyof ListAuditEventsApiAuditGetErrors];
+
+export type ListAuditEventsApiAuditGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: AuditPage;
+};
+
+export type ListAuditEventsApiAuditGetResponse = ListAuditEventsApiAuditGetResponses[keyof ListAuditEventsApiAuditGetResponses];
 
 export type LoginApiAuthLoginPostData = {
     body: LoginRequest;

@@ -13,9 +13,11 @@ from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep,
 from beholder.api.fanout import fan_out
 from beholder.api.schemas import AlertOut, AlertSeverity, AlertType, Page, UtcInstant
 from beholder.api.views import alert_out
+from beholder.auth.audit import record
 from beholder.auth.ownership import may_see_alert, visible_alerts
 from beholder.auth.roles import Principal
 from beholder.contracts import hub as hub_messages
+from beholder.contracts.audit import AuditAction, AuditTarget
 from beholder.contracts.wire import utcnow
 from beholder.db.models import Alert
 from beholder.db.repositories import alerts as alerts_repo
@@ -79,8 +81,17 @@ async def acknowledge_alert(
     alert_id: str, principal: OperatorDep, session: SessionDep, state: StateDep
 ) -> AlertOut:
     """Mark an alert as handled (idempotent: the first acknowledgement is kept)."""
-    await _visible_alert(session, principal, alert_id)
+    before = await _visible_alert(session, principal, alert_id)
+    first = before.acknowledged_at is None
     row = await alerts_repo.acknowledge(session, alert_id, principal.name)
+    if first:  # acknowledging again changes nothing: no new row
+        record(
+            session,
+            AuditAction.ALERT_ACKNOWLEDGE,
+            principal,
+            target_type=AuditTarget.ALERT,
+            target_id=row.id,
+        )
     stream = await streams_repo.find(session, row.stream_id) if row.stream_id else None
     await session.commit()
     out = alert_out(row)

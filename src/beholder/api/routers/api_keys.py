@@ -8,7 +8,10 @@ from beholder.api.deps import AdminDep, SessionDep, StateDep
 from beholder.api.revocation import announce_revocation
 from beholder.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Page
 from beholder.auth.api_keys import generate_api_key
+from beholder.auth.audit import record
+from beholder.contracts.audit import AuditAction, AuditTarget
 from beholder.contracts.auth import RevocationReason
+from beholder.db.models import ApiKey
 from beholder.db.repositories import api_keys as keys_repo
 
 router = APIRouter(prefix="/api/api-keys", tags=["api-keys"])
@@ -28,14 +31,35 @@ async def create_key(body: ApiKeyCreate, principal: AdminDep, session: SessionDe
     row = await keys_repo.create(
         session, body.name, body.scope.value, owner, prefix=prefix, digest=digest
     )
+    record(
+        session,
+        AuditAction.API_KEY_CREATE,
+        principal,
+        target_type=AuditTarget.API_KEY,
+        target_id=row.id,
+        details={"name": row.name, "scope": row.scope},
+    )
     return ApiKeyCreated.model_validate({**ApiKeyOut.model_validate(row).model_dump(), "key": full})
 
 
 @router.post("/{key_id}/revoke", response_model=ApiKeyOut)
-async def revoke_key(key_id: str, _: AdminDep, session: SessionDep, state: StateDep) -> ApiKeyOut:
+async def revoke_key(
+    key_id: str, principal: AdminDep, session: SessionDep, state: StateDep
+) -> ApiKeyOut:
     """Revoke a key; requests with it are refused from now on, and its open sockets, MJPEG
     streams and WHEP sessions end on every api instance."""
+    before = await session.get(ApiKey, key_id)
+    was_live = before is not None and before.revoked_at is None
     row = await keys_repo.revoke(session, key_id)
+    if was_live:  # revoking again changes nothing: no new row
+        record(
+            session,
+            AuditAction.API_KEY_REVOKE,
+            principal,
+            target_type=AuditTarget.API_KEY,
+            target_id=row.id,
+            details={"name": row.name, "scope": row.scope},
+        )
     await session.commit()
     await announce_revocation(state, "api_key", row.id, RevocationReason.KEY_REVOKED)
     return ApiKeyOut.model_validate(row)

@@ -7,7 +7,9 @@ from fastapi import APIRouter, Request, Response
 from beholder.api.deps import StateDep, ViewerDep
 from beholder.api.middleware.http import client_ip
 from beholder.api.schemas import LoginRequest, Me, RefreshRequest, TokenResponse
+from beholder.auth.audit import Actor, record_alone
 from beholder.auth.tokens import TokenPair
+from beholder.contracts.audit import AuditAction
 from beholder.errors import Unauthorized
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -33,6 +35,8 @@ async def login(body: LoginRequest, request: Request, state: StateDep) -> TokenR
         pair = await state.auth.login(body.username, body.password)
     except Unauthorized:
         await state.limiter.login_failed(ip, body.username)
+        # Own transaction (the login's rolled back); the name tried, never the password.
+        await record_alone(state.db, AuditAction.SIGN_IN_FAILED, Actor.anonymous(body.username))
         raise
     await state.limiter.login_succeeded(ip, body.username)
     return _tokens(pair)

@@ -20,8 +20,11 @@ from beholder.api.schemas import (
 )
 from beholder.api.state import AppState
 from beholder.api.views import camera_dict, camera_out, sees_precise_status
+from beholder.auth.audit import changed_fields, record
+from beholder.auth.roles import Principal
 from beholder.camera_networks import AddressRefused
 from beholder.config import CameraSettings
+from beholder.contracts.audit import AuditAction, AuditTarget
 from beholder.contracts.resources import Reachability
 from beholder.contracts.subjects import snapshot_subject
 from beholder.db.models import Camera
@@ -92,12 +95,20 @@ async def list_cameras(
 
 @router.post("", response_model=CameraOut, status_code=201)
 async def create_camera(
-    body: CameraCreate, _: OperatorDep, session: SessionDep, state: StateDep
+    body: CameraCreate, principal: OperatorDep, session: SessionDep, state: StateDep
 ) -> CameraOut:
     """Add a camera (not started). 409 CONFLICT when the name is taken; 400 INVALID_INPUT
     when the address is an IP outside ``BEHOLDER_CAMERA_NETWORKS``."""
     check_camera_address(body.rtsp_url, state.settings.camera)
     cam = await cameras_repo.create(session, **body.model_dump())
+    record(
+        session,
+        AuditAction.CAMERA_CREATE,
+        principal,
+        target_type=AuditTarget.CAMERA,
+        target_id=cam.id,
+        details={"name": cam.name},  # never the URL: it carries credentials
+    )
     await session.commit()
     await broadcast_camera(state, camera_out(cam))
     return camera_out(cam, precise=True)  # operators: the worker's own reason
@@ -111,7 +122,11 @@ async def get_camera(camera_id: str, principal: ViewerDep, session: SessionDep) 
 
 @router.patch("/{camera_id}", response_model=CameraOut)
 async def update_camera(
-    camera_id: str, body: CameraUpdate, _: OperatorDep, session: SessionDep, state: StateDep
+    camera_id: str,
+    body: CameraUpdate,
+    principal: OperatorDep,
+    session: SessionDep,
+    state: StateDep,
 ) -> CameraOut:
     """Change fields; a running camera whose URL changed is restarted with the new one
     (400 INVALID_INPUT for an IP outside ``BEHOLDER_CAMERA_NETWORKS``)."""
@@ -125,6 +140,14 @@ async def update_camera(
             continue
         setattr(cam, key, value)
     await cameras_repo.flush_unique(session)
+    record(
+        session,
+        AuditAction.CAMERA_UPDATE,
+        principal,
+        target_type=AuditTarget.CAMERA,
+        target_id=cam.id,
+        details=changed_fields(changes),  # names only: a URL value carries credentials
+    )
     await session.commit()
     if url_changed and CameraStatus(cam.status).is_running:
         await send_command(state, cam, CommandType.RESTART_STREAM, camera_spec(cam).to_wire())
@@ -134,7 +157,7 @@ async def update_camera(
 
 @router.delete("/{camera_id}", status_code=204, response_class=Response)
 async def delete_camera(
-    camera_id: str, _: OperatorDep, session: SessionDep, state: StateDep
+    camera_id: str, principal: OperatorDep, session: SessionDep, state: StateDep
 ) -> Response:
     """Stop (if running) and delete a camera and its alerts."""
     cam = await cameras_repo.get(session, camera_id)
@@ -142,13 +165,32 @@ async def delete_camera(
     with contextlib.suppress(BusError):
         await send_command(state, cam, CommandType.STOP_STREAM, {})
     await session.delete(cam)
+    record(
+        session,
+        AuditAction.CAMERA_DELETE,
+        principal,
+        target_type=AuditTarget.CAMERA,
+        target_id=camera_id,
+        details={"name": cam.name},
+    )
     await session.commit()
     await broadcast_camera_deleted(state, camera_id)
     return Response(status_code=204)
 
 
+_COMMAND_ACTIONS = {
+    CommandType.START_STREAM: AuditAction.CAMERA_START,
+    CommandType.STOP_STREAM: AuditAction.CAMERA_STOP,
+    CommandType.RESTART_STREAM: AuditAction.CAMERA_RESTART,
+}
+
+
 async def _lifecycle(
-    state: AppState, session: SessionDep, camera_id: str, command_type: CommandType
+    state: AppState,
+    session: SessionDep,
+    camera_id: str,
+    command_type: CommandType,
+    principal: Principal,
 ) -> CommandAccepted:
     cam = await cameras_repo.get(session, camera_id)
     if command_type is CommandType.STOP_STREAM:
@@ -163,6 +205,14 @@ async def _lifecycle(
     cam.status = new_status.value
     cam.error_code = None
     cam.status_detail = None
+    record(
+        session,
+        _COMMAND_ACTIONS[command_type],
+        principal,
+        target_type=AuditTarget.CAMERA,
+        target_id=cam.id,
+        details={"commandCorrelationId": cmd.correlation_id},
+    )
     await session.commit()
     await broadcast_camera(state, camera_out(cam), correlation_id=cmd.correlation_id)
     return CommandAccepted(camera_id=cam.id, status=new_status, correlation_id=cmd.correlation_id)
@@ -170,33 +220,33 @@ async def _lifecycle(
 
 @router.post("/{camera_id}/start", response_model=CommandAccepted, status_code=202)
 async def start_camera(
-    camera_id: str, _: OperatorDep, session: SessionDep, state: StateDep
+    camera_id: str, principal: OperatorDep, session: SessionDep, state: StateDep
 ) -> CommandAccepted:
     """Ask a worker to start the camera; status updates follow on the hub."""
-    return await _lifecycle(state, session, camera_id, CommandType.START_STREAM)
+    return await _lifecycle(state, session, camera_id, CommandType.START_STREAM, principal)
 
 
 @router.post("/{camera_id}/stop", response_model=CommandAccepted, status_code=202)
 async def stop_camera(
-    camera_id: str, _: OperatorDep, session: SessionDep, state: StateDep
+    camera_id: str, principal: OperatorDep, session: SessionDep, state: StateDep
 ) -> CommandAccepted:
     """Ask the worker holding the camera to stop it."""
-    return await _lifecycle(state, session, camera_id, CommandType.STOP_STREAM)
+    return await _lifecycle(state, session, camera_id, CommandType.STOP_STREAM, principal)
 
 
 @router.post("/{camera_id}/restart", response_model=CommandAccepted, status_code=202)
 async def restart_camera(
-    camera_id: str, _: OperatorDep, session: SessionDep, state: StateDep
+    camera_id: str, principal: OperatorDep, session: SessionDep, state: StateDep
 ) -> CommandAccepted:
     """Reconnect the camera's stream."""
-    return await _lifecycle(state, session, camera_id, CommandType.RESTART_STREAM)
+    return await _lifecycle(state, session, camera_id, CommandType.RESTART_STREAM, principal)
 
 
 @router.post("/{camera_id}/face-detection", response_model=CommandAccepted, status_code=202)
 async def toggle_face_detection(
     camera_id: str,
     body: FaceDetectionToggle,
-    _: OperatorDep,
+    principal: OperatorDep,
     session: SessionDep,
     state: StateDep,
 ) -> CommandAccepted:
@@ -205,6 +255,14 @@ async def toggle_face_detection(
     cam.face_detection_enabled = body.enabled
     cmd = await send_command(
         state, cam, CommandType.TOGGLE_FACE_DETECTION, {"enabled": body.enabled}
+    )
+    record(
+        session,
+        AuditAction.CAMERA_FACE_DETECTION,
+        principal,
+        target_type=AuditTarget.CAMERA,
+        target_id=cam.id,
+        details={"enabled": body.enabled},
     )
     await session.commit()
     await broadcast_camera(state, camera_out(cam), correlation_id=cmd.correlation_id)

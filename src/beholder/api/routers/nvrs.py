@@ -21,7 +21,9 @@ from beholder.api.schemas import ApiKeyOut, Page
 from beholder.api.state import AppState
 from beholder.api.views import camera_dict, camera_out, sees_precise_status
 from beholder.auth.api_keys import generate_api_key
+from beholder.auth.audit import changed_fields, record
 from beholder.contracts import hub as hub_messages
+from beholder.contracts.audit import AuditAction, AuditTarget
 from beholder.contracts.auth import RevocationReason
 from beholder.contracts.nvr import (
     DeleteCameras,
@@ -84,10 +86,20 @@ async def list_nvrs(
 
 
 @router.post("", response_model=NvrOut, status_code=201)
-async def create_nvr(body: NvrCreate, _: AdminDep, session: SessionDep, state: StateDep) -> NvrOut:
+async def create_nvr(
+    body: NvrCreate, principal: AdminDep, session: SessionDep, state: StateDep
+) -> NvrOut:
     """Add an NVR (``offline`` until its agent registers); 409 CONFLICT on a taken
     hostname. Then create its agent's key with ``POST /api/nvrs/{id}/keys``."""
     nvr = await nvrs_repo.create(session, **body.model_dump())
+    record(
+        session,
+        AuditAction.NVR_CREATE,
+        principal,
+        target_type=AuditTarget.NVR,
+        target_id=nvr.id,
+        details={"hostname": nvr.hostname},
+    )
     out = await _view(session, nvr)
     await session.commit()
     await _announce(state, out)
@@ -101,7 +113,7 @@ async def get_nvr(nvr_id: str, _: ViewerDep, session: SessionDep) -> NvrOut:
 
 @router.patch("/{nvr_id}", response_model=NvrOut)
 async def update_nvr(
-    nvr_id: str, body: NvrPatch, _: AdminDep, session: SessionDep, state: StateDep
+    nvr_id: str, body: NvrPatch, principal: AdminDep, session: SessionDep, state: StateDep
 ) -> NvrOut:
     """Change the given fields (``null`` clears device name, region or site; the hostname
     cannot be cleared). 409 CONFLICT on a taken hostname. An agent registers under its
@@ -111,6 +123,14 @@ async def update_nvr(
     if changes.get("hostname", "") is None:
         raise InvalidInput("An NVR needs a hostname.")
     await nvrs_repo.update_fields(session, nvr, changes)
+    record(
+        session,
+        AuditAction.NVR_UPDATE,
+        principal,
+        target_type=AuditTarget.NVR,
+        target_id=nvr.id,
+        details=changed_fields(changes),
+    )
     out = await _view(session, nvr)
     await session.commit()
     await _announce(state, out)
@@ -120,7 +140,7 @@ async def update_nvr(
 @router.delete("/{nvr_id}", status_code=204, response_class=Response)
 async def delete_nvr(
     nvr_id: str,
-    _: AdminDep,
+    principal: AdminDep,
     session: SessionDep,
     state: StateDep,
     cameras: Annotated[
@@ -148,6 +168,14 @@ async def delete_nvr(
             with contextlib.suppress(BusError):
                 await state.bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
     camera_ids = await nvrs_repo.delete_nvr(session, nvr, cameras)
+    record(
+        session,
+        AuditAction.NVR_DELETE,
+        principal,
+        target_type=AuditTarget.NVR,
+        target_id=nvr_id,
+        details={"hostname": nvr.hostname, "cameras": cameras, "keysRevoked": len(keys)},
+    )
     await session.commit()
     for key_id in keys:
         await announce_revocation(state, "api_key", key_id, RevocationReason.KEY_REVOKED)
@@ -197,6 +225,14 @@ async def create_nvr_key(
     owner = principal.id if principal.kind == "user" else None
     row = await keys_repo.create(
         session, name, "nvr", owner, prefix=prefix, digest=digest, nvr_id=nvr_id
+    )
+    record(
+        session,
+        AuditAction.NVR_KEY_CREATE,
+        principal,
+        target_type=AuditTarget.API_KEY,
+        target_id=row.id,
+        details={"name": row.name, "nvrId": nvr_id},
     )
     await session.commit()
     server = str(request.base_url).rstrip("/")

@@ -36,8 +36,10 @@ from beholder.api.schemas import (
 )
 from beholder.api.state import AppState
 from beholder.api.views import stream_out
+from beholder.auth.audit import record
 from beholder.auth.ownership import owned_streams, owns_stream
 from beholder.auth.roles import ApiKeyScope, Principal
+from beholder.contracts.audit import AuditAction, AuditTarget
 from beholder.contracts.bus import StreamDetectionCommand
 from beholder.contracts.resources import metadata_size
 from beholder.contracts.subjects import Subjects
@@ -124,6 +126,14 @@ async def register_stream(
         device_type=body.device_type,
         metadata=body.metadata,
     )
+    record(
+        session,
+        AuditAction.STREAM_CREATE,
+        principal,
+        target_type=AuditTarget.STREAM,
+        target_id=stream.id,
+        details={"deviceName": stream.device_name},
+    )
     await session.commit()
     return StreamRegistered(stream_id=stream.id, stream=_out(state, stream))
 
@@ -200,6 +210,14 @@ async def update_stream(
     )
     if toggled:
         await publish_detection(state, stream)
+    record(
+        session,
+        AuditAction.STREAM_UPDATE,
+        principal,
+        target_type=AuditTarget.STREAM,
+        target_id=stream.id,
+        details={"changed": sorted(body.model_dump(exclude_unset=True))},
+    )
     await session.commit()
     return _out(state, stream)
 
@@ -227,6 +245,14 @@ async def delete_stream(
     _may_change(principal)  # after the 404: someone else's stream is not found
     detecting = stream.face_detection_enabled
     await streams_repo.remove(session, stream.id)
+    record(
+        session,
+        AuditAction.STREAM_DELETE,
+        principal,
+        target_type=AuditTarget.STREAM,
+        target_id=stream.id,
+        details={"deviceName": stream.device_name},
+    )
     await session.commit()
     await state.relay.close_stream(stream.id)
     if detecting:

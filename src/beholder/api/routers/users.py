@@ -7,8 +7,10 @@ from fastapi import APIRouter, Response
 from beholder.api.deps import AdminDep, SessionDep, StateDep
 from beholder.api.revocation import announce_revocation
 from beholder.api.schemas import Page, UserCreate, UserOut, UserUpdate
+from beholder.auth.audit import record
 from beholder.auth.passwords import hash_password
 from beholder.auth.roles import Role
+from beholder.contracts.audit import AuditAction, AuditTarget
 from beholder.contracts.auth import RevocationReason
 from beholder.db.repositories import users as users_repo
 from beholder.errors import Conflict
@@ -23,10 +25,18 @@ async def list_users(_: AdminDep, session: SessionDep) -> Page[UserOut]:
 
 
 @router.post("", response_model=UserOut, status_code=201)
-async def create_user(body: UserCreate, _: AdminDep, session: SessionDep) -> UserOut:
+async def create_user(body: UserCreate, principal: AdminDep, session: SessionDep) -> UserOut:
     """Create a user; 409 CONFLICT when the username is taken."""
     user = await users_repo.create(
         session, body.username, hash_password(body.password), body.role.value
+    )
+    record(
+        session,
+        AuditAction.USER_CREATE,
+        principal,
+        target_type=AuditTarget.USER,
+        target_id=user.id,
+        details={"username": user.username, "role": user.role},
     )
     return UserOut.model_validate(user)
 
@@ -50,11 +60,32 @@ async def update_user(
         (body.role is not None and body.role.value != user.role) or body.disabled
     ):
         raise Conflict("You cannot demote or disable your own account.")
+    target = AuditTarget.USER
     if body.role is not None:
+        if body.role.value != user.role:
+            details = {"from": user.role, "to": body.role.value}
+            record(
+                session,
+                AuditAction.USER_ROLE_CHANGE,
+                principal,
+                target_type=target,
+                target_id=user.id,
+                details=details,
+            )
         user.role = body.role.value
     if body.password is not None:
         await users_repo.set_password(session, user, hash_password(body.password))
+        record(
+            session,
+            AuditAction.USER_PASSWORD_CHANGE,
+            principal,
+            target_type=target,
+            target_id=user.id,
+        )
     if body.disabled is not None:
+        if body.disabled != user.disabled:
+            action = AuditAction.USER_DISABLE if body.disabled else AuditAction.USER_ENABLE
+            record(session, action, principal, target_type=target, target_id=user.id)
         await users_repo.set_disabled(session, user, body.disabled)
     await session.commit()
     state.auth.invalidate(user.id)
@@ -74,6 +105,14 @@ async def delete_user(
     if user.id == principal.id:
         raise Conflict("You cannot delete your own account.")
     await session.delete(user)
+    record(
+        session,
+        AuditAction.USER_DELETE,
+        principal,
+        target_type=AuditTarget.USER,
+        target_id=user.id,
+        details={"username": user.username},
+    )
     await session.commit()
     await announce_revocation(state, "user", user.id, RevocationReason.USER_DELETED)
     return Response(status_code=204)
