@@ -19,7 +19,9 @@ reads its own variables and is handed, alone, to the part that needs it:
 * ``settings.nvr``: :class:`NvrSettings` (``BEHOLDER_NVR_*``), NVR agents, the offline
   cascade, its system alerts and the fleet summary's debounce;
 * ``settings.tls``: :class:`TlsSettings` (``BEHOLDER_TLS_*``), HTTPS/WSS for ``serve``/``api``
-  (own PEM files or a generated self-signed CA) and the plain-HTTP redirect port.
+  (own PEM files or a generated self-signed CA) and the plain-HTTP redirect port;
+* ``settings.degradation``: :class:`DegradationSettings` (``BEHOLDER_DEGRADATION_*``), the
+  bounds of the alert queue kept while the database is unreachable and its retry backoff.
 
 Every secret (a :class:`~pydantic.SecretStr` field of any section) also accepts
 ``BEHOLDER_<NAME>_FILE``, a file holding the value (:mod:`beholder.config.file_values`).
@@ -36,6 +38,7 @@ in-memory bus and one in-process worker. Distributed mode is the same code with
 
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
+from beholder.config.degradation import DegradationSettings
 from beholder.config.file_values import SecretFileError, SecretSettings, reveal, secret_fields
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
@@ -51,6 +54,7 @@ __all__ = [
     "SECTIONS",
     "BusSettings",
     "CameraSettings",
+    "DegradationSettings",
     "HubSettings",
     "LiveViewSettings",
     "NvrSettings",

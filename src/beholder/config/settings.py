@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
+from beholder.config.degradation import DegradationSettings
 from beholder.config.file_values import SecretSettings
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
@@ -120,6 +121,7 @@ class Settings(SecretSettings):
     relay: RelaySettings = Field(default_factory=lambda: RelaySettings())
     nvr: NvrSettings = Field(default_factory=lambda: NvrSettings())
     tls: TlsSettings = Field(default_factory=lambda: TlsSettings())
+    degradation: DegradationSettings = Field(default_factory=lambda: DegradationSettings())
 
     @field_validator("admin_password")
     @classmethod
@@ -171,5 +173,6 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     RelaySettings,
     NvrSettings,
     TlsSettings,
+    DegradationSettings,
 )
 """Every model of the tree; each field that is not itself a section is one variable."""
