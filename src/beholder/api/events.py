@@ -20,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -51,7 +49,7 @@ from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.db.repositories import streams as streams_repo
 from beholder.errors import DatabaseError, NotFound, UnsafePath
-from beholder.files import safe_child, write_private_file
+from beholder.files import prune_snapshots, write_private_file
 from beholder.observability import BUS_MESSAGES, BUS_REFUSED
 
 log = structlog.get_logger(__name__)
@@ -390,31 +388,3 @@ class EventConsumers:
             log.error("alert snapshot not written; stored without it", error=repr(exc))
             return None
         return name
-
-
-def prune_snapshots(directory: Path, max_count: int, max_age_days: float) -> int:
-    """Delete snapshots beyond ``max_count`` (oldest first) or older than ``max_age_days``.
-
-    Only regular ``*.jpg`` files directly in ``directory`` are considered (a symlink is never
-    followed: it could point anywhere). Returns how many were deleted. The alert rows stay;
-    their snapshot answers 404."""
-    if not directory.is_dir():
-        return 0
-    found: list[tuple[float, Path]] = []
-    for entry in directory.glob("*.jpg"):
-        try:
-            path = safe_child(directory, entry.name)
-            info = entry.lstat()
-        except (UnsafePath, OSError):
-            continue
-        if entry.is_symlink() or not entry.is_file():
-            continue
-        found.append((info.st_mtime, path))
-    found.sort(reverse=True)
-    horizon = time.time() - max_age_days * 86400
-    removed = 0
-    for i, (mtime, path) in enumerate(found):
-        if i >= max_count or mtime < horizon:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
