@@ -185,6 +185,14 @@ def _alert(camera_id: str) -> FaceDetectionAlert:
     )
 
 
+def _metric(text: str, name: str) -> float:
+    """The value of the unlabelled sample ``name`` in a Prometheus text page."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
 async def _stored(pg_url: str, ids: set[str]) -> dict[str, int]:
     """``{alert id: rows}`` for ``ids`` straight from PostgreSQL."""
     conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
@@ -231,6 +239,10 @@ async def test_database_outage_keeps_cameras_live_and_loses_no_alert(
             assert (await client.get("/api/system/health")).json()["services"]["database"][
                 "status"
             ] == "UNHEALTHY"
+
+            # What needs the database says so at once, in the error shape.
+            r = await client.get("/api/cameras", headers=headers)
+            assert r.status_code == 503 and r.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
 
             injected = [_alert(camera_id) for _ in range(INJECTED)]
             for alert in injected:
@@ -285,6 +297,9 @@ async def test_database_outage_keeps_cameras_live_and_loses_no_alert(
             # Shown once: written back without a second push.
             shown = [a["id"] for a in hub.alerts() if a["id"] in queued]
             assert len(shown) == len(set(shown))
+            metrics = (await client.get("/metrics")).text
+            written = _metric(metrics, "beholder_alert_queue_written_total")
+            assert written == len(queued) and _metric(metrics, "beholder_alert_queue_size") == 0
             api = c.roles[0]
             drained = api.events("queued alerts written")
             assert drained, "the api logs the write-back"
