@@ -15,11 +15,9 @@
 Figures (alerts queued and written, time to write them back, time from NATS back to
 HEALTHY) are printed (``-s``), not asserted.
 
-``beholder serve`` (SQLite, in-memory bus) has no bus to lose, and an unreachable SQLite
-file cannot be produced without breaking the process's own data dir (permissions do not
-stop root, a moved file keeps its open handle): its alert path is the same code
-(:mod:`beholder.api.pending_alerts`), exercised here on PostgreSQL and in
-``tests/unit/test_degradation_queue.py``.
+``beholder serve`` (SQLite, in-memory bus) has no bus to lose; its database failing is
+``tests/integration/test_degradation_sqlite.py`` (the SQLite write lock held by another
+process).
 """
 
 from __future__ import annotations
