@@ -15,12 +15,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import structlog
 
 from beholder.api.state import AppState
 from beholder.bus.base import Bus
 from beholder.errors import ServiceUnavailable
 from beholder.health import Check, HealthStatus
+
+log = structlog.get_logger(__name__)
 
 BUS_AFFECTED = (
     "camera commands",
@@ -41,6 +46,8 @@ DATABASE_REASON = (
     "stored when it returns; lists, sign-in and changes are unavailable."
 )
 RETRY_AFTER_S = 5
+CHECK_TIMEOUT_S = 2.5
+"""Below :class:`~beholder.health.HealthChecker`'s default 3 s limit per check."""
 
 
 def bus_health(bus: Bus, check: Check) -> Check:
@@ -68,8 +75,12 @@ def database_health(state: AppState, check: Check) -> Check:
         pending = state.pending_alerts
         queue = pending.stats() if pending is not None else None
         try:
-            status, details = await check()
+            # Inside the checker's own limit, so that an unreachable host (connect timeout)
+            # still reports the reason.
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                status, details = await check()
         except Exception as exc:  # what the checker would report, plus why it matters
+            log.warning("database unreachable", error=type(exc).__name__)
             details = {"error": type(exc).__name__, "reason": DATABASE_REASON}
             if queue is not None:
                 details["alertQueue"] = queue
