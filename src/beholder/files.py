@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import structlog
@@ -107,3 +108,31 @@ def write_private_file(folder: Path, name: str, data: bytes) -> Path:
         os.close(fd)
     os.replace(tmp, target)
     return target
+
+
+def prune_snapshots(directory: Path, max_count: int, max_age_days: float) -> int:
+    """Delete snapshots beyond ``max_count`` (oldest first) or older than ``max_age_days``.
+
+    Only regular ``*.jpg`` files directly in ``directory`` are considered (a symlink is never
+    followed: it could point anywhere). Returns how many were deleted. The alert rows stay;
+    their snapshot answers 404."""
+    if not directory.is_dir():
+        return 0
+    found: list[tuple[float, Path]] = []
+    for entry in directory.glob("*.jpg"):
+        try:
+            path = safe_child(directory, entry.name)
+            info = entry.lstat()
+        except (UnsafePath, OSError):
+            continue
+        if entry.is_symlink() or not entry.is_file():
+            continue
+        found.append((info.st_mtime, path))
+    found.sort(reverse=True)
+    horizon = time.time() - max_age_days * 86400
+    removed = 0
+    for i, (mtime, path) in enumerate(found):
+        if i >= max_count or mtime < horizon:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -64,5 +64,8 @@ class PrefixedBus:
     async def ping(self) -> float:
         return await self.inner.ping()
 
+    def reconnecting(self) -> bool:
+        return self.inner.reconnecting()
+
     def stats(self) -> dict[str, Any]:
         return dict(self.inner.stats())

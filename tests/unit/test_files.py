@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import structlog
 
-from beholder.api.events import prune_snapshots
 from beholder.errors import NotFound, UnsafePath
 from beholder.files import (
     create_private_file,
     ensure_private_dir,
     mode_of,
+    prune_snapshots,
     safe_child,
     write_private_file,
 )

@@ -17,6 +17,7 @@ from beholder.config import (
     AuditSettings,
     BusSettings,
     CameraSettings,
+    DegradationSettings,
     HubSettings,
     LiveViewSettings,
     NvrSettings,
@@ -144,6 +145,16 @@ PREVIOUS_NAMES = {
     *(f"BEHOLDER_TLS_{n}" for n in ["MODE", "CERT", "KEY", "REDIRECT_PORT"]),  # issue 14
     *(f"BEHOLDER_AUDIT_{n}" for n in ["RETENTION_DAYS", "PURGE_INTERVAL"]),  # issue 14
     *(
+        f"BEHOLDER_DEGRADATION_{n}"  # issue 14 item 8
+        for n in [
+            "ALERT_QUEUE_MAX",
+            "ALERT_QUEUE_MAX_BYTES",
+            "RETRY_INITIAL",
+            "RETRY_MAX",
+            "FLUSH_ON_STOP",
+        ]
+    ),
+    *(
         f"BEHOLDER_WORKER_{n}"
         for n in [
             "ALERT_COOLDOWN",
@@ -255,6 +266,7 @@ def test_the_tree_has_one_section_per_part() -> None:
         NvrSettings,
         TlsSettings,
         AuditSettings,
+        DegradationSettings,
     }
 
 

@@ -14,12 +14,34 @@ function detailText(d: unknown): string | null {
     const parts: string[] = [];
     for (const [k, v] of Object.entries(d as Record<string, unknown>)) {
       if (v === null || v === undefined) continue;
+      if (k === 'reason') continue; // shown on its own line (ServiceList)
+      if (Array.isArray(v) && v.every((x) => typeof x === 'string')) {
+        if (v.length) parts.push(`${k}: ${v.join(', ')}`); // e.g. the features a bus outage stops
+        continue;
+      }
       if (typeof v === 'object') continue; // nested structures are for the API, not for this line
       parts.push(`${k}: ${String(v)}`);
     }
     return parts.join(', ') || null;
   }
   return null;
+}
+
+function reasonOf(s: ServiceHealth): string | null {
+  const reason = (s.details as Record<string, unknown> | null | undefined)?.reason;
+  return typeof reason === 'string' && reason ? reason : null;
+}
+
+/** Why the system is not healthy: the reason each service that is not HEALTHY gives
+ * (`details.reason`, e.g. "The message bus is unreachable …"), as `{service, reason}`. */
+export function healthReasons(health: SystemHealth | undefined): { service: string; reason: string }[] {
+  if (!health) return [];
+  const out: { service: string; reason: string }[] = [];
+  for (const [name, s] of Object.entries(health.services ?? {})) {
+    const reason = reasonOf(s);
+    if (reason && healthKey(s.status) !== 'HEALTHY') out.push({ service: name, reason });
+  }
+  return out;
 }
 
 export function ServiceList({ services }: { services: Record<string, ServiceHealth> }) {
@@ -30,6 +52,7 @@ export function ServiceList({ services }: { services: Record<string, ServiceHeal
       {entries.map(([name, s]) => {
         const k = healthKey(s.status);
         const detail = detailText(s.details);
+        const reason = reasonOf(s);
         return (
           <li key={name} className="flex items-start gap-2 text-sm" data-service={name} data-status={k}>
             <Dot color={HEALTH_COLORS[k]} className="mt-1.5" />
@@ -41,6 +64,7 @@ export function ServiceList({ services }: { services: Record<string, ServiceHeal
                   {typeof s.responseTimeMs === 'number' ? ` · ${s.responseTimeMs.toFixed(0)} ms` : ''}
                 </span>
               </div>
+              {reason && <p className="break-words text-xs text-amber-300">{reason}</p>}
               {detail && <p className="break-words text-xs text-slate-400">{detail}</p>}
               {s.lastChecked && <p className="text-[11px] text-slate-500">checked {relativeTime(s.lastChecked)}</p>}
             </div>
@@ -58,9 +82,11 @@ export function HealthIndicator() {
   // The hub pushes changes; the poll covers the time the socket is down.
   const health: SystemHealth | undefined = pushed ?? q.data;
   const k = healthKey(health?.status);
+  const reasons = healthReasons(health);
+  const why = reasons.map((r) => r.reason).join(' ');
   return (
     <Popover
-      label={`System health: ${HEALTH_LABELS[k]}`}
+      label={`System health: ${HEALTH_LABELS[k]}${why ? ` — ${why}` : ''}`}
       button={
         <>
           <Dot color={HEALTH_COLORS[k]} pulse={k === 'UNHEALTHY' || k === 'STARTING'} />
@@ -69,6 +95,15 @@ export function HealthIndicator() {
       }
     >
       <h2 className="mb-2 text-sm font-semibold">System health: {HEALTH_LABELS[k]}</h2>
+      {reasons.length > 0 && (
+        <ul className="mb-3 space-y-1 rounded border border-amber-500/40 bg-amber-500/10 p-2 text-xs text-amber-200" data-testid="health-reasons">
+          {reasons.map((r) => (
+            <li key={r.service}>
+              <span className="font-medium capitalize">{r.service}:</span> {r.reason}
+            </li>
+          ))}
+        </ul>
+      )}
       {health ? <ServiceList services={health.services ?? {}} /> : <p className="text-sm text-slate-400">{q.isError ? 'Health is not available right now.' : 'Checking…'}</p>}
     </Popover>
   );

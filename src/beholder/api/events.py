@@ -9,6 +9,10 @@ with the failing fields (never their values), counted in
 ``beholder_bus_messages_refused_total`` and dropped; it never stops the consumer. Nothing is
 written for an alert before its camera is known, and its snapshot is written only inside the
 snapshot folder (:func:`beholder.files.safe_child`).
+
+While the database is unreachable, a status update is still pushed to the dashboards (not
+stored), and an alert is queued in memory, shown live, and stored when the database returns
+(:mod:`beholder.api.pending_alerts`).
 """
 
 from __future__ import annotations
@@ -16,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import time
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
 from beholder.api.fanout import fan_out, local_broadcast
+from beholder.api.pending_alerts import PendingAlert, PendingAlerts, camera_alert_row
 from beholder.api.schemas import CameraOut
 from beholder.api.state import AppState
 from beholder.api.stream_events import persist_stream_alert, stream_alert_source
@@ -40,12 +44,12 @@ from beholder.contracts.bus import (
 )
 from beholder.contracts.subjects import Subjects
 from beholder.contracts.wire import iso_z, utcnow
-from beholder.db.models import Alert
+from beholder.db.models import VideoStream
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.db.repositories import streams as streams_repo
-from beholder.errors import NotFound, UnsafePath
-from beholder.files import safe_child, write_private_file
+from beholder.errors import DatabaseError, NotFound, UnsafePath
+from beholder.files import prune_snapshots, write_private_file
 from beholder.observability import BUS_MESSAGES, BUS_REFUSED
 
 log = structlog.get_logger(__name__)
@@ -99,9 +103,12 @@ class EventConsumers:
         self.state = state
         self._subs: list[Subscription] = []
         self._alerts_since_prune = 0
+        self.pending = PendingAlerts(state, self._write_queued_stream_alert)
+        state.pending_alerts = self.pending
 
     async def start(self) -> None:
         bus = self.state.bus
+        self.pending.writer.start()
         self._subs = [
             await bus.subscribe(Subjects.STREAM_STATUS, self.on_status, queue=_API_GROUP),
             await bus.subscribe(Subjects.CAMERA_EVENTS, self.on_alert, queue=_API_GROUP),
@@ -138,6 +145,7 @@ class EventConsumers:
         for sub in self._subs:
             await sub.unsubscribe()
         self._subs = []
+        await self.pending.writer.stop(self.state.settings.degradation.flush_on_stop)
 
     async def on_status(self, msg: BusMessage) -> None:
         BUS_MESSAGES.labels(msg.subject).inc()
@@ -148,30 +156,21 @@ class EventConsumers:
                 msg.subject, "malformed", "malformed stream.status dropped", fields=_bad_fields(exc)
             )
             return
-        stats = event.stats.to_wire() if event.stats else None
-        async with self.state.db.session() as s:
-            cam = await cameras_repo.find(s, event.camera_id)
-            if cam is None:
-                _refuse(
-                    msg.subject,
-                    "unknown-camera",
-                    "status for unknown camera ignored",
-                    camera_id=event.camera_id,
-                )
-                return
-            if cam.status == CameraStatus.STOPPED and event.status.is_running and not cam.enabled:
-                # A late event from a session that was already stopped must not revive it.
-                return
-            status_changed = cam.status != event.status.value
-            await cameras_repo.set_status(
-                s,
-                event.camera_id,
-                event.status.value,
-                error_code=event.error_code,
-                detail=event.details,
-                stats=stats,
+        try:
+            stored = await self._store_status(msg.subject, event)
+        except DatabaseError as exc:
+            # The dashboards still see the camera's state live; the next event after the
+            # database returns stores the state of that moment.
+            log.warning(
+                "database unreachable; camera status shown but not stored",
+                camera_id=event.camera_id,
+                status=event.status.value,
+                error=exc.detail,
             )
-            await s.commit()
+            stored = False
+        if stored is None:
+            return
+        status_changed = stored
         # Everyone on the hub sees this: the generic detail (see broadcast_camera).
         code, details = public_status(event.status.value, event.error_code, event.details)
         status_msg = hub_messages.camera_status_update(
@@ -196,6 +195,36 @@ class EventConsumers:
                 camera_id=event.camera_id,
             )
 
+    async def _store_status(self, subject: str, event: StreamStatusEvent) -> bool | None:
+        """Store a camera's status; whether it changed, ``None`` when the event is refused
+        (unknown camera, late event of a stopped one). Raises ``DatabaseError``."""
+        stats = event.stats.to_wire() if event.stats else None
+        async with self.state.db.session() as s:
+            cam = await cameras_repo.find(s, event.camera_id)
+            if cam is None:
+                _refuse(
+                    subject,
+                    "unknown-camera",
+                    "status for unknown camera ignored",
+                    camera_id=event.camera_id,
+                )
+                return None
+            self.pending.remember_camera(cam.id, cam.name)
+            if cam.status == CameraStatus.STOPPED and event.status.is_running and not cam.enabled:
+                # A late event from a session that was already stopped must not revive it.
+                return None
+            status_changed = cam.status != event.status.value
+            await cameras_repo.set_status(
+                s,
+                event.camera_id,
+                event.status.value,
+                error_code=event.error_code,
+                detail=event.details,
+                stats=stats,
+            )
+            await s.commit()
+        return status_changed
+
     async def on_alert(self, msg: BusMessage) -> None:
         BUS_MESSAGES.labels(msg.subject).inc()
         try:
@@ -208,48 +237,17 @@ class EventConsumers:
         if event.camera_id is None:
             await self._on_stream_alert(msg, event)
             return
-        faces = [f.to_wire() for f in event.faces]
-        async with self.state.db.session() as s:
-            # The camera is checked before anything is written for the alert.
-            cam = await cameras_repo.find(s, event.camera_id)
-            if cam is None:
-                _refuse(
-                    msg.subject,
-                    "unknown-camera",
-                    "alert for unknown camera ignored",
-                    camera_id=event.camera_id,
-                    alert_id=event.id,
-                )
-                return
-            # A redelivered (or replayed) alert id keeps its first snapshot.
-            is_new = await alerts_repo.find(s, event.id) is None
-            snapshot_path = await self._store_snapshot(event) if is_new else None
-            n = len(faces)
-            alert = await alerts_repo.insert(
-                s,
-                Alert(
-                    id=event.id,
-                    camera_id=event.camera_id,
-                    type="face-detection",
-                    severity="medium",
-                    message=f"{n} face{'s' if n != 1 else ''} detected on {cam.name}",
-                    alert_metadata={
-                        "faces": faces,
-                        "cameraName": cam.name,
-                        "frameWidth": event.frame_width,
-                        "frameHeight": event.frame_height,
-                        "detectedAt": iso_z(event.detected_at),
-                        **({"sourceTs": event.source_ts} if event.source_ts else {}),
-                    },
-                    thumbnail=event.thumbnail,
-                    snapshot_path=snapshot_path,
-                    # Receipt time (µs) orders history and replay in delivery order; the
-                    # wire's millisecond detectedAt would tie for alerts raised together.
-                    created_at=utcnow(),
-                ),
-            )
-            await s.commit()
-            alert_msg = hub_messages.alert_message(alert_out(alert))
+        received = utcnow()
+        if self.pending.backlog:  # behind the queued ones: stored in the order received
+            await self._queue_alert(event, received)
+            return
+        try:
+            alert_msg = await self._store_camera_alert(msg.subject, event, received)
+        except DatabaseError:
+            await self._queue_alert(event, received)
+            return
+        if alert_msg is None:
+            return
         await fan_out(self.state, "alerts", alert_msg, camera_id=event.camera_id)
         if self.state.nvr is not None:
             self.state.nvr.summary.poke()  # alerts per hour
@@ -264,24 +262,86 @@ class EventConsumers:
                 settings.snapshot_retention_days,
             )
 
+    async def _store_camera_alert(
+        self, subject: str, event: FaceDetectionAlert, received: datetime
+    ) -> hub_messages.HubMessage | None:
+        """Store a camera's alert (and its snapshot when new); the hub message to send, or
+        ``None`` when refused (unknown camera). Raises ``DatabaseError``."""
+        assert event.camera_id is not None
+        async with self.state.db.session() as s:
+            # The camera is checked before anything is written for the alert.
+            cam = await cameras_repo.find(s, event.camera_id)
+            if cam is None:
+                _refuse(
+                    subject,
+                    "unknown-camera",
+                    "alert for unknown camera ignored",
+                    camera_id=event.camera_id,
+                    alert_id=event.id,
+                )
+                return None
+            self.pending.remember_camera(cam.id, cam.name)
+            # A redelivered (or replayed) alert id keeps its first snapshot.
+            is_new = await alerts_repo.find(s, event.id) is None
+            snapshot_path = await self._store_snapshot(event) if is_new else None
+            alert = await alerts_repo.insert(
+                s, camera_alert_row(event, cam.name, snapshot_path, received)
+            )
+            await s.commit()
+            return hub_messages.alert_message(alert_out(alert))
+
+    async def _queue_alert(self, event: FaceDetectionAlert, received: datetime) -> None:
+        """The database is unreachable (or alerts already wait for it): write the snapshot
+        (a file), queue the alert; a camera's alert is shown live at once."""
+        snapshot_path = await self._store_snapshot(event)
+        if event.camera_id is not None:
+            await self.pending.queue_camera_alert(event, received, snapshot_path)
+        else:
+            self.pending.queue_stream_alert(event, received, snapshot_path)
+
+    async def _write_queued_stream_alert(self, pending: PendingAlert) -> bool:
+        """Write back a queued stream alert: stored and routed, or refused (stream gone)."""
+        event = pending.event
+        assert event.stream_id is not None
+        async with self.state.db.session() as s:
+            stream = await streams_repo.find(s, event.stream_id)
+        if stream is None:
+            return False
+        return await self._persist_stream_alert(stream, event, pending.snapshot_path)
+
     async def _on_stream_alert(self, msg: BusMessage, event: FaceDetectionAlert) -> None:
         """A built-in detector's alert on a mobile stream: stored (type ``face-detection``,
         source ``worker:<id>``) and routed like an ML service's alert (hub to the owner,
-        then ``state.relay_alerts`` to the producer and the alert consumers)."""
+        then ``state.relay_alerts`` to the producer and the alert consumers). Queued while
+        the database is unreachable (routed once stored)."""
         assert event.stream_id is not None  # FaceDetectionAlert: camera or stream
-        async with self.state.db.session() as s:
-            stream = await streams_repo.find(s, event.stream_id)
-            is_new = stream is not None and await alerts_repo.find(s, event.id) is None
-        if stream is None:
-            _refuse(
-                msg.subject,
-                "unknown-stream",
-                "alert for unknown stream ignored",
-                stream_id=event.stream_id,
-                alert_id=event.id,
-            )
+        if self.pending.backlog:
+            await self._queue_alert(event, utcnow())
             return
-        snapshot_path = await self._store_snapshot(event) if is_new else None
+        try:
+            async with self.state.db.session() as s:
+                stream = await streams_repo.find(s, event.stream_id)
+                is_new = stream is not None and await alerts_repo.find(s, event.id) is None
+            if stream is None:
+                _refuse(
+                    msg.subject,
+                    "unknown-stream",
+                    "alert for unknown stream ignored",
+                    stream_id=event.stream_id,
+                    alert_id=event.id,
+                )
+                return
+            snapshot_path = await self._store_snapshot(event) if is_new else None
+            if not await self._persist_stream_alert(stream, event, snapshot_path):
+                _refuse(msg.subject, "unknown-stream", "alert for deleted stream ignored")
+        except DatabaseError:
+            await self._queue_alert(event, utcnow())
+
+    async def _persist_stream_alert(
+        self, stream: VideoStream, event: FaceDetectionAlert, snapshot_path: str | None
+    ) -> bool:
+        """Store and route a stream's alert; ``False`` when the stream was deleted
+        meanwhile. Raises ``DatabaseError``."""
         n = len(event.faces)
         try:
             await persist_stream_alert(
@@ -303,7 +363,8 @@ class EventConsumers:
                 snapshot_path=snapshot_path,
             )
         except NotFound:  # deleted between the check and the insert
-            _refuse(msg.subject, "unknown-stream", "alert for deleted stream ignored")
+            return False
+        return True
 
     async def _store_snapshot(self, event: FaceDetectionAlert) -> str | None:
         if not event.snapshot:
@@ -327,31 +388,3 @@ class EventConsumers:
             log.error("alert snapshot not written; stored without it", error=repr(exc))
             return None
         return name
-
-
-def prune_snapshots(directory: Path, max_count: int, max_age_days: float) -> int:
-    """Delete snapshots beyond ``max_count`` (oldest first) or older than ``max_age_days``.
-
-    Only regular ``*.jpg`` files directly in ``directory`` are considered (a symlink is never
-    followed: it could point anywhere). Returns how many were deleted. The alert rows stay;
-    their snapshot answers 404."""
-    if not directory.is_dir():
-        return 0
-    found: list[tuple[float, Path]] = []
-    for entry in directory.glob("*.jpg"):
-        try:
-            path = safe_child(directory, entry.name)
-            info = entry.lstat()
-        except (UnsafePath, OSError):
-            continue
-        if entry.is_symlink() or not entry.is_file():
-            continue
-        found.append((info.st_mtime, path))
-    found.sort(reverse=True)
-    horizon = time.time() - max_age_days * 86400
-    removed = 0
-    for i, (mtime, path) in enumerate(found):
-        if i >= max_count or mtime < horizon:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed

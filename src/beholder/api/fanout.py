@@ -30,8 +30,8 @@ async def fan_out(
     message is about this mobile stream, and only connections whose principal owns it get
     it (the envelope carries its owner; :meth:`Hub.broadcast`'s ``owner``).
 
-    Falls back to this instance's hub alone when the bus refuses (dashboards here still
-    see it)."""
+    Falls back to this instance's hub alone when the bus refuses or is unreachable
+    (dashboards here still see it at once)."""
     envelope = HubBroadcast(
         topic=topic,
         camera_id=camera_id,
@@ -40,6 +40,9 @@ async def fan_out(
         owner_id=stream.owner_id if stream is not None else None,
         owner_key_id=stream.owner_key_id if stream is not None else None,
     )
+    if state.bus.reconnecting():  # a publish now would only be buffered: show it here now
+        local_broadcast(state, envelope)
+        return
     try:
         await state.bus.publish(Subjects.HUB_BROADCAST, envelope.to_bytes())
     except BusError:

@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from beholder.api.degradation import bus_health, database_health
 from beholder.api.events import EventConsumers
 from beholder.api.fanout import fan_out
 from beholder.api.middleware.rate_limit import RateLimiter
@@ -204,6 +205,9 @@ async def running_services(
             media=MediaSigner(secret),
         )
         state.health.on_change = _health_listener(state)
+        checks = state.health.checks  # what an outage degrades, and why (issue 14 item 8)
+        checks["database"] = database_health(state, checks["database"])
+        checks["bus"] = bus_health(the_bus, checks["bus"])
         async with _step("relay"):
             await _start_relay(stack, state)
         _undo(stack, "health checker", state.health.stop)

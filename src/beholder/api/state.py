@@ -22,6 +22,7 @@ from beholder.realtime.relay.directory import NO_SOCKETS, StreamSockets
 
 if TYPE_CHECKING:
     from beholder.api.middleware.rate_limit import RateLimiter
+    from beholder.api.pending_alerts import PendingAlerts
     from beholder.worker.egress.hub import EgressHub
     from beholder.worker.manager import WorkerManager
 
@@ -64,6 +65,8 @@ class AppState:
     relay_alerts: Callable[[AlertOut], Awaitable[None]] | None = None
     nvr: NvrService | None = None
     agents: AgentSocket | None = None
+    pending_alerts: PendingAlerts | None = None
+    """Alerts waiting for the database (set by the bus consumers)."""
 
     @property
     def fleet(self) -> NvrService:

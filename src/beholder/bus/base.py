@@ -68,6 +68,11 @@ class Bus(Protocol):
     async def ping(self) -> float:
         """Round-trip time in seconds of a no-op through the bus; raises ``BusError``."""
 
+    def reconnecting(self) -> bool:
+        """True while the broker is unreachable and the client is trying to get it back
+        (nothing can be sent or answered now; it resumes by itself, subscriptions
+        included). False when connected, and for a bus that was closed or never started."""
+
     def stats(self) -> dict[str, int]:
         """Counters for health and metrics: published, delivered, dropped, subscriptions,
         ``pending`` (messages delivered to this process's subscriptions, not yet handled)."""

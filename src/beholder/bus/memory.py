@@ -145,6 +145,10 @@ class MemoryBus:
         await asyncio.sleep(0)
         return time.perf_counter() - t0
 
+    def reconnecting(self) -> bool:
+        """Always False: there is no broker to lose."""
+        return False
+
     def stats(self) -> dict[str, int]:
         return {
             "published": self.published,

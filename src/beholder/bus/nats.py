@@ -247,7 +247,14 @@ class NatsBus:
             raise BusError(detail=f"subscribe to {subject} failed: {exc!r}") from exc
         return _NatsSubscription(sub, self._subs)
 
+    def reconnecting(self) -> bool:
+        """True while nats-py has lost the server and reconnects (every 0.5 s, forever)."""
+        nc = self._nc
+        return nc is not None and not nc.is_closed and not nc.is_connected
+
     async def request(self, subject: str, data: bytes, timeout: float = 2.0) -> bytes:
+        if self.reconnecting():  # nobody can answer: fail now rather than after ``timeout``
+            raise BusError(detail=f"request on {subject}: NATS at {self._where()} unreachable")
         try:
             msg = await self._client().request(subject, data, timeout=timeout)
         except NoRespondersError as exc:

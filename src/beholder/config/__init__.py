@@ -20,7 +20,9 @@ reads its own variables and is handed, alone, to the part that needs it:
   cascade, its system alerts and the fleet summary's debounce;
 * ``settings.audit``: :class:`AuditSettings` (``BEHOLDER_AUDIT_*``), the audit trail's retention;
 * ``settings.tls``: :class:`TlsSettings` (``BEHOLDER_TLS_*``), HTTPS/WSS for ``serve``/``api``
-  (own PEM files or a generated self-signed CA) and the plain-HTTP redirect port.
+  (own PEM files or a generated self-signed CA) and the plain-HTTP redirect port;
+* ``settings.degradation``: :class:`DegradationSettings` (``BEHOLDER_DEGRADATION_*``), the
+  bounds of the alert queue kept while the database is unreachable and its retry backoff.
 
 Every secret (a :class:`~pydantic.SecretStr` field of any section) also accepts
 ``BEHOLDER_<NAME>_FILE``, a file holding the value (:mod:`beholder.config.file_values`).
@@ -38,6 +40,7 @@ in-memory bus and one in-process worker. Distributed mode is the same code with
 from beholder.config.audit import AuditSettings
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
+from beholder.config.degradation import DegradationSettings
 from beholder.config.file_values import SecretFileError, SecretSettings, reveal, secret_fields
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
@@ -54,6 +57,7 @@ __all__ = [
     "AuditSettings",
     "BusSettings",
     "CameraSettings",
+    "DegradationSettings",
     "HubSettings",
     "LiveViewSettings",
     "NvrSettings",

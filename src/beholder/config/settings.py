@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from beholder.config.audit import AuditSettings
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
+from beholder.config.degradation import DegradationSettings
 from beholder.config.file_values import SecretSettings
 from beholder.config.hub import HubSettings
 from beholder.config.live_view import LiveViewSettings
@@ -122,6 +123,7 @@ class Settings(SecretSettings):
     nvr: NvrSettings = Field(default_factory=lambda: NvrSettings())
     tls: TlsSettings = Field(default_factory=lambda: TlsSettings())
     audit: AuditSettings = Field(default_factory=lambda: AuditSettings())
+    degradation: DegradationSettings = Field(default_factory=lambda: DegradationSettings())
 
     @field_validator("admin_password")
     @classmethod
@@ -174,5 +176,6 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     NvrSettings,
     TlsSettings,
     AuditSettings,
+    DegradationSettings,
 )
 """Every model of the tree; each field that is not itself a section is one variable."""

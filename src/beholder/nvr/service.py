@@ -72,7 +72,7 @@ from beholder.db.engine import Database
 from beholder.db.models import Alert, Camera
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.db.repositories import nvrs as nvrs_repo
-from beholder.errors import AppError, InvalidInput, PermissionDenied
+from beholder.errors import AppError, DatabaseError, InvalidInput, PermissionDenied
 from beholder.messages import utcnow
 from beholder.nvr.alerts import AlertPolicy
 from beholder.nvr.cascade import OFFLINE_DETAIL, Cascade, Hooks, Outbox, outage_text
@@ -112,6 +112,9 @@ class NvrService:
         NVR): a heartbeat within half a heartbeat of that writes nothing."""
         self._monitor: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._silence_grace_until = 0.0
+        """Monotonic time before which no NVR is judged silent: after the database failed,
+        the heartbeats of that time could not be written either (issue 14 item 8)."""
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -148,11 +151,21 @@ class NvrService:
 
     async def check_silence(self, now: datetime | None = None) -> list[str]:
         """Mark offline every online NVR silent for longer than the allowed heartbeats;
-        returns their ids (the monitor calls this every ≤ 1 s)."""
+        returns their ids (the monitor calls this every ≤ 1 s). After a database failure
+        (``DatabaseError``, raised) nobody is judged for ``silence_seconds``."""
+        if time.monotonic() < self._silence_grace_until:
+            return []
         now = now or utcnow()
         cutoff = now - timedelta(seconds=self.settings.silence_seconds)
-        async with self._db.session() as s:
-            ids = await nvrs_repo.silent_ids(s, cutoff)
+        try:
+            async with self._db.session() as s:
+                ids = await nvrs_repo.silent_ids(s, cutoff)
+        except DatabaseError:
+            # Heartbeats failed to be written too: an agent heard all along would look
+            # silent once the database returns, raising a false nvr-offline for every NVR.
+            # Judge again only when they have had the silence limit to be written.
+            self._silence_grace_until = time.monotonic() + self.settings.silence_seconds
+            raise
         gone = []
         for nvr_id in ids:
             self._heard.pop(nvr_id, None)

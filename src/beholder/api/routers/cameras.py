@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Response
 
+from beholder.api.degradation import require_bus
 from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep, ViewerDep
 from beholder.api.events import broadcast_camera, broadcast_camera_deleted
 from beholder.api.schemas import (
@@ -67,7 +68,9 @@ def check_camera_address(url: str, settings: CameraSettings) -> None:
 async def send_command(
     state: AppState, cam: Camera, command_type: CommandType, payload: dict[str, object]
 ) -> CameraCommand:
-    """Publish a :class:`CameraCommand` on ``camera.commands``; raises ``BusError`` (503)."""
+    """Publish a :class:`CameraCommand` on ``camera.commands``; raises ``BusError`` (503),
+    and ``ServiceUnavailable`` (503) at once while the bus is unreachable."""
+    require_bus(state, "Camera commands")
     cmd = CameraCommand(command_type=command_type, camera_id=cam.id, payload=payload)
     await state.bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
     return cmd
