@@ -69,7 +69,7 @@ async def test_alerts_wait_for_a_locked_sqlite_and_are_stored_once(tmp_path: Pat
                 lambda: set(ids) <= set(seen), 30, "every alert pushed live while SQLite is locked"
             )
             pending = api.state.pending_alerts
-            assert pending is not None and len(pending.queue) == 5
+            assert pending is not None and pending.stats()["queued"] == 5
             for alert_id in ids:  # snapshots are files: written meanwhile
                 assert (settings.snapshot_dir / f"{alert_id}.jpg").exists()
         finally:

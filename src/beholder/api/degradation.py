@@ -88,7 +88,7 @@ def database_health(state: AppState, check: Check) -> Check:
         if pending is not None:
             details = {**details, "alertQueue": queue}
             if pending.backlog:
-                pending.writer.poke()
+                pending.retry_now()
         return status, details
 
     return with_queue

@@ -20,6 +20,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -177,6 +178,10 @@ class PendingAlerts:
             self.state.nvr.summary.poke()  # alerts per hour
         return True
 
-    def stats(self) -> dict[str, object]:
+    def retry_now(self) -> None:
+        """Skip the writer's back-off wait (the health check saw the database answer)."""
+        self.writer.poke()
+
+    def stats(self) -> dict[str, Any]:
         """The queue's figures (:meth:`AlertQueue.stats`) and the last drain."""
         return {**self.queue.stats(), "lastDrain": self.writer.last_drain}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.media import MediaSigner
@@ -22,9 +22,27 @@ from beholder.realtime.relay.directory import NO_SOCKETS, StreamSockets
 
 if TYPE_CHECKING:
     from beholder.api.middleware.rate_limit import RateLimiter
-    from beholder.api.pending_alerts import PendingAlerts
     from beholder.worker.egress.hub import EgressHub
     from beholder.worker.manager import WorkerManager
+
+
+class AlertBacklog(Protocol):
+    """What the health check sees of the alerts waiting for the database
+    (:class:`beholder.api.pending_alerts.PendingAlerts`; a protocol here so that the state
+    does not import the module that uses it)."""
+
+    @property
+    def backlog(self) -> bool:
+        """Alerts are waiting."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """The queue's figures for health details."""
+        ...
+
+    def retry_now(self) -> None:
+        """Skip the writer's back-off wait (the database answered again)."""
+        ...
 
 
 @dataclass(eq=False)
@@ -65,7 +83,7 @@ class AppState:
     relay_alerts: Callable[[AlertOut], Awaitable[None]] | None = None
     nvr: NvrService | None = None
     agents: AgentSocket | None = None
-    pending_alerts: PendingAlerts | None = None
+    pending_alerts: AlertBacklog | None = None
     """Alerts waiting for the database (set by the bus consumers)."""
 
     @property
