@@ -249,7 +249,14 @@ async def test_viewers_cannot_tell_open_from_closed_ports(tmp_path: Path) -> Non
                 rows = await eventually(both_failed, 20, "both cameras in ERROR")
                 assert rows["closed"]["statusDetail"] != rows["open"]["statusDetail"]
                 for cid in ids.values():
-                    seen = (await live.client.get(f"/api/cameras/{cid}", headers=viewer)).json()
+                    # A failing camera retries (ERROR, CONNECTING, ERROR…): judge what the
+                    # viewer is shown of the ERROR state, not of a retry in between.
+                    async def viewer_sees_error(cid: str = cid) -> dict[str, Any] | None:
+                        r = await live.client.get(f"/api/cameras/{cid}", headers=viewer)
+                        body: dict[str, Any] = r.json()
+                        return body if body["status"] == "ERROR" else None
+
+                    seen = await eventually(viewer_sees_error, 20, "the viewer sees the ERROR")
                     assert (seen["errorCode"], seen["statusDetail"]) in (
                         GENERIC,
                         (None, "Reconnecting to the camera."),
