@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from beholder import tracing
 from beholder.api.fanout import fan_out, local_broadcast
 from beholder.api.schemas import CameraOut
 from beholder.api.state import AppState
@@ -149,7 +150,7 @@ class EventConsumers:
             )
             return
         stats = event.stats.to_wire() if event.stats else None
-        async with self.state.db.session() as s:
+        async with tracing.persist_span("status", event.camera_id), self.state.db.session() as s:
             cam = await cameras_repo.find(s, event.camera_id)
             if cam is None:
                 _refuse(
@@ -209,7 +210,7 @@ class EventConsumers:
             await self._on_stream_alert(msg, event)
             return
         faces = [f.to_wire() for f in event.faces]
-        async with self.state.db.session() as s:
+        async with tracing.persist_span("alert", event.camera_id), self.state.db.session() as s:
             # The camera is checked before anything is written for the alert.
             cam = await cameras_repo.find(s, event.camera_id)
             if cam is None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from beholder import tracing
 from beholder.api.events import EventConsumers
 from beholder.api.fanout import fan_out
 from beholder.api.middleware.rate_limit import RateLimiter
@@ -40,6 +41,7 @@ from beholder.auth.standing import principal_standing
 from beholder.auth.tokens import TokenService, load_or_create_secret
 from beholder.bootstrap import ensure_admin
 from beholder.bus import Bus, create_bus
+from beholder.bus.traced import traced_bus
 from beholder.config import Settings, reveal
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.hub import HubMessage
@@ -159,9 +161,10 @@ async def running_services(
         async with _step("database"):
             db = Database(settings)
             _undo(stack, "database", lambda: _close_database(db))
+            tracing.instrument_engine(db.engine)
             await ensure_admin(db, settings)
         async with _step("bus"):
-            the_bus = bus or create_bus(settings.bus)
+            the_bus = traced_bus(bus or create_bus(settings.bus))
             _undo(stack, "bus", the_bus.close)
             await the_bus.start()
         auth = AuthService(

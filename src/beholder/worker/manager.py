@@ -34,7 +34,9 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from beholder import tracing
 from beholder.bus import Bus, BusMessage, Subscription, create_bus
+from beholder.bus.traced import traced_bus
 from beholder.camera_networks import DEFAULT_NETWORKS
 from beholder.config import CameraSettings, RelaySettings, Settings, WorkerSettings
 from beholder.contracts.subjects import snapshot_subject
@@ -276,6 +278,11 @@ class WorkerManager:
             log.info("face detection toggled", camera_id=cmd.camera_id, enabled=enabled)
 
     async def _start_session(self, spec: CameraSpec, correlation_id: str | None) -> CameraSession:
+        # Ends when the camera first streams (or fails, or stops): see StatusReporter.
+        start_span = tracing.start_span(
+            "worker session start",
+            attributes={"beholder.camera.id": spec.camera_id, "beholder.worker.id": self.worker_id},
+        )
         session = CameraSession(
             spec,
             settings=self.ws,
@@ -287,6 +294,7 @@ class WorkerManager:
             probe_slots=self._probe_slots,
             worker_id=self.worker_id,
             correlation_id=correlation_id,
+            start_span=start_span,
         )
         self._sessions[spec.camera_id] = session
         metrics.SESSIONS.set(len(self._sessions))
@@ -387,7 +395,7 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
     async with contextlib.AsyncExitStack() as stack:
         step = "bus"
         try:
-            bus = create_bus(settings.bus)
+            bus = traced_bus(create_bus(settings.bus))
             await bus.start()
             stack.push_async_callback(bus.close)
             if settings.worker.metrics_port is not None:
