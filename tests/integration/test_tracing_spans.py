@@ -25,7 +25,14 @@ from support.api import LiveApi, start_live_api, stop_live_api
 from support.polling import eventually
 from support.rtsp import RtspServer
 from support.settings import make_settings, make_worker_settings
-from support.tracing import Span, SpanTree, finished, in_memory_tracing
+from support.tracing import (
+    SpanTree,
+    camera_start_trace,
+    delivered,
+    finished,
+    in_memory_tracing,
+    persisted_and_broadcast,
+)
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -72,26 +79,6 @@ async def _camera(api: LiveApi, rtsp: RtspServer, detect: bool) -> str:
     return str(r.json()["id"])
 
 
-def _delivered(tree: SpanTree, publish: Span, topic: str) -> Span | None:
-    """The ``hub broadcast`` span that ``publish hub.broadcast`` led to (None: not yet)."""
-    for process in tree.children(publish, "process hub.broadcast"):
-        for hub in tree.children(process, "hub broadcast"):
-            if hub.attributes.get("beholder.hub.topic") == topic:
-                return hub
-    return None
-
-
-def _persisted_and_broadcast(tree: SpanTree, process: Span, what: str, topic: str) -> bool:
-    """Under the api's ``process <subject>`` span: ``persist <what>`` with SQL statements
-    under it, then the hub fan-out down to the hub's broadcast."""
-    persist = tree.children(process, f"persist {what}")
-    if not persist:
-        return False
-    sql = [s for s in tree.descendants(persist[0]) if s.kind == "CLIENT"]
-    fan_out = tree.children(process, "publish hub.broadcast")
-    return bool(sql) and any(_delivered(tree, p, topic) is not None for p in fan_out)
-
-
 async def test_camera_start_is_one_trace_from_the_request_to_the_hub(
     traced_serve: tuple[LiveApi, InMemorySpanExporter], rtsp_camera: RtspServer
 ) -> None:
@@ -108,23 +95,7 @@ async def test_camera_start_is_one_trace_from_the_request_to_the_hub(
         await ws.close()
 
     def start_trace() -> SpanTree | None:
-        tree = finished(exporter)
-        requests = tree.named("POST /api/cameras/{camera_id}/start")
-        if not requests:
-            return None
-        trace = tree.trace(requests[0].trace_id)
-        starts = trace.named("worker session start", **{"beholder.status": "PROCESSING"})
-        if not starts:
-            return None
-        statuses = trace.children(starts[0], "publish stream.status")
-        complete = [
-            p
-            for p in statuses
-            for process in trace.children(p, "process stream.status")
-            if _persisted_and_broadcast(trace, process, "status", "cameras")
-        ]
-        # STARTING, CONNECTING and PROCESSING, each persisted and broadcast
-        return trace if len(complete) >= 3 else None
+        return camera_start_trace(finished(exporter))
 
     trace = await eventually(start_trace, 20, "the camera start trace to complete")
     assert trace is not None
@@ -173,7 +144,7 @@ async def test_a_face_alert_is_one_trace_from_detection_to_the_hub(
         trace = tree.trace(found[0].trace_id)
         for publish in trace.children(found[0], "publish camera.events"):
             for process in trace.children(publish, "process camera.events"):
-                if _persisted_and_broadcast(trace, process, "alert", "alerts"):
+                if persisted_and_broadcast(trace, process, "alert", "alerts"):
                     return trace
         return None
 
@@ -189,6 +160,6 @@ async def test_a_face_alert_is_one_trace_from_detection_to_the_hub(
     persist = trace.child(process, "persist alert")
     assert persist.attributes["beholder.camera.id"] == cid
     fan_out = trace.child(process, "publish hub.broadcast")
-    hub = _delivered(trace, fan_out, "alerts")
+    hub = delivered(trace, fan_out, "alerts")
     assert hub is not None and hub.attributes["beholder.hub.recipients"] >= 1
     assert hub.attributes["beholder.hub.type"] == "face-detection-alert"

@@ -12,7 +12,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from beholder import tracing
 
-__all__ = ["Span", "SpanTree", "in_memory_tracing"]
+__all__ = [
+    "Span",
+    "SpanTree",
+    "camera_start_trace",
+    "delivered",
+    "finished",
+    "in_memory_tracing",
+    "persisted_and_broadcast",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class Span:
     kind: str
     attributes: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     service: str | None = None
+    resource: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @classmethod
     def from_sdk(cls, s: Any) -> Span:
@@ -38,6 +47,7 @@ class Span:
             kind=s.kind.name,
             attributes=dict(s.attributes or {}),
             service=s.resource.attributes.get("service.name"),
+            resource=dict(s.resource.attributes),
         )
 
 
@@ -84,6 +94,46 @@ class SpanTree:
 
     def trace(self, trace_id: str) -> SpanTree:
         return SpanTree(s for s in self.spans if s.trace_id == trace_id)
+
+
+def delivered(tree: SpanTree, publish: Span, topic: str) -> Span | None:
+    """The ``hub broadcast`` span that ``publish hub.broadcast`` led to (None: not yet)."""
+    for process in tree.children(publish, "process hub.broadcast"):
+        for hub in tree.children(process, "hub broadcast"):
+            if hub.attributes.get("beholder.hub.topic") == topic:
+                return hub
+    return None
+
+
+def persisted_and_broadcast(tree: SpanTree, process: Span, what: str, topic: str) -> bool:
+    """Under the api's ``process <subject>`` span: ``persist <what>`` with SQL statements
+    under it, then the hub fan-out down to the hub's broadcast."""
+    persist = tree.children(process, f"persist {what}")
+    if not persist:
+        return False
+    sql = [s for s in tree.descendants(persist[0]) if s.kind == "CLIENT"]
+    fan_out = tree.children(process, "publish hub.broadcast")
+    return bool(sql) and any(delivered(tree, p, topic) is not None for p in fan_out)
+
+
+def camera_start_trace(tree: SpanTree) -> SpanTree | None:
+    """The trace of ``POST /api/cameras/{camera_id}/start`` once it is complete: the worker's
+    session start ended with PROCESSING and the STARTING, CONNECTING and PROCESSING statuses
+    were each persisted and broadcast by the api (``None`` until then)."""
+    requests = tree.named("POST /api/cameras/{camera_id}/start")
+    if not requests:
+        return None
+    trace = tree.trace(requests[0].trace_id)
+    starts = trace.named("worker session start", **{"beholder.status": "PROCESSING"})
+    if not starts:
+        return None
+    complete = [
+        p
+        for p in trace.children(starts[0], "publish stream.status")
+        for process in trace.children(p, "process stream.status")
+        if persisted_and_broadcast(trace, process, "status", "cameras")
+    ]
+    return trace if len(complete) >= 3 else None
 
 
 @contextmanager
