@@ -163,3 +163,29 @@ async def test_a_face_alert_is_one_trace_from_detection_to_the_hub(
     hub = delivered(trace, fan_out, "alerts")
     assert hub is not None and hub.attributes["beholder.hub.recipients"] >= 1
     assert hub.attributes["beholder.hub.type"] == "face-detection-alert"
+
+
+async def test_spans_carry_no_media_signature_nor_token(tmp_path: Path) -> None:
+    """A signed media URL's ``sig`` and a bearer token never reach the exported spans."""
+    with in_memory_tracing() as exporter:
+        live = await start_live_api(make_settings(tmp_path))
+        try:
+            headers = await live.headers("viewer")
+            signed = await live.client.post(
+                "/api/media/sign",
+                json={"path": "/api/alerts/00000000-0000-4000-8000-000000000000/snapshot.jpg"},
+                headers=headers,
+            )
+            assert signed.status_code == 200, signed.text
+            url = signed.json()["url"]
+            sig = url.split("sig=", 1)[1]
+            r = await live.client.get(url)
+            assert r.status_code == 404  # signed and valid, the alert does not exist
+        finally:
+            await stop_live_api(live)
+    tree = finished(exporter)
+    assert tree.named("GET /api/alerts/{alert_id}/snapshot.jpg"), [s.name for s in tree.spans]
+    token = headers["Authorization"].split()[1]
+    for s in tree.spans:
+        for value in s.attributes.values():
+            assert sig not in str(value) and token not in str(value), (s.name, value)
