@@ -250,6 +250,7 @@ def main() -> int:
             "p50_overhead_pct": round((p50 / off_p50 - 1) * 100, 1),
             "p99_overhead_pct": round((p99 / off_p99 - 1) * 100, 1),
             "server_cpu_percent": round(cpu[name] / (args.reps * args.seconds) * 100, 1),
+            "server_cpu_ms_per_request": round(cpu[name] / max(1, len(lat)) * 1000, 3),
         }
     print(json.dumps(results, indent=2))
     if args.out:

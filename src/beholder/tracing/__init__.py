@@ -31,6 +31,7 @@ from beholder.tracing.setup import (
 from beholder.tracing.spans import (
     consumer,
     current_context,
+    detection_span,
     enabled,
     persist_span,
     producer,
@@ -45,6 +46,7 @@ __all__ = [
     "configure",
     "consumer",
     "current_context",
+    "detection_span",
     "enabled",
     "instrument_app",
     "instrument_engine",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -27,6 +28,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 __all__ = [
     "consumer",
     "current_context",
+    "detection_span",
     "enabled",
     "persist_span",
     "producer",
@@ -91,6 +93,34 @@ def persist_span(what: str, camera_id: str | None) -> AbstractAsyncContextManage
         return _NULL
     attributes: dict[str, str] = {"beholder.camera.id": camera_id} if camera_id else {}
     return _async_span(tracer, f"persist {what}", attributes)
+
+
+@contextlib.contextmanager
+def _new_trace(tracer: Tracer, name: str, attributes: Attributes, start: int) -> Iterator[None]:
+    with (
+        _attached(Context()),
+        tracer.start_as_current_span(name, attributes=attributes, start_time=start),
+    ):
+        yield
+
+
+def detection_span(
+    source: str, source_id: str, alert_id: str, faces: int, detected_at: datetime
+) -> AbstractContextManager[None]:
+    """``with detection_span("camera", camera_id, alert.id, len(alert.faces),
+    alert.detected_at):`` a ``face detection`` span that starts a new trace (whatever the
+    current one), from ``detected_at`` to the end of the block (the alert's publish). An
+    alert's trace: detection → bus → persistence → broadcast. ``source``: ``camera`` or
+    ``stream`` (attribute ``beholder.<source>.id``)."""
+    tracer = STATE.tracer
+    if tracer is None:
+        return _NULL
+    attributes: dict[str, str | int] = {
+        f"beholder.{source}.id": source_id,
+        "beholder.alert.id": alert_id,
+        "beholder.faces": faces,
+    }
+    return _new_trace(tracer, "face detection", attributes, int(detected_at.timestamp() * 1e9))
 
 
 def start_span(name: str, *, attributes: Attributes | None = None) -> Span | None:

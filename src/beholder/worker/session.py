@@ -392,17 +392,8 @@ class CameraSession:
     async def _publish_alert_safe(self, alert: FaceDetectionAlert) -> None:
         try:
             # Each alert starts its own trace: detection → bus → persistence → broadcast.
-            with (
-                tracing.use_context(None),
-                tracing.span(
-                    "face detection",
-                    attributes={
-                        "beholder.camera.id": self.camera_id,
-                        "beholder.alert.id": alert.id,
-                        "beholder.faces": len(alert.faces),
-                    },
-                    start_time=int(alert.detected_at.timestamp() * 1e9),
-                ),
+            with tracing.detection_span(
+                "camera", self.camera_id, alert.id, len(alert.faces), alert.detected_at
             ):
                 await self._publish_alert(alert)
         except Exception:
