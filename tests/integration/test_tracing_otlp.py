@@ -11,7 +11,9 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from support.nats import NatsServer
 from support.polling import eventually
 from support.rtsp import RtspServer
 from support.settings import ADMIN_PASSWORD, TEST_CAMERA_NETWORKS, free_port
@@ -106,69 +109,93 @@ def receiver() -> Iterator[OtlpReceiver]:
     r.server.server_close()
 
 
-async def test_serve_exports_the_camera_start_trace_over_otlp_http(
-    tmp_path: Path, receiver: OtlpReceiver, rtsp_camera: RtspServer
-) -> None:
-    port = free_port()
+def _env(receiver: OtlpReceiver, service: str, **beholder: str) -> dict[str, str]:
+    """The environment of a Beholder process exporting to ``receiver`` as ``service``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BEHOLDER_", "OTEL_"))}
     env.update(
-        BEHOLDER_DATA_DIR=str(tmp_path / "data"),
-        BEHOLDER_PORT=str(port),
-        BEHOLDER_ADMIN_PASSWORD=ADMIN_PASSWORD,
         BEHOLDER_CAMERA_NETWORKS=TEST_CAMERA_NETWORKS,
         BEHOLDER_LOG_FORMAT="json",
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{receiver.port}",
-        OTEL_SERVICE_NAME="beholder-e2e",
+        OTEL_SERVICE_NAME=service,
         OTEL_BSP_SCHEDULE_DELAY="100",  # ms: export soon after each span ends
+        **beholder,
     )
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log_file:
+    return env
+
+
+@asynccontextmanager
+async def _beholder(role: str, env: dict[str, str], log: Path) -> AsyncIterator[Process]:
+    """``beholder <role>`` running with ``env``, its log lines in ``log``; stopped with
+    SIGTERM at the end, which must end it cleanly (exit 0, pending spans exported)."""
+    with log.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "beholder",
-            "serve",
+            role,
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=log_file,
         )
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=15) as client:
-
-                async def ready() -> bool:
-                    assert proc.returncode is None, log_path.read_text()[-3000:]
-                    try:
-                        return (await client.get("/api/system/ready")).status_code == 200
-                    except httpx.TransportError:
-                        return False
-
-                await eventually(ready, 60, "serve to be ready", every=0.2)
-                r = await client.post(
-                    "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
-                )
-                headers = {"Authorization": f"Bearer {r.json()['accessToken']}"}
-                r = await client.post(
-                    "/api/cameras",
-                    json={
-                        "name": "two",
-                        "rtspUrl": rtsp_camera.url("two"),
-                        "faceDetectionEnabled": False,
-                    },
-                    headers=headers,
-                )
-                assert r.status_code == 201, r.text
-                cid = r.json()["id"]
-                r = await client.post(f"/api/cameras/{cid}/start", headers=headers)
-                assert r.status_code == 202, r.text
-                trace = await eventually(
-                    lambda: camera_start_trace(receiver.tree()),
-                    30,
-                    lambda: f"the start trace over OTLP; got {len(receiver.spans)} spans",
-                    every=0.2,
-                )
+            yield proc
         finally:
-            proc.terminate()
-            assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
+            if proc.returncode is None:
+                proc.terminate()
+            assert await asyncio.wait_for(proc.wait(), timeout=30) == 0, log.read_text()[-3000:]
+
+
+async def _start_camera(
+    base: str, procs: list[Process], rtsp: RtspServer, receiver: OtlpReceiver
+) -> tuple[str, SpanTree]:
+    """Sign in, add the ``two`` camera, start it; the camera start trace once the receiver
+    has all of it."""
+    async with httpx.AsyncClient(base_url=base, timeout=15) as client:
+
+        async def ready() -> bool:
+            assert all(p.returncode is None for p in procs), "a beholder process exited"
+            try:
+                return (await client.get("/api/system/ready")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(ready, 60, "the api to be ready", every=0.2)
+        r = await client.post(
+            "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+        r = await client.post(
+            "/api/cameras",
+            json={"name": "two", "rtspUrl": rtsp.url("two"), "faceDetectionEnabled": False},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        cid = str(r.json()["id"])
+        r = await client.post(f"/api/cameras/{cid}/start", headers=headers)
+        assert r.status_code == 202, r.text
+        trace: SpanTree = await eventually(
+            lambda: camera_start_trace(receiver.tree()),
+            30,
+            lambda: f"the start trace over OTLP; got {len(receiver.spans)} spans",
+            every=0.2,
+        )
+    return cid, trace
+
+
+async def test_serve_exports_the_camera_start_trace_over_otlp_http(
+    tmp_path: Path, receiver: OtlpReceiver, rtsp_camera: RtspServer
+) -> None:
+    port = free_port()
+    env = _env(
+        receiver,
+        "beholder-e2e",
+        BEHOLDER_DATA_DIR=str(tmp_path / "data"),
+        BEHOLDER_PORT=str(port),
+        BEHOLDER_ADMIN_PASSWORD=ADMIN_PASSWORD,
+    )
+    log_path = tmp_path / "serve.log"
+    async with _beholder("serve", env, log_path) as proc:
+        cid, trace = await _start_camera(f"http://127.0.0.1:{port}", [proc], rtsp_camera, receiver)
 
     request = trace.named("POST /api/cameras/{camera_id}/start")[0]
     assert request.parent is None and request.kind == "SERVER"
@@ -196,3 +223,51 @@ async def test_serve_exports_the_camera_start_trace_over_otlp_http(
     assert access[0]["correlation_id"]
     tracing_on = [line for line in lines if line.get("event") == "tracing on"]
     assert tracing_on and tracing_on[0]["exporter"] == f"http://127.0.0.1:{receiver.port}"
+
+
+async def test_api_and_worker_processes_share_one_trace_over_nats(
+    tmp_path: Path,
+    receiver: OtlpReceiver,
+    rtsp_camera: RtspServer,
+    nats_server: Callable[[str], NatsServer],
+) -> None:
+    """Distributed mode: ``beholder api`` and ``beholder worker`` on a private NATS server,
+    each exporting as its own service; the trace crosses NATS in the message headers."""
+    nats = nats_server("")
+    port = free_port()
+    api_env = _env(
+        receiver,
+        "beholder-api",
+        BEHOLDER_DATA_DIR=str(tmp_path / "api"),
+        BEHOLDER_PORT=str(port),
+        BEHOLDER_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        BEHOLDER_BUS_URL=nats.url,
+    )
+    worker_env = _env(
+        receiver,
+        "beholder-worker",
+        BEHOLDER_DATA_DIR=str(tmp_path / "worker"),
+        BEHOLDER_BUS_URL=nats.url,
+    )
+    async with (
+        _beholder("worker", worker_env, tmp_path / "worker.log") as worker,
+        _beholder("api", api_env, tmp_path / "api.log") as api,
+    ):
+        cid, trace = await _start_camera(
+            f"http://127.0.0.1:{port}", [api, worker], rtsp_camera, receiver
+        )
+
+    request = trace.named("POST /api/cameras/{camera_id}/start")[0]
+    assert request.service == "beholder-api" and request.resource["beholder.role"] == "api"
+    command = trace.child(request, "publish camera.commands")
+    assert command.attributes["messaging.system"] == "nats"
+    on_worker = trace.child(command, "process camera.commands")
+    assert on_worker.service == "beholder-worker"
+    assert on_worker.resource["beholder.role"] == "worker"
+    start = trace.child(on_worker, "worker session start")
+    assert start.service == "beholder-worker" and start.attributes["beholder.camera.id"] == cid
+    status = trace.child(start, "publish stream.status")
+    assert status.service == "beholder-worker"
+    back = trace.child(status, "process stream.status")
+    assert back.service == "beholder-api" and back.attributes["messaging.system"] == "nats"
+    assert trace.child(back, "persist status").service == "beholder-api"
