@@ -179,6 +179,8 @@ class Hub:
         handed to. A message JSON cannot carry is logged and dropped (returns 0). Inside a
         trace, a ``hub broadcast`` span shows it (topic, message type, recipients).
         """
+        if not tracing.enabled():  # the hot path: no span, no attributes built
+            return self._broadcast(topic, message, camera_id, owner)
         with tracing.span(
             "hub broadcast",
             attributes={"beholder.hub.topic": topic, "beholder.hub.type": message.get("type", "")},
