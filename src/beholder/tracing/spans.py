@@ -30,6 +30,7 @@ __all__ = [
     "current_context",
     "detection_span",
     "enabled",
+    "end_span",
     "persist_span",
     "producer",
     "record_error",
@@ -130,6 +131,14 @@ def start_span(name: str, *, attributes: Attributes | None = None) -> Span | Non
     if tracer is None:
         return None
     return tracer.start_span(name, attributes=attributes)
+
+
+def end_span(s: Span | None, error: str | None = None) -> None:
+    """End ``s`` (if any), as failed with the user-safe ``error`` when given."""
+    if s is not None:
+        if error is not None:
+            record_error(s, error)
+        s.end()
 
 
 def record_error(s: Span | None, description: str) -> None:

@@ -29,7 +29,7 @@ import signal
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
@@ -59,6 +59,9 @@ from beholder.worker.detect.factory import camera_detection_factory, default_det
 from beholder.worker.detect.scheduler import DetectionScheduler, DetectorFactory
 from beholder.worker.session import CameraSession
 from beholder.worker.streams.manager import StreamDetectionManager
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = structlog.get_logger(__name__)
 
@@ -283,7 +286,27 @@ class WorkerManager:
             "worker session start",
             attributes={"beholder.camera.id": spec.camera_id, "beholder.worker.id": self.worker_id},
         )
-        session = CameraSession(
+        try:
+            session = self._new_session(spec, correlation_id, start_span)
+        except BaseException:
+            tracing.end_span(start_span, "the camera session could not be created")
+            raise
+        self._sessions[spec.camera_id] = session
+        metrics.SESSIONS.set(len(self._sessions))
+        await session.start()
+        try:
+            self._snapshot_subs[spec.camera_id] = await self.bus.subscribe(
+                snapshot_subject(spec.camera_id), self._snapshot_handler(session)
+            )
+        except Exception:
+            log.exception("could not subscribe snapshot requests", camera_id=spec.camera_id)
+        self._notify(spec.camera_id, session)
+        return session
+
+    def _new_session(
+        self, spec: CameraSpec, correlation_id: str | None, start_span: Span | None
+    ) -> CameraSession:
+        return CameraSession(
             spec,
             settings=self.ws,
             policy=self.policy,
@@ -296,17 +319,6 @@ class WorkerManager:
             correlation_id=correlation_id,
             start_span=start_span,
         )
-        self._sessions[spec.camera_id] = session
-        metrics.SESSIONS.set(len(self._sessions))
-        await session.start()
-        try:
-            self._snapshot_subs[spec.camera_id] = await self.bus.subscribe(
-                snapshot_subject(spec.camera_id), self._snapshot_handler(session)
-            )
-        except Exception:
-            log.exception("could not subscribe snapshot requests", camera_id=spec.camera_id)
-        self._notify(spec.camera_id, session)
-        return session
 
     async def _stop_session(self, camera_id: str) -> None:
         session = self._sessions.get(camera_id)

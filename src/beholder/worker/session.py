@@ -74,7 +74,8 @@ class CameraSession:
     ``stall_timeout``, ``stats_interval``, ``stop_timeout``, ``snapshot_cache`` and those
     of :class:`IngestRun`). ``policy``: the networks the camera may resolve into
     (``BEHOLDER_CAMERA_NETWORKS``), checked on every connection and probe. ``probe_slots``:
-    the worker's bound on reachability probes.
+    the worker's bound on reachability probes. ``start_span``: the tracing span of this start
+    (None while tracing is off), ended by the first outcome (see :class:`StatusReporter`).
     """
 
     def __init__(

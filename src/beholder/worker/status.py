@@ -111,6 +111,5 @@ class StatusReporter:
         if span is None:
             return
         span.set_attribute("beholder.status", status.value)
-        if status is CameraStatus.ERROR:
-            tracing.record_error(span, details or "the camera did not start")
-        span.end()
+        failed = status is CameraStatus.ERROR
+        tracing.end_span(span, (details or "the camera did not start") if failed else None)
