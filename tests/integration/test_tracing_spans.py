@@ -38,11 +38,14 @@ pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
 
 @pytest.fixture
-async def traced_serve(tmp_path: Path) -> AsyncIterator[tuple[LiveApi, InMemorySpanExporter]]:
-    """``serve`` with tracing on, every span kept in memory."""
+async def traced_serve(
+    tmp_path: Path, database_url: str | None
+) -> AsyncIterator[tuple[LiveApi, InMemorySpanExporter]]:
+    """``serve`` with tracing on, every span kept in memory (on SQLite and PostgreSQL: the
+    SQL spans come from either driver)."""
     with in_memory_tracing() as exporter:
         settings = make_settings(
-            tmp_path, run_worker=True, worker=make_worker_settings(sample_fps=2.0)
+            tmp_path, database_url, run_worker=True, worker=make_worker_settings(sample_fps=2.0)
         )
         live = await start_live_api(settings)
         try:

@@ -16,6 +16,13 @@ from beholder import tracing
 from beholder.api.app import create_app
 from beholder.bus import BusMessage, MemoryBus
 from beholder.bus.traced import TracedBus, traced_bus
+from beholder.contracts.subjects import (
+    mjpeg_keepalive_subject,
+    mjpeg_subject,
+    relay_frames_subject,
+    snapshot_subject,
+    untraced,
+)
 from beholder.messages import Subjects
 from beholder.observability import configure_logging, correlation_id_var
 from support.settings import make_settings
@@ -149,3 +156,24 @@ def test_a_log_line_in_a_span_carries_its_trace_and_span_ids(
         assert by_event[event]["span_id"] == format(ctx.span_id, "016x")
         assert by_event[event]["correlation_id"] == "cid-123"
     assert "trace_id" not in by_event["outside"] and "span_id" not in by_event["outside"]
+
+
+CAM = "6f1c1d1e-0000-4000-8000-000000000001"
+
+
+@pytest.mark.parametrize(
+    ("subject", "traced"),
+    [
+        (Subjects.CAMERA_COMMANDS, True),
+        (Subjects.STREAM_STATUS, True),
+        (Subjects.CAMERA_EVENTS, True),
+        (Subjects.HUB_BROADCAST, True),
+        (snapshot_subject(CAM), True),
+        (mjpeg_subject(CAM), False),  # a JPEG per frame
+        (mjpeg_keepalive_subject(CAM), False),
+        (relay_frames_subject(CAM), False),  # a phone's video frames
+        (Subjects.WORKER_HEARTBEAT, False),  # periodic
+    ],
+)
+def test_per_frame_and_periodic_subjects_are_never_traced(subject: str, traced: bool) -> None:
+    assert untraced(subject) is not traced
