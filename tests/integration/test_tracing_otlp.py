@@ -221,6 +221,8 @@ async def test_serve_exports_the_camera_start_trace_over_otlp_http(
     assert access[0]["trace_id"] == request.trace_id
     assert access[0]["span_id"] == request.span_id
     assert access[0]["correlation_id"]
+    # and the span carries the correlation id a user sees in an error answer
+    assert request.attributes["beholder.correlation_id"] == access[0]["correlation_id"]
     tracing_on = [line for line in lines if line.get("event") == "tracing on"]
     assert tracing_on and tracing_on[0]["exporter"] == f"http://127.0.0.1:{receiver.port}"
 

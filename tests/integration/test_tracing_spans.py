@@ -114,6 +114,7 @@ async def test_camera_start_is_one_trace_from_the_request_to_the_hub(
     assert worker.attributes["messaging.consumer.group.name"] == "workers"
     start = trace.child(worker, "worker session start")
     assert start.attributes["beholder.camera.id"] == cid
+    assert start.attributes["beholder.correlation_id"] == r.json()["correlationId"]
     status = trace.child(start, "publish stream.status")
     api_side = trace.child(status, "process stream.status")
     assert api_side.attributes["messaging.consumer.group.name"] == "api"

@@ -29,6 +29,7 @@ from beholder.tracing.setup import (
     tracing_config,
 )
 from beholder.tracing.spans import (
+    annotate,
     consumer,
     current_context,
     detection_span,
@@ -44,6 +45,7 @@ from beholder.tracing.spans import (
 
 __all__ = [
     "TracingConfig",
+    "annotate",
     "configure",
     "consumer",
     "current_context",

@@ -26,6 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 __all__ = [
+    "annotate",
     "consumer",
     "current_context",
     "detection_span",
@@ -139,6 +140,15 @@ def end_span(s: Span | None, error: str | None = None) -> None:
         if error is not None:
             record_error(s, error)
         s.end()
+
+
+def annotate(key: str, value: str) -> None:
+    """Set attribute ``key`` on the current span, if one is being recorded."""
+    if STATE.tracer is None:
+        return
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.set_attribute(key, value)
 
 
 def record_error(s: Span | None, description: str) -> None:

@@ -284,7 +284,11 @@ class WorkerManager:
         # Ends when the camera first streams (or fails, or stops): see StatusReporter.
         start_span = tracing.start_span(
             "worker session start",
-            attributes={"beholder.camera.id": spec.camera_id, "beholder.worker.id": self.worker_id},
+            attributes={
+                "beholder.camera.id": spec.camera_id,
+                "beholder.worker.id": self.worker_id,
+                "beholder.correlation_id": correlation_id or "",
+            },
         )
         try:
             session = self._new_session(spec, correlation_id, start_span)

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from beholder import tracing
 from beholder.api.middleware.rate_limit import RateLimiter
 from beholder.errors import AppError, ErrorCode, default_message, error_body, http_status
 from beholder.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id_var
@@ -109,6 +110,7 @@ class HttpMiddleware:
         cid = raw_cid if _CID_RE.match(raw_cid) else str(uuid.uuid4())
         scope.setdefault("state", {})["correlation_id"] = cid
         token = correlation_id_var.set(cid)
+        tracing.annotate("beholder.correlation_id", cid)  # find the trace by what users see
         start = time.perf_counter()
         # status, response started, 413 sent from receive (the app's own answer is dropped)
         status_holder = [500, 0, 0]
