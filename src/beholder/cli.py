@@ -178,6 +178,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _traced_role(cmd: str, settings: Settings, args: argparse.Namespace) -> int:
+    """Run a server role with tracing on when the OTEL_* variables ask for it (spans still
+    pending are exported before the process exits)."""
+    from beholder import tracing
+
+    tracing.configure(cmd)
+    try:
+        if cmd == "worker":
+            from beholder.worker.manager import run_worker
+
+            return run_worker(settings, worker_id=args.worker_id)
+        from beholder.server import run_server
+
+        return run_server(settings, role=cmd)
+    finally:
+        tracing.shutdown()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``beholder`` console script."""
     args = build_parser().parse_args(argv)
@@ -194,14 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd = args.command
     if cmd == "nvr-agent":
         return _nvr_agent(args)
-    if cmd in ("serve", "api"):
-        from beholder.server import run_server
-
-        return run_server(settings, role=cmd)
-    if cmd == "worker":
-        from beholder.worker.manager import run_worker
-
-        return run_worker(settings, worker_id=args.worker_id)
+    if cmd in ("serve", "api", "worker"):
+        return _traced_role(cmd, settings, args)
     if cmd == "detect":
         from beholder.worker.detect.cli import run_detect
 

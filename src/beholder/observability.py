@@ -2,7 +2,8 @@
 
 Logs are JSON lines, or console-friendly when stderr is a TTY (``BEHOLDER_LOG_FORMAT``).
 The correlation id of the current request is bound in a context variable and appears on
-every log line emitted while handling it.
+every log line emitted while handling it; inside a tracing span (:mod:`beholder.tracing`)
+the line also carries ``trace_id`` (32 hex digits) and ``span_id`` (16 hex digits).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from contextvars import ContextVar
 
 import structlog
+from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
 from beholder.config import Settings
@@ -28,6 +30,18 @@ def _add_correlation_id(
     return event
 
 
+def add_trace_ids(
+    _logger: object, _name: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """structlog processor: ``trace_id``/``span_id`` (hex, as tracing backends show them) of
+    the current span, when there is one (never while tracing is off)."""
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid and "trace_id" not in event:
+        event["trace_id"] = format(ctx.trace_id, "032x")
+        event["span_id"] = format(ctx.span_id, "016x")
+    return event
+
+
 def configure_logging(settings: Settings) -> None:
     """Route stdlib logging and structlog through one renderer (JSON or console)."""
     fmt = settings.log_format
@@ -36,6 +50,7 @@ def configure_logging(settings: Settings) -> None:
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -15,7 +15,7 @@ from fastapi import FastAPI, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from beholder import __version__
+from beholder import __version__, tracing
 from beholder.api.docs import mount_docs
 from beholder.api.errors import install_error_handlers
 from beholder.api.lifecycle import running_services
@@ -148,6 +148,7 @@ def create_app(
     app.add_middleware(HttpMiddleware, max_bytes=settings.max_request_bytes, limiter=limiter)
     mount_docs(app)
     mount_web(app)
+    tracing.instrument_app(app)
     return app
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from beholder import tracing
 from beholder.api.fanout import fan_out, local_broadcast
 from beholder.api.pending_alerts import PendingAlert, PendingAlerts, camera_alert_row
 from beholder.api.schemas import CameraOut
@@ -199,7 +200,7 @@ class EventConsumers:
         """Store a camera's status; whether it changed, ``None`` when the event is refused
         (unknown camera, late event of a stopped one). Raises ``DatabaseError``."""
         stats = event.stats.to_wire() if event.stats else None
-        async with self.state.db.session() as s:
+        async with tracing.persist_span("status", event.camera_id), self.state.db.session() as s:
             cam = await cameras_repo.find(s, event.camera_id)
             if cam is None:
                 _refuse(
@@ -268,7 +269,7 @@ class EventConsumers:
         """Store a camera's alert (and its snapshot when new); the hub message to send, or
         ``None`` when refused (unknown camera). Raises ``DatabaseError``."""
         assert event.camera_id is not None
-        async with self.state.db.session() as s:
+        async with tracing.persist_span("alert", event.camera_id), self.state.db.session() as s:
             # The camera is checked before anything is written for the alert.
             cam = await cameras_repo.find(s, event.camera_id)
             if cam is None:

@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 
+from beholder import tracing
 from beholder.api.degradation import bus_health, database_health
 from beholder.api.events import EventConsumers
 from beholder.api.fanout import fan_out
@@ -43,6 +44,7 @@ from beholder.auth.standing import principal_standing
 from beholder.auth.tokens import TokenService, load_or_create_secret
 from beholder.bootstrap import ensure_admin
 from beholder.bus import Bus, create_bus
+from beholder.bus.traced import traced_bus
 from beholder.config import Settings, reveal
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.hub import HubMessage
@@ -162,6 +164,7 @@ async def running_services(
         async with _step("database"):
             db = Database(settings)
             _undo(stack, "database", lambda: _close_database(db))
+            tracing.instrument_engine(db.engine)
             await ensure_admin(db, settings)
         async with _step("audit retention"):
             retention = AuditRetention(
@@ -170,7 +173,7 @@ async def running_services(
             _undo(stack, "audit retention", retention.stop)
             retention.start()
         async with _step("bus"):
-            the_bus = bus or create_bus(settings.bus)
+            the_bus = traced_bus(bus or create_bus(settings.bus))
             _undo(stack, "bus", the_bus.close)
             await the_bus.start()
         auth = AuthService(

@@ -115,3 +115,13 @@ def relay_alerts_subject(stream_id: str) -> str:
 def relay_control_subject(stream_id: str) -> str:
     """Subject of a mobile stream's control events (producer replaced, deleted, status)."""
     return f"relay.control.{stream_id}"
+
+
+_UNTRACED_PREFIXES = ("egress.mjpeg.", "relay.frames.", "worker.heartbeat")
+
+
+def untraced(subject: str) -> bool:
+    """True for the per-frame and periodic subjects (MJPEG and relay video frames, worker
+    heartbeats) that never get a tracing span or trace header, whatever context they are
+    published from (a span per video frame would cost more than the frame's delivery)."""
+    return subject.startswith(_UNTRACED_PREFIXES)

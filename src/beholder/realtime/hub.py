@@ -22,6 +22,7 @@ import structlog
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
+from beholder import tracing
 from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.ownership import StreamOwner
 from beholder.config import HubSettings
@@ -175,8 +176,28 @@ class Hub:
         :mod:`beholder.auth.ownership`).
 
         Serializes once, never awaits or blocks. Returns the number of connections it was
-        handed to. A message JSON cannot carry is logged and dropped (returns 0).
+        handed to. A message JSON cannot carry is logged and dropped (returns 0). Inside a
+        trace, a ``hub broadcast`` span shows it (topic, message type, recipients).
         """
+        if not tracing.enabled():  # the hot path: no span, no attributes built
+            return self._broadcast(topic, message, camera_id, owner)
+        with tracing.span(
+            "hub broadcast",
+            attributes={"beholder.hub.topic": topic, "beholder.hub.type": message.get("type", "")},
+            only_in_trace=True,
+        ) as span:
+            n = self._broadcast(topic, message, camera_id, owner)
+            if span is not None:
+                span.set_attribute("beholder.hub.recipients", n)
+            return n
+
+    def _broadcast(
+        self,
+        topic: str,
+        message: dict[str, Any],
+        camera_id: str | None,
+        owner: StreamOwner | None,
+    ) -> int:
         self._counters.broadcasts += 1
         targets: Collection[Connection] | None = self._topics.targets(topic, camera_id)
         if targets is not None and owner is not None:

@@ -29,12 +29,14 @@ import signal
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
 
+from beholder import tracing
 from beholder.bus import Bus, BusMessage, Subscription, create_bus
+from beholder.bus.traced import traced_bus
 from beholder.camera_networks import DEFAULT_NETWORKS
 from beholder.config import CameraSettings, RelaySettings, Settings, WorkerSettings
 from beholder.contracts.subjects import snapshot_subject
@@ -57,6 +59,9 @@ from beholder.worker.detect.factory import camera_detection_factory, default_det
 from beholder.worker.detect.scheduler import DetectionScheduler, DetectorFactory
 from beholder.worker.session import CameraSession
 from beholder.worker.streams.manager import StreamDetectionManager
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = structlog.get_logger(__name__)
 
@@ -276,18 +281,20 @@ class WorkerManager:
             log.info("face detection toggled", camera_id=cmd.camera_id, enabled=enabled)
 
     async def _start_session(self, spec: CameraSpec, correlation_id: str | None) -> CameraSession:
-        session = CameraSession(
-            spec,
-            settings=self.ws,
-            policy=self.policy,
-            publish_status=self._publish_status,
-            publish_alert=self._publish_alert,
-            executor=self.executor,
-            detection=self._make_detection,
-            probe_slots=self._probe_slots,
-            worker_id=self.worker_id,
-            correlation_id=correlation_id,
+        # Ends when the camera first streams (or fails, or stops): see StatusReporter.
+        start_span = tracing.start_span(
+            "worker session start",
+            attributes={
+                "beholder.camera.id": spec.camera_id,
+                "beholder.worker.id": self.worker_id,
+                "beholder.correlation_id": correlation_id or "",
+            },
         )
+        try:
+            session = self._new_session(spec, correlation_id, start_span)
+        except BaseException:
+            tracing.end_span(start_span, "the camera session could not be created")
+            raise
         self._sessions[spec.camera_id] = session
         metrics.SESSIONS.set(len(self._sessions))
         await session.start()
@@ -299,6 +306,23 @@ class WorkerManager:
             log.exception("could not subscribe snapshot requests", camera_id=spec.camera_id)
         self._notify(spec.camera_id, session)
         return session
+
+    def _new_session(
+        self, spec: CameraSpec, correlation_id: str | None, start_span: Span | None
+    ) -> CameraSession:
+        return CameraSession(
+            spec,
+            settings=self.ws,
+            policy=self.policy,
+            publish_status=self._publish_status,
+            publish_alert=self._publish_alert,
+            executor=self.executor,
+            detection=self._make_detection,
+            probe_slots=self._probe_slots,
+            worker_id=self.worker_id,
+            correlation_id=correlation_id,
+            start_span=start_span,
+        )
 
     async def _stop_session(self, camera_id: str) -> None:
         session = self._sessions.get(camera_id)
@@ -387,7 +411,7 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
     async with contextlib.AsyncExitStack() as stack:
         step = "bus"
         try:
-            bus = create_bus(settings.bus)
+            bus = traced_bus(create_bus(settings.bus))
             await bus.start()
             stack.push_async_callback(bus.close)
             if settings.worker.metrics_port is not None:

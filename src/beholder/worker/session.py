@@ -28,10 +28,11 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from beholder import tracing
 from beholder.camera_networks import NetworkPolicy
 from beholder.config import WorkerSettings
 from beholder.errors import ErrorCode
@@ -48,6 +49,9 @@ from beholder.worker.recovery import RetryWait, backoff_delay
 from beholder.worker.stats import SessionCounters, StatsTracker
 from beholder.worker.status import StatusPublisher, StatusReporter
 from beholder.worker.stream import PacketSink, StreamInfo
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = [
     "AlertPublisher",
@@ -70,7 +74,8 @@ class CameraSession:
     ``stall_timeout``, ``stats_interval``, ``stop_timeout``, ``snapshot_cache`` and those
     of :class:`IngestRun`). ``policy``: the networks the camera may resolve into
     (``BEHOLDER_CAMERA_NETWORKS``), checked on every connection and probe. ``probe_slots``:
-    the worker's bound on reachability probes.
+    the worker's bound on reachability probes. ``start_span``: the tracing span of this start
+    (None while tracing is off), ended by the first outcome (see :class:`StatusReporter`).
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class CameraSession:
         probe_slots: asyncio.Semaphore | None = None,
         worker_id: str | None = None,
         correlation_id: str | None = None,
+        start_span: Span | None = None,
     ) -> None:
         self.spec = spec
         self.camera_id = spec.camera_id
@@ -107,6 +113,7 @@ class CameraSession:
             stats=self.current_stats,
             worker_id=worker_id,
             correlation_id=correlation_id,
+            start_span=start_span,
         )
         self._retry = RetryWait(
             self.camera_id,
@@ -171,8 +178,13 @@ class CameraSession:
             return
         Interrupter.install()
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name=f"camera:{self.camera_id}")
-        self._stats_task = asyncio.create_task(self._stats_loop(), name=f"stats:{self.camera_id}")
+        # The session outlives the command that started it: its tasks start outside that
+        # trace (the reporter resumes it for the start-up statuses only).
+        with tracing.use_context(None):
+            self._task = asyncio.create_task(self._run(), name=f"camera:{self.camera_id}")
+            self._stats_task = asyncio.create_task(
+                self._stats_loop(), name=f"stats:{self.camera_id}"
+            )
 
     async def stop(self) -> None:
         """Stop cleanly within ``settings.stop_timeout``: STOPPING, thread joined, container
@@ -380,6 +392,10 @@ class CameraSession:
 
     async def _publish_alert_safe(self, alert: FaceDetectionAlert) -> None:
         try:
-            await self._publish_alert(alert)
+            # Each alert starts its own trace: detection → bus → persistence → broadcast.
+            with tracing.detection_span(
+                "camera", self.camera_id, alert.id, len(alert.faces), alert.detected_at
+            ):
+                await self._publish_alert(alert)
         except Exception:
             log.exception("could not publish face alert", camera_id=self.camera_id)

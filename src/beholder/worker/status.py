@@ -8,12 +8,18 @@ lock, so events leave in the order they were decided). Event-loop side only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 
+from beholder import tracing
 from beholder.messages import CameraStatus, StreamStats, StreamStatusEvent
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = structlog.get_logger(__name__)
 
@@ -22,6 +28,11 @@ StatusPublisher = Callable[[StreamStatusEvent], Awaitable[None]]
 _STATS_STATUSES = frozenset({CameraStatus.CONNECTING, CameraStatus.PROCESSING, CameraStatus.ERROR})
 _RUNNING_STATUSES = _STATS_STATUSES
 """Never reported once STOPPING went out."""
+_STARTED_STATUSES = frozenset(
+    {CameraStatus.PROCESSING, CameraStatus.ERROR, CameraStatus.STOPPING, CameraStatus.STOPPED}
+)
+"""The outcome of a start: the session's start span ends with the first of these."""
+_SAME_CONTEXT = contextlib.nullcontext()
 
 
 class StatusReporter:
@@ -30,7 +41,9 @@ class StatusReporter:
     ``publish``: sends an event (errors are logged, never raised). ``stopping``: set when the
     session stops (from then on running statuses are dropped). ``stats``: builds the stats
     attached to CONNECTING/PROCESSING/ERROR events. ``worker_id``/``correlation_id``: copied
-    into every event."""
+    into every event. ``start_span``: the tracing span of the session's start; the events
+    up to the start's outcome (PROCESSING, ERROR or a stop) are published in its trace, and
+    it ends with that outcome. Later events (stats refreshes, reconnects) are not traced."""
 
     def __init__(
         self,
@@ -41,6 +54,7 @@ class StatusReporter:
         stats: Callable[[], StreamStats],
         worker_id: str | None = None,
         correlation_id: str | None = None,
+        start_span: Span | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.status = CameraStatus.OFFLINE
@@ -50,6 +64,8 @@ class StatusReporter:
         self._stopping = stopping
         self._stats = stats
         self._lock = asyncio.Lock()
+        self._start_span = start_span
+        self._start_context = tracing.current_context(start_span) if start_span else None
 
     async def report(
         self,
@@ -82,6 +98,18 @@ class StatusReporter:
                 correlation_id=self.correlation_id,
             )
             try:
-                await self._publish(event)
+                resume = self._start_context
+                with tracing.use_context(resume) if resume is not None else _SAME_CONTEXT:
+                    await self._publish(event)
             except Exception:
                 log.exception("could not publish camera status", camera_id=self.camera_id)
+            if self._start_span is not None and status in _STARTED_STATUSES:
+                self._end_start(status, details)
+
+    def _end_start(self, status: CameraStatus, details: str | None) -> None:
+        span, self._start_span, self._start_context = self._start_span, None, None
+        if span is None:
+            return
+        span.set_attribute("beholder.status", status.value)
+        failed = status is CameraStatus.ERROR
+        tracing.end_span(span, (details or "the camera did not start") if failed else None)

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from beholder import tracing
 from beholder.api.middleware.rate_limit import RateLimiter
 from beholder.auth.audit import client_address_var
 from beholder.errors import AppError, ErrorCode, default_message, error_body, http_status
@@ -111,6 +112,7 @@ class HttpMiddleware:
         scope.setdefault("state", {})["correlation_id"] = cid
         token = correlation_id_var.set(cid)
         client_address_var.set(client_ip(scope))  # for audit rows; this request's context
+        tracing.annotate("beholder.correlation_id", cid)  # find the trace by what users see
         start = time.perf_counter()
         # status, response started, 413 sent from receive (the app's own answer is dropped)
         status_holder = [500, 0, 0]

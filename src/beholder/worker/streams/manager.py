@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import structlog
 from pydantic import ValidationError
 
+from beholder import tracing
 from beholder.bus import Bus, BusMessage, Subscription
 from beholder.contracts.bus import (
     FaceDetectionAlert,
@@ -291,6 +292,9 @@ class StreamDetectionManager:
 
     async def _publish(self, alert: FaceDetectionAlert) -> None:
         try:
-            await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes())
+            with tracing.detection_span(
+                "stream", alert.stream_id or "", alert.id, len(alert.faces), alert.detected_at
+            ):
+                await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes())
         except Exception:
             log.exception("could not publish a stream face alert", stream_id=alert.stream_id)
