@@ -11,6 +11,9 @@ APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-plugins
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 chromium postgresql-client
 PYTEST_ARGS ?=
+# Line coverage of src/ in the pytest process, files below 100 % listed; the floor is
+# fail_under in pyproject.toml ([tool.coverage.report]). `make test PYTEST_COV=` skips it.
+PYTEST_COV ?= --cov --cov-report=term:skip-covered
 
 .PHONY: run test venv web system-deps services lint typecheck openapi gen-api frontend-test clean
 
@@ -55,9 +58,10 @@ test: system-deps $(STAMP) web services
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(MAKE) --no-print-directory frontend-test
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_COV) $(PYTEST_ARGS)
 
-# Web app: type check, unit tests (Vitest) and drift of the generated API client.
+# Web app: type check, unit tests (Vitest, with line coverage and its floors from
+# frontend/vite.config.ts) and drift of the generated API client.
 frontend-test: $(WEB_STAMP) openapi
 	cd frontend && npm run --silent typecheck && npm test --silent
 	cd frontend && npm run --silent check:api
