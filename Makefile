@@ -22,6 +22,9 @@ APT_RUNTIME_PACKAGES := postgresql-client libstdc++6
 APT_PACKAGES += $(APT_RUNTIME_PACKAGES)
 # nginx -t of deploy/proxy/nginx.conf (tests/unit/test_deploy_proxy.py)
 APT_PACKAGES += nginx-light
+# Line coverage of src/ in the pytest process, files below 100 % listed; the floor is
+# fail_under in pyproject.toml ([tool.coverage.report]). `make test PYTEST_COV=` skips it.
+PYTEST_COV ?= --cov --cov-report=term:skip-covered
 
 .PHONY: run test venv web system-deps services lint typecheck openapi gen-api frontend-test clean
 .PHONY: install system-deps-runtime
@@ -80,9 +83,10 @@ test: system-deps $(STAMP) web services
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(MAKE) --no-print-directory frontend-test
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_COV) $(PYTEST_ARGS)
 
-# Web app: type check, unit tests (Vitest) and drift of the generated API client.
+# Web app: type check, unit tests (Vitest, with line coverage and its floors from
+# frontend/vite.config.ts) and drift of the generated API client.
 frontend-test: $(WEB_STAMP) openapi
 	cd frontend && npm run --silent typecheck && npm test --silent
 	cd frontend && npm run --silent check:api

@@ -4,6 +4,7 @@ import { BrowserRouter, Route, Routes } from 'react-router';
 import { Toaster } from 'sonner';
 import { ApiError } from './api/http';
 import { AuthProvider, useAuth } from './auth/auth';
+import { Boundary } from './components/ErrorBoundary';
 import { Layout } from './components/Layout';
 import { prefetchFleet } from './fleet/prefetch';
 import { DashboardPage } from './pages/DashboardPage';
@@ -43,9 +44,11 @@ function Authed() {
       <Route
         path="publish"
         element={
-          <Suspense fallback={<Spinner label="Loading…" className="p-4" />}>
-            <PublishPage />
-          </Suspense>
+          <Boundary what="This page" variant="page">
+            <Suspense fallback={<Spinner label="Loading…" className="p-4" />}>
+              <PublishPage />
+            </Suspense>
+          </Boundary>
         }
       />
       <Route element={<Layout />}>
@@ -65,15 +68,18 @@ function Authed() {
 
 export function App() {
   return (
-    <QueryClientProvider client={queryClient}>
-      <StartupGate>
-        <AuthProvider>
-          <BrowserRouter>
-            <Authed />
-          </BrowserRouter>
-        </AuthProvider>
-      </StartupGate>
-      <Toaster theme="dark" position="bottom-right" closeButton richColors />
-    </QueryClientProvider>
+    // The last resort: whatever escapes the inner boundaries still leaves a message and Retry.
+    <Boundary what="Beholder" variant="app">
+      <QueryClientProvider client={queryClient}>
+        <StartupGate>
+          <AuthProvider>
+            <BrowserRouter>
+              <Authed />
+            </BrowserRouter>
+          </AuthProvider>
+        </StartupGate>
+        <Toaster theme="dark" position="bottom-right" closeButton richColors />
+      </QueryClientProvider>
+    </Boundary>
   );
 }

@@ -27,6 +27,7 @@ POLICY: list[tuple[str, str, str]] = [
     ("*", r"^/api/cameras", "operator"),
     ("POST", r"^/api/alerts/\{alert_id\}/acknowledge$", "operator"),
     ("*", r"^/api/streams", "viewer"),  # a user's own phones (ownership: test_streams_api)
+    ("POST", r"^/api/client-errors$", "viewer"),  # the web app's crash reports
 ]
 
 # Routes some API key scopes may not use although their role would do (issue 10: mobile
@@ -36,6 +37,7 @@ POLICY: list[tuple[str, str, str]] = [
 SCOPE_REFUSED: list[tuple[str, str, set[str]]] = [
     ("*", r"^/api/streams", {"worker_key"}),
     ("POST", r"^/api/streams/register$", {"api_key"}),
+    ("POST", r"^/api/client-errors$", {"api_key", "worker_key"}),  # people only
 ]
 
 # What each principal may do. Every API key scope acts as a viewer (roles.SCOPE_ROLE): the

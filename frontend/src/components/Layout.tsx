@@ -1,8 +1,9 @@
 import { Activity, Cctv, HardDrive, LayoutGrid, List, LogOut, ScrollText, Siren, Smartphone, User } from 'lucide-react';
 import { Suspense } from 'react';
-import { NavLink, Outlet } from 'react-router';
+import { NavLink, Outlet, useLocation } from 'react-router';
 import { useAuth, usePermissions } from '../auth/auth';
 import { AlertDetailDialog } from './AlertDetailDialog';
+import { Boundary } from './ErrorBoundary';
 import { HealthIndicator } from './HealthIndicator';
 import { NotificationBell, NotificationPanel } from './NotificationPanel';
 import { Popover } from './Popover';
@@ -37,6 +38,7 @@ function UserMenu() {
 
 export function Layout() {
   const perms = usePermissions();
+  const { pathname } = useLocation();
   return (
     <div className="flex min-h-dvh flex-col">
       <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-cyan-700 focus:px-3 focus:py-1">
@@ -78,9 +80,12 @@ export function Layout() {
         </div>
       </header>
       <main id="main" className="min-w-0 flex-1 p-3 sm:p-4">
-        <Suspense fallback={<Spinner label="Loading…" className="p-4" />}>
-          <Outlet />
-        </Suspense>
+        {/* A crashed page keeps the header and navigation; going elsewhere clears it. */}
+        <Boundary what="This page" variant="page" resetKeys={[pathname]}>
+          <Suspense fallback={<Spinner label="Loading…" className="p-4" />}>
+            <Outlet />
+          </Suspense>
+        </Boundary>
       </main>
       <NotificationPanel />
       <AlertDetailDialog />

@@ -1,5 +1,6 @@
 import { Loader2, RotateCw, X } from 'lucide-react';
 import { useEffect, useId, useRef, type ReactNode } from 'react';
+import { Boundary } from './ErrorBoundary';
 
 export function cx(...c: (string | false | null | undefined)[]): string {
   return c.filter(Boolean).join(' ');
@@ -135,7 +136,9 @@ export function Dialog({
               <X aria-hidden="true" className="h-5 w-5" />
             </Button>
           </div>
-          <div className="min-h-0 flex-1 overflow-y-auto p-4">{children}</div>
+          <div className="min-h-0 flex-1 overflow-y-auto p-4">
+            <Boundary what="This panel">{children}</Boundary>
+          </div>
         </div>
       )}
     </dialog>

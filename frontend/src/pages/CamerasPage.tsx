@@ -5,6 +5,7 @@ import { CAMERA_STATUSES, type Camera, type CameraStatus } from '../api/types';
 import { DeleteCameraDialog, EditCameraDialog } from '../components/CameraDialogs';
 import { CameraDrawer } from '../components/CameraDrawer';
 import { CameraTile } from '../components/CameraTile';
+import { Boundary } from '../components/ErrorBoundary';
 import { CameraTable, type GroupBy } from '../components/fleet/CameraTable';
 import { Dot, ErrorState, Spinner, cx } from '../components/ui';
 import { mergedStatus, useCameras } from '../lib/cameras';
@@ -180,7 +181,9 @@ export default function CamerasPage() {
       {rows.length > 0 && prefs.camerasView === 'grid' && (
         <div className="grid grid-cols-1 gap-3 sm:grid-cols-2 xl:grid-cols-3 2xl:grid-cols-4">
           {rows.map(({ camera }) => (
-            <CameraTile key={camera.id} camera={camera} onOpen={(c) => setOpenId(c.id)} />
+            <Boundary key={camera.id} what={`The tile of ${camera.name}`} variant="tile">
+              <CameraTile camera={camera} onOpen={(c) => setOpenId(c.id)} />
+            </Boundary>
           ))}
         </div>
       )}

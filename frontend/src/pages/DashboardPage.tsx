@@ -3,6 +3,7 @@ import { errorMessage } from '../api/http';
 import type { Camera } from '../api/types';
 import { usePermissions } from '../auth/auth';
 import { CameraTile } from '../components/CameraTile';
+import { Boundary } from '../components/ErrorBoundary';
 import { ErrorState, Spinner, cx } from '../components/ui';
 import { useCameras } from '../lib/cameras';
 import { setPrefs, usePrefs, type Prefs } from '../lib/prefs';
@@ -51,7 +52,9 @@ export function DashboardPage() {
       )}
       <div className={cx('grid gap-3', GRID[prefs.columns])} data-testid="camera-grid">
         {cameras.map((c) => (
-          <CameraTile key={c.id} camera={c} />
+          <Boundary key={c.id} what={`The tile of ${c.name}`} variant="tile">
+            <CameraTile camera={c} />
+          </Boundary>
         ))}
       </div>
     </div>

@@ -27,6 +27,7 @@ from beholder.api.routers import (
     audit,
     auth,
     cameras,
+    client_errors,
     media,
     nvrs,
     stats,
@@ -122,6 +123,7 @@ def create_app(
         # metrics are the real paths.
         app.include_router(module.router)
     _include_optional_routers(app)
+    app.include_router(client_errors.router)
     # A plain Starlette route: the hub needs no FastAPI dependencies, and this saves ~4 KB
     # per connection (bench/hub_fanout).
     app.router.add_websocket_route("/ws", _hub_endpoint)

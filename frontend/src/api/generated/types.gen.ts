@@ -806,6 +806,63 @@ export type ChannelProbe = {
 };
 
 /**
+ * ClientErrorAccepted
+ *
+ * The report was logged; ``correlation_id`` is the "error id" to quote to support.
+ */
+export type ClientErrorAccepted = {
+    /**
+     * Correlationid
+     */
+    correlationId: string;
+};
+
+/**
+ * ClientErrorReport
+ *
+ * What the web app knows about a crash. Strings are truncated by the app; the server
+ * refuses (400) anything longer than these limits rather than cutting it silently.
+ */
+export type ClientErrorReport = {
+    /**
+     * Componentstack
+     *
+     * React component stack
+     */
+    componentStack?: string | null;
+    /**
+     * Message
+     *
+     * The error's message
+     */
+    message: string;
+    /**
+     * Occurredat
+     *
+     * When the boundary caught it (client clock)
+     */
+    occurredAt: string;
+    /**
+     * Route
+     *
+     * The app's path when it crashed
+     */
+    route: string;
+    /**
+     * Stack
+     *
+     * JS stack trace
+     */
+    stack?: string | null;
+    /**
+     * Useragent
+     *
+     * navigator.userAgent
+     */
+    userAgent: string;
+};
+
+/**
  * CommandAccepted
  */
 export type CommandAccepted = {
@@ -5031,6 +5088,63 @@ export type WhepRenewApiCamerasCameraIdWhepSessionIdRenewPostResponses = {
 };
 
 export type WhepRenewApiCamerasCameraIdWhepSessionIdRenewPostResponse = WhepRenewApiCamerasCameraIdWhepSessionIdRenewPostResponses[keyof WhepRenewApiCamerasCameraIdWhepSessionIdRenewPostResponses];
+
+export type ReportClientErrorApiClientErrorsPostData = {
+    body: ClientErrorReport;
+    path?: never;
+    query?: never;
+    url: '/api/client-errors';
+};
+
+export type ReportClientErrorApiClientErrorsPostErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Body too large
+     */
+    413: unknown;
+    /**
+     * Rate limited
+     */
+    429: unknown;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type ReportClientErrorApiClientErrorsPostError = ReportClientErrorApiClientErrorsPostErrors[keyof ReportClientErrorApiClientErrorsPostErrors];
+
+export type ReportClientErrorApiClientErrorsPostResponses = {
+    /**
+     * Successful Response
+     */
+    202: ClientErrorAccepted;
+};
+
+export type ReportClientErrorApiClientErrorsPostResponse = ReportClientErrorApiClientErrorsPostResponses[keyof ReportClientErrorApiClientErrorsPostResponses];
 
 export type SignMediaApiMediaSignPostData = {
     body: MediaSignRequest;
