@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from prometheus_client import REGISTRY
-from tests.support.polling import eventually
 
 from beholder.api.alert_queue import AlertQueue, AlertWriter, QueuedAlert
 from beholder.errors import DatabaseError
+from support.polling import eventually
 
 
 def _item(n: int, size: int = 100) -> QueuedAlert[int]:
