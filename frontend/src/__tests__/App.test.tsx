@@ -108,6 +108,14 @@ describe('App routing and sign-in', () => {
     expect(mainNav().queryByRole('link', { name: /Audit/ })).toBeNull();
   });
 
+  it('loads the NVR list with the NVRs route', async () => {
+    signInAs('viewer');
+    window.history.pushState({}, '', '/nvrs');
+    render(<App />);
+    await vi.waitFor(() => expect(sentTo(sent, '/api/nvrs').length).toBeGreaterThan(0));
+    expect(mainNav().getByRole('link', { name: /NVRs/ }).getAttribute('aria-current')).toBe('page');
+  });
+
   it('sends an unknown address to the dashboard', async () => {
     signInAs('viewer');
     window.history.pushState({}, '', '/no/such/page');

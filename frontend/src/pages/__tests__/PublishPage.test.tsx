@@ -161,6 +161,29 @@ describe('Publish page', () => {
     expect(screen.queryByText(`Stream ${S}`)).toBeNull();
   });
 
+  it('switches to the other camera while publishing, and says so when that camera cannot be opened', async () => {
+    const back = fakeCamera();
+    const front = fakeCamera();
+    const opened: string[] = [];
+    setCamera((c) => {
+      const mode = ((c.video as MediaTrackConstraints).facingMode as { ideal: string }).ideal;
+      opened.push(mode);
+      if (opened.length === 3) return Promise.reject(new DOMException('busy', 'NotReadableError'));
+      return Promise.resolve(mode === 'user' ? front.stream : back.stream);
+    });
+    page();
+    start();
+    await screen.findByText(`Stream ${S}`);
+    fireEvent.change(screen.getByRole('combobox', { name: 'Camera' }), { target: { value: 'user' } });
+    await vi.waitFor(() => expect(opened).toEqual(['environment', 'user']));
+    await vi.waitFor(() => expect(back.track.stop).toHaveBeenCalled());
+    expect(front.track.stop).not.toHaveBeenCalled();
+    fireEvent.change(screen.getByRole('combobox', { name: 'Camera' }), { target: { value: 'environment' } });
+    expect((await screen.findByRole('alert')).textContent).toBe('The camera is in use by another app.');
+    // Still publishing with the camera that works.
+    expect(screen.getByRole('button', { name: 'Stop' })).toBeTruthy();
+  });
+
   it('publishes again as the stream of last time, renamed if the name changed', async () => {
     localStorage.setItem(REMEMBER, JSON.stringify({ streamId: OLD, deviceName: 'Old name' }));
     setCamera(() => Promise.resolve(fakeCamera().stream));
