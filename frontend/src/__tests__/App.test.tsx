@@ -6,7 +6,7 @@ import { apiError, sentTo, stubFetch, stubWebSocket, type Sent } from '../test/p
 let App: typeof import('../App').App;
 let tokens: typeof import('../auth/tokens').tokens;
 
-const server = { role: 'admin' as 'admin' | 'operator' | 'viewer', ready: true };
+const server = { role: 'admin' as 'admin' | 'operator' | 'viewer', ready: true, revoked: '', refreshOk: true };
 
 function handler(req: Sent) {
   if (req.path === '/api/system/ready') return server.ready ? { status: 'healthy', services: {} } : apiError(503, 'NOT_READY', 'Starting the database…');
@@ -16,7 +16,15 @@ function handler(req: Sent) {
       ? { accessToken: 'acc-1', refreshToken: 'ref-1', expiresIn: 900, tokenType: 'bearer' }
       : apiError(401, 'INVALID_CREDENTIALS', 'Wrong username or password.');
   }
-  if (req.path === '/api/auth/me') return { id: 'u1', username: 'alice', role: server.role };
+  if (req.path === '/api/auth/me') {
+    if (req.headers.Authorization === `Bearer ${server.revoked}`) return apiError(401, 'TOKEN_EXPIRED', 'Sign in to continue.');
+    return { id: 'u1', username: 'alice', role: server.role };
+  }
+  if (req.path === '/api/auth/refresh') {
+    return server.refreshOk
+      ? { accessToken: 'acc-2', refreshToken: 'ref-2', expiresIn: 900, tokenType: 'bearer' }
+      : apiError(401, 'REFRESH_TOKEN_INVALID', 'Your session has ended. Sign in again.');
+  }
   if (req.path === '/api/auth/logout') return new Response(null, { status: 204 });
   return undefined;
 }
@@ -25,6 +33,8 @@ let sent: Sent[];
 beforeEach(async () => {
   server.role = 'admin';
   server.ready = true;
+  server.revoked = '';
+  server.refreshOk = true;
   sent = stubFetch(handler);
   stubWebSocket();
   localStorage.clear();
@@ -114,6 +124,26 @@ describe('App routing and sign-in', () => {
     render(<App />);
     await vi.waitFor(() => expect(sentTo(sent, '/api/nvrs').length).toBeGreaterThan(0));
     expect(mainNav().getByRole('link', { name: /NVRs/ }).getAttribute('aria-current')).toBe('page');
+  });
+
+  it('refreshes a rejected access token once and retries the request with the new one', async () => {
+    signInAs('admin');
+    server.revoked = 'acc-0';
+    render(<App />);
+    await screen.findByRole('button', { name: 'Account: alice' });
+    expect(sentTo(sent, '/api/auth/refresh', 'POST')[0]?.body).toEqual({ refreshToken: 'ref-0' });
+    expect(sentTo(sent, '/api/auth/me').map((r) => r.headers.Authorization)).toEqual(['Bearer acc-0', 'Bearer acc-2']);
+    expect(tokens.get()?.refreshToken).toBe('ref-2');
+  });
+
+  it('returns to the sign-in form when the session was revoked on the server', async () => {
+    signInAs('admin');
+    server.revoked = 'acc-0';
+    server.refreshOk = false;
+    render(<App />);
+    await screen.findByRole('heading', { name: /Sign in to Beholder/ });
+    expect(tokens.get()).toBeNull();
+    expect(localStorage.getItem('beholder.session')).toBeNull();
   });
 
   it('sends an unknown address to the dashboard', async () => {
