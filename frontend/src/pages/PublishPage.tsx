@@ -67,6 +67,7 @@ function cameraError(e: unknown): string {
   if (name === 'NotAllowedError') return 'Camera access was refused. Allow the camera for this site in the browser settings, then try again.';
   if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'No camera matches (try the other camera).';
   if (name === 'NotReadableError') return 'The camera is in use by another app.';
+  if (name === 'NotSupportedError') return 'This browser cannot give the page a camera. Open it in a current browser (Chrome, Safari, Firefox).';
   return errorMessage(e);
 }
 
@@ -112,6 +113,8 @@ export default function PublishPage() {
   const { client, snap } = useRelay(join);
 
   const openCamera = useCallback(async (mode: 'user' | 'environment', w: number) => {
+    // No camera API (old browser, some in-app views): say so, not "cannot reach the server".
+    if (!navigator.mediaDevices?.getUserMedia) throw new DOMException('No getUserMedia', 'NotSupportedError');
     const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: mode }, width: { ideal: w } }, audio: false });
     setMedia((old) => {
       old?.getTracks().forEach((t) => t.stop());
