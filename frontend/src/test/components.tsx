@@ -177,3 +177,118 @@ export function stream(id: string, extra: Partial<StreamOut> = {}): StreamOut {
     ...extra,
   } as StreamOut;
 }
+
+/** A MediaStream stand-in (jsdom has none). */
+export class FakeMediaStream {
+  private tracks: MediaStreamTrack[] = [];
+  getTracks = (): MediaStreamTrack[] => [...this.tracks];
+  getVideoTracks = (): MediaStreamTrack[] => this.tracks.filter((t) => t.kind === 'video');
+  addTrack = (t: MediaStreamTrack): void => void this.tracks.push(t);
+  removeTrack = (t: MediaStreamTrack): void => {
+    this.tracks = this.tracks.filter((x) => x !== t);
+  };
+}
+
+/** An RTCPeerConnection stand-in: records what the page does, lets the test play the remote side. */
+export class FakePeerConnection {
+  static instances: FakePeerConnection[] = [];
+  static iceGatheringState: RTCIceGatheringState = 'complete';
+  readonly config: RTCConfiguration;
+  iceGatheringState: RTCIceGatheringState;
+  connectionState: RTCPeerConnectionState = 'new';
+  localDescription: RTCSessionDescriptionInit | null = null;
+  remoteDescription: RTCSessionDescriptionInit | null = null;
+  transceivers: { kind: string; init: RTCRtpTransceiverInit; codecs: RTCRtpCodec[] | null; setCodecPreferences: (c: RTCRtpCodec[]) => void }[] = [];
+  ontrack: ((e: { track: MediaStreamTrack }) => void) | null = null;
+  onconnectionstatechange: (() => void) | null = null;
+  closed = false;
+  stats: Record<string, unknown>[] = [];
+  private listeners = new Map<string, Set<() => void>>();
+
+  constructor(config: RTCConfiguration) {
+    this.config = config;
+    this.iceGatheringState = FakePeerConnection.iceGatheringState;
+    FakePeerConnection.instances.push(this);
+  }
+  addTransceiver(kind: string, init: RTCRtpTransceiverInit) {
+    const t = {
+      kind,
+      init,
+      codecs: null as RTCRtpCodec[] | null,
+      setCodecPreferences(c: RTCRtpCodec[]) {
+        t.codecs = c;
+      },
+    };
+    this.transceivers.push(t);
+    return t;
+  }
+  createOffer = async (): Promise<RTCSessionDescriptionInit> => ({ type: 'offer', sdp: 'v=0 offer' });
+  setLocalDescription = async (d: RTCSessionDescriptionInit): Promise<void> => {
+    this.localDescription = { type: d.type, sdp: `${d.sdp} with candidates` };
+  };
+  setRemoteDescription = async (d: RTCSessionDescriptionInit): Promise<void> => {
+    this.remoteDescription = d;
+  };
+  addEventListener(type: string, l: () => void): void {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type)!.add(l);
+  }
+  removeEventListener(type: string, l: () => void): void {
+    this.listeners.get(type)?.delete(l);
+  }
+  /** ICE gathering finished (when the test started it as 'gathering'). */
+  finishGathering(): void {
+    this.iceGatheringState = 'complete';
+    for (const l of this.listeners.get('icegatheringstatechange') ?? []) l();
+  }
+  /** The remote side delivers a video track and the connection comes up. */
+  connect(track: MediaStreamTrack = fakeTrack()): MediaStreamTrack {
+    this.ontrack?.({ track });
+    this.setConnectionState('connected');
+    return track;
+  }
+  setConnectionState(s: RTCPeerConnectionState): void {
+    this.connectionState = s;
+    this.onconnectionstatechange?.();
+  }
+  getStats = async (): Promise<Map<string, unknown>> => new Map(this.stats.map((s, i) => [String(i), s]));
+  close(): void {
+    this.closed = true;
+  }
+}
+
+export function fakeTrack(): MediaStreamTrack {
+  return { kind: 'video', enabled: true, id: `t${Math.random()}` } as MediaStreamTrack;
+}
+
+/** Installs the WebRTC stand-ins (RTCPeerConnection, RTCRtpReceiver capabilities, MediaStream). */
+export function installFakeWebRtc(): void {
+  FakePeerConnection.instances = [];
+  FakePeerConnection.iceGatheringState = 'complete';
+  vi.stubGlobal('RTCPeerConnection', FakePeerConnection);
+  vi.stubGlobal('MediaStream', FakeMediaStream);
+  vi.stubGlobal('RTCRtpReceiver', {
+    getCapabilities: () => ({ codecs: [{ mimeType: 'video/VP8', clockRate: 90000 }, { mimeType: 'video/H264', clockRate: 90000 }], headerExtensions: [] }),
+  });
+}
+
+/** A `multipart/x-mixed-replace` MJPEG answer with the given JPEG bodies (one chunk each). */
+export function mjpegResponse(frames: number[][], opts: { end?: boolean } = {}): Response {
+  const enc = new TextEncoder();
+  let i = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i < frames.length) {
+        const f = frames[i++]!;
+        const head = enc.encode(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${f.length}\r\n\r\n`);
+        const out = new Uint8Array(head.length + f.length + 2);
+        out.set(head);
+        out.set(f, head.length);
+        out.set([13, 10], head.length + f.length);
+        c.enqueue(out);
+      } else if (opts.end !== false) c.close();
+      else return new Promise(() => undefined);
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame' } });
+}
