@@ -79,6 +79,14 @@ describe('authenticated images', () => {
     expect(net.requests).toHaveLength(2);
   });
 
+  it('stops loading when the path goes away while the image is on its way', async () => {
+    fakeNetwork(['GET', '/slow', () => new Promise(() => undefined)]);
+    const { result, rerender } = renderHook(({ path }: { path: string | null }) => useAuthedImage(path), { initialProps: { path: '/slow' as string | null } });
+    expect(result.current.loading).toBe(true);
+    rerender({ path: null }); // e.g. the alert turned out to have no snapshot
+    expect(result.current).toMatchObject({ url: null, error: null, loading: false });
+  });
+
   it('requests nothing without a path', () => {
     const net = fakeNetwork();
     const { result } = renderHook(() => useAuthedImage(null));
