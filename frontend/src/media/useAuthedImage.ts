@@ -8,7 +8,12 @@ export function useAuthedImage(path: string | null, reloadKey: unknown = 0): { u
   const [loading, setLoading] = useState(false);
   const [attempt, setAttempt] = useState(0);
   useEffect(() => {
-    if (!path) return;
+    if (!path) {
+      // No image (any more): a load that was in flight for the old path is not pending.
+      setLoading(false);
+      setError(null);
+      return;
+    }
     const ac = new AbortController();
     let objectUrl: string | null = null;
     setLoading(true);
