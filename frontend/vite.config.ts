@@ -35,10 +35,11 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['src/**/*.{ts,tsx}'],
-      exclude: ['src/**/__tests__/**', 'src/**/*.test.{ts,tsx}', 'src/api/generated/**', 'src/**/*.d.ts'],
+      exclude: ['src/**/__tests__/**', 'src/test/**', 'src/**/*.test.{ts,tsx}', 'src/api/generated/**', 'src/**/*.d.ts'],
       reporter: [['text', { skipFull: true }], 'text-summary'],
-      // Reached on 2026-12-02: lines 44.1 %, statements 42.0 %, functions 31.6 % (branches not held).
-      thresholds: { lines: 44, statements: 42, functions: 31 },
+      // Reached on 2026-12-02: lines 96.0 %, statements 93.3 %, functions 93.0 %, branches 86.1 %;
+      // floors one point under, so that a timing-dependent branch cannot fail a run by itself.
+      thresholds: { lines: 95, statements: 92, functions: 92, branches: 85 },
     },
   },
 });
