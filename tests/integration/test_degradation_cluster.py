@@ -364,6 +364,17 @@ async def test_bus_outage_serves_reads_and_refuses_commands_at_once(
 
         await eventually(healthy, 30, "health HEALTHY once NATS is back")
         healthy_s = time.perf_counter() - back
+
+        async def worker_heard_since_back() -> bool:
+            # HEALTHY can still rest on a heartbeat from before the outage (3 intervals of
+            # grace); a heartbeat younger than the outage's end proves the worker is back on
+            # the bus, and nats-py re-subscribes before it flushes publishes on reconnect.
+            age = _metric(
+                (await client.get("/metrics")).text, "beholder_worker_heartbeat_age_seconds"
+            )
+            return age < time.perf_counter() - back
+
+        await eventually(worker_heard_since_back, 30, "a worker heartbeat after NATS is back")
         r = await client.post(f"/api/cameras/{camera_id}/stop", headers=headers)
         assert r.status_code == 202, r.text
 
