@@ -171,8 +171,9 @@ def _cache_route_lookup(app: Any) -> None:
     per included router) and matching the request against each, on every request: ~0.15 ms
     of CPU for ``GET /api/cameras``, more for the routes further down the list (the SPA
     fallback last). The routes are fixed once the app is built, so the flattened list is
-    kept (and rebuilt if the route list ever changes); the matching is the
-    instrumentation's own, so names and attributes are the same."""
+    kept (and rebuilt if the route list ever changes), and the route of the last 1024
+    distinct paths is remembered; the matching is the instrumentation's own, so names and
+    attributes are the same."""
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
     build = app.build_middleware_stack
@@ -223,8 +224,17 @@ def _route_span_details(app: Any) -> Callable[[Any], tuple[str, dict[str, str]]]
                 route = candidate.path
         return route
 
+    seen: dict[tuple[Any, ...], str | None] = {}
+
     def details(scope: Any) -> tuple[str, dict[str, str]]:
-        route = route_of(scope)
+        # the match depends on these alone (no host routes here); bounded: ids in paths
+        key = (scope.get("type"), scope.get("method"), scope.get("root_path"), scope.get("path"))
+        if cache["key"] != (id(app.routes), len(app.routes)) or len(seen) >= 1024:
+            seen.clear()
+        if key in seen:
+            route = seen[key]
+        else:
+            route = seen[key] = route_of(scope)
         method = sanitize_method(str(scope.get("method", "")).strip())
         if method == "_OTHER":
             method = "HTTP"
