@@ -180,6 +180,13 @@ def main() -> int:
     ap.add_argument("--cameras", type=int, default=100)
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     ap.add_argument("--baseline-src", default=None, help="also run these sources (`@base`)")
+    ap.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME:VAR=V[,VAR=V]",
+        help="one more configuration: `on` plus these variables (e.g. OTEL_BSP_* tuning)",
+    )
     args = ap.parse_args()
     if not shutil.which("hey"):
         print("hey not found: apt-get install hey", file=sys.stderr)
@@ -198,9 +205,13 @@ def main() -> int:
             "OTEL_TRACES_SAMPLER_ARG": "0.1",
         },
     }
+    for spec in args.also:
+        name, _, assignments = spec.partition(":")
+        extra = dict(a.split("=", 1) for a in assignments.split(",") if a)
+        configs[name] = {**endpoint, **extra}
     if args.baseline_src:
         base_path = {"PYTHONPATH": str(Path(args.baseline_src).resolve())}
-        configs.update({f"{k}@base": {**v, **base_path} for k, v in list(configs.items())})
+        configs.update({f"{k}@base": {**configs[k], **base_path} for k in ("off", "on", "on-10%")})
     started = {name: start_serve(name, env) for name, env in configs.items()}
     latencies: dict[str, list[float]] = {name: [] for name in configs}
     rep_p99: dict[str, list[float]] = {name: [] for name in configs}
