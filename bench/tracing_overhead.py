@@ -15,6 +15,11 @@ configuration. Prints JSON: p50/p90/p99 per configuration, the p99 overhead agai
 server CPU per configuration, and the spans the receiver got.
 
     PYTHONPATH=src .venv/bin/python bench/tracing_overhead.py [--seconds 4] [--reps 10]
+        [--baseline-src /tmp/before/src]
+
+`--baseline-src`: the same three configurations also from another source tree (e.g.
+`git archive <commit> src`), suffixed `@base`, in the same interleaved run: before/after
+figures under the same load.
 
 Needs Debian's `hey` (apt-get install hey). Loopback only; every started process is stopped
 at the end. About 3 minutes with the defaults.
@@ -174,6 +179,14 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=100, help="requests per second in total")
     ap.add_argument("--cameras", type=int, default=100)
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    ap.add_argument("--baseline-src", default=None, help="also run these sources (`@base`)")
+    ap.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME:VAR=V[,VAR=V]",
+        help="one more configuration: `on` plus these variables (e.g. OTEL_BSP_* tuning)",
+    )
     args = ap.parse_args()
     if not shutil.which("hey"):
         print("hey not found: apt-get install hey", file=sys.stderr)
@@ -192,6 +205,13 @@ def main() -> int:
             "OTEL_TRACES_SAMPLER_ARG": "0.1",
         },
     }
+    for spec in args.also:
+        name, _, assignments = spec.partition(":")
+        extra = dict(a.split("=", 1) for a in assignments.split(",") if a)
+        configs[name] = {**endpoint, **extra}
+    if args.baseline_src:
+        base_path = {"PYTHONPATH": str(Path(args.baseline_src).resolve())}
+        configs.update({f"{k}@base": {**configs[k], **base_path} for k in ("off", "on", "on-10%")})
     started = {name: start_serve(name, env) for name, env in configs.items()}
     latencies: dict[str, list[float]] = {name: [] for name in configs}
     rep_p99: dict[str, list[float]] = {name: [] for name in configs}
@@ -225,8 +245,6 @@ def main() -> int:
                 proc.kill()
             shutil.rmtree(data, ignore_errors=True)
         receiver.server.shutdown()
-    off_p99 = pct(latencies["off"], 99)
-    off_p50 = pct(latencies["off"], 50)
     results: dict[str, Any] = {
         "load": f"GET /api/cameras ({args.cameras} cameras), {args.rate} req/s, {WORKERS} workers",
         "runs": f"{args.reps} x {args.seconds} s per configuration, interleaved",
@@ -238,6 +256,9 @@ def main() -> int:
         },
     }
     for name in configs:
+        off = "off@base" if name.endswith("@base") else "off"
+        off_p99 = pct(latencies[off], 99)
+        off_p50 = pct(latencies[off], 50)
         lat = latencies[name]
         p50, p99 = pct(lat, 50), pct(lat, 99)
         results[name] = {
@@ -251,6 +272,9 @@ def main() -> int:
             "p99_overhead_pct": round((p99 / off_p99 - 1) * 100, 1),
             "server_cpu_percent": round(cpu[name] / (args.reps * args.seconds) * 100, 1),
             "server_cpu_ms_per_request": round(cpu[name] / max(1, len(lat)) * 1000, 3),
+            "server_cpu_ms_per_request_over_off": round(
+                (cpu[name] / max(1, len(lat)) - cpu[off] / max(1, len(latencies[off]))) * 1000, 3
+            ),
         }
     print(json.dumps(results, indent=2))
     if args.out:

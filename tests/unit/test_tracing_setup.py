@@ -89,6 +89,34 @@ async def test_on_the_app_is_instrumented_and_the_bus_wrapped(tmp_path: Path) ->
     assert not tracing.enabled()
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/cameras"),
+        ("POST", "/api/cameras/abc/start"),
+        ("DELETE", "/api/cameras/abc"),
+        ("PATCH", "/api/cameras"),
+        ("GET", "/api/system/ready"),
+        ("GET", "/cameras/abc"),
+        ("GET", "/"),
+        ("PURGE", "/api/cameras"),
+        ("GET", "/ws"),
+    ],
+)
+def test_the_cached_route_lookup_names_spans_as_the_instrumentation(
+    tmp_path: Path, method: str, path: str
+) -> None:
+    from opentelemetry.instrumentation.fastapi import _get_default_span_details
+
+    from beholder.tracing.setup import _route_span_details
+
+    app = create_app(make_settings(tmp_path))
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "app": app}
+    details = _route_span_details(app)
+    assert details(scope) == _get_default_span_details(scope)
+    assert details(scope) == _get_default_span_details(scope)  # from the cache
+
+
 async def test_memory_bus_carries_traceparent_and_parents_the_consumer_span() -> None:
     with in_memory_tracing() as exporter:
         bus = traced_bus(MemoryBus())
