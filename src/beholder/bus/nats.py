@@ -26,6 +26,7 @@ from nats.aio.msg import Msg
 from nats.errors import AuthorizationError, NoRespondersError
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.client import JetStreamContext
 
 from beholder.bus.base import BusMessage, Handler
 from beholder.config import BusSettings
@@ -246,6 +247,11 @@ class NatsBus:
         except NatsError as exc:
             raise BusError(detail=f"subscribe to {subject} failed: {exc!r}") from exc
         return _NatsSubscription(sub, self._subs)
+
+    def jetstream(self) -> JetStreamContext:
+        """The client's JetStream context (streams, consumers, KV buckets); raises
+        ``BusError`` when the bus is not connected."""
+        return self._client().jetstream()
 
     def reconnecting(self) -> bool:
         """True while nats-py has lost the server and reconnects (every 0.5 s, forever)."""

@@ -23,6 +23,8 @@ reads its own variables and is handed, alone, to the part that needs it:
   (own PEM files or a generated self-signed CA) and the plain-HTTP redirect port;
 * ``settings.degradation``: :class:`DegradationSettings` (``BEHOLDER_DEGRADATION_*``), the
   bounds of the alert queue kept while the database is unreachable and its retry backoff.
+* ``settings.cluster``: :class:`ClusterSettings` (``BEHOLDER_CLUSTER_*``), distributed mode on
+  NATS JetStream: durable streams and the api's consumers, camera leases and placement.
 
 Every secret (a :class:`~pydantic.SecretStr` field of any section) also accepts
 ``BEHOLDER_<NAME>_FILE``, a file holding the value (:mod:`beholder.config.file_values`).
@@ -40,6 +42,7 @@ in-memory bus and one in-process worker. Distributed mode is the same code with
 from beholder.config.audit import AuditSettings
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
+from beholder.config.cluster import ClusterSettings
 from beholder.config.degradation import DegradationSettings
 from beholder.config.file_values import SecretFileError, SecretSettings, reveal, secret_fields
 from beholder.config.hub import HubSettings
@@ -57,6 +60,7 @@ __all__ = [
     "AuditSettings",
     "BusSettings",
     "CameraSettings",
+    "ClusterSettings",
     "DegradationSettings",
     "HubSettings",
     "LiveViewSettings",

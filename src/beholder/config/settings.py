@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from beholder.config.audit import AuditSettings
 from beholder.config.bus import BusSettings
 from beholder.config.camera import CameraSettings
+from beholder.config.cluster import ClusterSettings
 from beholder.config.degradation import DegradationSettings
 from beholder.config.file_values import SecretSettings
 from beholder.config.hub import HubSettings
@@ -124,6 +125,7 @@ class Settings(SecretSettings):
     tls: TlsSettings = Field(default_factory=lambda: TlsSettings())
     audit: AuditSettings = Field(default_factory=lambda: AuditSettings())
     degradation: DegradationSettings = Field(default_factory=lambda: DegradationSettings())
+    cluster: ClusterSettings = Field(default_factory=lambda: ClusterSettings())
 
     @field_validator("admin_password")
     @classmethod
@@ -177,5 +179,6 @@ SECTIONS: tuple[type[BaseSettings], ...] = (
     TlsSettings,
     AuditSettings,
     DegradationSettings,
+    ClusterSettings,
 )
 """Every model of the tree; each field that is not itself a section is one variable."""

@@ -106,8 +106,15 @@ class StreamStats(WireModel):
 
 
 class StreamStatusEvent(WireModel):
-    """worker → api: a camera's status changed (or periodic stats)."""
+    """worker → api: a camera's status changed (or periodic stats).
 
+    In distributed mode ``epoch`` is the worker's lease epoch for the camera and ``seq``
+    counts this camera's events within that epoch (1, 2, …): the api stores an event only
+    when ``(epoch, seq)`` is newer than the stored one (fencing: an older owner's or a
+    redelivered event never overwrites a newer state). Both are ``None`` under ``serve``."""
+
+    id: Id = Field(default_factory=new_id)
+    """De-duplicates a re-published event (JetStream ``Nats-Msg-Id``)."""
     camera_id: Id
     status: CameraStatus
     error_code: str | None = None
@@ -117,6 +124,8 @@ class StreamStatusEvent(WireModel):
     worker_id: Name | None = None
     timestamp: UtcDatetime = Field(default_factory=utcnow)
     correlation_id: Id | None = None
+    epoch: int | None = Field(default=None, ge=1)
+    seq: int | None = Field(default=None, ge=1)
 
 
 class DetectedFace(WireModel):
@@ -150,6 +159,9 @@ class FaceDetectionAlert(WireModel):
     correlation_id: Id | None = None
     worker_id: Name | None = None
     """The worker that raised it (stored as the alert's source ``worker:<id>``)."""
+    epoch: int | None = Field(default=None, ge=1)
+    """The raising worker's lease epoch for ``cameraId`` (distributed mode): an alert of an
+    epoch older than the camera's current one is dropped (fencing)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> FaceDetectionAlert:
@@ -185,6 +197,15 @@ class WorkerHeartbeat(WireModel):
     camera_ids: list[Id] = Field(default_factory=list)
     egress_sessions: int = 0
     egress_errors: int = 0
+    leases: int | None = None
+    """Camera leases held (distributed mode; ``None`` under ``serve``)."""
+    cpu_percent: float | None = None
+    """The worker process's CPU use over the last heartbeat interval, % of one core."""
+    detector_load: float | None = None
+    """Busy fraction of the detection threads over the last interval, 0–1."""
+    dropped_samples: int | None = None
+    """Detection samples dropped (detector busy) since the worker started."""
+    started_at: UtcDatetime | None = None
     timestamp: UtcDatetime = Field(default_factory=utcnow)
 
 
