@@ -58,6 +58,10 @@ class Streams:
     ALL: tuple[DurableStream, ...] = (EVENTS, STATUS)
 
 
+MSG_ID_HEADER = "Nats-Msg-Id"
+"""Header holding a durable message's id (the event's ``id``): JetStream stores a message
+re-published with the same id within the duplicate window once."""
+
 API_CONSUMERS = {Streams.EVENTS.name: "api-events", Streams.STATUS.name: "api-status"}
 """Durable consumer shared by every api instance, per stream."""
 
@@ -108,6 +112,7 @@ class CameraLease(WireModel):
 
 __all__ = [
     "API_CONSUMERS",
+    "MSG_ID_HEADER",
     "Buckets",
     "CameraAssignment",
     "CameraLease",
