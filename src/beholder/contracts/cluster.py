@@ -16,7 +16,7 @@ delete remove it); workers place cameras among themselves and take each by a rev
 create of its lease (the lease's epoch is that create's KV revision, so a later owner always
 has a larger epoch). Leases and registrations expire with the bucket's TTL when they are not
 renewed. The durable streams are consumed by the api instances through one shared durable
-consumer each (:data:`API_CONSUMERS`): each message is handled by one instance and
+consumer each (:func:`durable_consumer`): each message is handled by one instance and
 redelivered when it is not acknowledged in time.
 """
 
@@ -62,8 +62,10 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 """Header holding a durable message's id (the event's ``id``): JetStream stores a message
 re-published with the same id within the duplicate window once."""
 
-API_CONSUMERS = {Streams.EVENTS.name: "api-events", Streams.STATUS.name: "api-status"}
-"""Durable consumer shared by every api instance, per stream."""
+def durable_consumer(stream: DurableStream, group: str) -> str:
+    """The durable consumer of ``stream`` shared by the members of queue group ``group``
+    (the api instances subscribe with group ``api``: ``api-beholder_events``)."""
+    return f"{group}-{stream.name.lower()}"
 
 
 def durable_stream_of(subject: str) -> DurableStream | None:
@@ -111,7 +113,6 @@ class CameraLease(WireModel):
 
 
 __all__ = [
-    "API_CONSUMERS",
     "MSG_ID_HEADER",
     "Buckets",
     "CameraAssignment",
@@ -121,5 +122,6 @@ __all__ = [
     "WorkerHeartbeat",
     "camera_key",
     "camera_of_key",
+    "durable_consumer",
     "durable_stream_of",
 ]
