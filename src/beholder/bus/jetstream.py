@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from nats.errors import Error as NatsError
 from nats.js import api
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from beholder.bus.base import BusMessage, Handler
 from beholder.config.cluster import ClusterSettings
@@ -74,11 +74,12 @@ async def check_jetstream(js: JetStreamContext, where: str) -> None:
     """Raise :class:`BusError` with a one-line reason unless the server has JetStream."""
     try:
         await js.account_info()
-    except (NotFoundError, APIError) as exc:
-        code = getattr(exc, "err_code", None)
-        if isinstance(exc, APIError) and code not in _NO_JETSTREAM and exc.code != 503:
-            raise BusError(detail=f"JetStream at {where} refused: {exc.description}") from exc
+    except (NotFoundError, ServiceUnavailableError) as exc:  # nothing serves $JS.API
         raise BusError(detail=_no_js(where)) from exc
+    except APIError as exc:
+        if exc.err_code in _NO_JETSTREAM:
+            raise BusError(detail=_no_js(where)) from exc
+        raise BusError(detail=f"JetStream at {where} refused: {exc.description}") from exc
     except NatsError as exc:  # no responders / timeout: nothing answers $JS.API
         raise BusError(detail=_no_js(where)) from exc
 
