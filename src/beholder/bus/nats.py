@@ -320,7 +320,8 @@ class NatsBus:
 
         async def cb(msg: Msg) -> None:
             self.counters["delivered"] += 1
-            reply = msg.reply or None
+            # A durable subject's reply is JetStream's PubAck inbox, not a request's.
+            reply = None if stream is not None else (msg.reply or None)
 
             async def respond(data: bytes) -> None:
                 await msg.respond(data)
