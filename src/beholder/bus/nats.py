@@ -182,6 +182,7 @@ class NatsBus:
             await ensure_streams(js, self.cluster)
         except BaseException:
             self._nc = None
+            self._connected = False
             with contextlib.suppress(NatsError, OSError):
                 await nc.close()
             raise
