@@ -48,12 +48,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def nats_url() -> Iterator[str]:
+def nats_url(tmp_path: Path) -> Iterator[str]:
     if not os.path.exists(NATS_SERVER):
         pytest.skip("nats-server not installed")
     port = _free_port()
     proc = subprocess.Popen(
-        [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port)],
+        [NATS_SERVER, "-js", "-sd", str(tmp_path / "js"), "-a", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -173,7 +173,7 @@ async def running_services(
             _undo(stack, "audit retention", retention.stop)
             retention.start()
         async with _step("bus"):
-            the_bus = traced_bus(bus or create_bus(settings.bus))
+            the_bus = traced_bus(bus or create_bus(settings.bus, settings.cluster))
             _undo(stack, "bus", the_bus.close)
             await the_bus.start()
         auth = AuthService(

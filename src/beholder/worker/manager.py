@@ -411,7 +411,7 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
     async with contextlib.AsyncExitStack() as stack:
         step = "bus"
         try:
-            bus = traced_bus(create_bus(settings.bus))
+            bus = traced_bus(create_bus(settings.bus, settings.cluster))
             await bus.start()
             stack.push_async_callback(bus.close)
             if settings.worker.metrics_port is not None:
