@@ -54,6 +54,9 @@ __all__ = ["MOVING_DETAILS", "Placement", "SessionHost"]
 MOVING_DETAILS = "Moving to another worker"
 """``details`` of the STARTING status a holder publishes when it hands a camera over."""
 
+_STOP_WAIT_S = 10.0
+"""How long :meth:`Placement.stop` waits for its loops and running actions."""
+
 _HANDOVER_MEMORY_S = 300.0
 """A camera handed to a worker is not handed to the same worker again for this long (a
 preferred worker that does not take it would otherwise make it bounce)."""
@@ -138,12 +141,11 @@ class Placement:
         self._stopping = True
         for task in self._loops:
             task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Bounded: a watch stuck on a dead connection must not hold the worker's shutdown.
+        if self._loops:
+            await asyncio.wait(self._loops, timeout=_STOP_WAIT_S)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=_STOP_WAIT_S)
         if self.keeper is not None:
             await asyncio.gather(
                 *(self._hand_over(cid) for cid in list(self.keeper.held)), return_exceptions=True
