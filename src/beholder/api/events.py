@@ -74,6 +74,7 @@ async def broadcast_camera(
         cam.status,
         error_code=cam.error_code,
         details=cam.status_detail,
+        worker_id=cam.worker_id,
         camera=cam,
         correlation_id=correlation_id,
     )
