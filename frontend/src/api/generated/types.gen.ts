@@ -635,6 +635,12 @@ export type CameraOut = {
      * Updatedat
      */
     updatedAt: string;
+    /**
+     * Workerid
+     *
+     * The worker running the camera (the one that reported its status); null when no worker holds it
+     */
+    workerId?: string | null;
 };
 
 /**
