@@ -79,6 +79,9 @@ class SessionHost(Protocol):
     def toggle_camera(self, camera_id: str, enabled: bool) -> None:
         """Turn face detection of a running session on or off."""
 
+    async def announce_camera(self, camera_id: str, correlation_id: str | None) -> None:
+        """Publish the running session's current status again, with ``correlation_id``."""
+
     async def publish_status(self, event: StreamStatusEvent) -> None:
         """Publish a status event through the stamping path."""
 
@@ -259,21 +262,17 @@ class Placement:
             return
         if applied == assignment:
             return
-        toggled = applied.spec.model_copy(
-            update={"face_detection_enabled": assignment.spec.face_detection_enabled}
-        )
-        if toggled == assignment.spec and cid not in self._busy:
-            self.host.toggle_camera(cid, assignment.spec.face_detection_enabled)
-            self.applied[cid] = assignment
-            log.info(
-                "face detection toggled",
-                camera_id=cid,
-                enabled=assignment.spec.face_detection_enabled,
-            )
-        elif toggled != assignment.spec:
+        enabled = assignment.spec.face_detection_enabled
+        toggled = applied.spec.model_copy(update={"face_detection_enabled": enabled})
+        if toggled != assignment.spec:
             self._spawn(cid, self._run(cid, assignment))  # another spec: a restart
-        else:
-            return
+        elif cid not in self._busy:
+            if enabled != applied.spec.face_detection_enabled:
+                self.host.toggle_camera(cid, enabled)
+                log.info("face detection toggled", camera_id=cid, enabled=enabled)
+            self.applied[cid] = assignment
+            # Asked again (a START of a running camera, a toggle): answer with the state now.
+            self._spawn(cid, self.host.announce_camera(cid, assignment.correlation_id))
 
     def _rebalance(self, candidates: list[tuple[str, str]], now: float) -> None:
         """Hand over held cameras that hash to another settled worker, within the rate."""
