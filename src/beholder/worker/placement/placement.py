@@ -186,30 +186,38 @@ class Placement:
             self._wake.clear()
 
     async def _renew_loop(self) -> None:
-        assert self.keeper is not None and self.registry is not None
-        keeper, registry = self.keeper, self.registry
         while True:
             started = time.monotonic()
-            held = [lease for lease in keeper.held.values() if not lease.fenced]
-            results = await asyncio.gather(
-                *(keeper.renew(lease) for lease in held), return_exceptions=True
-            )
-            for lease, result in zip(held, results, strict=True):
-                if result is True:
-                    continue
-                if isinstance(result, BaseException) and lease.valid():
-                    log.warning("lease renewal failed", camera_id=lease.camera_id)
-                    continue  # NATS did not answer: retry while the lease is still valid
-                self._lost(lease)
-            for lease in list(keeper.held.values()):  # the watchdog: renewals too late
-                if not lease.valid() and not lease.fenced:
-                    self._lost(lease)
             try:
-                await registry.register(self.host.heartbeat())
-            except BusError as exc:
-                log.warning("worker registration not refreshed", error=str(exc)[:200])
+                await self._renew_once()
+            except Exception:  # never let the loop die: its leases would all self-fence
+                log.exception("lease renewal round failed")
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self.settings.lease_renew_interval - elapsed))
+
+    async def _renew_once(self) -> None:
+        """Renew every held lease (in parallel), fence the lost and the late ones, refresh
+        this worker's registration."""
+        assert self.keeper is not None and self.registry is not None
+        keeper = self.keeper
+        held = [lease for lease in keeper.held.values() if not lease.fenced]
+        results = await asyncio.gather(
+            *(keeper.renew(lease) for lease in held), return_exceptions=True
+        )
+        for lease, result in zip(held, results, strict=True):
+            if result is True:
+                continue
+            if isinstance(result, BaseException) and lease.valid():
+                log.warning("lease renewal failed", camera_id=lease.camera_id, error=repr(result))
+                continue  # NATS did not answer: retry while the lease is still valid
+            self._lost(lease)
+        for lease in list(keeper.held.values()):  # the watchdog: renewals too late
+            if not lease.valid() and not lease.fenced:
+                self._lost(lease)
+        try:
+            await self.registry.register(self.host.heartbeat())
+        except BusError as exc:
+            log.warning("worker registration not refreshed", error=str(exc)[:200])
 
     def _lost(self, lease: HeldLease) -> None:
         """The lease is gone: fence it now, stop the session quietly (in a task)."""
