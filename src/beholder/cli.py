@@ -186,7 +186,7 @@ def _traced_role(cmd: str, settings: Settings, args: argparse.Namespace) -> int:
     tracing.configure(cmd)
     try:
         if cmd == "worker":
-            from beholder.worker.manager import run_worker
+            from beholder.worker.role import run_worker
 
             return run_worker(settings, worker_id=args.worker_id)
         from beholder.server import run_server

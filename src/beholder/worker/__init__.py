@@ -1,10 +1,10 @@
 """The camera worker role: RTSP ingest, sampling, face detection, status and alerts.
 
 Entry points: :class:`beholder.worker.manager.WorkerManager` (in-process, used by ``serve``)
-and :func:`beholder.worker.manager.run_worker` (``beholder worker``). This package imports
+and :func:`beholder.worker.role.run_worker` (``beholder worker``). This package imports
 nothing heavy at import time so that ``beholder.worker.detect`` stays cheap to import.
 
-Modules: ``manager`` (sessions and the bus protocol), ``commands`` (a command's camera spec),
+Modules: ``manager`` (sessions and the bus protocol), ``role`` (``beholder worker``), ``commands`` (a command's camera spec),
 ``session`` (one camera, loop side), ``status`` (its status events), ``recovery`` (backoff and
 reachability probes), ``ingest_run`` (one RTSP connection on its thread), ``ingest`` (open,
 classify failures, interrupt), ``decode_policy``, ``stream`` (stream facts and packets, shared
