@@ -5,6 +5,7 @@ rendered into ``<data-dir>/proxy/nginx.conf``; nginx runs in the foreground as a
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 TEMPLATE = "nginx.conf.template"
+PLACEHOLDER = re.compile(r"\{\{\w+\}\}")
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
 
 
@@ -45,8 +47,9 @@ def render_config(
     template: str | None = None,
 ) -> str:
     """The nginx configuration for apis on ``host:<api_ports>`` behind ``host:listen_port``;
-    ``proxy_dir`` holds nginx's pid and temp files, ``log_dir`` its logs (absolute paths are
-    written). ValueError when there is no api port."""
+        ``proxy_dir`` holds nginx's pid and temp files, ``log_dir`` its logs (absolute paths are
+        written). ValueError when there is no api port, or ``template`` (default: the shipped
+    one) names a value other than ``servers``, ``listen``, ``run_dir``, ``log_dir``."""
     if not api_ports:
         raise ValueError("the load balancer needs at least one api")
     servers = "\n".join(
@@ -61,6 +64,9 @@ def render_config(
     text = template if template is not None else template_text()
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
+    left = PLACEHOLDER.search(text)
+    if left:
+        raise ValueError(f"the template names an unknown value {left.group(0)}")
     return text
 
 
