@@ -212,6 +212,23 @@ def wait_listening(
     raise RuntimeError(f"{name} did not listen on {host}:{port} within {timeout:.0f} s")
 
 
+def wait_logged(child: Child, text: str, timeout: float) -> None:
+    """Wait until ``child``'s log file contains ``text`` (a role's own start-up event).
+    RuntimeError after ``timeout`` s, or at once when the child exited meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.proc is not None and child.proc.poll() is not None:
+            raise RuntimeError(
+                f"{child.name} exited ({describe_exit(child.proc.returncode)}) during "
+                f"start-up: see {child.spec.log}"
+            )
+        with contextlib.suppress(OSError):
+            if text in child.spec.log.read_text(errors="replace"):
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{child.name} did not log {text!r} within {timeout:.0f} s")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free right now on ``host`` (the kernel's pick)."""
     with socket.socket() as s:

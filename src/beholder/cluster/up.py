@@ -14,10 +14,18 @@ from pathlib import Path
 from types import FrameType
 
 from beholder.cluster import database, nats_server, proxy
-from beholder.cluster.processes import Child, ChildSpec, Supervisor, free_port, wait_listening
+from beholder.cluster.processes import (
+    Child,
+    ChildSpec,
+    Supervisor,
+    free_port,
+    wait_listening,
+    wait_logged,
+)
 from beholder.cluster.state import ClusterState, RoleState, read_state
 
 START_TIMEOUT = 60.0
+WORKER_RUNNING = "worker running"  # the worker's log event once it takes cameras
 RESTART_DELAY = 1.0
 
 
@@ -46,6 +54,7 @@ class ClusterUp:
         self.logs = self.data_dir / "logs"
         self.supervisor = Supervisor()
         self.stopping = threading.Event()
+        self.revive = threading.Event()  # SIGUSR1: start dead apis and workers again now
         self.nats_url = ""
         self.database_url = (
             options.database_url
@@ -133,11 +142,15 @@ class ClusterUp:
         return apis
 
     def _start_workers(self, env: dict[str, str]) -> None:
+        # Announced only once every worker runs: a camera started before would wait for one.
+        workers: list[Child] = []
         for i in range(1, self.o.workers + 1):
             name = f"worker-{i}"
             argv = [self.o.python, "-m", "beholder", "worker", "--worker-id", name]
             spec = ChildSpec(name, "worker", argv, env, self.logs / f"{name}.log", worker_id=name)
-            self.supervisor.start(spec)
+            workers.append(self.supervisor.start(spec))
+        for worker in workers:
+            wait_logged(worker, WORKER_RUNNING, START_TIMEOUT)
 
     def _start_proxy(self, apis: list[Child]) -> None:
         proxy_dir = self.data_dir / "proxy"
@@ -211,12 +224,14 @@ class ClusterUp:
         if self.first_run_password is not None:
             lines.append(f"  first run: user 'admin', password {self.first_run_password}")
             lines.append("  (shown only this once; `beholder user set-password admin`)")
+        lines.append(f"kill -USR1 {os.getpid()} starts dead apis/workers again.")
         lines.append("Ctrl-C stops everything.")
         print("\n".join(lines), flush=True)
 
     # -- supervision -------------------------------------------------------------------------
     def supervise(self) -> None:
-        """Report exits (and restart apis/workers with ``restart``) until asked to stop."""
+        """Report exits (and restart apis/workers with ``restart``, or all dead ones at once
+        on SIGUSR1) until asked to stop."""
         pending: dict[str, float] = {}
         while not self.stopping.wait(0.2):
             changed = False
@@ -224,6 +239,11 @@ class ClusterUp:
                 changed = True
                 if self.o.restart and child.spec.role in ("api", "worker"):
                     pending[child.name] = time.monotonic() + RESTART_DELAY
+            if self.revive.is_set():
+                self.revive.clear()
+                for child in self.supervisor.children:
+                    if child.spec.role in ("api", "worker") and not child.alive:
+                        pending[child.name] = time.monotonic()
             for child in self.supervisor.children:
                 due = pending.get(child.name)
                 if due is not None and time.monotonic() >= due and not self.stopping.is_set():
@@ -259,6 +279,7 @@ def run_up(options: UpOptions) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
+    signal.signal(signal.SIGUSR1, lambda _s, _f: up.revive.set())
     try:
         up.start()
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
