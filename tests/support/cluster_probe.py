@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,11 +64,15 @@ async def registered_workers(nats_url: str) -> set[str]:
 @dataclass
 class LeaseWatch:
     """Watches the leases bucket in the background: every change in order as
-    ``(camera id, worker id or None, revision)``. :meth:`overlaps` lists any change that
-    gave a camera to a worker while another still held it (a create over a live lease)."""
+    ``(camera id, worker id or None for a delete, revision, time.monotonic() seen)``.
+
+    A lease that expires (its TTL) leaves no marker in the bucket's history, so a change of
+    holder without a delete is legitimate only when the previous holder's last write is at
+    least the lease TTL old: :meth:`overlaps` lists the changes that break this (a create
+    over a live lease)."""
 
     nats_url: str
-    changes: list[tuple[str, str | None, int]] = field(default_factory=list)
+    changes: list[tuple[str, str | None, int, float]] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
     _nc: Any = None
 
@@ -88,7 +93,7 @@ class LeaseWatch:
                 holder = None
                 if entry.value and entry.operation in (None, "PUT"):
                     holder = CameraLease.model_validate_json(entry.value).worker_id
-                self.changes.append((camera_id, holder, entry.revision))
+                self.changes.append((camera_id, holder, entry.revision, time.monotonic()))
 
         self._task = asyncio.create_task(run())
 
@@ -101,16 +106,22 @@ class LeaseWatch:
             with contextlib.suppress(Exception):
                 await self._nc.close()
 
-    def overlaps(self) -> list[str]:
-        """Changes that replaced one worker's lease by another's without a delete or an
-        expiry in between (the KV would say a camera was handed over while held)."""
-        holder: dict[str, str | None] = {}
+    def overlaps(self, lease_ttl: float, slack: float = 0.5) -> list[str]:
+        """Changes that gave a camera to another worker while the previous holder's lease
+        was still live: no delete in between and its last write less than ``lease_ttl`` −
+        ``slack`` s before (``slack``: the watch's own delivery jitter)."""
+        last: dict[str, tuple[str | None, float]] = {}
         bad = []
-        for camera_id, worker, revision in self.changes:
-            before = holder.get(camera_id)
+        for camera_id, worker, revision, seen in self.changes:
+            before, at = last.get(camera_id, (None, 0.0))
             if worker is not None and before is not None and before != worker:
-                bad.append(f"camera {camera_id}: {before} -> {worker} at revision {revision}")
-            holder[camera_id] = worker
+                age = seen - at
+                if age < lease_ttl - slack:
+                    bad.append(
+                        f"camera {camera_id}: {before} -> {worker} at revision {revision}, "
+                        f"{age:.1f} s after {before}'s last renewal"
+                    )
+            last[camera_id] = (worker, seen)
         return bad
 
 
@@ -139,7 +150,8 @@ class DashboardSocket:
     cameras and alerts. Like the web app it reconnects when the socket drops (every
     ``retry`` s) and sends the last alert id it saw, so the server replays what it missed.
     ``alert_ids`` lists every alert id received, duplicates included; ``connections``
-    counts the sockets opened; ``messages`` keeps everything."""
+    counts the sockets opened; ``messages`` keeps everything (each with ``_receivedAt``, the
+    ``time.monotonic()`` of its arrival)."""
 
     def __init__(self, base_url: str, token: Callable[[], Any], retry: float = 0.3) -> None:
         self.ws_url = base_url.replace("http", "ws", 1) + "/ws"
@@ -177,6 +189,7 @@ class DashboardSocket:
                     self.connections += 1
                     async for raw in ws:
                         message = json.loads(raw)
+                        message["_receivedAt"] = time.monotonic()  # for benches
                         self.messages.append(message)
                         if message.get("type") == "face-detection-alert":
                             self.alert_ids.append(str(message.get("id")))
