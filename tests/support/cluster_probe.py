@@ -24,23 +24,18 @@ __all__ = ["DashboardSocket", "LeaseWatch", "read_bucket", "rtsp_holders"]
 async def read_bucket(nats_url: str, bucket: str) -> dict[str, bytes]:
     """Every live key of KV ``bucket`` and its value (empty when the bucket is missing)."""
     import nats
-    from nats.js.errors import BucketNotFoundError, NoKeysError
+    from nats.js.errors import BucketNotFoundError
+
+    from beholder.bus.kv import KvBucket
 
     nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
     try:
-        js = nc.jetstream()
         try:
-            kv = await js.key_value(bucket)
-            keys = await kv.keys()
-        except (BucketNotFoundError, NoKeysError):
+            kv = await nc.jetstream().key_value(bucket)
+        except BucketNotFoundError:
             return {}
-        out = {}
-        for key in keys:
-            with contextlib.suppress(Exception):  # deleted meanwhile
-                entry = await kv.get(key)
-                if entry.value:
-                    out[key] = entry.value
-        return out
+        entries = await KvBucket(kv, bucket).entries()
+        return {key: entry.value for key, entry in entries.items() if entry.value}
     finally:
         await nc.close()
 
