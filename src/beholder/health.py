@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -81,16 +82,58 @@ class ServiceHealth:
 Check = Callable[[], Awaitable[tuple[HealthStatus, dict[str, Any]]]]
 
 
-class WorkerTracker:
-    """Remembers worker heartbeats seen on the bus (``worker.heartbeat``).
+@dataclass(slots=True, frozen=True)
+class WorkerView:
+    """One worker as the api last heard it: its latest heartbeat, whether it is ``alive``
+    (heard within the liveness grace) and when the heartbeat arrived (``received_at``, UTC;
+    the api's clock, not the worker's)."""
 
-    ``last_seen``: ``time.monotonic()`` of the latest heartbeat from any worker (``None``
-    before the first); ``started``: when this tracker was created.
+    heartbeat: WorkerHeartbeat
+    alive: bool
+    received_at: datetime
+
+    def to_wire(self) -> dict[str, Any]:
+        """:class:`~beholder.api.schemas.WorkerOut` (camelCase): ``workerId``, ``alive``,
+        ``cameraIds``, ``sessions``, ``leases``, ``cpuPercent`` (% of one core),
+        ``detectorLoad`` (0–1), ``droppedSamples``, ``egressSessions``, ``egressErrors``,
+        ``lastHeartbeat`` and ``startedAt`` (ISO 8601 UTC; ``startedAt`` may be null)."""
+        hb = self.heartbeat
+        return {
+            "workerId": hb.worker_id,
+            "alive": self.alive,
+            "cameraIds": list(hb.camera_ids),
+            "sessions": hb.sessions,
+            "leases": hb.leases,
+            "cpuPercent": hb.cpu_percent,
+            "detectorLoad": hb.detector_load,
+            "droppedSamples": hb.dropped_samples,
+            "egressSessions": hb.egress_sessions,
+            "egressErrors": hb.egress_errors,
+            "lastHeartbeat": iso_z(self.received_at),
+            "startedAt": iso_z(hb.started_at) if hb.started_at is not None else None,
+        }
+
+
+STALE_LISTED_FOR = 300.0
+"""Seconds a worker that stopped heartbeating stays listed (``alive`` false) before it is
+forgotten: long enough for an operator to see which worker died, short enough that a
+cluster whose workers come and go does not list every worker it ever had."""
+
+
+class WorkerTracker:
+    """Remembers worker heartbeats seen on the bus (``worker.heartbeat``), on every api
+    instance.
+
+    A worker is alive while its latest heartbeat is at most three ``interval`` s old (the
+    liveness grace); after that it is listed as stale (``alive`` false) for ``forget_after``
+    s more, then dropped. ``last_seen``: ``time.monotonic()`` of the latest heartbeat from
+    any worker (``None`` before the first); ``started``: when this tracker was created.
     """
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, forget_after: float = STALE_LISTED_FOR) -> None:
         self.interval = interval
-        self.workers: dict[str, tuple[float, WorkerHeartbeat]] = {}
+        self.forget_after = forget_after
+        self.workers: dict[str, tuple[float, datetime, WorkerHeartbeat]] = {}
         self.started = time.monotonic()
         self.last_seen: float | None = None
 
@@ -101,18 +144,32 @@ class WorkerTracker:
             log.warning("malformed worker heartbeat dropped")
             return
         self.last_seen = time.monotonic()
-        self.workers[hb.worker_id] = (self.last_seen, hb)
+        self.workers[hb.worker_id] = (self.last_seen, utcnow(), hb)
 
     def heartbeat_age(self) -> float:
         """Seconds since the latest heartbeat of any worker; since start-up if none yet
         (an api that never heard a worker is as worker-less as one that stopped hearing)."""
         return time.monotonic() - (self.last_seen if self.last_seen is not None else self.started)
 
+    def _horizon(self) -> float:
+        """Monotonic time before which a heartbeat is too old for its worker to be alive."""
+        return time.monotonic() - 3 * self.interval
+
     def alive(self) -> list[WorkerHeartbeat]:
         """Workers heard from within three heartbeat intervals."""
-        horizon = time.monotonic() - 3 * self.interval
-        self.workers = {k: v for k, v in self.workers.items() if v[0] >= horizon}
-        return [hb for _, hb in self.workers.values()]
+        return [v.heartbeat for v in self.listing() if v.alive]
+
+    def listing(self) -> list[WorkerView]:
+        """Every worker heard from within the grace plus ``forget_after`` s (older ones are
+        forgotten here), alive ones first, then by worker id."""
+        horizon = self._horizon()
+        forget = horizon - self.forget_after
+        self.workers = {k: v for k, v in self.workers.items() if v[0] >= forget}
+        views = [
+            WorkerView(heartbeat=hb, alive=seen >= horizon, received_at=at)
+            for seen, at, hb in self.workers.values()
+        ]
+        return sorted(views, key=lambda v: (not v.alive, v.heartbeat.worker_id))
 
 
 class HealthChecker:
@@ -249,10 +306,14 @@ def worker_check(tracker: WorkerTracker, started_at: float, grace: float) -> Che
     """HEALTHY with ≥1 live heartbeat; STARTING during the start-up grace; else UNHEALTHY."""
 
     async def check() -> tuple[HealthStatus, dict[str, Any]]:
-        alive = tracker.alive()
+        listing = tracker.listing()
+        alive = [v.heartbeat for v in listing if v.alive]
         details: dict[str, Any] = {
             "workers": len(alive),
             "sessions": sum(hb.sessions for hb in alive),
+            "staleWorkers": len(listing) - len(alive),
+            # per worker (the same figures as /api/system/workers), keyed by worker id
+            "perWorker": {v.heartbeat.worker_id: _worker_figures(v) for v in listing},
         }
         if alive:
             return HealthStatus.HEALTHY, details
@@ -263,6 +324,11 @@ def worker_check(tracker: WorkerTracker, started_at: float, grace: float) -> Che
         return HealthStatus.UNHEALTHY, details
 
     return check
+
+
+def _worker_figures(view: WorkerView) -> dict[str, Any]:
+    wire = view.to_wire()
+    return {k: v for k, v in wire.items() if k not in ("workerId", "cameraIds", "startedAt")}
 
 
 def media_check(tracker: WorkerTracker, started_at: float, grace: float) -> Check:

@@ -16,7 +16,7 @@ POLICY: list[tuple[str, str, str]] = [
     ("POST", r"^/api/auth/(login|refresh)$", PUBLIC),
     ("GET", r"^/api/system/(health|health/\{service\}|ready)$", PUBLIC),
     ("*", r"^/api/auth/(me|logout)$", "viewer"),
-    ("GET", r"^/api/system/stats$", "viewer"),
+    ("GET", r"^/api/system/(stats|workers)$", "viewer"),
     ("*", r"^/api/(users|api-keys)", "admin"),
     ("GET", r"^/api/audit$", "admin"),  # the audit trail (issue 14)
     ("*", r"^/api/nvrs/\{nvr_id\}/keys$", "admin"),  # an NVR agent's keys

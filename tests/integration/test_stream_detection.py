@@ -195,7 +195,8 @@ def _worker_env(nats_url: str, tmp_path: Path) -> dict[str, str]:
 async def test_over_nats_each_stream_is_analysed_once_and_moves_when_its_worker_dies(
     nats_server: Any, tmp_path: Path, feeders: list[FrameFeeder]
 ) -> None:
-    server = nats_server("")
+    # Distributed mode needs JetStream (the workers' registry, desired state and leases).
+    server = nats_server(f'jetstream {{ store_dir: "{tmp_path / "js"}" }}')
     proc = subprocess.Popen(
         [sys.executable, "-m", "beholder", "worker", "--worker-id", "proc-worker"],
         env=_worker_env(server.url, tmp_path),

@@ -1,7 +1,9 @@
 """``beholder worker`` as its own process over a real NATS server (distributed mode).
 
-The test runs a private ``nats-server`` on a free port: the shared one on 4222 carries other
-suites' commands, and a worker in queue group ``workers`` there could steal them.
+The test runs a private ``nats-server -js`` on a free port (the shared one on 4222 carries
+other suites' traffic and desired state). In distributed mode the worker takes its cameras
+from the desired state in JetStream KV (``beholder_cameras``) under a lease, not from
+``camera.commands``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ import httpx
 import pytest
 
 from beholder.bus import create_bus
+from beholder.bus.kv import KvBucket
 from beholder.config import BusSettings
+from beholder.contracts.cluster import Buckets, CameraAssignment, camera_key
 from beholder.contracts.subjects import snapshot_subject
 from beholder.messages import (
-    CameraCommand,
     CameraSpec,
-    CommandType,
     FaceDetectionAlert,
     StreamStatusEvent,
     Subjects,
@@ -48,12 +50,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def nats_url() -> Iterator[str]:
+def nats_url(tmp_path: Path) -> Iterator[str]:
     if not os.path.exists(NATS_SERVER):
         pytest.skip("nats-server not installed")
     port = _free_port()
     proc = subprocess.Popen(
-        [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port)],
+        [NATS_SERVER, "-js", "-sd", str(tmp_path / "js"), "-a", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -136,14 +138,16 @@ async def test_worker_process_over_nats(
         pong = WorkerHeartbeat.from_bytes(await bus.request(Subjects.WORKER_PING, b"", 3))
         assert pong.worker_id == "standalone-1"
 
-        nats_cam = new_id()  # unique: the NATS server is shared with other test runs
+        nats_cam = new_id()
         spec = CameraSpec(camera_id=nats_cam, name="n", rtsp_url=rtsp_camera.url("two"))
-        cmd = CameraCommand(
-            command_type=CommandType.START_STREAM, camera_id=nats_cam, payload=spec.to_wire()
-        )
-        await bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
+        desired = await KvBucket.open(bus.jetstream(), Buckets.CAMERAS)  # type: ignore[attr-defined]
+        assignment = CameraAssignment(spec=spec, correlation_id=new_id())
+        await desired.put(camera_key(nats_cam), assignment.to_bytes())
         await until(lambda: any(e.status.value == "PROCESSING" for e in events), 20, "PROCESSING")
-        assert all(e.correlation_id == cmd.correlation_id for e in events)
+        assert all(e.correlation_id == assignment.correlation_id for e in events)
+        # Stamped with the lease's epoch and a per-camera sequence.
+        assert all(e.epoch is not None for e in events)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
         await until(lambda: alerts, 15, "an alert")
         assert len(alerts[0].faces) == 2
         jpeg = await bus.request(snapshot_subject(nats_cam), b"", 3)
@@ -153,8 +157,7 @@ async def test_worker_process_over_nats(
         assert "beholder_worker_sessions 1.0" in metrics
         assert f'beholder_camera_alerts_total{{camera_id="{nats_cam}"}} 1.0' in metrics
 
-        stop = CameraCommand(command_type=CommandType.STOP_STREAM, camera_id=nats_cam)
-        await bus.publish(Subjects.CAMERA_COMMANDS, stop.to_bytes())
+        await desired.delete(camera_key(nats_cam))
         await until(lambda: events[-1].status.value == "STOPPED", 5, "STOPPED")
     finally:
         await bus.close()

@@ -64,14 +64,19 @@ def _accepting(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_nats_server(directory: Path, config: str) -> NatsServer:
+def start_nats_server(directory: Path, config: str, jetstream: bool = True) -> NatsServer:
     """Run ``nats-server`` with ``config`` (nats-server syntax, without ``listen``) on a free
-    loopback port; return once it accepts connections (fails the test after 15 s)."""
+    loopback port; return once it accepts connections (fails the test after 15 s).
+
+    JetStream is on (a store dir of its own under ``directory``; the NATS bus needs it)
+    unless ``jetstream`` is False or ``config`` configures it itself."""
     binary = shutil.which("nats-server")
     if binary is None:
         pytest.skip("nats-server is not installed")
     port = free_port()
     conf = directory / f"nats-{port}.conf"
+    if jetstream and "jetstream" not in config:
+        config = f'{config}\njetstream {{ store_dir: "{directory / f"js-{port}"}" }}'
     conf.write_text(f"listen: 127.0.0.1:{port}\n{config}\n")
     log = directory / f"nats-{port}.log"
     with log.open("wb") as out:
@@ -91,13 +96,13 @@ def start_nats_server(directory: Path, config: str) -> NatsServer:
 
 
 @pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[Callable[[str], NatsServer]]:
-    """``nats_server(config)``: a private ``nats-server`` (see :func:`start_nats_server`),
-    stopped at the end of the test."""
+def nats_server(tmp_path: Path) -> Iterator[Callable[..., NatsServer]]:
+    """``nats_server(config, jetstream=True)``: a private ``nats-server`` (see
+    :func:`start_nats_server`), stopped at the end of the test."""
     started: list[NatsServer] = []
 
-    def start(config: str) -> NatsServer:
-        server = start_nats_server(tmp_path, config)
+    def start(config: str, jetstream: bool = True) -> NatsServer:
+        server = start_nats_server(tmp_path, config, jetstream)
         started.append(server)
         return server
 

@@ -80,6 +80,8 @@ PREVIOUS_NAMES = {
             "RATE_LIMIT_REFRESH",  # issue 9: refresh limited per address and per user
             "RATE_LIMIT_PER_IP",
             "RATE_LIMIT_PER_PRINCIPAL",
+            "RATE_LIMIT_STORAGE_URL",  # issue 12: limits counted cluster-wide in Redis
+            "RATE_LIMIT_KEY_PREFIX",
             "REFRESH_TOKEN_TTL",
             "RUN_WORKER",
             "SECRET_KEY",

@@ -20,6 +20,7 @@ import type {
   StreamUpdate,
   SystemHealth,
   TokenPair,
+  Worker,
 } from './types';
 
 const enc = encodeURIComponent;
@@ -66,6 +67,9 @@ export const api = {
   updateStream: (id: string, body: StreamUpdate) =>
     request<StreamOut>(`/api/streams/${enc(id)}`, { method: 'PATCH', json: body }),
   deleteStream: (id: string) => request<void>(`/api/streams/${enc(id)}`, { method: 'DELETE' }),
+
+  /** The workers of the cluster (one under `serve`), alive ones first. */
+  workers: () => request<Page<Worker>>('/api/system/workers'),
 
   // Signed in, the answer carries each service's details (anonymous: statuses only).
   health: () => request<SystemHealth>('/api/system/health'),

@@ -26,8 +26,9 @@ export const CAMERA_STATUSES: readonly CameraStatus[] = [
 export type StreamStats = G.StreamStats;
 export type ConnectionQuality = NonNullable<StreamStats['connectionQuality']>;
 
-/** A camera; the RTSP URL is always masked by the server (rtsp://user:***@host/...). */
-export type Camera = G.CameraOut;
+/** A camera; the RTSP URL is always masked by the server (rtsp://user:***@host/...).
+ * `workerId`: the worker holding it (issue 12; typed here until the generated types carry it). */
+export type Camera = G.CameraOut & { workerId?: string | null };
 
 export type Alert = G.AlertOut;
 export type Severity = Alert['severity'];
@@ -41,6 +42,8 @@ export type Page<T> = { items: T[]; nextCursor?: string | null };
 export type AlertQuery = NonNullable<G.ListAlertsApiAlertsGetData['query']>;
 
 export type HealthStatus = G.HealthOut['status'];
+/** One worker as the api hears it (`/api/system/workers`). */
+export type Worker = G.WorkerOut;
 export type ServiceHealth = G.ServiceHealthOut;
 export type SystemHealth = G.HealthOut;
 

@@ -6,6 +6,7 @@ import type { Camera } from '../api/types';
 import { useCameraView, useCameras } from '../lib/cameras';
 import { formatBytes, formatDuration, num, relativeTime } from '../lib/format';
 import { ui } from '../lib/ui';
+import { shortWorkerId } from '../lib/workers';
 import { AlertThumb, SeverityPill } from './AlertThumb';
 import { QualityBadge, StatusBadge } from './CameraStatus';
 import { LiveView } from './LiveView';
@@ -54,9 +55,15 @@ function DrawerBody({ camera, onEdit, onDelete }: { camera: Camera; onEdit: (c: 
         <LiveView cameraId={camera.id} cameraName={camera.name} status={view.status} expectedFps={s?.expectedFps} />
       </div>
       <div className="flex flex-wrap items-center gap-3">
-        <StatusBadge status={view.status} attempt={view.attempt} />
+        <StatusBadge status={view.status} attempt={view.attempt} detail={view.detail} />
         {view.status === 'PROCESSING' && <QualityBadge quality={s?.connectionQuality} />}
         {camera.location && <span className="text-xs text-slate-400">{camera.location}</span>}
+        <span className="text-xs text-slate-400" data-testid="drawer-worker">
+          Worker:{' '}
+          <span className="font-mono text-slate-300" title={view.workerId ?? 'No worker holds this camera'}>
+            {shortWorkerId(view.workerId)}
+          </span>
+        </span>
       </div>
       {view.status === 'ERROR' && view.detail && <ErrorState message={view.detail} />}
       <CameraActions camera={camera} status={view.status} onEdit={onEdit} onDelete={onDelete} />

@@ -1,13 +1,17 @@
 import { Signal, SignalHigh, SignalLow, SignalZero } from 'lucide-react';
 import type { CameraStatus, ConnectionQuality } from '../api/types';
 import { STATUS_COLORS, STATUS_LABELS } from '../lib/format';
+import { MOVING_DETAIL, isMoving } from '../lib/workers';
 import { Dot, cx } from './ui';
 
-export function StatusBadge({ status, attempt, className }: { status: CameraStatus; attempt?: number | null; className?: string }) {
-  const label = STATUS_LABELS[status] ?? status;
+/** A camera's status. `detail` "Moving to another worker" (a handover between workers,
+ * issue 12) shows as a neutral "Moving", never as trouble. */
+export function StatusBadge({ status, attempt, detail, className }: { status: CameraStatus; attempt?: number | null; detail?: string | null; className?: string }) {
+  const moving = isMoving(status, detail);
+  const label = moving ? 'Moving' : STATUS_LABELS[status] ?? status;
   return (
-    <span className={cx('inline-flex items-center gap-1.5 text-xs text-slate-300', className)} data-status={status}>
-      <Dot color={STATUS_COLORS[status] ?? 'bg-slate-500'} pulse={status === 'CONNECTING' || status === 'STARTING'} />
+    <span className={cx('inline-flex items-center gap-1.5 text-xs text-slate-300', className)} data-status={status} data-moving={moving || undefined} title={moving ? MOVING_DETAIL : undefined}>
+      <Dot color={moving ? 'bg-slate-400' : STATUS_COLORS[status] ?? 'bg-slate-500'} pulse={status === 'CONNECTING' || status === 'STARTING'} />
       <span>
         {label}
         {status === 'CONNECTING' && attempt ? ` (attempt ${attempt})` : ''}

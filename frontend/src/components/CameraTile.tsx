@@ -112,7 +112,7 @@ export const CameraTile = memo(function CameraTile({ camera, onOpen }: { camera:
             )}
           </h3>
           <div className="flex flex-wrap items-center gap-x-3 gap-y-0.5">
-            <StatusBadge status={view.status} attempt={view.attempt} />
+            <StatusBadge status={view.status} attempt={view.attempt} detail={view.detail} />
             {camera.location && (
               <span className="inline-flex min-w-0 items-center gap-1 truncate text-xs text-slate-400">
                 <MapPin aria-hidden="true" className="h-3.5 w-3.5 shrink-0" />

@@ -4,6 +4,7 @@ import type { ServiceHealth, SystemHealth } from '../api/types';
 import { HEALTH_COLORS, HEALTH_LABELS, healthKey, relativeTime } from '../lib/format';
 import { useRealtime } from '../realtime';
 import { Popover } from './Popover';
+import { WorkersSection } from './WorkersSection';
 import { Dot } from './ui';
 
 function detailText(d: unknown): string | null {
@@ -86,6 +87,7 @@ export function HealthIndicator() {
   const why = reasons.map((r) => r.reason).join(' ');
   return (
     <Popover
+      panelClassName="max-h-[80vh] overflow-y-auto"
       label={`System health: ${HEALTH_LABELS[k]}${why ? ` — ${why}` : ''}`}
       button={
         <>
@@ -105,6 +107,7 @@ export function HealthIndicator() {
         </ul>
       )}
       {health ? <ServiceList services={health.services ?? {}} /> : <p className="text-sm text-slate-400">{q.isError ? 'Health is not available right now.' : 'Checking…'}</p>}
+      <WorkersSection />
     </Popover>
   );
 }

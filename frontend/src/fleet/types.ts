@@ -17,7 +17,7 @@ export type NvrDeleted = G.NvrDeleted;
 export type SummaryUpdated = G.SummaryUpdated;
 
 /** A camera as the fleet pages see it (CameraOut carries its NVR fields). */
-export type FleetCamera = G.CameraOut;
+export type FleetCamera = G.CameraOut & { workerId?: string | null };
 export type Reachability = NonNullable<FleetCamera['reachability']>;
 
 export type NvrList = G.NvrList;

@@ -46,6 +46,8 @@ export interface CameraView {
   errorCode: string | null;
   attempt: number | null;
   stats: StreamStats | null;
+  /** The worker holding the camera (null: none, or not known). */
+  workerId: string | null;
 }
 
 /** The camera as REST last saw it, overlaid with what the hub said since. */
@@ -60,8 +62,14 @@ export function useCameraView(c: Camera): CameraView {
       errorCode: useLive ? live.errorCode : c.errorCode ?? null,
       attempt: useLive ? live.attempt : null,
       stats: liveStats ?? c.stats ?? null,
+      workerId: liveWorker(live, !!useLive) ?? c.workerId ?? null,
     };
   }, [c, live, liveStats]);
+}
+
+/** The worker of the newest hub event, when it named one. */
+export function liveWorker(live: { workerId?: string | null } | undefined, useLive: boolean): string | null {
+  return useLive && live?.workerId ? live.workerId : null;
 }
 
 /** The merged status for lists (filters, counts) without a hook per row. */

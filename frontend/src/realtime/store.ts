@@ -18,6 +18,8 @@ export interface CameraLive {
   attempt: number | null;
   /** Server timestamp of the event (ISO), when given. */
   timestamp: string | null;
+  /** The worker that reported it (null: not from a worker, or none holds the camera). */
+  workerId?: string | null;
 }
 
 /** A mobile stream as the hub last reported it (`stream-status-update`). */
@@ -228,6 +230,7 @@ export class RealtimeStore {
             details: e.details ?? null,
             attempt: e.attempt ?? null,
             timestamp: e.timestamp ?? null,
+            workerId: e.workerId ?? (e.camera as { workerId?: string | null } | null | undefined)?.workerId ?? null,
           };
           statusChanged.push(e.cameraId);
           if (e.stats) {

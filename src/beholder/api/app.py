@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from beholder import __version__, tracing
 from beholder.api.docs import mount_docs
 from beholder.api.errors import install_error_handlers
-from beholder.api.lifecycle import running_services
+from beholder.api.lifecycle import StartupFailed, running_services
 from beholder.api.middleware.http import HttpMiddleware
 from beholder.api.middleware.rate_limit import RateLimiter
 from beholder.api.routers import (
@@ -102,6 +102,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:  # first: a cluster must not run with its limits silently per instance
+            await limiter.start()
+        except Exception as exc:
+            raise StartupFailed("rate-limit storage", exc) from exc
         services = running_services(settings, role=role, bus=bus, limiter=limiter, migrate=migrate)
         async with services as state:
             app.state.beholder = state
@@ -145,6 +149,7 @@ def create_app(
                 "Link",
                 "ETag",
                 "X-Beholder-Egress",
+                "X-Beholder-Instance",
             ],
         )
     app.add_middleware(HttpMiddleware, max_bytes=settings.max_request_bytes, limiter=limiter)

@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder import tracing
 from beholder.api.fanout import fan_out, local_broadcast
@@ -45,7 +46,7 @@ from beholder.contracts.bus import (
 )
 from beholder.contracts.subjects import Subjects
 from beholder.contracts.wire import iso_z, utcnow
-from beholder.db.models import VideoStream
+from beholder.db.models import Camera, VideoStream
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.db.repositories import streams as streams_repo
@@ -73,6 +74,7 @@ async def broadcast_camera(
         cam.status,
         error_code=cam.error_code,
         details=cam.status_detail,
+        worker_id=cam.worker_id,
         camera=cam,
         correlation_id=correlation_id,
     )
@@ -198,7 +200,8 @@ class EventConsumers:
 
     async def _store_status(self, subject: str, event: StreamStatusEvent) -> bool | None:
         """Store a camera's status; whether it changed, ``None`` when the event is refused
-        (unknown camera, late event of a stopped one). Raises ``DatabaseError``."""
+        (unknown camera, late event of a stopped one, stale: an older lease epoch or an
+        older sequence number than the stored state's). Raises ``DatabaseError``."""
         stats = event.stats.to_wire() if event.stats else None
         async with tracing.persist_span("status", event.camera_id), self.state.db.session() as s:
             cam = await cameras_repo.find(s, event.camera_id)
@@ -211,20 +214,71 @@ class EventConsumers:
                 )
                 return None
             self.pending.remember_camera(cam.id, cam.name)
-            if cam.status == CameraStatus.STOPPED and event.status.is_running and not cam.enabled:
-                # A late event from a session that was already stopped must not revive it.
-                return None
             status_changed = cam.status != event.status.value
-            await cameras_repo.set_status(
-                s,
-                event.camera_id,
-                event.status.value,
-                error_code=event.error_code,
-                detail=event.details,
-                stats=stats,
-            )
+            if event.epoch is None or event.seq is None:  # serve: one worker, no lease
+                if (
+                    cam.status == CameraStatus.STOPPED
+                    and event.status.is_running
+                    and not cam.enabled
+                ):
+                    # A late event from a session that was already stopped must not revive it.
+                    return None
+                await cameras_repo.set_status(
+                    s,
+                    event.camera_id,
+                    event.status.value,
+                    error_code=event.error_code,
+                    detail=event.details,
+                    stats=stats,
+                    worker_id=event.worker_id,
+                )
+            elif not await self._store_fenced(s, subject, cam, event, stats):
+                return None
             await s.commit()
         return status_changed
+
+    @staticmethod
+    async def _store_fenced(
+        s: AsyncSession,
+        subject: str,
+        cam: Camera,
+        event: StreamStatusEvent,
+        stats: dict[str, Any] | None,
+    ) -> bool:
+        """The conditional write of a status carrying a lease epoch (distributed mode); False
+        (nothing written) for a stale event, counted by reason."""
+        assert event.epoch is not None and event.seq is not None
+        seen_epoch, seen_seq = cam.lease_epoch, cam.status_seq  # as read: for the reason only
+        if await cameras_repo.set_fenced_status(
+            s,
+            event.camera_id,
+            event.status.value,
+            epoch=event.epoch,
+            seq=event.seq,
+            worker_id=event.worker_id,
+            error_code=event.error_code,
+            detail=event.details,
+            stats=stats,
+            revive=not event.status.is_running,
+        ):
+            return True
+        if seen_epoch is not None and event.epoch < seen_epoch:
+            reason = "stale-epoch"
+        elif seen_epoch == event.epoch and seen_seq is not None and event.seq <= seen_seq:
+            reason = "stale-seq"
+        else:  # newer, but the camera was stopped meanwhile: a late event, not counted
+            return False
+        _refuse(
+            subject,
+            reason,
+            "stale status dropped",
+            camera_id=event.camera_id,
+            epoch=event.epoch,
+            seq=event.seq,
+            stored_epoch=seen_epoch,
+            stored_seq=seen_seq,
+        )
+        return False
 
     async def on_alert(self, msg: BusMessage) -> None:
         BUS_MESSAGES.labels(msg.subject).inc()
@@ -266,8 +320,10 @@ class EventConsumers:
     async def _store_camera_alert(
         self, subject: str, event: FaceDetectionAlert, received: datetime
     ) -> hub_messages.HubMessage | None:
-        """Store a camera's alert (and its snapshot when new); the hub message to send, or
-        ``None`` when refused (unknown camera). Raises ``DatabaseError``."""
+        """Store a camera's alert once (``INSERT … ON CONFLICT DO NOTHING`` on its id) and
+        its snapshot with it; the hub message to send, or ``None`` when there is nothing to
+        send: refused (unknown camera, an epoch older than the camera's lease: fencing) or a
+        redelivery (stored and sent already). Raises ``DatabaseError``."""
         assert event.camera_id is not None
         async with tracing.persist_span("alert", event.camera_id), self.state.db.session() as s:
             # The camera is checked before anything is written for the alert.
@@ -282,14 +338,29 @@ class EventConsumers:
                 )
                 return None
             self.pending.remember_camera(cam.id, cam.name)
-            # A redelivered (or replayed) alert id keeps its first snapshot.
-            is_new = await alerts_repo.find(s, event.id) is None
-            snapshot_path = await self._store_snapshot(event) if is_new else None
-            alert = await alerts_repo.insert(
-                s, camera_alert_row(event, cam.name, snapshot_path, received)
-            )
+            if is_fenced(event, cam):
+                _refuse(
+                    subject,
+                    "stale-epoch",
+                    "alert of an older lease dropped",
+                    camera_id=event.camera_id,
+                    alert_id=event.id,
+                    epoch=event.epoch,
+                    stored_epoch=cam.lease_epoch,
+                )
+                return None
+            snapshot = _snapshot_bytes(event)
+            name = f"{event.id}.jpg" if snapshot is not None else None
+            row = camera_alert_row(event, cam.name, name, received)
+            if not await alerts_repo.insert_once(s, row):
+                return None  # a redelivered (or replayed) alert: stored and shown already
+            # Written inside the transaction that inserted the row: a concurrent delivery
+            # of the same id on another instance waits for it and then inserts nothing.
+            if snapshot is not None and await self._write_snapshot(event.id, snapshot) is None:
+                row.snapshot_path = None
+                await alerts_repo.clear_snapshot(s, event.id)
             await s.commit()
-            return hub_messages.alert_message(alert_out(alert))
+            return hub_messages.alert_message(alert_out(row))
 
     async def _queue_alert(self, event: FaceDetectionAlert, received: datetime) -> None:
         """The database is unreachable (or alerts already wait for it): write the snapshot
@@ -368,17 +439,12 @@ class EventConsumers:
         return True
 
     async def _store_snapshot(self, event: FaceDetectionAlert) -> str | None:
-        if not event.snapshot:
-            return None
-        try:
-            data = base64.b64decode(event.snapshot, validate=True)
-        except (binascii.Error, ValueError):
-            log.warning("alert snapshot is not base64; stored without it", alert_id=event.id)
-            return None
-        if not data.startswith(b"\xff\xd8"):
-            log.warning("alert snapshot is not a JPEG; stored without it", alert_id=event.id)
-            return None
-        name = f"{event.id}.jpg"  # event.id is a UUID (checked by the model)
+        """Write the alert's snapshot file; its name, or ``None`` (none, or not written)."""
+        data = _snapshot_bytes(event)
+        return None if data is None else await self._write_snapshot(event.id, data)
+
+    async def _write_snapshot(self, alert_id: str, data: bytes) -> str | None:
+        name = f"{alert_id}.jpg"  # the alert id is a UUID (checked by the model)
         directory = self.state.settings.snapshot_dir
         try:
             await asyncio.to_thread(write_private_file, directory, name, data)
@@ -389,3 +455,24 @@ class EventConsumers:
             log.error("alert snapshot not written; stored without it", error=repr(exc))
             return None
         return name
+
+
+def is_fenced(event: FaceDetectionAlert, cam: Camera) -> bool:
+    """True when ``event`` was raised under a lease epoch older than the camera's current
+    one (a worker that lost the camera: its alert must not be stored)."""
+    return event.epoch is not None and cam.lease_epoch is not None and event.epoch < cam.lease_epoch
+
+
+def _snapshot_bytes(event: FaceDetectionAlert) -> bytes | None:
+    """The alert's snapshot as JPEG bytes, or ``None`` (none, not base64, not a JPEG)."""
+    if not event.snapshot:
+        return None
+    try:
+        data = base64.b64decode(event.snapshot, validate=True)
+    except (binascii.Error, ValueError):
+        log.warning("alert snapshot is not base64; stored without it", alert_id=event.id)
+        return None
+    if not data.startswith(b"\xff\xd8"):
+        log.warning("alert snapshot is not a JPEG; stored without it", alert_id=event.id)
+        return None
+    return data

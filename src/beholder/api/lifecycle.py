@@ -29,6 +29,7 @@ import structlog
 
 from beholder import tracing
 from beholder.api.degradation import bus_health, database_health
+from beholder.api.dispatch import make_dispatcher
 from beholder.api.events import EventConsumers
 from beholder.api.fanout import fan_out
 from beholder.api.middleware.rate_limit import RateLimiter
@@ -173,7 +174,8 @@ async def running_services(
             _undo(stack, "audit retention", retention.stop)
             retention.start()
         async with _step("bus"):
-            the_bus = traced_bus(bus or create_bus(settings.bus))
+            raw_bus = bus or create_bus(settings.bus, settings.cluster)
+            the_bus = traced_bus(raw_bus)
             _undo(stack, "bus", the_bus.close)
             await the_bus.start()
         auth = AuthService(
@@ -206,6 +208,7 @@ async def running_services(
             workers=workers,
             limiter=limiter,
             media=MediaSigner(secret),
+            dispatcher=make_dispatcher(the_bus, raw_bus, settings.cluster),
         )
         state.health.on_change = _health_listener(state)
         checks = state.health.checks  # what an outage degrades, and why (issue 14 item 8)

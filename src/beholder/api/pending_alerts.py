@@ -30,10 +30,12 @@ from beholder.api.state import AppState
 from beholder.api.views import alert_out
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.bus import FaceDetectionAlert
+from beholder.contracts.subjects import Subjects
 from beholder.contracts.wire import iso_z
 from beholder.db.models import Alert
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import cameras as cameras_repo
+from beholder.observability import BUS_REFUSED
 
 log = structlog.get_logger(__name__)
 
@@ -166,6 +168,18 @@ class PendingAlerts:
             if cam is None:
                 log.warning(
                     "queued alert of a camera deleted meanwhile dropped",
+                    alert_id=event.id,
+                    camera_id=event.camera_id,
+                )
+                return False
+            if (
+                event.epoch is not None
+                and cam.lease_epoch is not None
+                and (event.epoch < cam.lease_epoch)
+            ):  # fencing (see beholder.api.events.is_fenced): its worker lost the camera
+                BUS_REFUSED.labels(Subjects.CAMERA_EVENTS, "stale-epoch").inc()
+                log.warning(
+                    "queued alert of an older lease dropped",
                     alert_id=event.id,
                     camera_id=event.camera_id,
                 )

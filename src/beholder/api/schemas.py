@@ -315,6 +315,37 @@ class ReadyOut(ApiModel):
 class StatsOut(ApiModel):
     cameras: dict[str, dict[str, Any]] = Field(description="per camera id: status and stats")
     totals: dict[str, Any]
+    instance: str | None = Field(
+        default=None,
+        description="the api instance that answered, ``<hostname>-<pid>`` (also in the "
+        "``X-Beholder-Instance`` header of every response)",
+    )
+
+
+class WorkerOut(ApiModel):
+    """One worker as this api instance last heard it on ``worker.heartbeat``."""
+
+    worker_id: str
+    alive: bool = Field(
+        description="heard from within the liveness grace (three heartbeat intervals); a "
+        "worker not heard from stays listed with false for 5 minutes, then is dropped"
+    )
+    camera_ids: list[str] = Field(description="cameras whose sessions it runs")
+    sessions: int
+    leases: int | None = Field(description="camera leases held (null under ``serve``)")
+    cpu_percent: float | None = Field(description="process CPU, % of one core")
+    detector_load: float | None = Field(description="busy fraction of detection, 0–1")
+    dropped_samples: int | None = Field(description="detection samples dropped since start")
+    egress_sessions: int
+    egress_errors: int
+    last_heartbeat: UtcDatetime = Field(description="when its latest heartbeat arrived")
+    started_at: UtcDatetime | None
+
+
+class WorkersOut(ApiModel):
+    """``GET /api/system/workers``: ``{"items": [WorkerOut]}``, alive workers first."""
+
+    items: list[WorkerOut]
 
 
 __all__ = [

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from beholder.api.dispatch import CameraDispatcher
 from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.media import MediaSigner
 from beholder.auth.service import AuthService
@@ -58,6 +59,9 @@ class AppState:
     calls, the offline cascade, the debounced fleet summary: :mod:`beholder.nvr.service`),
     set by the lifecycle right after the bus consumers.
 
+    ``dispatcher``: where camera commands go (:mod:`beholder.api.dispatch`: the bus under
+    ``serve``, the desired state in JetStream KV in distributed mode).
+
     ``relay``: the mobile relay ``/api/streams/ws`` as the REST API sees it (counts,
     consumers, closing a deleted stream's sockets); :data:`NO_SOCKETS` until the lifecycle
     sets the real one. ``relay_alerts``: called with every stream alert persisted by this
@@ -76,6 +80,7 @@ class AppState:
     workers: WorkerTracker
     limiter: RateLimiter
     media: MediaSigner
+    dispatcher: CameraDispatcher
     started_at: float = field(default_factory=time.monotonic)
     worker: WorkerManager | None = None
     egress: EgressHub | None = None

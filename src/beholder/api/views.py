@@ -86,6 +86,7 @@ def camera_dict(row: Any, *, precise: bool = False) -> dict[str, Any]:
         "reachability": row.reachability,
         "reachabilityDetail": row.reachability_detail,
         "probe": row.probe,
+        "workerId": row.worker_id,
         "createdAt": iso_z(row.created_at),
         "updatedAt": iso_z(row.updated_at),
     }

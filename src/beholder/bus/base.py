@@ -14,13 +14,16 @@ from typing import Protocol, runtime_checkable
 
 @dataclass(slots=True)
 class BusMessage:
-    """A delivered message. ``reply`` is set for requests; answer with :meth:`respond`."""
+    """A delivered message. ``reply`` is set for requests; answer with :meth:`respond`.
+    ``delivery`` counts the deliveries of a durable message (1, then 2… when a handler
+    raised or its receiver died before acknowledging it); always 1 on core subjects."""
 
     subject: str
     data: bytes
     headers: dict[str, str] = field(default_factory=dict)
     reply: str | None = None
     _responder: Callable[[bytes], Awaitable[None]] | None = None
+    delivery: int = 1
 
     async def respond(self, data: bytes) -> None:
         """Answer a request (no-op for plain publishes)."""
@@ -52,13 +55,22 @@ class Bus(Protocol):
     async def publish(
         self, subject: str, data: bytes, headers: dict[str, str] | None = None
     ) -> None:
-        """Publish to every subscriber (one per queue group); raises ``BusError``."""
+        """Publish to every subscriber (one per queue group); raises ``BusError``.
+
+        On a durable subject the NATS bus queues the message in its outbox and returns at
+        once (sent and retried until JetStream acknowledges it); ``headers["Nats-Msg-Id"]``
+        (the event id) lets the server store a re-sent message once."""
 
     async def subscribe(
         self, subject: str, handler: Handler, queue: str | None = None
     ) -> Subscription:
         """Deliver matching messages to ``handler``; with ``queue`` set, each message goes to
-        one member of that group (consumer-group semantics)."""
+        one member of that group (consumer-group semantics).
+
+        On a durable subject (:func:`beholder.contracts.cluster.durable_stream_of`) a queue
+        subscription is at-least-once: a message whose handler raised, or whose receiver
+        died before its handler returned, is delivered again (``BusMessage.delivery`` > 1),
+        so handlers of durable subjects must be idempotent."""
 
     async def request(self, subject: str, data: bytes, timeout: float = 2.0) -> bytes:
         """Send a request and wait ``timeout`` seconds for the first reply.

@@ -1,4 +1,12 @@
-"""In-memory bus for ``beholder serve``: one process, asyncio queues, no durability."""
+"""In-memory bus for ``beholder serve``: one process, asyncio queues, no durability.
+
+Delivery semantics match the NATS bus where the tests rely on them: a queue subscription on
+a durable subject (:func:`beholder.contracts.cluster.durable_stream_of`: ``camera.events``,
+``stream.status``) is at-least-once, like a JetStream durable consumer: a message whose
+handler raised is delivered again (to a member of the group, ``BusMessage.delivery`` + 1)
+after ``redeliver_delay`` seconds, up to ``max_deliver`` deliveries, then given up and
+logged. Nothing survives the process, and every other subject is at-most-once as before.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from beholder.bus.base import BusMessage, Handler, subject_matches
+from beholder.contracts.cluster import durable_stream_of
 from beholder.errors import BusError
 from beholder.messages import new_id
 
@@ -43,7 +52,13 @@ class _MemorySubscription:
                 await self.handler(msg)
             except Exception:
                 self.bus.handler_errors += 1
-                log.exception("bus handler failed", subject=msg.subject)
+                if self.queue_group is not None and durable_stream_of(msg.subject):
+                    self.bus._redeliver(msg, self.queue_group)
+                else:
+                    log.exception("bus handler failed", subject=msg.subject)
+            else:
+                if self.queue_group is not None and durable_stream_of(msg.subject):
+                    self.bus.acked += 1
 
 
 class MemoryBus:
@@ -55,7 +70,15 @@ class MemoryBus:
 
     name = "memory"
 
-    def __init__(self, max_backlog: int = 10_000) -> None:
+    def __init__(
+        self, max_backlog: int = 10_000, max_deliver: int = 20, redeliver_delay: float = 1.0
+    ) -> None:
+        self.max_deliver = max_deliver
+        self.redeliver_delay = redeliver_delay
+        self.acked = 0
+        self.nacked = 0
+        self.redelivered = 0
+        self._timers: set[asyncio.TimerHandle] = set()
         self._subs: list[_MemorySubscription] = []
         self._rr = itertools.count()
         self._closed = True
@@ -71,6 +94,9 @@ class MemoryBus:
 
     async def close(self) -> None:
         self._closed = True
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         subs, self._subs = self._subs, []
         for sub in subs:
             await sub.unsubscribe()
@@ -111,6 +137,44 @@ class MemoryBus:
             sub.inbox.put_nowait(msg)
             self.delivered += 1
         return len(targets)
+
+    def _redeliver(self, msg: BusMessage, group: str) -> None:
+        """Deliver ``msg`` again to a member of ``group`` later (its handler raised)."""
+        self.nacked += 1
+        if msg.delivery >= self.max_deliver:
+            log.exception(
+                "durable message given up after its last delivery",
+                subject=msg.subject,
+                delivery=msg.delivery,
+            )
+            return
+        log.exception(
+            "bus handler failed; message will be redelivered",
+            subject=msg.subject,
+            delivery=msg.delivery,
+        )
+        again = BusMessage(
+            subject=msg.subject, data=msg.data, headers=dict(msg.headers), delivery=msg.delivery + 1
+        )
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            if self._closed:
+                return
+            members = [
+                s
+                for s in self._subs
+                if s.queue_group == group and subject_matches(s.subject, again.subject)
+            ]
+            if not members:
+                return
+            sub = members[next(self._rr) % len(members)]
+            sub.inbox.put_nowait(again)
+            self.delivered += 1
+            self.redelivered += 1
+
+        timer = asyncio.get_running_loop().call_later(self.redeliver_delay, fire)
+        self._timers.add(timer)
 
     async def subscribe(
         self, subject: str, handler: Handler, queue: str | None = None
@@ -155,6 +219,9 @@ class MemoryBus:
             "delivered": self.delivered,
             "dropped": self.dropped,
             "handlerErrors": self.handler_errors,
+            "acked": self.acked,
+            "nacked": self.nacked,
+            "redelivered": self.redelivered,
             "subscriptions": len(self._subs),
             "pending": sum(s.inbox.qsize() for s in self._subs),
         }

@@ -1,8 +1,12 @@
-"""NATS bus (distributed mode): core NATS subjects with queue groups and request/reply.
+"""NATS bus (distributed mode): core NATS subjects with queue groups and request/reply, and
+JetStream for what must not be lost.
 
-Durable JetStream streams, consumer replay and the camera-lease KV bucket belong to the
-distributed-mode work; this class already gives every role the same ``Bus`` semantics
-over a real broker, so the suite runs its bus tests against both implementations.
+The subjects of a durable stream (:data:`beholder.contracts.cluster.Streams`: alerts on
+``camera.events``, ``stream.status``) are published through a bounded outbox with JetStream
+acknowledgement (:mod:`beholder.bus.outbox`) and consumed by queue groups through durable
+consumers with explicit ack (:mod:`beholder.bus.jetstream`). Everything else (hub fan-out,
+live view, heartbeats, request/reply) stays core NATS. :meth:`NatsBus.start` creates or
+updates the streams and refuses a server without JetStream.
 
 Authentication and TLS come from :class:`~beholder.config.BusSettings` (user/password,
 token, nkey seed file or ``.creds`` file; CA bundle and client certificate). A server that
@@ -29,8 +33,13 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.client import JetStreamContext
 
 from beholder.bus.base import BusMessage, Handler
+from beholder.bus.jetstream import DurableConsumer, check_jetstream, ensure_streams
+from beholder.bus.outbox import Outbox, OutboxItem
 from beholder.config import BusSettings
+from beholder.config.cluster import ClusterSettings
+from beholder.contracts.cluster import MSG_ID_HEADER, durable_stream_of
 from beholder.errors import BusError
+from beholder.messages import new_id
 
 log = structlog.get_logger(__name__)
 
@@ -93,8 +102,11 @@ def connect_options(settings: BusSettings) -> dict[str, Any]:
 
 
 class NatsBus:
-    """Bus over a NATS server: ``settings`` (:class:`BusSettings`, with credentials and TLS)
-    or a bare URL (``nats://host:4222``, no credentials but those in the URL)."""
+    """Bus over a NATS server with JetStream: ``settings`` (:class:`BusSettings`, with
+    credentials and TLS) or a bare URL (``nats://host:4222``, no credentials but those in
+    the URL); ``cluster``: the streams' limits, the consumers' ack settings and the outbox
+    bound (default ``ClusterSettings()``); ``flush_timeout``: seconds :meth:`close` waits
+    for the outbox to empty."""
 
     name = "nats"
 
@@ -103,10 +115,24 @@ class NatsBus:
         settings: BusSettings | str,
         connect_timeout: float = 2.0,
         first_connect_timeout: float = 5.0,
+        cluster: ClusterSettings | None = None,
+        flush_timeout: float = 5.0,
     ) -> None:
         if isinstance(settings, str):
             settings = BusSettings(url=settings)
         self.settings = settings
+        self.cluster = cluster or ClusterSettings()
+        self.flush_timeout = flush_timeout
+        self.counters = {
+            "delivered": 0,
+            "handlerErrors": 0,
+            "acked": 0,
+            "nacked": 0,
+            "redelivered": 0,
+        }
+        self._outbox = Outbox(self._send_durable, self.cluster.outbox_max_messages)
+        self._consumers: set[DurableConsumer] = set()
+        self._recovery: asyncio.Task[None] | None = None
         self.url = settings.url
         self.connect_timeout = connect_timeout
         self.first_connect_timeout = first_connect_timeout
@@ -115,8 +141,6 @@ class NatsBus:
         self._last_error: Exception | None = None
         self._refused = asyncio.Event()
         self.published = 0
-        self.delivered = 0
-        self.handler_errors = 0
         self._subs: set[_NatsSubscription] = set()
 
     async def start(self) -> None:
@@ -152,6 +176,38 @@ class NatsBus:
             raise BusError(detail=f"cannot connect to NATS at {self._where()}: {why}") from exc
         self._nc = nc
         self._connected = True
+        try:
+            js = nc.jetstream()
+            await check_jetstream(js, self._where())
+            await ensure_streams(js, self.cluster)
+        except BaseException:
+            self._nc = None
+            self._connected = False
+            with contextlib.suppress(NatsError, OSError):
+                await nc.close()
+            raise
+        self._outbox.start()
+
+    async def _on_reconnected(self) -> None:
+        # The server may have lost streams or consumers (a new store) and the push
+        # consumers must be bound again: re-run the idempotent set-up until it succeeds.
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.create_task(self._recover(), name="nats-js-recover")
+
+    async def _recover(self) -> None:
+        delay = 0.2
+        while self._nc is not None and not self._nc.is_closed:
+            try:
+                if self._nc.is_connected:
+                    await ensure_streams(self._nc.jetstream(), self.cluster)
+                    for consumer in list(self._consumers):
+                        await consumer.ensure()
+                    log.info("jetstream streams and consumers checked after reconnect")
+                    return
+            except (BusError, NatsError, TimeoutError) as exc:
+                log.debug("jetstream not ready after reconnect; retrying", error=repr(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def _first_connect(self, nc: Client, options: dict[str, Any]) -> None:
         """``nc.connect``, cut short when the server refuses the credentials (nats-py would
@@ -166,6 +222,7 @@ class NatsBus:
                 allow_reconnect=True,
                 name="beholder",
                 error_cb=self._on_error,
+                reconnected_cb=self._on_reconnected,
                 **options,
             ),
             name="nats-connect",
@@ -202,6 +259,18 @@ class NatsBus:
         return self._nc
 
     async def close(self) -> None:
+        """Send what the outbox holds (up to ``flush_timeout`` s: a stopping worker's last
+        STOPPED events must reach the stream), then drain and disconnect. Idempotent."""
+        flushed = self._nc is None or await self._outbox.flush(self.flush_timeout)
+        if not flushed:
+            log.warning("bus closed with unsent durable messages", lost=len(self._outbox))
+        await self._outbox.stop()
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+            self._recovery = None
+        self._consumers.clear()
         if self._nc is not None and not self._nc.is_closed:
             try:
                 await self._nc.drain()
@@ -213,18 +282,47 @@ class NatsBus:
     async def publish(
         self, subject: str, data: bytes, headers: dict[str, str] | None = None
     ) -> None:
+        if durable_stream_of(subject) is not None:
+            self._client()
+            hdrs = dict(headers or {})
+            hdrs.setdefault(MSG_ID_HEADER, new_id())
+            self._outbox.put(OutboxItem(subject, data, hdrs))
+            self.published += 1
+            return
         try:
             await self._client().publish(subject, data, headers=headers or None)
         except NatsError as exc:
             raise BusError(detail=f"publish on {subject} failed: {exc!r}") from exc
         self.published += 1
 
+    async def _send_durable(self, item: OutboxItem) -> None:
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            raise BusError(detail="NATS unreachable")
+        await nc.jetstream().publish(item.subject, item.data, timeout=2.0, headers=item.headers)
+
     async def subscribe(
         self, subject: str, handler: Handler, queue: str | None = None
-    ) -> _NatsSubscription:
+    ) -> _NatsSubscription | DurableConsumer:
+        stream = durable_stream_of(subject)
+        if stream is not None and queue:
+            consumer = DurableConsumer(
+                self._client(),
+                stream,
+                queue,
+                handler,
+                self.cluster,
+                self.counters,
+                on_close=self._consumers.discard,
+            )
+            await consumer.ensure()
+            self._consumers.add(consumer)
+            return consumer
+
         async def cb(msg: Msg) -> None:
-            self.delivered += 1
-            reply = msg.reply or None
+            self.counters["delivered"] += 1
+            # A durable subject's reply is JetStream's PubAck inbox, not a request's.
+            reply = None if stream is not None else (msg.reply or None)
 
             async def respond(data: bytes) -> None:
                 await msg.respond(data)
@@ -239,7 +337,7 @@ class NatsBus:
             try:
                 await handler(bus_msg)
             except Exception:
-                self.handler_errors += 1
+                self.counters["handlerErrors"] += 1
                 log.exception("bus handler failed", subject=msg.subject)
 
         try:
@@ -280,10 +378,15 @@ class NatsBus:
         return time.perf_counter() - t0
 
     def stats(self) -> dict[str, int]:
+        """Counters (see :meth:`Bus.stats`), and for JetStream: ``outbox`` (durable messages
+        queued, not yet acknowledged by the server), ``outboxDropped`` (dropped because
+        the outbox was full), ``acked``/``nacked`` (durable deliveries acknowledged /
+        refused by a raising handler) and ``redelivered`` (deliveries after the first)."""
         return {
             "published": self.published,
-            "delivered": self.delivered,
-            "handlerErrors": self.handler_errors,
+            **self.counters,
             "connected": int(self._nc is not None and self._nc.is_connected),
-            "pending": sum(s.pending for s in self._subs),
+            "pending": sum(s.pending for s in self._subs) + sum(c.pending for c in self._consumers),
+            "outbox": len(self._outbox),
+            "outboxDropped": self._outbox.dropped,
         }

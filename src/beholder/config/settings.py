@@ -77,6 +77,21 @@ class Settings(SecretSettings):
         default="30/minute",
         description="token refreshes per client address, and per token subject (user)",
     )
+    rate_limit_storage_url: SecretStr = Field(
+        default=SecretStr("memory://"),
+        description="where the rate limits and the login back-off are counted: "
+        "``memory://`` (per api instance) or ``redis://host:port/db`` (``rediss://`` for TLS), "
+        "shared by every api instance so that a limit holds cluster-wide; the api refuses to "
+        "start when that Redis is unreachable, and counts per instance while it is lost",
+    )
+    rate_limit_key_prefix: str = Field(
+        default="beholder",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="prefix of the rate-limit keys in the shared storage (one per "
+        "deployment sharing a Redis)",
+    )
     login_failures_allowed: int = Field(
         default=5,
         ge=1,

@@ -62,6 +62,7 @@ MSG_ID_HEADER = "Nats-Msg-Id"
 """Header holding a durable message's id (the event's ``id``): JetStream stores a message
 re-published with the same id within the duplicate window once."""
 
+
 def durable_consumer(stream: DurableStream, group: str) -> str:
     """The durable consumer of ``stream`` shared by the members of queue group ``group``
     (the api instances subscribe with group ``api``: ``api-beholder_events``)."""

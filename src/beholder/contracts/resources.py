@@ -66,6 +66,11 @@ class CameraOut(ResourceModel):
     reachability: Reachability = "unknown"
     reachability_detail: str | None = None
     probe: CameraProbe | None = None
+    worker_id: str | None = Field(
+        default=None,
+        description="The worker running the camera (the one that reported its status); "
+        "null when no worker holds it",
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

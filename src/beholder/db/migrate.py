@@ -1,4 +1,10 @@
-"""Alembic migrations driven from code (no alembic.ini needed)."""
+"""Alembic migrations driven from code (no alembic.ini needed).
+
+On PostgreSQL the upgrade runs under the session advisory lock :data:`MIGRATION_LOCK`
+(``pg_advisory_lock``, taken by ``migrations/env.py`` on the migration's own connection):
+several api instances starting at once against one database migrate it once; the others
+wait for the lock and then find it at head. SQLite has one writer and one process.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+MIGRATION_LOCK = 0x6265686F6C646572
+"""The PostgreSQL advisory lock key of migrations (``b"beholder"`` as a 64-bit integer)."""
 
 
 def alembic_config(database_url: str) -> Config:

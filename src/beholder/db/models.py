@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -136,6 +137,12 @@ class Camera(Base):
     status_detail: Mapped[str | None] = mapped_column(Text, default=None)
     error_code: Mapped[str | None] = mapped_column(String(32), default=None)
     stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    worker_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    """The worker that reported the current status (``None``: nobody holds the camera)."""
+    lease_epoch: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """Lease epoch of the status stored last (distributed mode; fencing, migration 0005)."""
+    status_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """Per-camera sequence (within ``lease_epoch``) of the status stored last."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

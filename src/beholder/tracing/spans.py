@@ -35,6 +35,7 @@ __all__ = [
     "persist_span",
     "producer",
     "record_error",
+    "remote_context",
     "span",
     "start_span",
     "use_context",
@@ -165,6 +166,16 @@ def current_context(s: Span | None = None) -> Context | None:
     if s is not None:
         return trace.set_span_in_context(s)
     return otel_context.get_current()
+
+
+def remote_context(carrier: Mapping[str, str] | None) -> Context | None:
+    """The trace context carried in ``carrier`` (W3C ``traceparent``/``tracestate``, as
+    written by the configured propagator), to resume with :func:`use_context`; ``None``
+    while tracing is off or when ``carrier`` holds no valid context."""
+    if STATE.tracer is None or not carrier:
+        return None
+    ctx = propagate.extract(dict(carrier))
+    return ctx if trace.get_current_span(ctx).get_span_context().is_valid else None
 
 
 @contextlib.contextmanager

@@ -2,9 +2,14 @@
 
 Bus contract of :class:`WorkerManager`:
 
-* consumes ``camera.commands`` in queue group ``workers`` (:class:`CameraCommand`);
+* under ``serve`` (memory bus), consumes ``camera.commands`` in queue group ``workers``
+  (:class:`CameraCommand`); in distributed mode (NATS JetStream) it does not: a
+  :class:`~beholder.worker.placement.Placement` decides which cameras this worker runs
+  from the desired state in KV, under revision-checked leases;
 * publishes :class:`StreamStatusEvent` on ``stream.status`` and :class:`FaceDetectionAlert`
-  on ``camera.events``;
+  on ``camera.events``; in distributed mode each carries the camera's lease ``epoch`` (and,
+  for status, a per-epoch ``seq``) and the ``Nats-Msg-Id`` header (the event id), and an
+  event of a camera whose lease this worker does not validly hold is dropped (fencing);
 * publishes :class:`WorkerHeartbeat` on ``worker.heartbeat`` every
   ``WorkerSettings.heartbeat_interval`` s and answers ``worker.ping`` requests with one;
 * runs the built-in detector on the mobile relay streams it is asked to analyse
@@ -38,9 +43,16 @@ from beholder import tracing
 from beholder.bus import Bus, BusMessage, Subscription, create_bus
 from beholder.bus.traced import traced_bus
 from beholder.camera_networks import DEFAULT_NETWORKS
-from beholder.config import CameraSettings, RelaySettings, Settings, WorkerSettings
+from beholder.config import (
+    CameraSettings,
+    ClusterSettings,
+    RelaySettings,
+    Settings,
+    WorkerSettings,
+)
+from beholder.contracts.cluster import MSG_ID_HEADER, CameraAssignment
 from beholder.contracts.subjects import snapshot_subject
-from beholder.errors import AppError, ErrorCode
+from beholder.errors import AppError, BusError, ErrorCode
 from beholder.messages import (
     CameraCommand,
     CameraSpec,
@@ -51,12 +63,15 @@ from beholder.messages import (
     Subjects,
     WorkerHeartbeat,
     new_id,
+    utcnow,
 )
-from beholder.rtsp_url import mask_text
+from beholder.rtsp_url import mask_text, validate_rtsp_url
 from beholder.worker import metrics
 from beholder.worker.commands import spec_from_command
 from beholder.worker.detect.factory import camera_detection_factory, default_detector_factory
 from beholder.worker.detect.scheduler import DetectionScheduler, DetectorFactory
+from beholder.worker.load import LoadMeter
+from beholder.worker.placement import Placement
 from beholder.worker.session import CameraSession
 from beholder.worker.streams.manager import StreamDetectionManager
 
@@ -66,6 +81,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 COMMAND_QUEUE_GROUP = "workers"
+_SAME_CONTEXT = contextlib.nullcontext()
 
 SessionListener = Callable[[str, CameraSession | None], None]
 
@@ -77,7 +93,9 @@ class WorkerManager:
     (``Settings.camera``): where cameras may resolve (default: ``private,public``).
     ``detector_factory`` (tests/benches) replaces the detectors built from the settings.
     ``relay`` (``Settings.relay``): ``detect_fps`` of the relay streams it analyses (default:
-    ``ws.sample_fps``).
+    ``ws.sample_fps``). ``cluster`` (``Settings.cluster``): lease and placement tunables of
+    distributed mode. ``placement``: run cameras by placement and leases instead of
+    ``camera.commands`` (default: when the bus is NATS).
     """
 
     def __init__(
@@ -89,8 +107,15 @@ class WorkerManager:
         camera: CameraSettings | None = None,
         detector_factory: DetectorFactory | None = None,
         relay: RelaySettings | None = None,
+        cluster: ClusterSettings | None = None,
+        placement: bool | None = None,
     ) -> None:
         self.bus = bus
+        self.cluster = cluster if cluster is not None else ClusterSettings()
+        self._use_placement = bus.name == "nats" if placement is None else placement
+        self.placement: Placement | None = None
+        """Set while this worker runs in distributed mode (after :meth:`start`)."""
+        self.started_at = utcnow()
         self.camera = camera if camera is not None else CameraSettings(networks=DEFAULT_NETWORKS)
         self.policy = self.camera.policy
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}"
@@ -109,6 +134,7 @@ class WorkerManager:
             heartbeat_interval=self.ws.heartbeat_interval,
         )
         # Snapshot JPEG encodes (on request, off the loop).
+        self._load = LoadMeter(lambda: self.detection.busy_seconds, threads)
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot")
         # Bounds the reachability probes of cameras that are down (see CameraSession).
         self._probe_slots = asyncio.Semaphore(self.ws.probe_concurrency)
@@ -125,17 +151,27 @@ class WorkerManager:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Subscribe to commands and pings, start heartbeats. The bus must be started."""
+        """Subscribe to commands (or start placement, in distributed mode) and pings, start
+        heartbeats. The bus must be started. Raises ``BusError`` when JetStream cannot be
+        used in distributed mode."""
         if self._started:
             return
         self._started = True
-        self._subs.append(
-            await self.bus.subscribe(
-                Subjects.CAMERA_COMMANDS, self._on_command, queue=COMMAND_QUEUE_GROUP
+        if not self._use_placement:
+            self._subs.append(
+                await self.bus.subscribe(
+                    Subjects.CAMERA_COMMANDS, self._on_command, queue=COMMAND_QUEUE_GROUP
+                )
             )
-        )
         self._subs.append(await self.bus.subscribe(Subjects.WORKER_PING, self._on_ping))
         await self.streams.start()
+        if self._use_placement:
+            jetstream = getattr(self.bus, "jetstream", None)
+            if jetstream is None:
+                raise BusError(detail=f"placement needs a JetStream bus, not {self.bus.name}")
+            placement = Placement(self, jetstream(), self.cluster)
+            await placement.start()
+            self.placement = placement
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat")
         log.info("worker started", worker_id=self.worker_id, detect_threads=self._threads)
 
@@ -148,6 +184,9 @@ class WorkerManager:
             await asyncio.to_thread(self.detection.close)
             return
         self._started = False
+        if self.placement is not None:
+            # First: hand every camera over and deregister, so others take them at once.
+            await self.placement.stop()
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -185,14 +224,64 @@ class WorkerManager:
             self._listeners.remove(cb)
 
     def heartbeat(self) -> WorkerHeartbeat:
+        """This worker's heartbeat now (sessions, egress, load; leases in distributed mode)."""
         egress = self.egress_stats() if self.egress_stats is not None else (0, 0)
+        cpu_percent, detector_load = self._load.read()
         return WorkerHeartbeat(
             worker_id=self.worker_id,
             sessions=len(self._sessions),
             camera_ids=sorted(self._sessions),
             egress_sessions=egress[0],
             egress_errors=egress[1],
+            leases=self.placement.leases_held if self.placement is not None else None,
+            cpu_percent=cpu_percent,
+            detector_load=detector_load,
+            dropped_samples=self.detection.dropped,
+            started_at=self.started_at,
         )
+
+    # ------------------------------------------------------------------ placement host
+    async def run_camera(self, assignment: CameraAssignment) -> None:
+        """Distributed mode: (re)start the camera's session as ``assignment`` says, its
+        start span a child of the assignment's trace context. A spec that cannot run gets
+        an ``ERROR`` status event (never raised)."""
+        spec = assignment.spec
+        cid = spec.camera_id
+        async with self._locks.setdefault(cid, asyncio.Lock()):
+            try:
+                validate_rtsp_url(spec.rtsp_url)
+                if cid in self._sessions:
+                    await self._stop_session(cid)
+                parent = tracing.remote_context(assignment.trace_context)
+                with tracing.use_context(parent) if parent is not None else _SAME_CONTEXT:
+                    await self._start_session(spec, assignment.correlation_id)
+            except AppError as exc:
+                log.warning("camera not started", camera_id=cid, detail=exc.detail or exc.message)
+                await self._publish_failure(cid, assignment.correlation_id, exc.code, exc.message)
+            except Exception:
+                log.exception("camera not started", camera_id=cid)
+                await self._publish_failure(
+                    cid,
+                    assignment.correlation_id,
+                    ErrorCode.INTERNAL_ERROR,
+                    "The camera could not be started.",
+                )
+
+    async def stop_camera(self, camera_id: str) -> None:
+        """Stop the camera's session (no-op without one); its STOPPING/STOPPED events go
+        out only while its lease is validly held (a handover fences it first: quiet)."""
+        async with self._locks.setdefault(camera_id, asyncio.Lock()):
+            await self._stop_session(camera_id)
+
+    def toggle_camera(self, camera_id: str, enabled: bool) -> None:
+        """Turn face detection of the camera's running session on or off (no restart)."""
+        session = self._sessions.get(camera_id)
+        if session is not None:
+            session.set_face_detection(enabled)
+
+    async def publish_status(self, event: StreamStatusEvent) -> None:
+        """Publish a status event through the stamping path (dropped when fenced)."""
+        await self._publish_status(event)
 
     # ------------------------------------------------------------------ commands
     async def _on_command(self, msg: BusMessage) -> None:
@@ -360,21 +449,49 @@ class WorkerManager:
 
     # ------------------------------------------------------------------ publishing
     async def _publish_status(self, event: StreamStatusEvent) -> None:
-        await self.bus.publish(Subjects.STREAM_STATUS, event.to_bytes())
+        placement = self.placement
+        if placement is None:
+            await self.bus.publish(Subjects.STREAM_STATUS, event.to_bytes())
+            return
+        stamp = placement.stamp(event.camera_id)
+        if stamp is None:
+            self._fenced("status", event.camera_id, event.status.value)
+            return
+        event.epoch, event.seq = stamp
+        await self.bus.publish(Subjects.STREAM_STATUS, event.to_bytes(), {MSG_ID_HEADER: event.id})
 
     async def _publish_alert(self, alert: FaceDetectionAlert) -> None:
-        await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes())
+        placement = self.placement
+        if placement is None or alert.camera_id is None:
+            await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes())
+            return
+        epoch = placement.epoch(alert.camera_id)
+        if epoch is None:
+            self._fenced("alert", alert.camera_id, alert.id)
+            return
+        alert.epoch = epoch
+        await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes(), {MSG_ID_HEADER: alert.id})
+
+    @staticmethod
+    def _fenced(kind: str, camera_id: str, what: str) -> None:
+        metrics.FENCED_EVENTS.labels(kind).inc()
+        log.debug("event dropped: camera lease not held", kind=kind, camera_id=camera_id, what=what)
 
     async def _publish_error(self, cmd: CameraCommand, code: ErrorCode, message: str) -> None:
+        await self._publish_failure(cmd.camera_id, cmd.correlation_id, code, message)
+
+    async def _publish_failure(
+        self, camera_id: str, correlation_id: str | None, code: ErrorCode, message: str
+    ) -> None:
         with contextlib.suppress(Exception):
             await self._publish_status(
                 StreamStatusEvent(
-                    camera_id=cmd.camera_id,
+                    camera_id=camera_id,
                     status=CameraStatus.ERROR,
                     error_code=code.value,
                     details=message,
                     worker_id=self.worker_id,
-                    correlation_id=cmd.correlation_id,
+                    correlation_id=correlation_id,
                 )
             )
 
@@ -411,7 +528,7 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
     async with contextlib.AsyncExitStack() as stack:
         step = "bus"
         try:
-            bus = traced_bus(create_bus(settings.bus))
+            bus = traced_bus(create_bus(settings.bus, settings.cluster))
             await bus.start()
             stack.push_async_callback(bus.close)
             if settings.worker.metrics_port is not None:
@@ -427,7 +544,12 @@ async def _run_worker(settings: Settings, worker_id: str | None) -> int:
                 stack.callback(server.shutdown)
             step = "worker"
             manager = WorkerManager(
-                settings.worker, bus, worker_id, camera=settings.camera, relay=settings.relay
+                settings.worker,
+                bus,
+                worker_id,
+                camera=settings.camera,
+                relay=settings.relay,
+                cluster=settings.cluster,
             )
             stack.push_async_callback(manager.stop)
             await manager.start()

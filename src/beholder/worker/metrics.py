@@ -162,3 +162,10 @@ def _int(value: object) -> int:
 
 LIVE_VIEW = LiveViewCollector()
 REGISTRY.register(LIVE_VIEW)
+
+FENCED_EVENTS = Counter(
+    "beholder_worker_fenced_events",
+    "Camera status events and alerts dropped because this worker did not validly hold the "
+    "camera's lease (distributed mode: lost, expired, handed over or being given back)",
+    ["kind"],
+)

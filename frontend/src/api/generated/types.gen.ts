@@ -635,6 +635,12 @@ export type CameraOut = {
      * Updatedat
      */
     updatedAt: string;
+    /**
+     * Workerid
+     *
+     * The worker running the camera (the one that reported its status); null when no worker holds it
+     */
+    workerId?: string | null;
 };
 
 /**
@@ -2643,6 +2649,12 @@ export type StatsOut = {
         };
     };
     /**
+     * Instance
+     *
+     * the api instance that answered, ``<hostname>-<pid>`` (also in the ``X-Beholder-Instance`` header of every response)
+     */
+    instance?: string | null;
+    /**
      * Totals
      */
     totals: {
@@ -3115,6 +3127,88 @@ export type UserUpdate = {
      */
     password?: string | null;
     role?: Role | null;
+};
+
+/**
+ * WorkerOut
+ *
+ * One worker as this api instance last heard it on ``worker.heartbeat``.
+ */
+export type WorkerOut = {
+    /**
+     * Alive
+     *
+     * heard from within the liveness grace (three heartbeat intervals); a worker not heard from stays listed with false for 5 minutes, then is dropped
+     */
+    alive: boolean;
+    /**
+     * Cameraids
+     *
+     * cameras whose sessions it runs
+     */
+    cameraIds: Array<string>;
+    /**
+     * Cpupercent
+     *
+     * process CPU, % of one core
+     */
+    cpuPercent: number | null;
+    /**
+     * Detectorload
+     *
+     * busy fraction of detection, 0–1
+     */
+    detectorLoad: number | null;
+    /**
+     * Droppedsamples
+     *
+     * detection samples dropped since start
+     */
+    droppedSamples: number | null;
+    /**
+     * Egresserrors
+     */
+    egressErrors: number;
+    /**
+     * Egresssessions
+     */
+    egressSessions: number;
+    /**
+     * Lastheartbeat
+     *
+     * when its latest heartbeat arrived
+     */
+    lastHeartbeat: string;
+    /**
+     * Leases
+     *
+     * camera leases held (null under ``serve``)
+     */
+    leases: number | null;
+    /**
+     * Sessions
+     */
+    sessions: number;
+    /**
+     * Startedat
+     */
+    startedAt: string | null;
+    /**
+     * Workerid
+     */
+    workerId: string;
+};
+
+/**
+ * WorkersOut
+ *
+ * ``GET /api/system/workers``: ``{"items": [WorkerOut]}``, alive workers first.
+ */
+export type WorkersOut = {
+    /**
+     * Items
+     */
+    items: Array<WorkerOut>;
 };
 
 export type ListAlertsApiAlertsGetData = {
@@ -6398,6 +6492,63 @@ export type StatsApiSystemStatsGetResponses = {
 };
 
 export type StatsApiSystemStatsGetResponse = StatsApiSystemStatsGetResponses[keyof StatsApiSystemStatsGetResponses];
+
+export type WorkersApiSystemWorkersGetData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/system/workers';
+};
+
+export type WorkersApiSystemWorkersGetErrors = {
+    /**
+     * Error
+     */
+    400: ErrorResponse;
+    /**
+     * Error
+     */
+    401: ErrorResponse;
+    /**
+     * Error
+     */
+    403: ErrorResponse;
+    /**
+     * Error
+     */
+    404: ErrorResponse;
+    /**
+     * Error
+     */
+    409: ErrorResponse;
+    /**
+     * Error
+     */
+    413: ErrorResponse;
+    /**
+     * Error
+     */
+    429: ErrorResponse;
+    /**
+     * Error
+     */
+    500: ErrorResponse;
+    /**
+     * Error
+     */
+    503: ErrorResponse;
+};
+
+export type WorkersApiSystemWorkersGetError = WorkersApiSystemWorkersGetErrors[keyof WorkersApiSystemWorkersGetErrors];
+
+export type WorkersApiSystemWorkersGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: WorkersOut;
+};
+
+export type WorkersApiSystemWorkersGetResponse = WorkersApiSystemWorkersGetResponses[keyof WorkersApiSystemWorkersGetResponses];
 
 export type ListUsersApiUsersGetData = {
     body?: never;

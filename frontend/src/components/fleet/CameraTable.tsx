@@ -9,6 +9,8 @@ import type { Camera, CameraStatus } from '../../api/types';
 import type { FleetCamera, Nvr } from '../../fleet/types';
 import { useFleet } from '../../fleet';
 import { absoluteText, agoText } from '../../fleet/time';
+import { liveWorker } from '../../lib/cameras';
+import { shortWorkerId } from '../../lib/workers';
 import { useCameraLive } from '../../realtime';
 import { CameraActions } from '../CameraActions';
 import { StatusBadge } from '../CameraStatus';
@@ -56,8 +58,11 @@ const Row = memo(function Row({ camera: base, nvr, onOpen, onEdit, onDelete }: {
   const patch = useFleet((s) => s.cameras[base.id]);
   const rt = useCameraLive(base.id);
   const camera = useMemo(() => (patch && patch.updatedAt >= base.updatedAt ? { ...base, ...patch } : base), [base, patch]);
-  const status = rt && (!rt.timestamp || rt.timestamp >= camera.updatedAt) ? rt.status : camera.status;
+  const fromLive = !!rt && (!rt.timestamp || rt.timestamp >= camera.updatedAt);
+  const status = fromLive ? rt.status : camera.status;
+  const detail = fromLive ? rt.details : camera.statusDetail ?? null;
   const attempt = rt?.attempt ?? null;
+  const worker = liveWorker(rt, fromLive) ?? camera.workerId ?? null;
   return (
     <tr data-camera-id={camera.id} className="h-[41px] hover:bg-slate-900/60">
       <td className="truncate px-3 py-2">
@@ -66,7 +71,10 @@ const Row = memo(function Row({ camera: base, nvr, onOpen, onEdit, onDelete }: {
         </button>
       </td>
       <td className="px-3 py-2">
-        <StatusBadge status={status} attempt={attempt} />
+        <StatusBadge status={status} attempt={attempt} detail={detail} />
+      </td>
+      <td className="hidden truncate px-3 py-2 font-mono text-xs text-slate-300 md:table-cell" title={worker ?? 'No worker holds this camera'} data-testid="camera-worker">
+        {shortWorkerId(worker)}
       </td>
       <td className="hidden truncate px-3 py-2 sm:table-cell">
         <ReachabilityBadge value={camera.reachability} detail={camera.reachabilityDetail} />
@@ -90,7 +98,7 @@ const Row = memo(function Row({ camera: base, nvr, onOpen, onEdit, onDelete }: {
   );
 });
 
-const COLS = 8;
+const COLS = 9;
 
 export function CameraTable({ rows, groupBy, nvrs, onOpen, onEdit, onDelete }: { rows: readonly CameraRow[]; groupBy: GroupBy; nvrs: ReadonlyMap<string, Nvr>; onOpen: (id: string) => void; onEdit: (c: Camera) => void; onDelete: (c: Camera) => void }) {
   const items = useMemo(() => flatten(rows, groupBy, nvrs), [rows, groupBy, nvrs]);
@@ -111,6 +119,7 @@ export function CameraTable({ rows, groupBy, nvrs, onOpen, onEdit, onDelete }: {
           <tr>
             <th scope="col" className="px-3 py-2">Name</th>
             <th scope="col" className="w-32 px-3 py-2">Stream</th>
+            <th scope="col" className="hidden w-36 px-3 py-2 md:table-cell">Worker</th>
             <th scope="col" className="hidden w-36 px-3 py-2 sm:table-cell">Reachability</th>
             <th scope="col" className="hidden w-48 px-3 py-2 md:table-cell">NVR</th>
             <th scope="col" className="hidden w-28 px-3 py-2 lg:table-cell">Region</th>

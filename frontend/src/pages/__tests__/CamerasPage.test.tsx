@@ -1,4 +1,4 @@
-import { cleanup, fireEvent, screen, within } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen, within } from '@testing-library/react';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fleetCamera, nvr } from '../../fleet/__tests__/fleetMessages';
 import type { FleetCamera, Nvr } from '../../fleet/types';
@@ -7,6 +7,8 @@ import { apiError, renderPage, sentTo, stubFetch, type Sent } from '../../test/p
 vi.mock('../../auth/auth', () => ({ usePermissions: () => ({ control: true, acknowledge: true, admin: false, known: true }) }));
 
 import { setPrefs } from '../../lib/prefs';
+import { realtimeStore } from '../../realtime';
+import { statusUpdate } from '../../realtime/__tests__/hubMessages';
 import CamerasPage from '../CamerasPage';
 
 const server = { cameras: [] as FleetCamera[] | Response, nvrs: [] as Nvr[], remove: null as Response | null };
@@ -160,5 +162,31 @@ describe('Cameras page', () => {
     expect(screen.getByRole('button', { name: /grid/ }).getAttribute('aria-pressed')).toBe('true');
     expect(screen.getAllByText('Lobby').length).toBeGreaterThan(0);
     expect(JSON.parse(localStorage.getItem('beholder.prefs')!).camerasView).toBe('grid');
+  });
+
+  it('shows which worker holds each camera, and follows a camera moving to another worker', async () => {
+    const from = 'worker-host-a-4242-0a1b2c3d';
+    const to = 'worker-host-b-5151-9f8e7d6c';
+    server.cameras = [fleetCamera('c1', 'online', { name: 'Lobby', nvrId: 'n1', status: 'PROCESSING', workerId: from }), ...(server.cameras as FleetCamera[]).slice(1)];
+    await loaded();
+    expect(screen.getByRole('columnheader', { name: 'Worker' })).toBeTruthy();
+    const cell = () => document.querySelector('tr[data-camera-id="c1"] [data-testid="camera-worker"]')!;
+    expect(cell().textContent).toBe('worker-h…1b2c3d');
+    expect(cell().getAttribute('title')).toBe(from);
+    expect(document.querySelector('tr[data-camera-id="c3"] [data-testid="camera-worker"]')!.textContent).toBe('—');
+    const later = (s: number) => new Date(Date.parse('2031-01-01T00:00:00Z') + s * 1000).toISOString();
+    act(() => {
+      realtimeStore.dispatch(statusUpdate('c1', 'STARTING', { details: 'Moving to another worker', workerId: from, timestamp: later(1) }));
+      realtimeStore.flush();
+    });
+    const badge = document.querySelector('tr[data-camera-id="c1"] [data-status]')!;
+    expect(badge.textContent).toBe('Moving');
+    act(() => {
+      realtimeStore.dispatch(statusUpdate('c1', 'PROCESSING', { details: null, workerId: to, timestamp: later(2) }));
+      realtimeStore.flush();
+    });
+    expect(document.querySelector('tr[data-camera-id="c1"] [data-status]')!.textContent).toBe('Live');
+    expect(cell().getAttribute('title')).toBe(to);
+    act(() => realtimeStore.reset());
   });
 });

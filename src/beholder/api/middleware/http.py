@@ -1,5 +1,6 @@
 """Pure ASGI middleware for every HTTP request: correlation id, access log, metrics,
-security headers, request size limit and per-IP rate limit.
+security headers, the answering instance (``X-Beholder-Instance``), request size limit and
+per-IP rate limit.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) keeps streaming responses (MJPEG) and the hub's
 WebSocket traffic off the per-request task machinery.
@@ -18,6 +19,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from beholder import tracing
+from beholder.api.instance import HEADER, instance_id
 from beholder.api.middleware.rate_limit import RateLimiter
 from beholder.auth.audit import client_address_var
 from beholder.errors import AppError, ErrorCode, default_message, error_body, http_status
@@ -25,6 +27,7 @@ from beholder.observability import HTTP_LATENCY, HTTP_REQUESTS, correlation_id_v
 
 log = structlog.get_logger("beholder.access")
 
+_INSTANCE_HEADER = HEADER.lower().encode()
 _CID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Where the web app may fetch from: its own origin only. ``connect-src 'self'`` also covers
 # the hub's ws:/wss: to the same host and port (CSP Level 3; Chromium, Firefox, Safari).
@@ -127,6 +130,7 @@ class HttpMiddleware:
                 status_holder[1] = 1
                 hdrs = list(message.get("headers", []))
                 hdrs.append((b"x-correlation-id", cid.encode()))
+                hdrs.append((_INSTANCE_HEADER, instance_id().encode()))
                 existing = {k.lower() for k, _ in hdrs}
                 hdrs += [(k, v) for k, v in added if k not in existing]
                 message = {**message, "headers": hdrs}

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from beholder.api.degradation import require_bus
 from beholder.api.deps import MediaViewerDep, OperatorDep, SessionDep, StateDep, ViewerDep
+from beholder.api.dispatch import Dispatched
 from beholder.api.events import broadcast_camera, broadcast_camera_deleted
 from beholder.api.schemas import (
     CameraCreate,
@@ -31,7 +32,7 @@ from beholder.contracts.subjects import snapshot_subject
 from beholder.db.models import Camera
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.errors import BusError, InvalidInput, StreamUnavailable
-from beholder.messages import CameraCommand, CameraSpec, CameraStatus, CommandType, Subjects
+from beholder.messages import CameraCommand, CameraSpec, CameraStatus, CommandType
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 
@@ -66,14 +67,20 @@ def check_camera_address(url: str, settings: CameraSettings) -> None:
 
 
 async def send_command(
-    state: AppState, cam: Camera, command_type: CommandType, payload: dict[str, object]
-) -> CameraCommand:
-    """Publish a :class:`CameraCommand` on ``camera.commands``; raises ``BusError`` (503),
-    and ``ServiceUnavailable`` (503) at once while the bus is unreachable."""
+    state: AppState,
+    cam: Camera,
+    command_type: CommandType,
+    payload: dict[str, object],
+    spec: CameraSpec | None = None,
+) -> tuple[CameraCommand, Dispatched]:
+    """Send a :class:`CameraCommand` to the worker running ``cam`` (``state.dispatcher``:
+    ``camera.commands`` under ``serve``, the desired state in distributed mode); raises
+    ``BusError`` (503), and ``ServiceUnavailable`` (503) at once while the bus is
+    unreachable."""
     require_bus(state, "Camera commands")
     cmd = CameraCommand(command_type=command_type, camera_id=cam.id, payload=payload)
-    await state.bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
-    return cmd
+    sent = await state.dispatcher.send(cmd, spec)
+    return cmd, sent
 
 
 @router.get("", response_model=Page[CameraOut])
@@ -153,7 +160,8 @@ async def update_camera(
     )
     await session.commit()
     if url_changed and CameraStatus(cam.status).is_running:
-        await send_command(state, cam, CommandType.RESTART_STREAM, camera_spec(cam).to_wire())
+        spec = camera_spec(cam)
+        await send_command(state, cam, CommandType.RESTART_STREAM, spec.to_wire(), spec)
     await broadcast_camera(state, camera_out(cam))
     return camera_out(cam, precise=True)  # operators: the worker's own reason
 
@@ -196,15 +204,21 @@ async def _lifecycle(
     principal: Principal,
 ) -> CommandAccepted:
     cam = await cameras_repo.get(session, camera_id)
+    spec: CameraSpec | None = None
     if command_type is CommandType.STOP_STREAM:
         payload: dict[str, object] = {}
         new_status = CameraStatus.STOPPING
         cam.enabled = False
     else:
-        payload = camera_spec(cam).to_wire()
+        spec = camera_spec(cam)
+        payload = spec.to_wire()
         new_status = CameraStatus.STARTING
         cam.enabled = True
-    cmd = await send_command(state, cam, command_type, payload)
+    cmd, sent = await send_command(state, cam, command_type, payload, spec)
+    if command_type is CommandType.STOP_STREAM and sent.held is False:
+        # Nobody holds the camera (distributed mode): nobody will report STOPPED but us.
+        new_status = CameraStatus.STOPPED
+        cam.worker_id = None
     cam.status = new_status.value
     cam.error_code = None
     cam.status_detail = None
@@ -256,7 +270,7 @@ async def toggle_face_detection(
     """Turn face detection on or off (persisted; a running session applies it at once)."""
     cam = await cameras_repo.get(session, camera_id)
     cam.face_detection_enabled = body.enabled
-    cmd = await send_command(
+    cmd, _ = await send_command(
         state, cam, CommandType.TOGGLE_FACE_DETECTION, {"enabled": body.enabled}
     )
     record(

@@ -41,7 +41,7 @@ from beholder.db.repositories import api_keys as keys_repo
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.db.repositories import nvrs as nvrs_repo
 from beholder.errors import BusError, InvalidInput
-from beholder.messages import CameraCommand, CommandType, Subjects
+from beholder.messages import CameraCommand, CommandType
 from beholder.nvr.views import nvr_out
 
 router = APIRouter(prefix="/api/nvrs", tags=["nvrs"])
@@ -166,7 +166,7 @@ async def delete_nvr(
         for cam in await cameras_repo.of_nvr(session, nvr_id):
             cmd = CameraCommand(command_type=CommandType.STOP_STREAM, camera_id=cam.id)
             with contextlib.suppress(BusError):
-                await state.bus.publish(Subjects.CAMERA_COMMANDS, cmd.to_bytes())
+                await state.dispatcher.send(cmd, None)
     camera_ids = await nvrs_repo.delete_nvr(session, nvr, cameras)
     record(
         session,

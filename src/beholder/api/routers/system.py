@@ -1,4 +1,4 @@
-"""``/api/system``: health (public), readiness (public, 503 until ready), stats; and
+"""``/api/system``: health (public), readiness (public, 503 until ready), stats, workers; and
 ``/metrics`` (Prometheus, outside ``/api``: :data:`metrics_router`).
 
 Anonymous callers of health and readiness see the overall and per-service status only; the
@@ -19,8 +19,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from beholder import __version__
 from beholder.api.deps import OptionalPrincipalDep, SessionDep, StateDep, ViewerDep
 from beholder.api.errors import correlation_id
+from beholder.api.instance import instance_id
 from beholder.api.middleware.http import client_ip
-from beholder.api.schemas import ErrorResponse, HealthOut, ServiceHealthOut, StatsOut
+from beholder.api.schemas import (
+    ErrorResponse,
+    HealthOut,
+    ServiceHealthOut,
+    StatsOut,
+    WorkerOut,
+    WorkersOut,
+)
 from beholder.api.scrape import refresh_gauges
 from beholder.api.state import AppState
 from beholder.auth.roles import Principal, Role
@@ -113,8 +121,20 @@ async def stats(_: ViewerDep, session: SessionDep, state: StateDep) -> StatsOut:
         "hub": state.hub.stats(),
         "bus": state.bus.stats(),
         "workers": len(state.workers.alive()),
+        "rateLimits": state.limiter.stats(),
     }
-    return StatsOut(cameras=per, totals=totals)
+    return StatsOut(cameras=per, totals=totals, instance=instance_id())
+
+
+@router.get("/workers", response_model=WorkersOut)
+async def workers(_: ViewerDep, state: StateDep) -> WorkersOut:
+    """The workers this api instance hears on the bus (every instance hears every worker):
+    per worker its cameras, sessions, leases, CPU, detector load, dropped samples, egress
+    figures and last heartbeat; alive ones first. A worker silent past the liveness grace
+    (three heartbeat intervals) is listed with ``alive`` false for 5 minutes, then dropped.
+    Viewer and above."""
+    items = [WorkerOut.model_validate(v.to_wire()) for v in state.workers.listing()]
+    return WorkersOut(items=items)
 
 
 @metrics_router.get("/metrics")

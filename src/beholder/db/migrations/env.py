@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from beholder.db.migrate import MIGRATION_LOCK
 from beholder.db.models import Base
 
 config = context.config
@@ -28,8 +30,20 @@ def _run(connection: Connection) -> None:
 async def _run_async() -> None:
     engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
     async with engine.connect() as conn:
-        await conn.run_sync(_run)
-        await conn.commit()
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            # Several api instances starting together: one migrates, the others wait here
+            # and then find the schema at head (a session lock: released on disconnect).
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            await conn.commit()
+        try:
+            await conn.run_sync(_run)
+            await conn.commit()
+        finally:
+            if postgres:
+                await conn.rollback()
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                await conn.commit()
     await engine.dispose()
 
 

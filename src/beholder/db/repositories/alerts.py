@@ -6,9 +6,10 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, inspect, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder.db.models import Alert
@@ -47,14 +48,48 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("The page cursor is not valid.", detail=str(exc)) from exc
 
 
+def _row_values(alert: Alert) -> dict[str, Any]:
+    """``alert``'s column values by column name (``None`` left out: column defaults apply)."""
+    values: dict[str, Any] = {}
+    for prop in inspect(Alert).column_attrs:
+        value = getattr(alert, prop.key)
+        if value is not None:
+            values[prop.columns[0].name] = value
+    return values
+
+
+async def insert_once(session: AsyncSession, alert: Alert) -> bool:
+    """``INSERT … ON CONFLICT (id) DO NOTHING`` of ``alert`` (not added to the session);
+    True when the row is new, False when an alert with that id exists (a redelivery).
+
+    Race-free across api instances: on PostgreSQL a concurrent insert of the same id waits
+    for the first transaction and then does nothing; SQLite has one writer."""
+    if alert.created_at is None:
+        alert.created_at = utcnow()
+    dialect = session.get_bind().dialect.name
+    table = cast(Table, Alert.__table__)
+    values = _row_values(alert)
+    if dialect == "postgresql":
+        stmt: Any = (
+            postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=["id"])
+        )
+    else:
+        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=["id"])
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def clear_snapshot(session: AsyncSession, alert_id: str) -> None:
+    """Forget an alert's snapshot (its file could not be written)."""
+    table = cast(Table, Alert.__table__)
+    await session.execute(update(table).where(table.c.id == alert_id).values(snapshot_path=None))
+
+
 async def insert(session: AsyncSession, alert: Alert) -> Alert:
-    """Persist a new alert (idempotent on id: a redelivered alert is returned as is)."""
-    existing = await session.get(Alert, alert.id)
-    if existing is not None:
-        return existing
-    session.add(alert)
-    await session.flush()
-    return alert
+    """Persist a new alert (idempotent on id: a redelivered alert is returned as stored)."""
+    if await insert_once(session, alert):
+        return alert
+    return await get(session, alert.id)
 
 
 async def create_stream_alert(

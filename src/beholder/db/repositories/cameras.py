@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,6 +63,19 @@ async def running(session: AsyncSession) -> list[Camera]:
     return list((await session.execute(select(Camera).where(Camera.status.in_(states)))).scalars())
 
 
+async def should_run(session: AsyncSession) -> list[Camera]:
+    """Cameras a worker should hold in distributed mode: enabled and running, or in
+    ``ERROR`` (a failing stream keeps retrying; no worker up keeps the desired state)."""
+    states = [s.value for s in CameraStatus if s.is_running] + [CameraStatus.ERROR.value]
+    q = select(Camera).where(Camera.enabled.is_(True), Camera.status.in_(states))
+    return list((await session.execute(q)).scalars())
+
+
+def _holder(status: str, worker_id: str | None) -> str | None:
+    """Who holds a camera after a status: nobody once it stopped."""
+    return None if status in (CameraStatus.STOPPED, CameraStatus.OFFLINE) else worker_id
+
+
 async def set_status(
     session: AsyncSession,
     camera_id: str,
@@ -71,8 +84,10 @@ async def set_status(
     error_code: str | None = None,
     detail: str | None = None,
     stats: dict[str, Any] | None = None,
+    worker_id: str | None = None,
 ) -> Camera | None:
-    """Record a reported status; returns the camera or ``None`` if it was deleted."""
+    """Record a reported status (an event without a lease epoch: ``serve``);
+    returns the camera or ``None`` if it was deleted."""
     cam = await session.get(Camera, camera_id)
     if cam is None:
         return None
@@ -81,8 +96,53 @@ async def set_status(
     cam.status_detail = detail
     if stats is not None:
         cam.stats = stats
+    if worker_id is not None or status in (CameraStatus.STOPPED, CameraStatus.OFFLINE):
+        cam.worker_id = _holder(status, worker_id)
     cam.updated_at = utcnow()
     return cam
+
+
+async def set_fenced_status(
+    session: AsyncSession,
+    camera_id: str,
+    status: str,
+    *,
+    epoch: int,
+    seq: int,
+    worker_id: str | None,
+    error_code: str | None = None,
+    detail: str | None = None,
+    stats: dict[str, Any] | None = None,
+    revive: bool = True,
+) -> bool:
+    """Record a status reported under lease ``epoch`` as event ``seq`` of that epoch, in
+    one conditional ``UPDATE``: only when ``(epoch, seq)`` is newer than the stored
+    ``(lease_epoch, status_seq)`` (a redelivered event, an older one, or one of an older
+    owner never overwrites a newer state). ``revive=False`` (a running status): not over a
+    camera that was stopped and disabled. True when the row was written."""
+    table = cast(Table, Camera.__table__)
+    c = table.c
+    newer = or_(
+        c.lease_epoch.is_(None),
+        c.lease_epoch < epoch,
+        and_(c.lease_epoch == epoch, or_(c.status_seq.is_(None), c.status_seq < seq)),
+    )
+    cond = and_(c.id == camera_id, newer)
+    if not revive:
+        cond = and_(cond, or_(c.status != CameraStatus.STOPPED.value, c.enabled.is_(True)))
+    values: dict[str, Any] = {
+        "status": status,
+        "error_code": error_code,
+        "status_detail": detail,
+        "worker_id": _holder(status, worker_id),
+        "lease_epoch": epoch,
+        "status_seq": seq,
+        "updated_at": utcnow(),
+    }
+    if stats is not None:
+        values["stats"] = stats
+    result = await session.execute(update(table).where(cond).values(**values))
+    return bool(getattr(result, "rowcount", 0))
 
 
 # -- NVR channels and reachability (issue 11) ------------------------------------------------

@@ -79,6 +79,11 @@ class DetectionScheduler:
         self._ready: deque[CameraDetection] = deque()
         self._closing = False
         self._detectors: list[Detector] = []
+        self.threads = threads
+        self.busy_seconds = 0.0
+        """Wall time the threads spent on jobs since start (for the worker's load)."""
+        self.dropped = 0
+        """Samples dropped (replaced while waiting, or failed) since start, every camera."""
         self._threads = [
             threading.Thread(target=self._serve, name=f"detect-{i}", daemon=True)
             for i in range(threads)
@@ -105,6 +110,7 @@ class DetectionScheduler:
                 return
             if camera.pending is not None:
                 camera.count_dropped()
+                self.dropped += 1
             camera.pending = sample
             if not camera.queued and not camera.running:
                 camera.queued = True
@@ -172,6 +178,7 @@ class DetectionScheduler:
             if job is None:
                 return
             camera, sample = job
+            started = time.perf_counter()
             try:
                 if detector is None:
                     detector = self._factory()
@@ -180,8 +187,12 @@ class DetectionScheduler:
                 camera.analyse(sample, detector)
             except Exception:
                 camera.count_dropped()
+                with self._cond:
+                    self.dropped += 1
                 log.exception("detection thread failed", camera_id=camera.camera_id)
             finally:
+                with self._cond:
+                    self.busy_seconds += time.perf_counter() - started
                 self._done(camera)
 
 
