@@ -471,6 +471,9 @@ class WorkerManager:
             return
         alert.epoch = epoch
         await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes(), {MSG_ID_HEADER: alert.id})
+        # One line per alert handed to the bus (alerts are rare: tracker and cooldown): what
+        # an operator, or a test, compares with what the api stored.
+        log.info("alert published", camera_id=alert.camera_id, alert_id=alert.id, epoch=epoch)
 
     @staticmethod
     def _fenced(kind: str, camera_id: str, what: str) -> None:
