@@ -322,7 +322,6 @@ async def test_a_frozen_worker_loses_its_leases_and_is_fenced_when_it_wakes(
             30,
             f"{victim}'s RTSP sessions closed",
         )
-        world.ignored.discard(victim)
         # Nothing it published after losing the leases (none, if fencing works) is stored.
         late = world.published_alerts(since=woke_at)
         late_mine = {a for a, r in late.items() if r["worker"] == victim}
@@ -342,6 +341,8 @@ async def test_a_frozen_worker_loses_its_leases_and_is_fenced_when_it_wakes(
             ]
             assert wrong == [], wrong
         assert world.double_holds == []
+        # Still none later: it does not start them again.
+        assert not any(victim in names for names in world.holders().values())
     finally:
         world.ignored.discard(victim)
         for s in dashboards:
@@ -406,6 +407,10 @@ async def test_an_api_killed_mid_stream_loses_nothing_and_dashboards_replay(
     since = time.time() + 1.0
     try:
         await eventually(lambda: len(world.published_alerts(since)) >= 1, 60, "alerts flowing")
+        # Each dashboard has seen an alert: the id it replays from when it reconnects.
+        await eventually(
+            lambda: all(s.alert_ids for s in dashboards), 60, "an alert on each dashboard"
+        )
         # Frozen first: api-1 keeps taking messages it never acknowledges, then dies.
         world.cluster.kill("api-1", signal.SIGSTOP)
         frozen_at = time.time()
