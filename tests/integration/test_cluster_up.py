@@ -2,11 +2,15 @@
 workers, nginx) on a fresh PostgreSQL database. Through the load balancer: the web app, sign
 in, a camera on the RTSP fixture reaches PROCESSING and a dashboard socket sees it; an api
 killed with SIGKILL is skipped by the balancer and reported dead in cluster.json, SIGUSR1
-brings it back; SIGTERM to ``cluster up`` stops every child (nothing left running)."""
+brings it back; ``cluster status`` lists the roles, the health and the workers; SIGTERM to
+``cluster up`` stops every child (nothing left running)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -63,6 +67,29 @@ async def test_a_local_cluster_serves_through_its_load_balancer_and_stops_cleanl
         workers = {r.name: r.pid for r in cluster.state().of_role("worker") if r.pid}
         held = rtsp_holders(rtsp, workers)
         assert len(held.get("cam", set())) == 1, held
+
+        # `cluster status`: every role alive, the health and the workers through the balancer.
+        status = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "beholder",
+                "cluster",
+                "status",
+                "--data-dir",
+                str(cluster.data_dir),
+            ],
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.startswith("cluster running"), status.stdout
+        assert status.stdout.count("alive pid") == 5, status.stdout
+        assert "health: HEALTHY" in status.stdout or "health: DEGRADED" in status.stdout
+        assert "workers:" in status.stdout and "worker-2" in status.stdout, status.stdout
 
         # An api dies: the balancer sends every request to the other one.
         cluster.kill("api-1", signal.SIGKILL)

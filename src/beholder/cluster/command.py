@@ -131,6 +131,13 @@ def print_status(data_dir: Path, *, as_json: bool = False) -> int:
     except (OSError, ValueError):
         print("health: no api answers through the load balancer")
     workers = _workers_view(state)
-    if workers is not None:
-        print("workers: " + json.dumps(workers, indent=2))
+    if isinstance(workers, dict) and isinstance(workers.get("items"), list):
+        print("workers:")
+        for w in workers["items"]:
+            print(
+                f"  {w.get('workerId')!s:<12} {'alive' if w.get('alive') else 'silent':<7} "
+                f"sessions {w.get('sessions')}  leases {w.get('leases')}  "
+                f"cpu {w.get('cpuPercent')}%  detector load {w.get('detectorLoad')}  "
+                f"last heartbeat {w.get('lastHeartbeat')}"
+            )
     return 0
