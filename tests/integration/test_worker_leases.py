@@ -10,15 +10,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from opentelemetry import propagate
 
 from beholder.contracts.cluster import camera_key
 from beholder.messages import CameraStatus
+from beholder.tracing.spans import STATE
 from beholder.worker.placement import MOVING_DETAILS
 from beholder.worker.placement.rendezvous import owner
 from support.cluster import PrivateNats
 from support.ids import cam_id
 from support.placement import PlacementCluster, fast_cluster_settings
 from support.polling import eventually
+from support.tracing import finished, in_memory_tracing
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -73,6 +76,16 @@ async def test_twelve_cameras_run_once_each_and_a_dead_workers_move_to_the_other
         seqs = [e.seq for e in mine if e.seq is not None]
         assert seqs == sorted(seqs) and seqs[0] == 1 and len(set(seqs)) == len(seqs)
 
+    # The registry: every worker with its leases and load.
+    registered = await c.registered()
+    assert set(registered) == {"w1", "w2", "w3"}
+    for beat in registered.values():
+        assert beat.started_at is not None and beat.cpu_percent is not None
+        assert beat.detector_load is not None and beat.dropped_samples is not None
+    await eventually(
+        lambda: _leases_registered(c, placed), 5, "each worker's lease count in the registry"
+    )
+
     victim = "w2"
     moved = [cid for cid in cams if placed[cid] == victim]
     killed_at = time.monotonic()
@@ -93,6 +106,38 @@ async def test_twelve_cameras_run_once_each_and_a_dead_workers_move_to_the_other
     new_leases = await c.lease_table()
     assert all(new_leases[cid].epoch > leases[cid].epoch for cid in moved)
     print(f"failover of {len(moved)} cameras (kill -> PROCESSING elsewhere): {failover:.2f} s")
+
+
+async def _leases_registered(c: PlacementCluster, placed: dict[str, str | None]) -> bool:
+    registered = await c.registered()
+    return all(
+        registered[wid].leases == sum(1 for w in placed.values() if w == wid)
+        for wid in ("w1", "w2", "w3")
+    )
+
+
+async def test_the_session_start_joins_the_trace_of_the_request_that_asked(
+    cluster: PlacementCluster, rtsp_camera: Any
+) -> None:
+    c = cluster
+    with in_memory_tracing("worker") as exporter:
+        await c.add("traced")
+        tracer = STATE.tracer
+        assert tracer is not None
+        carrier: dict[str, str] = {}
+        with tracer.start_as_current_span("POST /api/cameras/{camera_id}/start") as request:
+            propagate.inject(carrier)  # what the api writes into traceContext
+        cid = cam_id("traced")
+        await c.want(cid, rtsp_camera.url("street"), trace_context=carrier)
+        await eventually(lambda: c.processing_on(cid) == "traced", 20, "the camera PROCESSING")
+        await eventually(
+            lambda: finished(exporter).named("worker session start"), 5, "the start span"
+        )
+        start = finished(exporter).named("worker session start")[0]
+    ctx = request.get_span_context()
+    assert start.trace_id == format(ctx.trace_id, "032x")
+    assert start.parent == format(ctx.span_id, "016x")
+    assert start.attributes["beholder.camera.id"] == cid
 
 
 async def test_a_worker_that_loses_its_lease_stops_quietly_and_publishes_nothing_more(

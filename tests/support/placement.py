@@ -22,7 +22,13 @@ from beholder.contracts.cluster import (
     camera_key,
     camera_of_key,
 )
-from beholder.messages import CameraSpec, CameraStatus, StreamStatusEvent, Subjects
+from beholder.messages import (
+    CameraSpec,
+    CameraStatus,
+    StreamStatusEvent,
+    Subjects,
+    WorkerHeartbeat,
+)
 from beholder.worker.manager import WorkerManager
 from support.settings import make_camera_settings, make_worker_settings
 
@@ -57,6 +63,7 @@ class PlacementCluster:
     _observer: NatsBus | None = None
     cameras: KvBucket | None = None
     leases: KvBucket | None = None
+    registry: KvBucket | None = None
 
     async def open(self) -> None:
         """Connect the observer, open the buckets, record status events."""
@@ -65,6 +72,7 @@ class PlacementCluster:
         js = self._observer.jetstream()
         self.cameras = await KvBucket.open(js, Buckets.CAMERAS)
         self.leases = await KvBucket.open(js, Buckets.LEASES, ttl=self.settings.lease_ttl)
+        self.registry = await KvBucket.open(js, Buckets.WORKERS, ttl=self.settings.registry_ttl)
 
         async def record(msg: Any) -> None:
             self.events.append(StreamStatusEvent.from_bytes(msg.data))
@@ -118,13 +126,14 @@ class PlacementCluster:
         *,
         detect: bool = False,
         restart_token: str | None = None,
+        trace_context: dict[str, str] | None = None,
     ) -> CameraAssignment:
         """Put the camera's desired state (what the api does on start/restart/toggle)."""
         assert self.cameras is not None
         spec = CameraSpec(
             camera_id=camera_id, name=camera_id[:8], rtsp_url=url, face_detection_enabled=detect
         )
-        assignment = CameraAssignment(spec=spec)
+        assignment = CameraAssignment(spec=spec, trace_context=trace_context or {})
         if restart_token is not None:
             assignment.restart_token = restart_token
         await self.cameras.put(camera_key(camera_id), assignment.to_bytes())
@@ -160,6 +169,14 @@ class PlacementCluster:
             if cid is not None:
                 table[cid] = CameraLease.from_bytes(entry.value)
         return table
+
+    async def registered(self) -> dict[str, WorkerHeartbeat]:
+        """Worker id → the heartbeat it registered (KV ``beholder_workers``)."""
+        assert self.registry is not None
+        return {
+            key: WorkerHeartbeat.from_bytes(entry.value)
+            for key, entry in (await self.registry.entries()).items()
+        }
 
     def statuses(self, camera_id: str) -> list[StreamStatusEvent]:
         return [e for e in self.events if e.camera_id == camera_id]

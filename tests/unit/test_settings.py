@@ -17,6 +17,7 @@ from beholder.config import (
     AuditSettings,
     BusSettings,
     CameraSettings,
+    ClusterSettings,
     DegradationSettings,
     HubSettings,
     LiveViewSettings,
@@ -157,6 +158,25 @@ PREVIOUS_NAMES = {
         ]
     ),
     *(
+        f"BEHOLDER_CLUSTER_{n}"  # issue 12
+        for n in [
+            "LEASE_TTL",
+            "LEASE_RENEW_INTERVAL",
+            "REGISTRY_TTL",
+            "PLACEMENT_INTERVAL",
+            "REBALANCE_MOVES_PER_MINUTE",
+            "WORKER_SETTLE_TIME",
+            "STREAM_MAX_AGE",
+            "STREAM_MAX_BYTES",
+            "STREAM_REPLICAS",
+            "DUPLICATE_WINDOW",
+            "ACK_WAIT",
+            "MAX_DELIVER",
+            "MAX_ACK_PENDING",
+            "OUTBOX_MAX_MESSAGES",
+        ]
+    ),
+    *(
         f"BEHOLDER_WORKER_{n}"
         for n in [
             "ALERT_COOLDOWN",
@@ -269,6 +289,7 @@ def test_the_tree_has_one_section_per_part() -> None:
         TlsSettings,
         AuditSettings,
         DegradationSettings,
+        ClusterSettings,
     }
 
 

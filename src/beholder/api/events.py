@@ -18,14 +18,10 @@ stored), and an alert is queued in memory, shown live, and stored when the datab
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from datetime import datetime
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from beholder import tracing
 from beholder.api.fanout import fan_out, local_broadcast
@@ -34,6 +30,14 @@ from beholder.api.schemas import CameraOut
 from beholder.api.state import AppState
 from beholder.api.stream_events import persist_stream_alert, stream_alert_source
 from beholder.api.views import alert_out, public_camera, public_status
+from beholder.api.worker_output import (
+    bad_fields,
+    is_fenced,
+    refuse,
+    snapshot_bytes,
+    store_fenced,
+    write_snapshot,
+)
 from beholder.bus.base import BusMessage, Subscription
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.bus import (
@@ -46,13 +50,13 @@ from beholder.contracts.bus import (
 )
 from beholder.contracts.subjects import Subjects
 from beholder.contracts.wire import iso_z, utcnow
-from beholder.db.models import Camera, VideoStream
+from beholder.db.models import VideoStream
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import cameras as cameras_repo
 from beholder.db.repositories import streams as streams_repo
-from beholder.errors import DatabaseError, NotFound, UnsafePath
-from beholder.files import prune_snapshots, write_private_file
-from beholder.observability import BUS_MESSAGES, BUS_REFUSED
+from beholder.errors import DatabaseError, NotFound
+from beholder.files import prune_snapshots
+from beholder.observability import BUS_MESSAGES
 
 log = structlog.get_logger(__name__)
 
@@ -84,17 +88,6 @@ async def broadcast_camera(
 async def broadcast_camera_deleted(state: AppState, camera_id: str) -> None:
     """Tell dashboards a camera is gone."""
     await fan_out(state, "cameras", hub_messages.camera_deleted(camera_id), camera_id=camera_id)
-
-
-def _refuse(subject: str, reason: str, event: str, **fields: Any) -> None:
-    BUS_REFUSED.labels(subject, reason).inc()
-    log.warning(event, subject=subject, reason=reason, **fields)
-
-
-def _bad_fields(exc: ValidationError) -> list[str]:
-    """Where a payload failed (``["id"]``, ``["faces", "0", "box"]``…), without the values:
-    a refused value may be anything (a path, a secret, a terminal escape)."""
-    return [".".join(str(p) for p in err["loc"]) or "$" for err in exc.errors()][:10]
 
 
 class EventConsumers:
@@ -138,8 +131,8 @@ class EventConsumers:
         try:
             envelope = HubBroadcast.from_bytes(msg.data)
         except ValidationError as exc:
-            _refuse(
-                msg.subject, "malformed", "malformed hub.broadcast dropped", fields=_bad_fields(exc)
+            refuse(
+                msg.subject, "malformed", "malformed hub.broadcast dropped", fields=bad_fields(exc)
             )
             return
         local_broadcast(self.state, envelope)
@@ -155,8 +148,8 @@ class EventConsumers:
         try:
             event = StreamStatusEvent.from_bytes(msg.data)
         except ValidationError as exc:
-            _refuse(
-                msg.subject, "malformed", "malformed stream.status dropped", fields=_bad_fields(exc)
+            refuse(
+                msg.subject, "malformed", "malformed stream.status dropped", fields=bad_fields(exc)
             )
             return
         try:
@@ -206,7 +199,7 @@ class EventConsumers:
         async with tracing.persist_span("status", event.camera_id), self.state.db.session() as s:
             cam = await cameras_repo.find(s, event.camera_id)
             if cam is None:
-                _refuse(
+                refuse(
                     subject,
                     "unknown-camera",
                     "status for unknown camera ignored",
@@ -232,61 +225,18 @@ class EventConsumers:
                     stats=stats,
                     worker_id=event.worker_id,
                 )
-            elif not await self._store_fenced(s, subject, cam, event, stats):
+            elif not await store_fenced(s, subject, cam, event, stats):
                 return None
             await s.commit()
         return status_changed
-
-    @staticmethod
-    async def _store_fenced(
-        s: AsyncSession,
-        subject: str,
-        cam: Camera,
-        event: StreamStatusEvent,
-        stats: dict[str, Any] | None,
-    ) -> bool:
-        """The conditional write of a status carrying a lease epoch (distributed mode); False
-        (nothing written) for a stale event, counted by reason."""
-        assert event.epoch is not None and event.seq is not None
-        seen_epoch, seen_seq = cam.lease_epoch, cam.status_seq  # as read: for the reason only
-        if await cameras_repo.set_fenced_status(
-            s,
-            event.camera_id,
-            event.status.value,
-            epoch=event.epoch,
-            seq=event.seq,
-            worker_id=event.worker_id,
-            error_code=event.error_code,
-            detail=event.details,
-            stats=stats,
-            revive=not event.status.is_running,
-        ):
-            return True
-        if seen_epoch is not None and event.epoch < seen_epoch:
-            reason = "stale-epoch"
-        elif seen_epoch == event.epoch and seen_seq is not None and event.seq <= seen_seq:
-            reason = "stale-seq"
-        else:  # newer, but the camera was stopped meanwhile: a late event, not counted
-            return False
-        _refuse(
-            subject,
-            reason,
-            "stale status dropped",
-            camera_id=event.camera_id,
-            epoch=event.epoch,
-            seq=event.seq,
-            stored_epoch=seen_epoch,
-            stored_seq=seen_seq,
-        )
-        return False
 
     async def on_alert(self, msg: BusMessage) -> None:
         BUS_MESSAGES.labels(msg.subject).inc()
         try:
             event = FaceDetectionAlert.from_bytes(msg.data)
         except ValidationError as exc:
-            _refuse(
-                msg.subject, "malformed", "malformed camera.events dropped", fields=_bad_fields(exc)
+            refuse(
+                msg.subject, "malformed", "malformed camera.events dropped", fields=bad_fields(exc)
             )
             return
         if event.camera_id is None:
@@ -329,7 +279,7 @@ class EventConsumers:
             # The camera is checked before anything is written for the alert.
             cam = await cameras_repo.find(s, event.camera_id)
             if cam is None:
-                _refuse(
+                refuse(
                     subject,
                     "unknown-camera",
                     "alert for unknown camera ignored",
@@ -339,7 +289,7 @@ class EventConsumers:
                 return None
             self.pending.remember_camera(cam.id, cam.name)
             if is_fenced(event, cam):
-                _refuse(
+                refuse(
                     subject,
                     "stale-epoch",
                     "alert of an older lease dropped",
@@ -349,14 +299,18 @@ class EventConsumers:
                     stored_epoch=cam.lease_epoch,
                 )
                 return None
-            snapshot = _snapshot_bytes(event)
+            snapshot = snapshot_bytes(event)
             name = f"{event.id}.jpg" if snapshot is not None else None
             row = camera_alert_row(event, cam.name, name, received)
             if not await alerts_repo.insert_once(s, row):
                 return None  # a redelivered (or replayed) alert: stored and shown already
             # Written inside the transaction that inserted the row: a concurrent delivery
             # of the same id on another instance waits for it and then inserts nothing.
-            if snapshot is not None and await self._write_snapshot(event.id, snapshot) is None:
+            if (
+                snapshot is not None
+                and await write_snapshot(self.state.settings.snapshot_dir, event.id, snapshot)
+                is None
+            ):
                 row.snapshot_path = None
                 await alerts_repo.clear_snapshot(s, event.id)
             await s.commit()
@@ -395,7 +349,7 @@ class EventConsumers:
                 stream = await streams_repo.find(s, event.stream_id)
                 is_new = stream is not None and await alerts_repo.find(s, event.id) is None
             if stream is None:
-                _refuse(
+                refuse(
                     msg.subject,
                     "unknown-stream",
                     "alert for unknown stream ignored",
@@ -405,7 +359,7 @@ class EventConsumers:
                 return
             snapshot_path = await self._store_snapshot(event) if is_new else None
             if not await self._persist_stream_alert(stream, event, snapshot_path):
-                _refuse(msg.subject, "unknown-stream", "alert for deleted stream ignored")
+                refuse(msg.subject, "unknown-stream", "alert for deleted stream ignored")
         except DatabaseError:
             await self._queue_alert(event, utcnow())
 
@@ -440,39 +394,9 @@ class EventConsumers:
 
     async def _store_snapshot(self, event: FaceDetectionAlert) -> str | None:
         """Write the alert's snapshot file; its name, or ``None`` (none, or not written)."""
-        data = _snapshot_bytes(event)
-        return None if data is None else await self._write_snapshot(event.id, data)
-
-    async def _write_snapshot(self, alert_id: str, data: bytes) -> str | None:
-        name = f"{alert_id}.jpg"  # the alert id is a UUID (checked by the model)
-        directory = self.state.settings.snapshot_dir
-        try:
-            await asyncio.to_thread(write_private_file, directory, name, data)
-        except UnsafePath as exc:  # unreachable with a UUID id; kept as the last line
-            log.error("alert snapshot name refused; stored without it", detail=exc.detail)
-            return None
-        except OSError as exc:
-            log.error("alert snapshot not written; stored without it", error=repr(exc))
-            return None
-        return name
-
-
-def is_fenced(event: FaceDetectionAlert, cam: Camera) -> bool:
-    """True when ``event`` was raised under a lease epoch older than the camera's current
-    one (a worker that lost the camera: its alert must not be stored)."""
-    return event.epoch is not None and cam.lease_epoch is not None and event.epoch < cam.lease_epoch
-
-
-def _snapshot_bytes(event: FaceDetectionAlert) -> bytes | None:
-    """The alert's snapshot as JPEG bytes, or ``None`` (none, not base64, not a JPEG)."""
-    if not event.snapshot:
-        return None
-    try:
-        data = base64.b64decode(event.snapshot, validate=True)
-    except (binascii.Error, ValueError):
-        log.warning("alert snapshot is not base64; stored without it", alert_id=event.id)
-        return None
-    if not data.startswith(b"\xff\xd8"):
-        log.warning("alert snapshot is not a JPEG; stored without it", alert_id=event.id)
-        return None
-    return data
+        data = snapshot_bytes(event)
+        return (
+            None
+            if data is None
+            else await write_snapshot(self.state.settings.snapshot_dir, event.id, data)
+        )

@@ -311,6 +311,7 @@ async def _start_worker(stack: contextlib.AsyncExitStack, state: AppState) -> No
             state.bus,
             camera=state.settings.camera,
             relay=state.settings.relay,
+            cluster=state.settings.cluster,
         )
         _undo(stack, "worker", worker.stop)
         await worker.start()

@@ -28,6 +28,7 @@ from beholder.api.alert_queue import AlertQueue, AlertWriter, QueuedAlert
 from beholder.api.fanout import fan_out
 from beholder.api.state import AppState
 from beholder.api.views import alert_out
+from beholder.api.worker_output import is_fenced, refuse
 from beholder.contracts import hub as hub_messages
 from beholder.contracts.bus import FaceDetectionAlert
 from beholder.contracts.subjects import Subjects
@@ -35,7 +36,6 @@ from beholder.contracts.wire import iso_z
 from beholder.db.models import Alert
 from beholder.db.repositories import alerts as alerts_repo
 from beholder.db.repositories import cameras as cameras_repo
-from beholder.observability import BUS_REFUSED
 
 log = structlog.get_logger(__name__)
 
@@ -172,13 +172,10 @@ class PendingAlerts:
                     camera_id=event.camera_id,
                 )
                 return False
-            if (
-                event.epoch is not None
-                and cam.lease_epoch is not None
-                and (event.epoch < cam.lease_epoch)
-            ):  # fencing (see beholder.api.events.is_fenced): its worker lost the camera
-                BUS_REFUSED.labels(Subjects.CAMERA_EVENTS, "stale-epoch").inc()
-                log.warning(
+            if is_fenced(event, cam):  # its worker lost the camera meanwhile
+                refuse(
+                    Subjects.CAMERA_EVENTS,
+                    "stale-epoch",
                     "queued alert of an older lease dropped",
                     alert_id=event.id,
                     camera_id=event.camera_id,

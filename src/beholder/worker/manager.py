@@ -50,7 +50,7 @@ from beholder.config import (
     Settings,
     WorkerSettings,
 )
-from beholder.contracts.cluster import MSG_ID_HEADER, CameraAssignment
+from beholder.contracts.cluster import CameraAssignment
 from beholder.contracts.subjects import snapshot_subject
 from beholder.errors import AppError, BusError, ErrorCode
 from beholder.messages import (
@@ -58,7 +58,6 @@ from beholder.messages import (
     CameraSpec,
     CameraStatus,
     CommandType,
-    FaceDetectionAlert,
     StreamStatusEvent,
     Subjects,
     WorkerHeartbeat,
@@ -70,6 +69,7 @@ from beholder.worker import metrics
 from beholder.worker.commands import spec_from_command
 from beholder.worker.detect.factory import camera_detection_factory, default_detector_factory
 from beholder.worker.detect.scheduler import DetectionScheduler, DetectorFactory
+from beholder.worker.events import CameraEvents
 from beholder.worker.load import LoadMeter
 from beholder.worker.placement import Placement
 from beholder.worker.session import CameraSession
@@ -119,6 +119,7 @@ class WorkerManager:
         self.camera = camera if camera is not None else CameraSettings(networks=DEFAULT_NETWORKS)
         self.policy = self.camera.policy
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{new_id()[:8]}"
+        self.events = CameraEvents(bus, self.worker_id)
         self.ws = settings
         threads = self._threads = self.ws.detect_threads or (os.cpu_count() or 2)
         # Shared by every session: one round-robin queue, one detector per thread.
@@ -171,7 +172,7 @@ class WorkerManager:
                 raise BusError(detail=f"placement needs a JetStream bus, not {self.bus.name}")
             placement = Placement(self, jetstream(), self.cluster)
             await placement.start()
-            self.placement = placement
+            self.placement = self.events.placement = placement
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat")
         log.info("worker started", worker_id=self.worker_id, detect_threads=self._threads)
 
@@ -257,10 +258,10 @@ class WorkerManager:
                     await self._start_session(spec, assignment.correlation_id)
             except AppError as exc:
                 log.warning("camera not started", camera_id=cid, detail=exc.detail or exc.message)
-                await self._publish_failure(cid, assignment.correlation_id, exc.code, exc.message)
+                await self.events.failure(cid, assignment.correlation_id, exc.code, exc.message)
             except Exception:
                 log.exception("camera not started", camera_id=cid)
-                await self._publish_failure(
+                await self.events.failure(
                     cid,
                     assignment.correlation_id,
                     ErrorCode.INTERNAL_ERROR,
@@ -279,9 +280,24 @@ class WorkerManager:
         if session is not None:
             session.set_face_detection(enabled)
 
+    async def announce_camera(self, camera_id: str, correlation_id: str | None) -> None:
+        """Publish the running session's current status again (with its stats), under
+        ``correlation_id``: the answer to a desired state re-put without a restart."""
+        session = self._sessions.get(camera_id)
+        if session is not None:
+            await self.events.status(
+                StreamStatusEvent(
+                    camera_id=camera_id,
+                    status=session.status,
+                    worker_id=self.worker_id,
+                    correlation_id=correlation_id,
+                    stats=session.current_stats(),
+                )
+            )
+
     async def publish_status(self, event: StreamStatusEvent) -> None:
         """Publish a status event through the stamping path (dropped when fenced)."""
-        await self._publish_status(event)
+        await self.events.status(event)
 
     # ------------------------------------------------------------------ commands
     async def _on_command(self, msg: BusMessage) -> None:
@@ -329,7 +345,7 @@ class WorkerManager:
             current = self._sessions.get(cmd.camera_id)
             if current is not None and kind is CommandType.START_STREAM and current.spec == spec:
                 # Already running as asked: say so again (the api may have missed it).
-                await self._publish_status(
+                await self.events.status(
                     StreamStatusEvent(
                         camera_id=cmd.camera_id,
                         status=current.status,
@@ -346,7 +362,7 @@ class WorkerManager:
             if cmd.camera_id in self._sessions:
                 await self._stop_session(cmd.camera_id)
             else:
-                await self._publish_status(
+                await self.events.status(
                     StreamStatusEvent(
                         camera_id=cmd.camera_id,
                         status=CameraStatus.STOPPED,
@@ -403,8 +419,8 @@ class WorkerManager:
             spec,
             settings=self.ws,
             policy=self.policy,
-            publish_status=self._publish_status,
-            publish_alert=self._publish_alert,
+            publish_status=self.events.status,
+            publish_alert=self.events.alert,
             executor=self.executor,
             detection=self._make_detection,
             probe_slots=self._probe_slots,
@@ -448,55 +464,8 @@ class WorkerManager:
         return handle
 
     # ------------------------------------------------------------------ publishing
-    async def _publish_status(self, event: StreamStatusEvent) -> None:
-        placement = self.placement
-        if placement is None:
-            await self.bus.publish(Subjects.STREAM_STATUS, event.to_bytes())
-            return
-        stamp = placement.stamp(event.camera_id)
-        if stamp is None:
-            self._fenced("status", event.camera_id, event.status.value)
-            return
-        event.epoch, event.seq = stamp
-        await self.bus.publish(Subjects.STREAM_STATUS, event.to_bytes(), {MSG_ID_HEADER: event.id})
-
-    async def _publish_alert(self, alert: FaceDetectionAlert) -> None:
-        placement = self.placement
-        if placement is None or alert.camera_id is None:
-            await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes())
-            return
-        epoch = placement.epoch(alert.camera_id)
-        if epoch is None:
-            self._fenced("alert", alert.camera_id, alert.id)
-            return
-        alert.epoch = epoch
-        await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes(), {MSG_ID_HEADER: alert.id})
-        # One line per alert handed to the bus (alerts are rare: tracker and cooldown): what
-        # an operator, or a test, compares with what the api stored.
-        log.info("alert published", camera_id=alert.camera_id, alert_id=alert.id, epoch=epoch)
-
-    @staticmethod
-    def _fenced(kind: str, camera_id: str, what: str) -> None:
-        metrics.FENCED_EVENTS.labels(kind).inc()
-        log.debug("event dropped: camera lease not held", kind=kind, camera_id=camera_id, what=what)
-
     async def _publish_error(self, cmd: CameraCommand, code: ErrorCode, message: str) -> None:
-        await self._publish_failure(cmd.camera_id, cmd.correlation_id, code, message)
-
-    async def _publish_failure(
-        self, camera_id: str, correlation_id: str | None, code: ErrorCode, message: str
-    ) -> None:
-        with contextlib.suppress(Exception):
-            await self._publish_status(
-                StreamStatusEvent(
-                    camera_id=camera_id,
-                    status=CameraStatus.ERROR,
-                    error_code=code.value,
-                    details=message,
-                    worker_id=self.worker_id,
-                    correlation_id=correlation_id,
-                )
-            )
+        await self.events.failure(cmd.camera_id, cmd.correlation_id, code, message)
 
     async def _on_ping(self, msg: BusMessage) -> None:
         await msg.respond(self.heartbeat().to_bytes())

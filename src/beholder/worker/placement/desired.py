@@ -3,7 +3,9 @@
 The api puts a :class:`~beholder.contracts.cluster.CameraAssignment` under
 ``camera.<id>`` for every camera that must run and deletes it when the camera must stop.
 :class:`DesiredState` keeps the current map by camera id from a KV watch, re-established
-(with a full re-read) whenever the watch breaks, and calls ``on_change`` after each change.
+(with a full re-read) whenever the watch breaks and every ``RESYNC_S`` seconds anyway (a
+watch that silently stopped after a NATS restart cannot strand a change for longer), and
+calls ``on_change`` after each change.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ log = structlog.get_logger(__name__)
 __all__ = ["DesiredState"]
 
 _RETRY_S = 1.0
+RESYNC_S = 30.0
+"""The watch is re-established with a full re-read this often, whatever happened."""
 
 
 class DesiredState:
@@ -48,14 +52,18 @@ class DesiredState:
         self._on_change()
 
     async def run(self) -> None:
-        """Re-read, then follow the watch; start over after any failure (forever)."""
+        """Re-read, then follow the watch; start over after any failure and every
+        :data:`RESYNC_S` seconds (forever)."""
         while True:
             try:
-                await self.sync()
-                async for change in self.bucket.watch("camera.>"):
-                    self._apply(change.key, change.value)
+                async with asyncio.timeout(RESYNC_S):
+                    await self.sync()
+                    async for change in self.bucket.watch("camera.>"):
+                        self._apply(change.key, change.value)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:
+                continue  # the periodic re-read
             except BusError as exc:
                 log.warning("desired-state watch failed; retrying", error=str(exc)[:200])
             except Exception:

@@ -79,6 +79,9 @@ class SessionHost(Protocol):
     def toggle_camera(self, camera_id: str, enabled: bool) -> None:
         """Turn face detection of a running session on or off."""
 
+    async def announce_camera(self, camera_id: str, correlation_id: str | None) -> None:
+        """Publish the running session's current status again, with ``correlation_id``."""
+
     async def publish_status(self, event: StreamStatusEvent) -> None:
         """Publish a status event through the stamping path."""
 
@@ -183,30 +186,38 @@ class Placement:
             self._wake.clear()
 
     async def _renew_loop(self) -> None:
-        assert self.keeper is not None and self.registry is not None
-        keeper, registry = self.keeper, self.registry
         while True:
             started = time.monotonic()
-            held = [lease for lease in keeper.held.values() if not lease.fenced]
-            results = await asyncio.gather(
-                *(keeper.renew(lease) for lease in held), return_exceptions=True
-            )
-            for lease, result in zip(held, results, strict=True):
-                if result is True:
-                    continue
-                if isinstance(result, BaseException) and lease.valid():
-                    log.warning("lease renewal failed", camera_id=lease.camera_id)
-                    continue  # NATS did not answer: retry while the lease is still valid
-                self._lost(lease)
-            for lease in list(keeper.held.values()):  # the watchdog: renewals too late
-                if not lease.valid() and not lease.fenced:
-                    self._lost(lease)
             try:
-                await registry.register(self.host.heartbeat())
-            except BusError as exc:
-                log.warning("worker registration not refreshed", error=str(exc)[:200])
+                await self._renew_once()
+            except Exception:  # never let the loop die: its leases would all self-fence
+                log.exception("lease renewal round failed")
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, self.settings.lease_renew_interval - elapsed))
+
+    async def _renew_once(self) -> None:
+        """Renew every held lease (in parallel), fence the lost and the late ones, refresh
+        this worker's registration."""
+        assert self.keeper is not None and self.registry is not None
+        keeper = self.keeper
+        held = [lease for lease in keeper.held.values() if not lease.fenced]
+        results = await asyncio.gather(
+            *(keeper.renew(lease) for lease in held), return_exceptions=True
+        )
+        for lease, result in zip(held, results, strict=True):
+            if result is True:
+                continue
+            if isinstance(result, BaseException) and lease.valid():
+                log.warning("lease renewal failed", camera_id=lease.camera_id, error=repr(result))
+                continue  # NATS did not answer: retry while the lease is still valid
+            self._lost(lease)
+        for lease in list(keeper.held.values()):  # the watchdog: renewals too late
+            if not lease.valid() and not lease.fenced:
+                self._lost(lease)
+        try:
+            await self.registry.register(self.host.heartbeat())
+        except BusError as exc:
+            log.warning("worker registration not refreshed", error=str(exc)[:200])
 
     def _lost(self, lease: HeldLease) -> None:
         """The lease is gone: fence it now, stop the session quietly (in a task)."""
@@ -259,21 +270,17 @@ class Placement:
             return
         if applied == assignment:
             return
-        toggled = applied.spec.model_copy(
-            update={"face_detection_enabled": assignment.spec.face_detection_enabled}
-        )
-        if toggled == assignment.spec and cid not in self._busy:
-            self.host.toggle_camera(cid, assignment.spec.face_detection_enabled)
-            self.applied[cid] = assignment
-            log.info(
-                "face detection toggled",
-                camera_id=cid,
-                enabled=assignment.spec.face_detection_enabled,
-            )
-        elif toggled != assignment.spec:
+        enabled = assignment.spec.face_detection_enabled
+        toggled = applied.spec.model_copy(update={"face_detection_enabled": enabled})
+        if toggled != assignment.spec:
             self._spawn(cid, self._run(cid, assignment))  # another spec: a restart
-        else:
-            return
+        elif cid not in self._busy:
+            if enabled != applied.spec.face_detection_enabled:
+                self.host.toggle_camera(cid, enabled)
+                log.info("face detection toggled", camera_id=cid, enabled=enabled)
+            self.applied[cid] = assignment
+            # Asked again (a START of a running camera, a toggle): answer with the state now.
+            self._spawn(cid, self.host.announce_camera(cid, assignment.correlation_id))
 
     def _rebalance(self, candidates: list[tuple[str, str]], now: float) -> None:
         """Hand over held cameras that hash to another settled worker, within the rate."""
