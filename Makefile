@@ -27,6 +27,7 @@ APT_PACKAGES += nginx-light
 PYTEST_COV ?= --cov --cov-report=term:skip-covered
 
 .PHONY: run test venv web system-deps services lint typecheck openapi gen-api frontend-test clean
+.PHONY: cluster
 .PHONY: install system-deps-runtime
 
 $(STAMP): pyproject.toml
@@ -59,6 +60,15 @@ install: web
 run: $(STAMP) web
 	$(VENV)/bin/beholder migrate
 	$(VENV)/bin/beholder serve
+
+# A local distributed cluster: nats-server -js, APIS apis, WORKERS workers, nginx on PORT
+# (the local PostgreSQL's database beholder_cluster, created if missing). Ctrl-C stops it.
+APIS ?= 2
+WORKERS ?= 3
+PORT ?= 8080
+cluster: $(STAMP) web services
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="nginx-light"
+	$(VENV)/bin/beholder cluster up --apis $(APIS) --workers $(WORKERS) --port $(PORT)
 
 # System packages for the real-part tests (RTSP server, ffmpeg, chromium). Only as root.
 system-deps:

@@ -1,4 +1,5 @@
-"""Command line: ``beholder serve|api|worker|detect|migrate|backup|restore|user|api-key|nvr-agent``.
+"""Command line: ``beholder serve|api|worker|detect|migrate|backup|restore|user|api-key|nvr-agent``
+(and ``cluster up|status``, a local distributed cluster: beholder.cluster).
 
 Exit codes: 0 success, 1 runtime failure, 2 usage error (argparse) or an invalid setting
 (one line per bad variable on stderr: ``beholder: invalid setting BEHOLDER_X=<value>: <reason>``)
@@ -102,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--api-key-file", default=None, help="read the API key from this file")
     p.add_argument("--config", required=True, help="the agent's YAML file (nvr.yaml)")
+
+    from beholder.cluster.command import add_cluster_parser
+
+    add_cluster_parser(sub)
     return parser
 
 
@@ -199,6 +204,10 @@ def _traced_role(cmd: str, settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``beholder`` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "cluster":  # a supervisor of other processes: its own options only
+        from beholder.cluster.command import run_cluster
+
+        return run_cluster(args)
     try:
         settings = _settings(args)
     except SettingsError as exc:

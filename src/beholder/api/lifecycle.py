@@ -63,6 +63,7 @@ from beholder.health import (
 )
 from beholder.nvr.service import Hooks, NvrService
 from beholder.realtime.agents import AgentSocket
+from beholder.realtime.gap_fill import AlertGapFill
 from beholder.realtime.hub import Hub
 from beholder.realtime.relay.service import Relay
 
@@ -196,6 +197,11 @@ async def running_services(
             hub = Hub(settings.hub, auth.authenticate, replay, connections)
             _undo(stack, "hub", hub.close)
             await hub.start()
+            # hub.broadcast is plain NATS: alerts in flight during a bus outage are sent
+            # again from the database once it is back (realtime/gap_fill.py).
+            gap_fill = AlertGapFill(hub, the_bus.reconnecting)
+            _undo(stack, "alert gap fill", gap_fill.stop)
+            gap_fill.start()
         workers = WorkerTracker(settings.worker.heartbeat_interval)
         state = AppState(
             settings=settings,

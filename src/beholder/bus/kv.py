@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
 from nats.js.errors import (
     BadRequestError,
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from nats.js.client import JetStreamContext
 
 log = structlog.get_logger(__name__)
+
+END_MARKER_WAIT = 2.0
+"""Seconds :meth:`KvBucket.entries` waits for the next entry of the initial values before
+taking what arrived as the whole content (see there)."""
 
 _STREAM_IN_USE = 10058  # JetStream: "stream name already in use with a different configuration"
 
@@ -160,7 +165,15 @@ class KvBucket:
         try:
             watcher = await self._kv.watchall()
             try:
-                async for entry in watcher:
+                while True:
+                    try:
+                        entry = await watcher.updates(timeout=END_MARKER_WAIT)  # type: ignore[no-untyped-call]
+                    except NatsTimeoutError:
+                        # nats-py sends the end marker with the entry that leaves nothing
+                        # pending; an entry counted pending when the watch started that
+                        # expired (TTL) or was deleted before delivery never comes, and
+                        # neither does the marker: what arrived is the whole content.
+                        break
                     if entry is None:  # the end of the current values
                         break
                     if entry.operation in (KV_DEL, KV_PURGE):

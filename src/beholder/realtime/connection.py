@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -116,6 +117,7 @@ class Connection:
         "held",
         "idle",
         "missed",
+        "opened_at",
         "pending_replay",
         "principal",
         "queue_limit",
@@ -150,6 +152,7 @@ class Connection:
         self.topics: set[str] = set()
         self.seen = True
         self.missed = 0
+        self.opened_at = time.monotonic()  # alert gap fills skip younger connections
         self.closing = False
         self.backlog: deque[Outgoing] | None = None
         self._exempt = 0  # replayed/control items in the backlog, not counted against the bound

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -54,6 +56,18 @@ from beholder.realtime.replay import Replay, replay_missed
 from beholder.realtime.topics import TopicIndex
 
 log = structlog.get_logger(__name__)
+
+RECENT_ALERTS = 4096
+"""Alert ids broadcast here that the hub remembers (an alert gap fill skips them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMark:
+    """Where an alert gap may start: the last alert id broadcast here (None: none yet)
+    and the ``time.monotonic()`` of the mark."""
+
+    last_alert_id: str | None
+    at: float
 
 
 class Hub:
@@ -101,6 +115,7 @@ class Hub:
         self._admission = Admission(settings.ws_unauthenticated_per_client)
         self._replay_limit = ReplayLimiter(settings.ws_replay_rate)
         self._closed = False
+        self._recent_alerts: deque[str] = deque(maxlen=RECENT_ALERTS)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -191,6 +206,38 @@ class Hub:
                 span.set_attribute("beholder.hub.recipients", n)
             return n
 
+    def alert_mark(self) -> AlertMark:
+        """The point an alert gap would start from now (see :meth:`fill_alert_gap`)."""
+        last = self._recent_alerts[-1] if self._recent_alerts else None
+        return AlertMark(last, time.monotonic())
+
+    async def fill_alert_gap(self, mark: AlertMark, limit: int = 500) -> int:
+        """Send the stored camera alerts after ``mark`` that were not broadcast here (lost
+        with the bus, :mod:`.gap_fill`) to the connections subscribed to them that were
+        open at ``mark``; returns how many alerts were sent. Nothing when no alert had been
+        broadcast before the mark (the gap has no start). Raises what the replay query
+        raises (the database is down)."""
+        if mark.last_alert_id is None:
+            return 0
+        page = await self._replay(mark.last_alert_id, limit)
+        recent = set(self._recent_alerts)
+        sent = 0
+        for message in page:
+            alert_id = alert_id_of(message) if isinstance(message, dict) else None
+            camera_id = message.get("cameraId") if alert_id is not None else None
+            if alert_id is None or alert_id in recent or not isinstance(camera_id, str):
+                continue  # mobile-stream alerts go to their owners only: not replayed here
+            self._recent_alerts.append(alert_id)
+            recent.add(alert_id)
+            targets = self._topics.targets("alerts", camera_id) or ()
+            out = Outgoing.of(message, alert_id)
+            for conn in targets:
+                if conn.opened_at <= mark.at:
+                    conn.push(out)
+                    self._counters.sent += 1
+            sent += 1
+        return sent
+
     def _broadcast(
         self,
         topic: str,
@@ -199,6 +246,10 @@ class Hub:
         owner: StreamOwner | None,
     ) -> int:
         self._counters.broadcasts += 1
+        if topic == "alerts":
+            alert_id = alert_id_of(message)
+            if alert_id is not None:
+                self._recent_alerts.append(alert_id)
         targets: Collection[Connection] | None = self._topics.targets(topic, camera_id)
         if targets is not None and owner is not None:
             targets = [c for c in targets if c.principal is not None and owner.admits(c.principal)]

@@ -64,6 +64,9 @@ class CameraEvents:
             return
         alert.epoch = epoch
         await self.bus.publish(Subjects.CAMERA_EVENTS, alert.to_bytes(), {MSG_ID_HEADER: alert.id})
+        # One line per alert handed to the bus (alerts are rare: tracker and cooldown): what
+        # an operator, or a test, compares with what the api stored.
+        log.info("alert published", camera_id=alert.camera_id, alert_id=alert.id, epoch=epoch)
 
     async def failure(
         self, camera_id: str, correlation_id: str | None, code: ErrorCode, message: str
