@@ -4,13 +4,13 @@ Entry points: :class:`beholder.worker.manager.WorkerManager` (in-process, used b
 and :func:`beholder.worker.role.run_worker` (``beholder worker``). This package imports
 nothing heavy at import time so that ``beholder.worker.detect`` stays cheap to import.
 
-Modules: ``manager`` (sessions and the bus protocol), ``role`` (``beholder worker``), ``commands`` (a command's camera spec),
-``session`` (one camera, loop side), ``status`` (its status events), ``recovery`` (backoff and
-reachability probes), ``ingest_run`` (one RTSP connection on its thread), ``ingest`` (open,
-classify failures, interrupt), ``decode_policy``, ``stream`` (stream facts and packets, shared
-with egress), ``fanout`` (packet sinks), ``latest_frame`` (snapshot.jpg), ``stats``,
-``metrics``, ``h264``; packages ``detect/`` (detectors, gating, tracking, scheduling) and
-``egress/`` (live view).
+Modules: ``manager`` (sessions and the bus protocol), ``role`` (``beholder worker``),
+``commands`` (a command's camera spec), ``session`` (one camera, loop side), ``status`` (its
+status events), ``recovery`` (backoff and reachability probes), ``ingest_run`` (one RTSP
+connection on its thread), ``ingest`` (open, classify failures, interrupt), ``decode_policy``,
+``stream`` (stream facts and packets, shared with egress), ``fanout`` (packet sinks),
+``latest_frame`` (snapshot.jpg), ``stats``, ``metrics``, ``h264``; packages ``detect/``
+(detectors, gating, tracking, scheduling) and ``egress/`` (live view).
 """
 
 import os as _os
