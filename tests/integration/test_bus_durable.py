@@ -284,3 +284,28 @@ async def test_a_server_that_lost_its_store_gets_streams_and_consumer_back(
     await asyncio.to_thread(js_server.start)
     await bus.publish(Subjects.CAMERA_EVENTS, b"a", {MSG_ID_HEADER: "after-wipe"})
     await eventually(lambda: got == ["after-wipe"], 20, lambda: f"the delivery, saw {got}")
+
+
+async def test_a_slow_message_does_not_hold_up_the_next_ones(
+    buses: Callable[..., NatsBus],
+) -> None:
+    """One api instance handles several durable messages at once: a status write stuck on a
+    slow database must not hold every later alert behind it (the first message's handler
+    waits until the second one has been handled, which one-at-a-time delivery never does)."""
+    bus = buses(ClusterSettings(ack_wait=5.0, consumer_concurrency=4))
+    await bus.start()
+    second_handled = asyncio.Event()
+    handled: list[bytes] = []
+
+    async def handler(msg: BusMessage) -> None:
+        if msg.data == b"first":
+            await asyncio.wait_for(second_handled.wait(), 10)
+        else:
+            second_handled.set()
+        handled.append(msg.data)
+
+    await bus.subscribe(Subjects.CAMERA_EVENTS, handler, queue="api")
+    for data in (b"first", b"second"):
+        await bus.publish(Subjects.CAMERA_EVENTS, data, {MSG_ID_HEADER: data.decode()})
+    await eventually(lambda: handled == [b"second", b"first"], timeout=15)
+    assert bus.stats()["handlerErrors"] == 0

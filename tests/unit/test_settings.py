@@ -173,6 +173,7 @@ PREVIOUS_NAMES = {
             "ACK_WAIT",
             "MAX_DELIVER",
             "MAX_ACK_PENDING",
+            "CONSUMER_CONCURRENCY",
             "OUTBOX_MAX_MESSAGES",
         ]
     ),

@@ -79,6 +79,14 @@ class ClusterSettings(SecretSettings):
     max_ack_pending: int = Field(
         default=1000, ge=1, description="messages in flight per consumer before delivery pauses"
     )
+    consumer_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="messages one api instance handles at once per durable consumer (each "
+        "holds a database session while it runs; ordering per camera is kept by the events' "
+        "lease epoch and sequence, not by delivery order)",
+    )
     outbox_max_messages: int = Field(
         default=10_000,
         ge=100,
