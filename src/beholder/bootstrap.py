@@ -9,18 +9,25 @@ from beholder.auth.roles import Role
 from beholder.config import Settings, reveal
 from beholder.db.engine import Database
 from beholder.db.repositories import users as users_repo
+from beholder.errors import Conflict
 
 
 async def ensure_admin(db: Database, settings: Settings) -> bool:
     """Create the ``admin`` user when no user exists; returns True when it was created.
 
     The password is ``BEHOLDER_ADMIN_PASSWORD`` or a generated one printed once to stdout.
+    Safe when several api instances start together on one database: one creates it, the
+    others return False.
     """
-    async with db.session() as s:
-        if await users_repo.count(s) > 0:
-            return False
-        password = reveal(settings.admin_password) or generate_password()
-        await users_repo.create(s, "admin", hash_password(password), Role.ADMIN.value)
+    try:
+        async with db.session() as s:
+            if await users_repo.count(s) > 0:
+                return False
+            password = reveal(settings.admin_password) or generate_password()
+            await users_repo.create(s, "admin", hash_password(password), Role.ADMIN.value)
+    except Conflict:
+        # Another api instance of a cluster starting at the same moment created it first.
+        return False
     if settings.admin_password is None:
         banner = "=" * 64
         print(
