@@ -221,6 +221,9 @@ async def measure(dep: Deployment, rtsp: RtspServer, n_alerts: int) -> list[floa
                 msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
             except TimeoutError:
                 continue
+            if msg.get("type") == "ping":  # the hub drops a socket that misses 2 pongs
+                await ws.send(json.dumps({"type": "pong"}))
+                continue
             if msg.get("type") != "face-detection-alert":
                 continue
             now = time.time()
