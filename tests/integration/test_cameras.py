@@ -3,6 +3,7 @@
 import json
 
 from beholder.bus import BusMessage
+from beholder.db.repositories import cameras as cameras_repo
 from beholder.messages import CameraCommand, Subjects
 from support.api import LiveApi
 from support.polling import eventually
@@ -116,3 +117,30 @@ async def test_hundred_cameras_list(api: LiveApi) -> None:
     items = (await api.client.get("/api/cameras", headers=op)).json()["items"]
     assert [c["name"] for c in items] == [f"cam-{i:03d}" for i in range(100)]
     json.dumps(items)
+
+
+async def test_fixing_the_url_of_a_failing_camera_restarts_it(api: LiveApi) -> None:
+    """An operator corrects the URL of a camera in ERROR: the worker, still retrying the old
+    URL, gets a restart with the new one; a stopped camera's new URL waits for its start."""
+    cam = await _create(api)
+    stopped = await _create(api, name="Stopped", url="rtsp://10.0.0.8/s")
+    async with api.state.db.session() as s:
+        await cameras_repo.set_status(s, cam["id"], "ERROR", error_code="STREAM_UNAVAILABLE")
+        await s.commit()
+    seen: list[CameraCommand] = []
+
+    async def on_cmd(msg: BusMessage) -> None:
+        seen.append(CameraCommand.from_bytes(msg.data))
+
+    await api.state.bus.subscribe(Subjects.CAMERA_COMMANDS, on_cmd)
+    op = await api.headers("operator")
+    fixed = "rtsp://10.0.0.7:554/fixed"
+    r = await api.client.patch(f"/api/cameras/{cam['id']}", json={"rtspUrl": fixed}, headers=op)
+    assert r.status_code == 200
+    r = await api.client.patch(
+        f"/api/cameras/{stopped['id']}", json={"rtspUrl": "rtsp://10.0.0.6/s"}, headers=op
+    )
+    assert r.status_code == 200
+    await eventually(lambda: len(seen) >= 1, 5, "the restart on the bus")
+    assert [(c.command_type.value, c.camera_id) for c in seen] == [("RESTART_STREAM", cam["id"])]
+    assert seen[0].payload["rtspUrl"] == fixed

@@ -138,8 +138,8 @@ async def update_camera(
     session: SessionDep,
     state: StateDep,
 ) -> CameraOut:
-    """Change fields; a running camera whose URL changed is restarted with the new one
-    (400 INVALID_INPUT for an IP outside ``BEHOLDER_CAMERA_NETWORKS``)."""
+    """Change fields; a running (or failing: ERROR) camera whose URL changed is restarted
+    with the new one (400 INVALID_INPUT for an IP outside ``BEHOLDER_CAMERA_NETWORKS``)."""
     if body.rtsp_url is not None:
         check_camera_address(body.rtsp_url, state.settings.camera)
     cam = await cameras_repo.get(session, camera_id)
@@ -159,7 +159,11 @@ async def update_camera(
         details=changed_fields(changes),  # names only: a URL value carries credentials
     )
     await session.commit()
-    if url_changed and CameraStatus(cam.status).is_running:
+    # A camera in ERROR is still being retried by its worker (with the old URL): the new
+    # URL is usually the fix, so it restarts too.
+    if url_changed and (
+        CameraStatus(cam.status).is_running or cam.status == CameraStatus.ERROR.value
+    ):
         spec = camera_spec(cam)
         await send_command(state, cam, CommandType.RESTART_STREAM, spec.to_wire(), spec)
     await broadcast_camera(state, camera_out(cam))
