@@ -25,8 +25,10 @@ log = structlog.get_logger(__name__)
 __all__ = ["DesiredState"]
 
 _RETRY_S = 1.0
-RESYNC_S = 30.0
-"""The watch is re-established with a full re-read this often, whatever happened."""
+RESYNC_S = 5.0
+"""The watch is re-established with a full re-read this often, whatever happened: the
+longest a change can wait when the watch silently stopped (its consumer is lost when
+nats-server restarts; 30 s made a STOP after a bus outage take half a minute to act)."""
 
 
 class DesiredState:
