@@ -30,7 +30,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,31 +45,11 @@ import websockets
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fixtures.rtsp_server import MEDIA_DIR, RtspServer
 
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cluster_common import free_port, pct, start_nats, wait_port
+
 PW = "bench-admin-pass-cluster"
 NETWORKS = "private,public,127.0.0.0/8,::1/128"  # the RTSP fixture serves on loopback
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(values: list[float], q: float) -> float:
-    v = sorted(values)
-    return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))] if v else float("nan")
-
-
-def _wait_port(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 class Deployment:
@@ -84,7 +63,7 @@ class Deployment:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.api_ports: list[int] = []
         self.db = f"bench_alerts_{uuid.uuid4().hex[:8]}"
-        self.nats_port = _port()
+        self.nats_port = free_port()
         self.secret = secrets.token_urlsafe(48)
 
     def env(self) -> dict[str, str]:
@@ -121,7 +100,7 @@ class Deployment:
 
     def start(self) -> None:
         if self.mode == "serve":
-            port = _port()
+            port = free_port()
             self._spawn("serve", "serve", "--host", "127.0.0.1", "--port", str(port))
             self.api_ports = [port]
         else:
@@ -129,37 +108,20 @@ class Deployment:
                 ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {self.db}"],
                 check=True,
             )
-            log = (self.root / "nats.log").open("ab")
-            self.procs.append(
-                subprocess.Popen(
-                    [
-                        NATS_SERVER,
-                        "-js",
-                        "-a",
-                        "127.0.0.1",
-                        "-p",
-                        str(self.nats_port),
-                        "-sd",
-                        str(self.root / "js"),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            _wait_port(self.nats_port)
+            self.procs.append(start_nats(self.root, self.nats_port))
             subprocess.run(
                 [sys.executable, "-m", "beholder", "migrate"],
                 env=self.env(),
                 check=True,
                 capture_output=True,
             )
-            self.api_ports = [_port(), _port()]
+            self.api_ports = [free_port(), free_port()]
             for i, port in enumerate(self.api_ports):
                 self._spawn(f"api{i}", "api", "--host", "127.0.0.1", "--port", str(port))
             for i in range(3):
                 self._spawn(f"worker{i}", "worker", "--worker-id", f"bench-w{i}")
         for port in self.api_ports:
-            _wait_port(port)
+            wait_port(port)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -245,8 +207,8 @@ def _summary(values: list[float]) -> dict[str, Any]:
     return {
         "alerts": len(values),
         "p50_ms": round(statistics.median(values), 1),
-        "p90_ms": round(_pct(values, 0.9), 1),
-        "p99_ms": round(_pct(values, 0.99), 1),
+        "p90_ms": round(pct(values, 0.9), 1),
+        "p99_ms": round(pct(values, 0.99), 1),
         "max_ms": round(max(values), 1),
     }
 

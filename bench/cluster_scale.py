@@ -36,7 +36,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,30 +48,10 @@ from typing import Any
 import httpx
 import psutil
 
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cluster_common import free_port, pct, start_nats, wait_port
+
 PW = "bench-admin-pass-scale"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(values: list[float], q: float) -> float:
-    v = sorted(values)
-    return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))] if v else float("nan")
-
-
-def _wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 # ----------------------------------------------------------------- synthetic worker process
@@ -150,10 +129,10 @@ async def _synthetic_worker_async(
 class Bench:
     def __init__(self, apis: int) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="beholder-scale-"))
-        self.nats_port = _port()
-        self.nats_mon = _port()
+        self.nats_port = free_port()
+        self.nats_mon = free_port()
         self.db = f"bench_scale_{uuid.uuid4().hex[:8]}"
-        self.api_ports = [_port() for _ in range(apis)]
+        self.api_ports = [free_port() for _ in range(apis)]
         self.procs: list[subprocess.Popen[bytes]] = []
         self.api_procs: list[subprocess.Popen[bytes]] = []
 
@@ -181,26 +160,7 @@ class Bench:
             ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {self.db}"],
             check=True,
         )
-        log = (self.root / "nats.log").open("ab")
-        self.procs.append(
-            subprocess.Popen(
-                [
-                    NATS_SERVER,
-                    "-js",
-                    "-a",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.nats_port),
-                    "-m",
-                    str(self.nats_mon),
-                    "-sd",
-                    str(self.root / "js"),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        _wait_port(self.nats_port)
+        self.procs.append(start_nats(self.root, self.nats_port, "-m", str(self.nats_mon)))
         subprocess.run(
             [sys.executable, "-m", "beholder", "migrate"],
             env=self.env(),
@@ -227,7 +187,7 @@ class Bench:
             self.procs.append(proc)
             self.api_procs.append(proc)
         for port in self.api_ports:
-            _wait_port(port, 60)
+            wait_port(port, 60)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -364,9 +324,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "nats_in_msgs_per_s": round((v1["in_msgs"] - v0["in_msgs"]) / span, 1),
             "nats_out_msgs_per_s": round((v1["out_msgs"] - v0["out_msgs"]) / span, 1),
             "pub_ack_ms": {
-                "p50": round(_pct(acks, 0.5), 3),
-                "p95": round(_pct(acks, 0.95), 3),
-                "p99": round(_pct(acks, 0.99), 3),
+                "p50": round(pct(acks, 0.5), 3),
+                "p95": round(pct(acks, 0.95), 3),
+                "p99": round(pct(acks, 0.99), 3),
                 "mean": round(statistics.fmean(acks), 3) if acks else None,
             },
             "api_events_handled_per_s": round(handled / span, 1),
