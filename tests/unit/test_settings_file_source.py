@@ -31,6 +31,7 @@ VALUES = {
     "BEHOLDER_BUS_PASSWORD": "bus-p4ss-from-file",
     "BEHOLDER_BUS_TOKEN": "bus-t0ken-from-file",
     "BEHOLDER_WEBRTC_TURN_PASSWORD": "turn-p4ss-from-file",
+    "BEHOLDER_RATE_LIMIT_STORAGE_URL": "redis://:r3dis-p4ss@redis.example:6379/0",
 }
 # Variables another secret needs alongside it (a bus password needs a user).
 COMPANIONS = {"BEHOLDER_BUS_PASSWORD": {"BEHOLDER_BUS_USER": "beholder"}}
