@@ -15,27 +15,19 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from support.database import PG_ADMIN_URL, pg_available
+from support.database import admin_sql, pg_available
 
 pytestmark = pytest.mark.skipif(not pg_available(), reason="PostgreSQL not running")
 
 _MIGRATE = "import sys; from beholder.db.migrate import upgrade; upgrade(sys.argv[1])"
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def fresh_database() -> Iterator[str]:
     name = "beholder_m_" + uuid.uuid4().hex[:12]
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
     yield name
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_two_processes_migrate_one_fresh_database_once(fresh_database: str) -> None:

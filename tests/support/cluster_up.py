@@ -24,7 +24,7 @@ import httpx
 
 from beholder.cluster.state import ClusterState, RoleState, read_state
 from support.cluster import PrivateNats
-from support.database import PG_ADMIN_URL, pg_available
+from support.database import admin_sql, pg_available
 from support.polling import eventually
 from support.settings import ADMIN_PASSWORD, TEST_CAMERA_NETWORKS, free_port
 
@@ -63,16 +63,6 @@ def cluster_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 class LocalCluster:
@@ -152,7 +142,7 @@ class LocalCluster:
                 proc.wait()
         self.nats.destroy()
         with contextlib.suppress(Exception):
-            await _pg_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            await admin_sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
     # -- roles -------------------------------------------------------------------------------
     def state(self) -> ClusterState:

@@ -28,7 +28,9 @@ def pg_available() -> bool:
         return False
 
 
-async def _admin(sql: str) -> None:
+async def admin_sql(sql: str) -> None:
+    """Run one statement as the PostgreSQL superuser on :data:`PG_ADMIN_URL` (``CREATE``/
+    ``DROP DATABASE``: outside a transaction)."""
     import asyncpg
 
     conn = await asyncpg.connect(PG_ADMIN_URL)
@@ -46,7 +48,7 @@ def pg_template() -> Iterator[str]:
     from beholder.db.migrate import upgrade
 
     def create() -> None:
-        asyncio.run(_admin(f'CREATE DATABASE "{_PG_TEMPLATE}"'))
+        asyncio.run(admin_sql(f'CREATE DATABASE "{_PG_TEMPLATE}"'))
         upgrade(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{_PG_TEMPLATE}")
 
     # Fixtures may be set up while an event loop runs in this thread: use another one.
@@ -55,7 +57,7 @@ def pg_template() -> Iterator[str]:
     yield _PG_TEMPLATE
     with ThreadPoolExecutor(1) as pool:
         pool.submit(
-            asyncio.run, _admin(f'DROP DATABASE IF EXISTS "{_PG_TEMPLATE}" WITH (FORCE)')
+            asyncio.run, admin_sql(f'DROP DATABASE IF EXISTS "{_PG_TEMPLATE}" WITH (FORCE)')
         ).result()
 
 
@@ -68,6 +70,6 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     template = request.getfixturevalue("pg_template")
     name = "beholder_t_" + uuid.uuid4().hex[:12]
-    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    await admin_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -37,6 +37,9 @@ def display_url(url: str) -> str:
     return parse_postgres_url(url).render_as_string(hide_password=True)
 
 
+_CREATED_CONCURRENTLY = frozenset({"42P04", "23505"})
+
+
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -58,7 +61,10 @@ async def _ensure(url: URL, timeout: float) -> bool:
             try:
                 await conn.execute(text(f"CREATE DATABASE {_quote_ident(url.database or '')}"))
             except DBAPIError as exc:
-                if "already exists" in str(exc):  # another `cluster up` created it just now
+                # Another `cluster up` created it just now: 42P04 (duplicate_database) when
+                # it had committed, 23505 on pg_database's name index when both were inside
+                # CREATE DATABASE at once.
+                if getattr(exc.orig, "sqlstate", None) in _CREATED_CONCURRENTLY:
                     return False
                 raise
             return True

@@ -22,20 +22,28 @@ log = structlog.get_logger(__name__)
 def run_worker(settings: Settings, worker_id: str | None = None) -> int:
     """Run the worker role standalone (``beholder worker``) until SIGINT/SIGTERM.
 
-    Returns the process exit code: 0 after a clean stop, 1 when the bus cannot be reached.
+    Returns the process exit code: 0 after a clean stop, 1 when a start-up step failed
+    (the bus cannot be reached, the metrics port is taken…).
     """
-    return asyncio.run(_run_worker(settings, worker_id))
+
+    async def until_signal() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        return await serve_worker(settings, stop, worker_id)
+
+    return asyncio.run(until_signal())
 
 
-async def _run_worker(settings: Settings, worker_id: str | None) -> int:
-    """Start bus, metrics, worker and egress in order on one exit stack: a failing step
-    undoes the ones before it and logs one line naming the step (exit 1); a signal stops
-    everything in reverse order (exit 0)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+async def serve_worker(
+    settings: Settings, stop: asyncio.Event, worker_id: str | None = None
+) -> int:
+    """Start bus, metrics, worker and egress in order on one exit stack, run until ``stop``
+    is set, then stop everything in reverse order (returns 0). A failing start-up step undoes
+    the ones before it and logs one ``worker start-up failed`` line naming the step (returns
+    1). ``worker_id``: None for the default (host name, pid, a random suffix)."""
     async with contextlib.AsyncExitStack() as stack:
         step = "bus"
         try:
