@@ -61,7 +61,7 @@ async def test_a_worker_joins_the_registry_serves_metrics_and_leaves_at_once_whe
 
         async def registered() -> bool:
             assert not role.done(), f"the worker exited early: {role.result()}"
-            return "w-role" in await registry.entries()
+            return await registry.get("w-role") is not None
 
         await eventually(registered, 20, "the worker in the registry")
         async with httpx.AsyncClient() as client:
@@ -70,10 +70,12 @@ async def test_a_worker_joins_the_registry_serves_metrics_and_leaves_at_once_whe
         assert "beholder_worker_sessions" in metrics.text
 
         stop.set()
-        assert await asyncio.wait_for(role, 20) == 0
+        # Prompt: a cancel lost inside nats-py (Python 3.11) once kept a placement loop, and
+        # the whole stop, waiting 5 to 10 s.
+        assert await asyncio.wait_for(role, 4) == 0
         # Deregistered on the way out, not left to the registry TTL: the others take its
         # cameras now.
-        assert "w-role" not in await registry.entries()
+        assert await registry.get("w-role") is None
         with pytest.raises(httpx.ConnectError):
             async with httpx.AsyncClient() as client:
                 await client.get(f"http://127.0.0.1:{metrics_port}/metrics")

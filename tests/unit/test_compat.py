@@ -298,3 +298,43 @@ def test_seccomp_forbids_connect_on_the_calling_thread_only() -> None:
         thread.join(5)
         assert outcome == [True, errno.EPERM]
         socket.create_connection(("127.0.0.1", port), timeout=2).close()  # this thread: fine
+
+
+# -- cancelling tasks whose cancel can be lost (Python 3.11 wait_for, inside nats-py) ---------
+
+
+async def test_a_task_that_loses_its_first_cancel_is_cancelled_again_until_it_ends() -> None:
+    from beholder._compat.cancel import cancel_and_wait
+
+    lost = 0
+
+    async def loses_one_cancel() -> None:
+        nonlocal lost
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            lost += 1  # what 3.11's wait_for does when the cancel races a result
+        await asyncio.Event().wait()  # runs on: only a second cancel ends it
+
+    task = asyncio.create_task(loses_one_cancel())
+    await asyncio.sleep(0)
+    assert await cancel_and_wait([task], timeout=5) is True
+    assert task.cancelled() and lost == 1
+
+
+async def test_a_task_that_never_ends_is_given_up_after_the_timeout() -> None:
+    from beholder._compat.cancel import cancel_and_wait
+
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    assert await cancel_and_wait([task], timeout=0.3) is False
+    assert not task.done()
+    release.set()
+    await task

@@ -263,7 +263,8 @@ class AlertWriter(Generic[T]):
                 self._poke.clear()
                 pause = delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not crypto
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._poke.wait(), pause)
+                    async with asyncio.timeout(pause):
+                        await self._poke.wait()
                 delay = min(delay * 2, self.retry_max)
                 drain_started, drained = None, 0
                 continue

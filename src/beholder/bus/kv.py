@@ -9,6 +9,7 @@ bucket's stream in place). Values are bytes; callers encode their wire models.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
 from nats.js.errors import (
     BadRequestError,
@@ -166,13 +166,18 @@ class KvBucket:
             watcher = await self._kv.watchall()
             try:
                 while True:
+                    # Not watcher.updates(timeout): its wait_for can lose a cancel on Python
+                    # 3.11 (see beholder._compat.cancel); asyncio.timeout keeps it.
                     try:
-                        entry = await watcher.updates(timeout=END_MARKER_WAIT)  # type: ignore[no-untyped-call]
-                    except NatsTimeoutError:
+                        async with asyncio.timeout(END_MARKER_WAIT):
+                            entry = await anext(watcher)
+                    except TimeoutError:
                         # nats-py sends the end marker with the entry that leaves nothing
                         # pending; an entry counted pending when the watch started that
                         # expired (TTL) or was deleted before delivery never comes, and
                         # neither does the marker: what arrived is the whole content.
+                        break
+                    except StopAsyncIteration:  # the watcher was stopped
                         break
                     if entry is None:  # the end of the current values
                         break

@@ -140,7 +140,8 @@ class NvrService:
         interval = min(1.0, max(0.05, self.settings.heartbeat_seconds / 4))
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._stopping.wait()
                 return
             try:
                 await self.check_silence()

@@ -84,7 +84,8 @@ class SummaryPusher:
             # At most one push per interval; changes meanwhile set the event again.
             rest = max(0.0, self.interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), rest)
+                async with asyncio.timeout(rest):
+                    await self._stopping.wait()
 
 
 async def _first(wanted: asyncio.Event, stopping: asyncio.Event) -> bool:

@@ -92,7 +92,8 @@ class RetryWait:
                 return
             step = min(remaining, interval * (0.75 + 0.5 * random.random()))  # noqa: S311
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), step)
+                async with asyncio.timeout(step):
+                    await stopped.wait()
                 return  # stopped
             if deadline - loop.time() <= 0:
                 continue

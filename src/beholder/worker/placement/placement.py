@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from beholder._compat.cancel import cancel_and_wait
 from beholder.bus.kv import KvBucket
 from beholder.config.cluster import ClusterSettings
 from beholder.contracts.cluster import Buckets, CameraAssignment
@@ -142,11 +143,9 @@ class Placement:
         if self._stopping:
             return
         self._stopping = True
-        for task in self._loops:
-            task.cancel()
+        self._wake.set()
         # Bounded: a watch stuck on a dead connection must not hold the worker's shutdown.
-        if self._loops:
-            await asyncio.wait(self._loops, timeout=_STOP_WAIT_S)
+        await cancel_and_wait(self._loops, _STOP_WAIT_S)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=_STOP_WAIT_S)
         if self.keeper is not None:
@@ -173,8 +172,10 @@ class Placement:
         return len(self.keeper.held) if self.keeper is not None else 0
 
     # ------------------------------------------------------------------ loops
+    # Both loops also end on ``_stopping``: a cancel can be lost inside nats-py on Python
+    # 3.11 (see beholder._compat.cancel).
     async def _tick_loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except BusError as exc:
@@ -182,11 +183,12 @@ class Placement:
             except Exception:
                 log.exception("placement tick failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.placement_interval)
+                async with asyncio.timeout(self.settings.placement_interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _renew_loop(self) -> None:
-        while True:
+        while not self._stopping:
             started = time.monotonic()
             try:
                 await self._renew_once()
