@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from fixtures.rtsp_server import MEDIA_DIR, RtspServer, free_port  # noqa: E402
 from support.browser import CHROMIUM, launch_chromium  # noqa: E402
+from support.command import beholder_argv  # noqa: E402
 from support.polling import wait_until  # noqa: E402
 from support.settings import TEST_CAMERA_NETWORKS  # noqa: E402
 
@@ -142,10 +143,7 @@ class Agent:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "beholder",
-                    "nvr-agent",
+                    *beholder_argv("nvr-agent"),
                     "--server",
                     self.serve.base,
                     "--config",

@@ -23,6 +23,7 @@ import httpx
 
 from beholder.messages import DetectedFace, FaceDetectionAlert, Subjects
 from support.api import ADMIN_PASSWORD, LiveApi, live_api
+from support.command import beholder_argv
 from support.database import PG_ADMIN_URL
 from support.polling import eventually
 from support.settings import free_port, make_settings
@@ -53,10 +54,7 @@ async def _cli(*args: str, data_dir: Path, database_url: str | None) -> tuple[in
     if database_url:
         env["BEHOLDER_DATABASE_URL"] = database_url
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "beholder",
-        *args,
+        *beholder_argv(*args),
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from fixtures.rtsp_server import RtspServer
 from support.cluster_probe import DashboardSocket, rtsp_holders
 from support.cluster_up import FAST_LEASES, LocalCluster
+from support.command import beholder_argv
 from support.polling import eventually
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -72,11 +72,7 @@ async def test_a_local_cluster_serves_through_its_load_balancer_and_stops_cleanl
         status = await asyncio.to_thread(
             subprocess.run,
             [
-                sys.executable,
-                "-m",
-                "beholder",
-                "cluster",
-                "status",
+                *beholder_argv("cluster", "status"),
                 "--data-dir",
                 str(cluster.data_dir),
             ],

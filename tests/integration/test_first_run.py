@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from beholder.password_policy import check_password
+from support.command import beholder_argv
 from support.polling import wait_until
 from support.settings import free_port
 
@@ -118,7 +119,7 @@ def test_user_and_api_key_commands(tmp_path: Path) -> None:
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*BEHOLDER, *args], env=env, capture_output=True, text=True, timeout=60
+            beholder_argv(*args), env=env, capture_output=True, text=True, timeout=60
         )
 
     created = run("user", "create", "alice", "--role", "operator", "--password", "alice-pass-1")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from beholder.bus.nats import NatsBus
 from beholder.config import BusSettings
 from support.api import LiveApi, live_api
 from support.bus import NATS_URL, PrefixedBus, nats_up
+from support.command import beholder_argv
 from support.settings import make_settings
 
 pytestmark = pytest.mark.timeout(90)
@@ -177,10 +177,7 @@ async def _cli(settings: Any, *args: str) -> None:
     if settings.database_url:
         env["BEHOLDER_DATABASE_URL"] = settings.database_url.get_secret_value()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "beholder",
-        *args,
+        *beholder_argv(*args),
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -24,6 +24,7 @@ import httpx
 
 from beholder.cluster.state import ClusterState, RoleState, read_state
 from support.cluster import PrivateNats
+from support.command import beholder_argv
 from support.database import admin_sql, pg_available
 from support.polling import eventually
 from support.settings import ADMIN_PASSWORD, TEST_CAMERA_NETWORKS, free_port
@@ -96,7 +97,7 @@ class LocalCluster:
     def argv(self, *extra: str) -> list[str]:
         """The ``cluster up`` command line of this cluster."""
         return [
-            sys.executable, "-m", "beholder", "cluster", "up",
+            *beholder_argv("cluster", "up"),
             "--apis", str(self.apis), "--workers", str(self.workers), "--port", str(self.port),
             "--data-dir", str(self.data_dir), "--database-url", self.database_url,
             "--nats-url", self.nats.url, *extra,

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from websockets.asyncio.client import ClientConnection
 
 import beholder
 from support.api import LiveApi
+from support.command import beholder_argv
 from support.polling import eventually
 from support.settings import TEST_CAMERA_NETWORKS
 
@@ -80,7 +80,7 @@ class AgentProcess:
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "beholder", "nvr-agent", "--server", self.api.url,
+            [*beholder_argv("nvr-agent"), "--server", self.api.url,
              "--api-key", self.key, "--config", str(self.config_path)],
             env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
