@@ -60,6 +60,9 @@ def test_frame_round_trip_and_layout() -> None:
         (encode_frame(SID, 1, b"GIF89a....."), ErrorCode.INVALID_FRAME, "not a JPEG"),
         (encode_frame(SID, 1, JPEG[:-2]), ErrorCode.INVALID_FRAME, "not a JPEG"),
     ],
+    # The frames hold a random session id: name the cases, so that every pytest-xdist
+    # worker collects the same ids.
+    ids=["short", "version", "codec", "flags", "empty", "gif", "truncated-jpeg"],
 )
 def test_bad_frames_are_refused_with_a_reason(data: bytes, code: ErrorCode, words: str) -> None:
     with pytest.raises(FrameError) as err:
