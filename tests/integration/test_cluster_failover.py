@@ -18,6 +18,8 @@ test starts from 12 cameras PROCESSING and leaves every role running again.
 * an api frozen then killed mid-stream: the messages it held unacknowledged are redelivered
   to the other api (every alert stored), and dashboards connected through the load balancer
   reconnect and replay what they missed.
+* live views of one principal over two workers and two apis: the per-principal cap is the
+  cluster's, not each worker's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiortc import RTCPeerConnection
 
 from fixtures.rtsp_server import RtspServer
 from support.cluster_probe import (
@@ -44,6 +47,7 @@ from support.cluster_probe import (
     rtsp_holders,
 )
 from support.cluster_up import FAST_LEASES, LocalCluster
+from support.live import open_viewer, whep_offer_sdp
 from support.polling import eventually
 
 pytestmark = [
@@ -55,6 +59,7 @@ pytestmark = [
 
 FACES = [f"f{i}" for i in range(1, 7)]  # 3 x two faces, 3 x people walking: alerts
 STREET = [f"s{i}" for i in range(1, 7)]  # no faces, detection off
+LIVE_VIEW_CAP = 2  # BEHOLDER_WEBRTC_MAX_SESSIONS_PER_PRINCIPAL of every worker
 LEASE_TTL = float(FAST_LEASES["BEHOLDER_CLUSTER_LEASE_TTL"])
 
 
@@ -171,6 +176,8 @@ async def world(
         # Cameras stay where failover put them: a revived worker gets new cameras only.
         BEHOLDER_CLUSTER_REBALANCE_MOVES_PER_MINUTE="0",
         BEHOLDER_WORKER_ALERT_COOLDOWN="1",
+        BEHOLDER_WEBRTC_MAX_SESSIONS_PER_PRINCIPAL=str(LIVE_VIEW_CAP),
+        BEHOLDER_WEBRTC_HOSTS="127.0.0.1",
     )
     try:
         await cluster.start()
@@ -440,3 +447,46 @@ async def test_an_api_killed_mid_stream_loses_nothing_and_dashboards_replay(
     finally:
         for s in dashboards:
             await s.stop()
+
+
+async def test_a_principals_live_views_are_capped_across_workers_and_apis(
+    healthy: World,
+) -> None:
+    """The per-principal live-view cap holds for the whole cluster: sessions on one worker
+    (through one api) count against an offer for a camera of another worker (through the
+    other api); hanging one up frees the slot everywhere."""
+    world = healthy
+    held = sorted((await world.by_worker()).items())
+    assert len(held) >= 2, held
+    (_, on_first), (_, on_second) = held[0], held[1]
+    cam_a, cam_b = sorted(on_first)[0], sorted(on_second)[0]
+    token = await world.cluster.token()
+    auth = {"Authorization": f"Bearer {token}"}
+    viewers = []
+    async with world.cluster.client(via="api-1") as api1, world.cluster.client(via="api-2") as api2:
+        try:
+            viewers = [await open_viewer(api1, cam_a, token) for _ in range(LIVE_VIEW_CAP)]
+            pc = RTCPeerConnection()
+            refused = await api2.post(
+                f"/api/cameras/{cam_b}/whep",
+                content=await whep_offer_sdp(pc),
+                headers={"Content-Type": "application/sdp", **auth},
+            )
+            await pc.close()
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+
+            hung_up = viewers.pop(0)
+            assert hung_up.location is not None
+            assert (await api1.delete(hung_up.location, headers=auth)).status_code == 200
+            await hung_up.close()
+            viewers.append(await open_viewer(api2, cam_b, token))
+            await eventually(
+                lambda: all(v.frames for v in viewers), 20, "frames on both workers' sessions"
+            )
+        finally:
+            for viewer in viewers:
+                if viewer.location is not None:
+                    with contextlib.suppress(Exception):
+                        await api1.delete(viewer.location, headers=auth)
+                await viewer.close()

@@ -47,8 +47,9 @@ class LiveViewSettings(SecretSettings):
         default=8,
         ge=1,
         le=1024,
-        description="WHEP sessions one user or API key may hold at once on a worker (a new "
-        "offer over it answers 429); a session stops counting as soon as it is closed",
+        description="WHEP sessions one user or API key may hold at once (a new offer over it "
+        "answers 429), counted over every worker in distributed mode; a session stops "
+        "counting as soon as it is closed",
     )
     webrtc_signal_timeout: float = Field(
         default=10.0, gt=0, description="how long the api waits for the worker's WHEP answer"

@@ -7,6 +7,7 @@ bucket / stream            key / subjects                             value
 ``beholder_cameras`` (KV)  ``camera.<cameraId>``                      :class:`CameraAssignment`
 ``beholder_leases`` (KV)   ``camera.<cameraId>``                      :class:`CameraLease`
 ``beholder_workers`` (KV)  ``<workerId>``                             ``WorkerHeartbeat``
+``beholder_live_sessions`` ``principal.<digest>``                     :class:`PrincipalSessions`
 ``BEHOLDER_EVENTS``        ``camera.events``                          ``FaceDetectionAlert``
 ``BEHOLDER_STATUS``        ``stream.status``                          ``StreamStatusEvent``
 =========================  =========================================  ==========================
@@ -22,6 +23,7 @@ redelivered when it is not acknowledged in time.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -40,6 +42,36 @@ class Buckets:
     """One :class:`CameraLease` per camera held by a worker (TTL: the lease TTL)."""
     WORKERS = "beholder_workers"
     """One ``WorkerHeartbeat`` per live worker (TTL: the registry TTL)."""
+    LIVE_SESSIONS = "beholder_live_sessions"
+    """One :class:`PrincipalSessions` per principal holding WHEP sessions anywhere in the
+    cluster (key :func:`principal_key`; TTL: ``LIVE_SESSION_TTL_S``): the per-principal
+    live-view cap counted cluster-wide."""
+
+
+LIVE_SESSION_TTL_S = 30.0
+"""How long a WHEP session counts against its principal's cap without a renewal from the
+worker holding it (seconds; the worker renews every third of it). A worker killed with
+``kill -9`` stops renewing: its sessions stop counting within this time."""
+
+
+def principal_key(principal: str) -> str:
+    """The KV key of ``principal`` (``user:<id>``, ``key:<id>``…) in
+    :attr:`Buckets.LIVE_SESSIONS`: a digest, since KV keys allow only ``[-/_=.a-zA-Z0-9]``."""
+    return "principal." + hashlib.sha256(principal.encode()).hexdigest()[:32]
+
+
+class LiveSessionClaim(WireModel):
+    """One WHEP session counted against its principal: the worker holding it and when the
+    claim lapses unless renewed (unix seconds)."""
+
+    worker_id: Name
+    expires_at: float
+
+
+class PrincipalSessions(WireModel):
+    """Every counted WHEP session of one principal, by session id."""
+
+    sessions: dict[str, LiveSessionClaim] = Field(default_factory=dict, max_length=4096)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,15 +146,19 @@ class CameraLease(WireModel):
 
 
 __all__ = [
+    "LIVE_SESSION_TTL_S",
     "MSG_ID_HEADER",
     "Buckets",
     "CameraAssignment",
     "CameraLease",
     "DurableStream",
+    "LiveSessionClaim",
+    "PrincipalSessions",
     "Streams",
     "WorkerHeartbeat",
     "camera_key",
     "camera_of_key",
     "durable_consumer",
     "durable_stream_of",
+    "principal_key",
 ]

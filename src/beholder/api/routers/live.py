@@ -9,8 +9,9 @@ relays signalling over the bus to the worker that holds the camera (subjects and
   for configured STUN/TURN servers, ``X-Beholder-Egress: passthrough|transcode``.
   404 unknown camera, 409 camera stopped, 503 ``STREAM_UNAVAILABLE`` not producing / no worker,
   503 ``SERVICE_UNAVAILABLE`` viewer limit, 429 ``RATE_LIMIT_EXCEEDED`` the caller already
-  holds ``webrtc_max_sessions_per_principal`` sessions on the camera's worker (with
-  ``Retry-After``), 400 ``INVALID_INPUT`` unusable SDP.
+  holds ``webrtc_max_sessions_per_principal`` sessions (on any worker of a cluster:
+  :mod:`beholder.worker.egress.quota`; with ``Retry-After``), 400 ``INVALID_INPUT`` unusable
+  SDP.
 * ``DELETE /cameras/{id}/whep/{session}`` — hang up → 200.
 * ``PATCH`` on a session → 405 (no trickle ICE / ICE restart: the answer carries every
   candidate); ``OPTIONS`` on both → 204 with ``Allow`` (and ``Accept-Post`` on the endpoint).

@@ -48,6 +48,7 @@ from beholder.errors import AppError, ErrorCode
 from beholder.worker import metrics
 from beholder.worker.egress import ice
 from beholder.worker.egress.mjpeg import MjpegEncoder, MjpegFeeds
+from beholder.worker.egress.quota import ClusterSessionQuota
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
 from beholder.worker.egress.viewers import ViewerRegistry, WhepSession
@@ -60,13 +61,15 @@ log = logging.getLogger(__name__)
 class EgressHub:
     """Per-worker registry of camera sources and MJPEG encoders, owner of the viewer registry.
 
-    ``bus``: the worker's bus (``None`` in unit tests that call the methods directly)."""
+    ``bus``: the worker's bus (``None`` in unit tests that call the methods directly);
+    ``quota``: the cluster-wide per-principal session count (distributed mode only)."""
 
     def __init__(
         self,
         bus: Bus | None,
         settings: LiveViewSettings,
         worker_id: str = "",
+        quota: ClusterSessionQuota | None = None,
     ) -> None:
         self.bus = bus
         self.settings = settings
@@ -81,6 +84,7 @@ class EgressHub:
             self.sources,
             is_detaching=lambda camera_id: camera_id in self._detach_timers,
             spawn=self._spawn,
+            quota=quota,
         )
         self.mjpeg_feeds = MjpegFeeds(bus, self.settings, self.sources, spawn=self._spawn)
         self.errors = 0
@@ -143,8 +147,10 @@ class EgressHub:
 
     async def sweep(self) -> None:
         """One pass of the periodic checks (every second): viewer expiry, silence and connect
-        timeout (the registry's), then MJPEG encoders without keep-alive."""
+        timeout (the registry's), the renewal of the cluster-wide session claims when due,
+        then MJPEG encoders without keep-alive."""
         await self.viewers.sweep()
+        await self.viewers.renew_claims()
         self.mjpeg_feeds.sweep()
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
@@ -362,8 +368,21 @@ class EgressHub:
 
 async def start_egress(manager: Any, bus: Bus, settings: LiveViewSettings) -> EgressHub:
     """Create, start and install the worker's :class:`EgressHub` (``settings``:
-    ``Settings.live_view``)."""
-    hub = EgressHub(bus, settings, worker_id=str(getattr(manager, "worker_id", "")))
+    ``Settings.live_view``). A worker placed in a cluster (``manager.placement``, after
+    ``manager.start()``) counts each principal's sessions cluster-wide
+    (:class:`ClusterSessionQuota`); raises ``BusError`` when that bucket cannot be opened."""
+    worker_id = str(getattr(manager, "worker_id", ""))
+    quota = None
+    placement = getattr(manager, "placement", None)
+    jetstream = getattr(bus, "jetstream", None)
+    if placement is not None and jetstream is not None:
+        quota = await ClusterSessionQuota.open(
+            jetstream(),
+            worker_id,
+            settings.webrtc_max_sessions_per_principal,
+            replicas=placement.settings.stream_replicas,
+        )
+    hub = EgressHub(bus, settings, worker_id=worker_id, quota=quota)
     await hub.start()
     hub.install(manager)
     metrics.LIVE_VIEW.track(hub)

@@ -32,10 +32,11 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from beholder.config import LiveViewSettings
 from beholder.contracts.live import WhepAnswer, WhepOffer
-from beholder.errors import ErrorCode
+from beholder.errors import BusError, ErrorCode
 from beholder.messages import new_id
 from beholder.worker.egress import ice
 from beholder.worker.egress.errors import EgressRefused
+from beholder.worker.egress.quota import ClusterSessionQuota
 from beholder.worker.egress.source import CameraSource
 from beholder.worker.egress.track import PassthroughTrack
 
@@ -76,7 +77,9 @@ class ViewerRegistry:
     negotiated, and the session counters. Reads the hub's camera ``sources`` (never changes
     them) and asks ``is_detaching(camera_id)`` whether a camera's session just ended (its
     viewers wait for a restart: no new ones). ``spawn(coro, name)`` runs a task the hub
-    tracks. Everything runs on the worker's loop."""
+    tracks. ``quota``: the cluster-wide per-principal count (distributed mode), on top of
+    this worker's own; ``None`` on one box, where this worker's count is the whole count.
+    Everything runs on the worker's loop."""
 
     def __init__(
         self,
@@ -85,8 +88,10 @@ class ViewerRegistry:
         *,
         is_detaching: Callable[[str], bool],
         spawn: Callable[[Awaitable[Any], str], object],
+        quota: ClusterSessionQuota | None = None,
     ) -> None:
         self.settings = settings
+        self.quota = quota
         self.sources = sources
         self.networks = ice.allowed_networks(settings)
         self.sessions: dict[str, WhepSession] = {}
@@ -151,10 +156,17 @@ class ViewerRegistry:
         self._check_principal(offer.principal)
         self._check_capacity(offer.camera_id)
         cid, who = offer.camera_id, offer.principal
+        sid = new_id()
         self._pending[cid] = self._pending.get(cid, 0) + 1
         self._pending_principal[who] = self._pending_principal.get(who, 0) + 1
         try:
-            return await self._negotiate(offer)
+            claimed = await self._claim(who, sid)
+            try:
+                return await self._negotiate(offer, sid)
+            except BaseException:
+                if claimed:
+                    self._spawn(self._unclaim(who, sid), "egress-unclaim")
+                raise
         finally:
             self._pending[cid] -= 1
             if not self._pending[cid]:
@@ -163,7 +175,37 @@ class ViewerRegistry:
             if not self._pending_principal[who]:
                 del self._pending_principal[who]
 
-    async def _negotiate(self, offer: WhepOffer) -> WhepAnswer:
+    async def _claim(self, principal: str, session_id: str) -> bool:
+        """Count the session cluster-wide (True when counted). Raises ``EgressRefused``
+        past the cap. The bucket unreachable: the offer goes on under this worker's own
+        count (still bounded), rather than no live view while NATS KV is away."""
+        if self.quota is None:
+            return False
+        try:
+            await self.quota.reserve(principal, session_id)
+        except BusError as exc:
+            log.warning("egress: cluster session count unavailable: %s", exc.detail)
+            return False
+        return True
+
+    async def _unclaim(self, principal: str, session_id: str) -> None:
+        if self.quota is None:
+            return
+        try:
+            await self.quota.release(principal, session_id)
+        except BusError as exc:  # the claim lapses after its TTL
+            log.warning("egress: cluster session claim not released: %s", exc.detail)
+
+    async def renew_claims(self) -> None:
+        """Renew this worker's cluster-wide session claims when due (the sweep calls it)."""
+        if self.quota is None or not self.quota.renewal_due():
+            return
+        held: dict[str, list[str]] = {}
+        for session in self.sessions.values():
+            held.setdefault(session.principal, []).append(session.id)
+        await self.quota.renew(held)
+
+    async def _negotiate(self, offer: WhepOffer, sid: str) -> WhepAnswer:
         """Answer a viewer's offer. Raises :class:`EgressRefused` with ``STREAM_UNAVAILABLE``
         (camera not producing), ``SERVICE_UNAVAILABLE`` (viewer limit) or ``INVALID_INPUT``
         (SDP unusable: malformed, no video, no H.264)."""
@@ -174,7 +216,6 @@ class ViewerRegistry:
         sdp, dropped = ice.filter_sdp_candidates(offer.sdp, self.networks)
         pc = RTCPeerConnection(ice.rtc_configuration(self.settings))
         WhepSession.alive.add(pc)
-        sid = new_id()
         track = PassthroughTrack(self.settings.egress_viewer_queue, on_stop=self._track_stopped)
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
@@ -286,6 +327,7 @@ class ViewerRegistry:
             self.errors += 1
             log.exception("egress: closing session %s failed", session_id)
         session.pc.remove_all_listeners()
+        await self._unclaim(session.principal, session_id)
         log.info("egress: WHEP session %s closed (%s)", session_id, reason)
         return True
 
