@@ -148,6 +148,17 @@ BUS_PENDING = Gauge(
     "beholder_bus_pending_messages",
     "Messages delivered to this process's bus subscriptions and not yet handled (consumer lag)",
 )
+BUS_BACKLOG = Gauge(
+    "beholder_bus_backlog_messages",
+    "Messages of a durable stream not yet acknowledged by its consumer group, as JetStream "
+    "counts them (stored but not delivered + delivered but unacknowledged), by consumer",
+    ["consumer"],
+)
+BUS_OUTBOX = Gauge(
+    "beholder_bus_outbox_messages",
+    "Durable messages (alerts, status events) this process holds until JetStream "
+    "acknowledges them; they accumulate while NATS is unreachable",
+)
 SNAPSHOT_DISK_USED = Gauge(
     "beholder_snapshot_disk_used_bytes", "Bytes used on the file system holding alert snapshots"
 )

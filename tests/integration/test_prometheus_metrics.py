@@ -4,6 +4,8 @@ the real buses (in-memory and NATS)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,10 +13,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from beholder.bus.base import BusMessage
 from beholder.bus.memory import MemoryBus
 from beholder.bus.nats import NatsBus
+from beholder.config import BusSettings
+from beholder.config.cluster import ClusterSettings
+from beholder.contracts.cluster import MSG_ID_HEADER
+from beholder.contracts.subjects import Subjects
 from beholder.messages import new_id
-from support.api import LiveApi
+from support.api import LiveApi, live_api
 from support.live import create_camera
+from support.nats import NatsServer
 from support.polling import eventually
+from support.settings import make_settings
 
 
 async def _scrape(live: LiveApi) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -79,3 +87,58 @@ async def test_bus_pending_counts_messages_a_busy_consumer_has_not_handled(kind:
         assert bus.stats()["pending"] == 0
     finally:
         await bus.close()
+
+
+async def test_a_consumer_group_far_behind_shows_its_jetstream_backlog(
+    tmp_path: Path, nats_server: Callable[..., NatsServer]
+) -> None:
+    """JetStream hands the group at most ``max_ack_pending`` messages: past that the
+    in-process figure stays at that window while the backlog shows the whole lag."""
+    server = nats_server(f'jetstream {{ store_dir: "{tmp_path / "js"}" }}')
+    cluster = ClusterSettings(max_ack_pending=5, consumer_concurrency=1)
+    api, worker = NatsBus(server.url, cluster=cluster), NatsBus(server.url, cluster=cluster)
+    await api.start()
+    await worker.start()
+    release = asyncio.Event()
+    handled: list[bytes] = []
+
+    async def slow(msg: BusMessage) -> None:
+        await release.wait()
+        handled.append(msg.data)
+
+    async def backlog_is(n: int) -> bool:
+        return await api.backlog() == {"api-beholder_events": n}
+
+    try:
+        await api.subscribe(Subjects.CAMERA_EVENTS, slow, queue="api")
+        for i in range(40):
+            await worker.publish(Subjects.CAMERA_EVENTS, b"%d" % i, {MSG_ID_HEADER: str(i)})
+        await eventually(lambda: backlog_is(40), 10, "40 messages not acknowledged")
+        assert api.stats()["pending"] <= 5
+        release.set()
+        await eventually(lambda: len(handled) == 40, 10, "every message handled")
+        await eventually(lambda: backlog_is(0), 10, "the backlog drained")
+    finally:
+        release.set()
+        await worker.close()
+        await api.close()
+
+
+async def test_the_api_scrape_shows_each_consumer_groups_backlog_until_nats_is_away(
+    tmp_path: Path, nats_server: Callable[..., NatsServer]
+) -> None:
+    """Distributed mode: ``/metrics`` carries the backlog of both durable consumer groups and
+    the outbox; with NATS gone the backlog series go (a stale figure would hold or hide
+    BeholderBusStreamBacklog) and the scrape still answers."""
+    server = nats_server(f'jetstream {{ store_dir: "{tmp_path / "js"}" }}')
+    settings = make_settings(tmp_path, None, bus=BusSettings(url=server.url))
+    async with live_api(settings) as live:
+        got = await _scrape(live)
+        for consumer in ("api-beholder_events", "api-beholder_status"):
+            assert got[("beholder_bus_backlog_messages", (("consumer", consumer),))] == 0
+        assert got[("beholder_bus_outbox_messages", ())] == 0
+
+        server.stop()
+        await eventually(live.state.bus.reconnecting, 10, "the api to notice NATS is gone")
+        got = await _scrape(live)
+        assert not [name for name, _ in got if name == "beholder_bus_backlog_messages"]

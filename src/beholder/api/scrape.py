@@ -2,7 +2,8 @@
 
 Counters and histograms are updated where things happen; these gauges describe state
 (pool use, cameras by status, worker heartbeats, bus backlog, snapshot disk) and are cheap
-to read once per scrape: one grouped ``COUNT`` on ``cameras``, one ``statvfs``.
+to read once per scrape: one grouped ``COUNT`` on ``cameras``, one ``statvfs``, and in
+distributed mode one JetStream consumer-info request per durable consumer group.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from sqlalchemy import func, select
 from beholder.api.state import AppState
 from beholder.contracts.bus import CameraStatus
 from beholder.db.models import Camera
+from beholder.errors import BusError
 from beholder.observability import (
+    BUS_BACKLOG,
+    BUS_OUTBOX,
     BUS_PENDING,
     CAMERAS,
     DB_POOL_CHECKED_OUT,
@@ -56,9 +60,29 @@ async def refresh_gauges(state: AppState) -> None:
     DB_POOL_SIZE.set(limit if state.db.dialect == "postgresql" else 0)
     WORKERS_ALIVE.set(len(state.workers.alive()))
     WORKER_HEARTBEAT_AGE.set(state.workers.heartbeat_age())
-    BUS_PENDING.set(state.bus.stats().get("pending", 0))
+    bus = state.bus.stats()
+    BUS_PENDING.set(bus.get("pending", 0))
+    BUS_OUTBOX.set(bus.get("outbox", 0))
+    await _refresh_backlog(state)
     _refresh_disk(state)
     await _refresh_cameras(state)
+
+
+async def _refresh_backlog(state: AppState) -> None:
+    """The JetStream backlog of each consumer group of this instance (NATS bus only: the
+    in-memory bus has no stream, its backlog is ``beholder_bus_pending_messages``). Series
+    removed when NATS does not answer: a stale figure would hold or hide the lag alert."""
+    backlog = getattr(state.bus, "backlog", None)
+    if backlog is None:
+        return
+    try:
+        figures: dict[str, int] = await backlog()
+    except BusError as exc:
+        log.warning("bus backlog unavailable for /metrics", error=(exc.detail or "")[:200])
+        BUS_BACKLOG.clear()
+        return
+    for consumer, messages in figures.items():
+        BUS_BACKLOG.labels(consumer=consumer).set(messages)
 
 
 def _refresh_disk(state: AppState) -> None:

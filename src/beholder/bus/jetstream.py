@@ -164,6 +164,20 @@ class DurableConsumer:
         """Messages received and not yet handled."""
         return int(self._sub.pending_msgs) if self._sub is not None else 0
 
+    async def backlog(self, timeout: float = 1.0) -> int:
+        """Messages of the group's consumer not yet acknowledged, as the server counts them:
+        stored and not yet delivered (``num_pending``) plus delivered and not acknowledged
+        (``num_ack_pending``). Deliveries pause at ``max_ack_pending``, so this, not
+        :attr:`pending`, shows a group that has fallen behind. ``timeout`` in seconds;
+        raises ``BusError`` when the server does not answer."""
+        try:
+            info = await self._nc.jetstream().consumer_info(
+                self.stream.name, self.name, timeout=timeout
+            )
+        except (NatsError, TimeoutError) as exc:
+            raise BusError(detail=f"consumer {self.name}: {exc!r}") from exc
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
     async def ensure(self) -> None:
         """Create the consumer if the server does not have it and subscribe to its deliver
         subject if not yet subscribed (idempotent). Raises ``BusError``."""

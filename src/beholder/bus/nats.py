@@ -346,6 +346,14 @@ class NatsBus:
             raise BusError(detail=f"subscribe to {subject} failed: {exc!r}") from exc
         return _NatsSubscription(sub, self._subs)
 
+    async def backlog(self) -> dict[str, int]:
+        """For each durable consumer group this process belongs to (by consumer name), the
+        messages the group has not acknowledged yet (:meth:`DurableConsumer.backlog`). Raises
+        ``BusError`` while NATS is unreachable or does not answer within a second."""
+        if self.reconnecting():
+            raise BusError(detail=f"NATS at {self._where()} unreachable")
+        return {c.name: await c.backlog() for c in list(self._consumers)}
+
     def jetstream(self) -> JetStreamContext:
         """The client's JetStream context (streams, consumers, KV buckets); raises
         ``BusError`` when the bus is not connected."""

@@ -61,6 +61,7 @@ from beholder.messages import (
     new_id,
     utcnow,
 )
+from beholder.observability import BUS_OUTBOX
 from beholder.rtsp_url import mask_text, validate_rtsp_url
 from beholder.worker import metrics
 from beholder.worker.commands import spec_from_command
@@ -470,6 +471,9 @@ class WorkerManager:
     async def _heartbeat_loop(self) -> None:
         interval = self.ws.heartbeat_interval
         while True:
+            # Set on the loop (the metrics endpoint of a standalone worker runs in a thread);
+            # it keeps updating while NATS is away, which is when it grows.
+            BUS_OUTBOX.set(self.bus.stats().get("outbox", 0))
             try:
                 await self.bus.publish(Subjects.WORKER_HEARTBEAT, self.heartbeat().to_bytes())
             except Exception as exc:
