@@ -41,6 +41,8 @@ export function LiveView({ cameraId, cameraName, status, hidden = false, inView 
   const failuresRef = useRef(0);
   const expectedFpsRef = useRef(expectedFps);
   expectedFpsRef.current = expectedFps;
+  const onQualityRef = useRef(onQuality);
+  onQualityRef.current = onQuality;
   const [mode, setMode] = useState<'whep' | 'mjpeg'>(whepSupported() ? 'whep' : 'mjpeg');
   const [epoch, setEpoch] = useState(0);
   const [playState, setPlayState] = useState<PlayState>('idle');
@@ -54,7 +56,12 @@ export function LiveView({ cameraId, cameraName, status, hidden = false, inView 
   const closeSession = useCallback(() => {
     const s = sessionRef.current;
     sessionRef.current = null;
-    if (s) s.close();
+    if (s) {
+      s.close();
+      // The figures of a session that ended (a stall, a worker that died) must not stand
+      // for the next one: "Unusable" stayed on a recovered tile until its first poll.
+      onQualityRef.current?.(null);
+    }
     const v = videoRef.current;
     if (v) v.srcObject = null;
     setPlayState('idle');

@@ -104,6 +104,8 @@ describe('live view over WebRTC', () => {
     await act(() => vi.advanceTimersByTimeAsync(6000)); // frames stuck at 10
     await act(() => vi.advanceTimersByTimeAsync(100));
     expect(pc.closed).toBe(true);
+    // The stalled session's "unusable" does not stand for the new one.
+    expect(qualities.at(-1)).toBeNull();
     expect(FakePeerConnection.instances).toHaveLength(2);
     expect(net.sent('POST', '/api/cameras/c1/whep')).toHaveLength(2);
   });
