@@ -2,7 +2,8 @@
 
 Each check yields a :class:`ServiceHealth` (status, response time in ms, details). The
 overall status is the worst of the services, with non-critical failures counting as
-DEGRADED. ``ready`` is true once every critical service is HEALTHY or DEGRADED.
+DEGRADED. ``ready`` is true once every critical service is HEALTHY or DEGRADED, and stays
+true through an outage of a :data:`SHARED` backend that was up before (see there).
 """
 
 from __future__ import annotations
@@ -48,8 +49,17 @@ _GAUGE = {
     HealthStatus.UNHEALTHY: 4,
 }
 
+_UP = frozenset({HealthStatus.HEALTHY, HealthStatus.DEGRADED})
+
 SERVICES = ("database", "worker", "websocket", "bus", "media")
 CRITICAL = frozenset({"database", "websocket", "bus"})
+SHARED = frozenset({"database"})
+"""Critical backends every api instance shares. Before one was ever up the instance is not
+ready (no migration check, no reconcile yet); once it was, its outage leaves the instance
+ready while health says UNHEALTHY: every instance sees the same outage, and taking them all
+out of the load balancer would turn a partial outage (reads and writes fail with 503, but
+live view, the hub and alerts kept in memory go on) into a total one. The bus needs no such
+rule: its outage is DEGRADED (:mod:`beholder.api.degradation`)."""
 
 
 @dataclass(slots=True)
@@ -194,6 +204,7 @@ class HealthChecker:
             name: ServiceHealth(name=name, critical=name in CRITICAL) for name in checks
         }
         self.failures: dict[str, int] = dict.fromkeys(checks, 0)
+        self._was_up: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._last_signature: tuple[tuple[str, str], ...] | None = None
 
@@ -225,6 +236,8 @@ class HealthChecker:
             # Consecutive failures, so that an alert can wait for N checks in a row whatever
             # the check interval (one slow check is noise, three are an outage).
             failed = res.status is HealthStatus.UNHEALTHY
+            if res.status in _UP:
+                self._was_up.add(name)
             self.failures[name] = self.failures.get(name, 0) + 1 if failed else 0
             HEALTH_FAILURES.labels(service=name).set(self.failures[name])
         snap = self.snapshot()
@@ -250,9 +263,10 @@ class HealthChecker:
         return worst
 
     def ready(self) -> bool:
-        """True when every critical service is HEALTHY or DEGRADED."""
+        """True when every critical service is HEALTHY or DEGRADED, a :data:`SHARED` one
+        also when it was up at an earlier check."""
         return all(
-            self.results[n].status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
+            self.results[n].status in _UP or (n in SHARED and n in self._was_up)
             for n in CRITICAL
             if n in self.results
         )

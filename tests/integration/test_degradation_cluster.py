@@ -238,9 +238,11 @@ async def test_database_outage_keeps_cameras_live_and_loses_no_alert(
                 "status"
             ] == "UNHEALTHY"
 
-            # What needs the database says so at once, in the error shape.
+            # What needs the database says so at once, in the error shape; the instance stays
+            # in the load balancer (ready), or live view and the hub would go with it.
             r = await client.get("/api/cameras", headers=headers)
             assert r.status_code == 503 and r.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+            assert (await client.get("/api/system/ready")).status_code == 200
 
             injected = [_alert(camera_id) for _ in range(INJECTED)]
             for alert in injected:

@@ -88,8 +88,9 @@ async def service_health(
     },
 )
 async def ready(request: Request, state: StateDep, principal: OptionalPrincipalDep) -> JSONResponse:
-    """200 once the critical services (database, bus, websocket hub) are up, else 503.
-    Details and the version as for health."""
+    """200 once the critical services (database, bus, websocket hub) are up, else 503; a
+    database outage after start-up keeps 200 (:data:`beholder.health.SHARED`). Details and
+    the version as for health."""
     snap = {**state.health.snapshot(), "version": __version__}
     if principal is None:
         snap = public_health(snap)
