@@ -410,3 +410,20 @@ def test_credentials_in_a_bad_bus_url_are_not_echoed(monkeypatch: pytest.MonkeyP
         load_settings()
     assert str(err.value).startswith("invalid setting BEHOLDER_BUS_URL=redis://***@10.0.0.5:6379:")
     assert "s3cret" not in str(err.value)
+
+
+def test_the_bus_url_may_list_the_servers_of_a_nats_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "BEHOLDER_BUS_URL", "nats://10.0.0.5:4222, nats://10.0.0.6:4222 ,tls://n3:4222"
+    )
+    bus = load_settings().bus
+    assert bus.servers == ["nats://10.0.0.5:4222", "nats://10.0.0.6:4222", "tls://n3:4222"]
+    assert not bus.authenticated
+    monkeypatch.setenv("BEHOLDER_BUS_URL", "nats://u:pw@10.0.0.5:4222,nats://u:pw@10.0.0.6:4222")
+    assert load_settings().bus.authenticated
+    monkeypatch.setenv("BEHOLDER_BUS_URL", "nats://u:s3cret-pass@10.0.0.5:4222,memory://")
+    with pytest.raises(SettingsError, match="nats:// or tls:// URLs only") as err:
+        load_settings()
+    assert "s3cret" not in str(err.value)

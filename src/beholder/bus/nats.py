@@ -154,7 +154,8 @@ class NatsBus:
         except (OSError, ssl.SSLError) as exc:
             why = f"{type(exc).__name__}: {exc.strerror or exc}"
             raise BusError(detail=f"cannot load the NATS TLS files: {why}") from exc
-        if not self.settings.authenticated and not _is_loopback(self.url):
+        local = all(_is_loopback(server) for server in self.settings.servers)
+        if not self.settings.authenticated and not local:
             log.warning(
                 "the NATS bus is used without credentials; set BEHOLDER_BUS_USER/PASSWORD, "
                 "TOKEN, NKEY_SEED_FILE or CREDS_FILE",
@@ -215,7 +216,7 @@ class NatsBus:
         self._refused = asyncio.Event()
         connect = asyncio.create_task(
             nc.connect(
-                self.url,
+                self.settings.servers,
                 connect_timeout=self.connect_timeout,  # type: ignore[arg-type]  # float is fine
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,  # type: ignore[arg-type]  # (typed int, used as float)
@@ -240,7 +241,8 @@ class NatsBus:
         raise AuthorizationError
 
     def _where(self) -> str:
-        return self.url.rsplit("@", 1)[-1]  # never the credentials of nats://user:pass@host
+        # never the credentials of nats://user:pass@host
+        return ",".join(server.rsplit("@", 1)[-1] for server in self.settings.servers)
 
     async def _on_error(self, exc: Exception) -> None:
         # nats-py's default logs every failed attempt with a traceback; before the first
@@ -358,6 +360,15 @@ class NatsBus:
         """The client's JetStream context (streams, consumers, KV buckets); raises
         ``BusError`` when the bus is not connected."""
         return self._client().jetstream()
+
+    @property
+    def connected_server(self) -> str | None:
+        """``host:port`` of the server this client is connected to now (of a cluster's
+        servers, the one it failed over to), ``None`` while disconnected."""
+        nc = self._nc
+        if nc is None or not nc.is_connected or nc.connected_url is None:
+            return None
+        return f"{nc.connected_url.hostname}:{nc.connected_url.port}"
 
     def reconnecting(self) -> bool:
         """True while nats-py has lost the server and reconnects (every 0.5 s, forever)."""

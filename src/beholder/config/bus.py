@@ -20,7 +20,10 @@ from beholder.config.file_values import SecretSettings
 class BusSettings(SecretSettings):
     """The bus, ``BEHOLDER_BUS_<NAME>``: where it is and, for NATS, how to authenticate.
 
-    ``url``: ``memory://`` (one process) or ``nats://host:4222`` / ``tls://host:4222``.
+    ``url``: ``memory://`` (one process) or ``nats://host:4222`` / ``tls://host:4222``, or
+    several NATS servers of one cluster separated by commas (``nats://a:4222,nats://b:4222``:
+    the client starts on any that answers and fails over to the others; it also learns the
+    cluster's other members from the server).
     Credentials, one kind at most: ``user`` + ``password``, ``token``, an nkey seed file, or a
     ``.creds`` file (JWT + nkey seed, NATS decentralised auth). TLS: ``tls_ca_file`` verifies
     the server (enables TLS on a ``nats://`` URL), ``tls_cert_file`` + ``tls_key_file`` are
@@ -39,7 +42,8 @@ class BusSettings(SecretSettings):
     url: str = Field(
         default="memory://",
         pattern=r"^(memory|nats|tls)://",
-        description="memory:// or nats://host:4222 (tls://host:4222 for TLS)",
+        description="memory:// or nats://host:4222 (tls://host:4222 for TLS); the servers "
+        "of a NATS cluster separated by commas",
     )
     user: str | None = Field(default=None, min_length=1, description="NATS user name")
     password: SecretStr | None = Field(default=None, description="NATS password (with user)")
@@ -55,6 +59,19 @@ class BusSettings(SecretSettings):
     )
     tls_cert_file: FilePath | None = Field(default=None, description="client certificate (PEM)")
     tls_key_file: FilePath | None = Field(default=None, description="client private key (PEM)")
+
+    @field_validator("url")
+    @classmethod
+    def _one_kind_of_servers(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",")]
+        if len(servers) > 1 and not all(s.startswith(("nats://", "tls://")) for s in servers):
+            raise ValueError("a list of bus servers holds nats:// or tls:// URLs only")
+        return ",".join(servers)
+
+    @property
+    def servers(self) -> list[str]:
+        """The server URLs of :attr:`url`, in order."""
+        return self.url.split(",")
 
     @field_validator("password")
     @classmethod
@@ -92,6 +109,6 @@ class BusSettings(SecretSettings):
     def authenticated(self) -> bool:
         """True when credentials are configured (here, as ``user:pass@`` in the URL, or a
         client certificate)."""
-        in_url = "@" in self.url.split("://", 1)[-1]
+        in_url = any("@" in s.split("://", 1)[-1] for s in self.servers)
         given = (self.user, self.token, self.nkey_seed_file, self.creds_file, self.tls_cert_file)
         return in_url or any(v is not None for v in given)
