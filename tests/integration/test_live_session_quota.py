@@ -7,11 +7,11 @@ the bucket was away."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from beholder.bus.kv import KvBucket
+from beholder.bus.kv import KvBucket, KvEntry
 from beholder.bus.nats import NatsBus
 from beholder.contracts.cluster import Buckets, PrincipalSessions, principal_key
 from beholder.errors import ErrorCode
@@ -134,6 +134,52 @@ async def test_a_renewal_extends_open_sessions_and_restores_a_lost_claim(
         "s1": clock.now + 30,
         "s2": clock.now + 30,
     }
+
+
+class ReleasedAfterRead:
+    """``inner`` for a renewal whose first read is followed, before it writes, by
+    ``meanwhile()`` (another task changing the entry): the race a renewal must lose."""
+
+    def __init__(self, inner: KvBucket, meanwhile: Callable[[], Awaitable[None]]) -> None:
+        self.inner, self.meanwhile, self.raced = inner, meanwhile, False
+
+    async def get(self, key: str) -> KvEntry | None:
+        entry = await self.inner.get(key)
+        if not self.raced:
+            self.raced = True
+            await self.meanwhile()
+        return entry
+
+    async def create(self, key: str, value: bytes) -> int | None:
+        return await self.inner.create(key, value)
+
+    async def update(self, key: str, value: bytes, last: int) -> int | None:
+        return await self.inner.update(key, value, last)
+
+
+async def test_a_session_closed_during_a_renewal_is_not_claimed_again(
+    bucket: KvBucket,
+) -> None:
+    clock = Clock()
+    w1 = worker(bucket, "w1", clock)
+    await w1.reserve("user:erin", "s1")
+    await w1.reserve("user:erin", "s2")
+    sessions = {"s1", "s2"}
+
+    async def close_s2() -> None:  # the viewer hangs up while the renewal is under way
+        sessions.discard("s2")
+        await w1.release("user:erin", "s2")
+
+    clock.now += 11  # renewal due: every claim is rewritten
+    renewing = ClusterSessionQuota(
+        ReleasedAfterRead(bucket, close_s2),  # type: ignore[arg-type]
+        "w1",
+        LIMIT,
+        ttl=30,
+        clock=clock,
+    )
+    await renewing.renew({"user:erin": ["s1", "s2"]}, is_open=lambda sid: sid in sessions)
+    assert await counted(bucket, "user:erin") == {"s1": "w1"}
 
 
 async def test_a_malformed_entry_is_replaced_instead_of_blocking_the_principal(

@@ -107,18 +107,25 @@ class ClusterSessionQuota:
         """True when a third of the TTL has passed since the last :meth:`renew`."""
         return self._clock() - self._renewed_at >= self.ttl / 3
 
-    async def renew(self, held: Mapping[str, Iterable[str]]) -> None:
+    async def renew(
+        self,
+        held: Mapping[str, Iterable[str]],
+        is_open: Callable[[str], bool] | None = None,
+    ) -> None:
         """Extend this worker's claims: ``held`` maps each principal to the ids of its open
         sessions here (a claim lost meanwhile, e.g. lapsed during a bus outage, is made
-        again: the session is open). A principal whose entry fails is logged and retried
-        at the next renewal."""
+        again: the session is open). ``is_open(session_id)`` is asked again as each entry
+        is written, so a session closed while the renewal was under way is not claimed
+        anew (its release and this write are ordered by the compare-and-set). A principal
+        whose entry fails is logged and retried at the next renewal."""
         self._renewed_at = self._clock()
         for principal, session_ids in held.items():
             ids = list(session_ids)
 
             def extend(claims: Claims, ids: list[str] = ids) -> None:
                 for sid in ids:
-                    claims[sid] = self._claim()
+                    if is_open is None or is_open(sid):
+                        claims[sid] = self._claim()
 
             try:
                 await self._change(principal, extend)

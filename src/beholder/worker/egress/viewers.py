@@ -203,7 +203,7 @@ class ViewerRegistry:
         held: dict[str, list[str]] = {}
         for session in self.sessions.values():
             held.setdefault(session.principal, []).append(session.id)
-        await self.quota.renew(held)
+        await self.quota.renew(held, is_open=lambda sid: sid in self.sessions)
 
     async def _negotiate(self, offer: WhepOffer, sid: str) -> WhepAnswer:
         """Answer a viewer's offer. Raises :class:`EgressRefused` with ``STREAM_UNAVAILABLE``
