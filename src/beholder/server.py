@@ -23,7 +23,9 @@ def uvicorn_config(app: Any, settings: Settings, tls: TlsFiles | None = None) ->
     protocol (the hub's fast path writes one pre-framed message per client on it), no
     permessage-deflate (a zlib state per client costs 30-100 KB and CPU per message for
     ~1 KB alerts that barely compress; see bench/hub_fanout), and no protocol-level pings
-    (the hub runs its own heartbeat). With ``tls``, HTTPS and WSS on the same port."""
+    (the hub runs its own heartbeat). With ``tls``, HTTPS and WSS on the same port. Behind
+    ``settings.trusted_proxies``, uvicorn's proxy-headers middleware sets the client address
+    and scheme from X-Forwarded-For/-Proto (the right-most address not a trusted proxy)."""
     from beholder._compat.uvicorn import HubWebSocketProtocol
 
     return uvicorn.Config(
@@ -44,7 +46,8 @@ def uvicorn_config(app: Any, settings: Settings, tls: TlsFiles | None = None) ->
         log_config=None,
         access_log=False,
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         timeout_graceful_shutdown=5,
         ssl_certfile=tls.cert if tls else None,
         ssl_keyfile=tls.key if tls else None,

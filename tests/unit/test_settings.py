@@ -146,6 +146,7 @@ PREVIOUS_NAMES = {
         ]
     ),
     *(f"BEHOLDER_TLS_{n}" for n in ["MODE", "CERT", "KEY", "REDIRECT_PORT"]),  # issue 14
+    "BEHOLDER_TRUSTED_PROXIES",  # issue 12: the api instances behind a load balancer
     *(f"BEHOLDER_AUDIT_{n}" for n in ["RETENTION_DAYS", "PURGE_INTERVAL"]),  # issue 14
     *(
         f"BEHOLDER_DEGRADATION_{n}"  # issue 14 item 8
@@ -427,3 +428,11 @@ def test_the_bus_url_may_list_the_servers_of_a_nats_cluster(
     with pytest.raises(SettingsError, match="nats:// or tls:// URLs only") as err:
         load_settings()
     assert "s3cret" not in str(err.value)
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEHOLDER_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,fd00::/8")
+    assert load_settings().trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "fd00::/8"]
+    monkeypatch.setenv("BEHOLDER_TRUSTED_PROXIES", "*")
+    with pytest.raises(SettingsError, match="IP addresses or networks, not '\\*'"):
+        load_settings()

@@ -129,6 +129,8 @@ class ClusterUp:
             port = free_port()
             argv = [self.o.python, "-m", "beholder", "api", "--host", "127.0.0.1"]
             child_env = {**env, "BEHOLDER_HOST": "127.0.0.1", "BEHOLDER_PORT": str(port)}
+            # nginx in front (127.0.0.1) forwards each browser's address.
+            child_env.setdefault("BEHOLDER_TRUSTED_PROXIES", "127.0.0.1")
             spec = ChildSpec(
                 f"api-{i}", "api", [*argv, "--port", str(port)], child_env,
                 self.logs / f"api-{i}.log", port=port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -68,6 +69,13 @@ class Settings(SecretSettings):
 
     # edges
     cors_origins: StrList = Field(default_factory=list)
+    trusted_proxies: StrList = Field(
+        default_factory=list,
+        description="addresses or networks (CIDR) of the reverse proxies in front of the api "
+        "(nginx, an Ingress controller): X-Forwarded-For and X-Forwarded-Proto are believed "
+        "from them only, so per-address rate limits, the login back-off and the audit trail "
+        "see the client's address instead of the proxy's; empty: the headers are ignored",
+    )
     rate_limit_per_ip: RateLimit = "600/minute"
     rate_limit_per_principal: RateLimit = "1200/minute"
     rate_limit_login: RateLimit = Field(
@@ -155,6 +163,19 @@ class Settings(SecretSettings):
         if secret is not None:
             check_secret_key(secret.get_secret_value())
         return secret
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, proxies: list[str]) -> list[str]:
+        # A wildcard would let any client write its own address into X-Forwarded-For.
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"BEHOLDER_TRUSTED_PROXIES takes IP addresses or networks, not {proxy!r}"
+                ) from None
+        return proxies
 
     @field_validator("cors_origins")
     @classmethod
