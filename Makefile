@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Test files run on this many processes (pytest-xdist; a file's tests stay on one process, so
 # its module fixtures start once). Most of the suite waits on real servers, video and
 # browsers, not the CPU: two processes on this 2-core machine. `make test PYTEST_WORKERS=0`
-# runs it in one process.
+# runs it in one process. --durations lists the 25 slowest steps, to see what holds CI up.
 PYTEST_WORKERS ?= 2
 # What `beholder` itself needs from the system at run time (the container image, bare-metal
 # installs): pg_dump/pg_restore for `beholder backup|restore` on PostgreSQL and the C++ runtime of
@@ -98,7 +98,7 @@ test: system-deps $(STAMP) web services
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(MAKE) --no-print-directory frontend-test
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_COV) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_COV) $(PYTEST_ARGS)
 
 # Web app: type check, unit tests (Vitest, with line coverage and its floors from
 # frontend/vite.config.ts) and drift of the generated API client.
