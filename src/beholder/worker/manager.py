@@ -48,7 +48,6 @@ from beholder.config import (
     WorkerSettings,
 )
 from beholder.contracts.cluster import CameraAssignment
-from beholder.contracts.subjects import snapshot_subject
 from beholder.errors import AppError, BusError, ErrorCode
 from beholder.messages import (
     CameraCommand,
@@ -63,7 +62,6 @@ from beholder.messages import (
 )
 from beholder.observability import BUS_OUTBOX
 from beholder.rtsp_url import mask_text, validate_rtsp_url
-from beholder.worker import metrics
 from beholder.worker.commands import spec_from_command
 from beholder.worker.detect.factory import camera_detection_factory, default_detector_factory
 from beholder.worker.detect.scheduler import DetectionScheduler, DetectorFactory
@@ -71,6 +69,7 @@ from beholder.worker.events import CameraEvents
 from beholder.worker.load import LoadMeter
 from beholder.worker.placement import Placement
 from beholder.worker.session import CameraSession
+from beholder.worker.sessions import CameraSessions, SessionListener
 from beholder.worker.streams.manager import StreamDetectionManager
 
 if TYPE_CHECKING:
@@ -80,8 +79,6 @@ log = structlog.get_logger(__name__)
 
 COMMAND_QUEUE_GROUP = "workers"
 _SAME_CONTEXT = contextlib.nullcontext()
-
-SessionListener = Callable[[str, CameraSession | None], None]
 
 
 class WorkerManager:
@@ -93,7 +90,8 @@ class WorkerManager:
     ``relay`` (``Settings.relay``): ``detect_fps`` of the relay streams it analyses (default:
     ``ws.sample_fps``). ``cluster`` (``Settings.cluster``): lease and placement tunables of
     distributed mode. ``placement``: run cameras by placement and leases instead of
-    ``camera.commands`` (default: when the bus is NATS).
+    ``camera.commands`` (default: when the bus is NATS). The sessions themselves are a
+    :class:`~beholder.worker.sessions.CameraSessions`; this decides which run.
     """
 
     def __init__(
@@ -137,11 +135,9 @@ class WorkerManager:
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="snapshot")
         # Bounds the reachability probes of cameras that are down (see CameraSession).
         self._probe_slots = asyncio.Semaphore(self.ws.probe_concurrency)
-        self._sessions: dict[str, CameraSession] = {}
-        self._snapshot_subs: dict[str, Subscription] = {}
+        self._sessions = CameraSessions(bus, self.worker_id, self._new_session)
         self._locks: dict[str, asyncio.Lock] = {}
         self._subs: list[Subscription] = []
-        self._listeners: list[SessionListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._started = False
@@ -197,9 +193,7 @@ class WorkerManager:
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, self.ws.stop_timeout + 1)
-        await asyncio.gather(
-            *(self._stop_session(cid) for cid in list(self._sessions)), return_exceptions=True
-        )
+        await self._sessions.stop_all()
         await self.streams.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.detection.close)
@@ -212,15 +206,14 @@ class WorkerManager:
 
     @property
     def sessions(self) -> dict[str, CameraSession]:
-        return dict(self._sessions)
+        return self._sessions.copy()
 
     def add_session_listener(self, cb: SessionListener) -> None:
         """``cb(camera_id, session)`` on start, ``cb(camera_id, None)`` on stop (loop thread)."""
-        self._listeners.append(cb)
+        self._sessions.add_listener(cb)
 
     def remove_session_listener(self, cb: SessionListener) -> None:
-        with contextlib.suppress(ValueError):
-            self._listeners.remove(cb)
+        self._sessions.remove_listener(cb)
 
     def heartbeat(self) -> WorkerHeartbeat:
         """This worker's heartbeat now (sessions, egress, load; leases in distributed mode)."""
@@ -250,10 +243,10 @@ class WorkerManager:
             try:
                 validate_rtsp_url(spec.rtsp_url)
                 if cid in self._sessions:
-                    await self._stop_session(cid)
+                    await self._sessions.stop(cid)
                 parent = tracing.remote_context(assignment.trace_context)
                 with tracing.use_context(parent) if parent is not None else _SAME_CONTEXT:
-                    await self._start_session(spec, assignment.correlation_id)
+                    await self._sessions.start(spec, assignment.correlation_id)
             except AppError as exc:
                 log.warning("camera not started", camera_id=cid, detail=exc.detail or exc.message)
                 await self.events.failure(cid, assignment.correlation_id, exc.code, exc.message)
@@ -270,7 +263,7 @@ class WorkerManager:
         """Stop the camera's session (no-op without one); its STOPPING/STOPPED events go
         out only while its lease is validly held (a handover fences it first: quiet)."""
         async with self._locks.setdefault(camera_id, asyncio.Lock()):
-            await self._stop_session(camera_id)
+            await self._sessions.stop(camera_id)
 
     def toggle_camera(self, camera_id: str, enabled: bool) -> None:
         """Turn face detection of the camera's running session on or off (no restart)."""
@@ -354,11 +347,11 @@ class WorkerManager:
                 )
                 return
             if current is not None:
-                await self._stop_session(cmd.camera_id)
-            await self._start_session(spec, cmd.correlation_id)
+                await self._sessions.stop(cmd.camera_id)
+            await self._sessions.start(spec, cmd.correlation_id)
         elif kind is CommandType.STOP_STREAM:
             if cmd.camera_id in self._sessions:
-                await self._stop_session(cmd.camera_id)
+                await self._sessions.stop(cmd.camera_id)
             else:
                 await self.events.status(
                     StreamStatusEvent(
@@ -383,33 +376,6 @@ class WorkerManager:
             session.set_face_detection(enabled)
             log.info("face detection toggled", camera_id=cmd.camera_id, enabled=enabled)
 
-    async def _start_session(self, spec: CameraSpec, correlation_id: str | None) -> CameraSession:
-        # Ends when the camera first streams (or fails, or stops): see StatusReporter.
-        start_span = tracing.start_span(
-            "worker session start",
-            attributes={
-                "beholder.camera.id": spec.camera_id,
-                "beholder.worker.id": self.worker_id,
-                "beholder.correlation_id": correlation_id or "",
-            },
-        )
-        try:
-            session = self._new_session(spec, correlation_id, start_span)
-        except BaseException:
-            tracing.end_span(start_span, "the camera session could not be created")
-            raise
-        self._sessions[spec.camera_id] = session
-        metrics.SESSIONS.set(len(self._sessions))
-        await session.start()
-        try:
-            self._snapshot_subs[spec.camera_id] = await self.bus.subscribe(
-                snapshot_subject(spec.camera_id), self._snapshot_handler(session)
-            )
-        except Exception:
-            log.exception("could not subscribe snapshot requests", camera_id=spec.camera_id)
-        self._notify(spec.camera_id, session)
-        return session
-
     def _new_session(
         self, spec: CameraSpec, correlation_id: str | None, start_span: Span | None
     ) -> CameraSession:
@@ -426,40 +392,6 @@ class WorkerManager:
             correlation_id=correlation_id,
             start_span=start_span,
         )
-
-    async def _stop_session(self, camera_id: str) -> None:
-        session = self._sessions.get(camera_id)
-        if session is None:
-            return
-        sub = self._snapshot_subs.pop(camera_id, None)
-        if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        try:
-            await session.stop()
-        finally:
-            if self._sessions.get(camera_id) is session:
-                del self._sessions[camera_id]
-            metrics.SESSIONS.set(len(self._sessions))
-            self._notify(camera_id, None)
-
-    def _notify(self, camera_id: str, session: CameraSession | None) -> None:
-        for cb in list(self._listeners):
-            try:
-                cb(camera_id, session)
-            except Exception:
-                log.exception("session listener failed", camera_id=camera_id)
-
-    def _snapshot_handler(self, session: CameraSession) -> Any:
-        async def handle(msg: BusMessage) -> None:
-            try:
-                jpeg = await session.snapshot_jpeg()
-            except Exception:
-                log.exception("snapshot failed", camera_id=session.camera_id)
-                jpeg = None
-            await msg.respond(jpeg or b"")
-
-        return handle
 
     # ------------------------------------------------------------------ publishing
     async def _publish_error(self, cmd: CameraCommand, code: ErrorCode, message: str) -> None:
