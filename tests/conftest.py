@@ -11,7 +11,9 @@ puts ``tests/`` on the import path and loads those modules as plugins.
 
 Plain helpers, imported by the tests that need them: ``support.settings`` (every settings
 object a test builds), ``support.polling`` (``eventually``, ``wait_until``), ``support.live``
-(live view: the worker stand-in and a WHEP client), ``support.browser`` (headless Chromium).
+(live view: the worker stand-in and a WHEP client), ``support.browser`` (headless Chromium,
+the web app's sign-in form, screenshots), ``support.serve_process`` (a real ``beholder serve``
+for the browser tests).
 """
 
 from __future__ import annotations

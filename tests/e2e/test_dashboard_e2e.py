@@ -15,30 +15,22 @@ Needs the built web app (``npm --prefix frontend run build`` → ``src/beholder/
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from fixtures.rtsp_server import MEDIA_DIR, RtspServer, free_port  # noqa: E402
-from support.browser import CHROMIUM, launch_chromium  # noqa: E402
-from support.polling import wait_until  # noqa: E402
-from support.settings import TEST_CAMERA_NETWORKS  # noqa: E402
+from fixtures.rtsp_server import MEDIA_DIR, RtspServer
+from support.browser import require_web_app, save_screenshot, sign_in, sync_chromium
+from support.polling import wait_until
+from support.rtsp import rtsp_fixture_or_skip
+from support.serve_process import ServeProcess
+from support.settings import TEST_CAMERA_NETWORKS
 
 pytestmark = [pytest.mark.browser, pytest.mark.rtsp, pytest.mark.slow]
 
-WEB_INDEX = ROOT / "src" / "beholder" / "web" / "index.html"
-ARTIFACTS = ROOT / "artifacts" / "e2e"
 ADMIN_PASSWORD = "e2e-admin-password-1"
 VIEWER = ("e2e-viewer", "e2e-viewer-password-1")
 
@@ -46,112 +38,46 @@ VIEWER = ("e2e-viewer", "e2e-viewer-password-1")
 # --- real parts --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def rtsp() -> Iterator[RtspServer]:
-    if not Path("/usr/bin/python3").exists():
-        pytest.skip("system python3 (for the GStreamer RTSP server) is missing")
-    server = RtspServer(
-        {
-            "faces": MEDIA_DIR / "headpose-two-faces.mp4",
-            "street": MEDIA_DIR / "street-cars-no-faces.mp4",
-        }
+rtsp = rtsp_fixture_or_skip(
+    {
+        "faces": MEDIA_DIR / "headpose-two-faces.mp4",
+        "street": MEDIA_DIR / "street-cars-no-faces.mp4",
+    }
+)
+
+
+def whep_sessions_opened(serve: ServeProcess) -> int:
+    """WHEP sessions the server's worker has opened so far (from its log)."""
+    return len(
+        re.findall(r"egress: WHEP session \S+ on camera", serve.log.read_text(errors="replace"))
     )
-    try:
-        server.start()
-    except (RuntimeError, FileNotFoundError, OSError) as exc:
-        pytest.skip(f"RTSP fixture unavailable: {exc}")
-    yield server
-    server.stop()
-
-
-@dataclass
-class Serve:
-    base: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-    client: httpx.Client
-
-    def whep_sessions_opened(self) -> int:
-        """WHEP sessions the server's worker has opened so far (from its log)."""
-        return len(
-            re.findall(r"egress: WHEP session \S+ on camera", self.log.read_text(errors="replace"))
-        )
-
-    def log_tail(self, n: int = 40) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        return ""
 
 
 @pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    if not WEB_INDEX.is_file():
-        pytest.skip("web app not built (npm --prefix frontend run build)")
-    data = tmp_path_factory.mktemp("e2e-data")
-    port = free_port()
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    require_web_app()
     env = {
-        **os.environ,
-        "BEHOLDER_DATA_DIR": str(data),
-        "BEHOLDER_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "BEHOLDER_WEBRTC_HOSTS": "127.0.0.1",
         "BEHOLDER_CAMERA_NETWORKS": TEST_CAMERA_NETWORKS,
         # Every test signs in through the page (several times a minute).
         "BEHOLDER_RATE_LIMIT_LOGIN": "1000/minute",
     }
-    log = data / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "beholder", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=base, timeout=10)
-    srv = Serve(base, proc, log, client)
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"beholder serve exited:\n{srv.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                return client.get("/api/system/ready").status_code == 200
-            return False
-
-        wait_until(ready, 30, "beholder serve to be ready")
-        tok = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-        tok.raise_for_status()
-        client.headers["Authorization"] = f"Bearer {tok.json()['accessToken']}"
-        r = client.post(
+    with ServeProcess(tmp_path_factory.mktemp("e2e-data"), ADMIN_PASSWORD, env) as srv:
+        r = srv.client.post(
             "/api/users", json={"username": VIEWER[0], "password": VIEWER[1], "role": "viewer"}
         )
         assert r.status_code in (200, 201), r.text
         yield srv
-    finally:
-        client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = launch_chromium(p.chromium)
+    with sync_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
-def cleanup_cameras(serve: Serve) -> Iterator[None]:
+def cleanup_cameras(serve: ServeProcess) -> Iterator[None]:
     """Each test leaves no camera behind (two cores: keep the worker's load small)."""
     yield
     for cam in serve.client.get("/api/cameras").json()["items"]:
@@ -163,7 +89,7 @@ def cleanup_cameras(serve: Serve) -> Iterator[None]:
 
 def new_page(
     browser: Any,
-    serve: Serve,
+    serve: ServeProcess,
     user: str = "admin",
     password: str = ADMIN_PASSWORD,
     width: int = 1400,
@@ -172,10 +98,8 @@ def new_page(
     ctx.add_init_script(PC_TRACKER)
     page = ctx.new_page()
     page.set_default_timeout(15_000)
-    page.goto(serve.base + "/")
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.goto(serve.url + "/")
+    sign_in(page, user, password)
     page.get_by_role("button", name="Notifications").wait_for()
     # The hub socket is up (the header says so) before the test goes on.
     page.locator('[data-connection="connected"]').wait_for()
@@ -224,22 +148,11 @@ def wait_playing(page: Any, t: Any, timeout: float = 30) -> None:
     wait_until(lambda: video_time(page, t) > start + 1.0, timeout, "the tile's video to play")
 
 
-def shot(page: Any, name: str) -> None:
-    """Save a screenshot once finite animations (the drawer sliding in) have ended."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate(
-        """() => Promise.all(document.getAnimations()
-            .filter(a => Number.isFinite(a.effect?.getComputedTiming().endTime))
-            .map(a => a.finished.catch(() => undefined)))"""
-    )
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
 # --- tests -------------------------------------------------------------------------------
 
 
 def test_sign_in_quick_add_plays_and_alerts(
-    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+    browser: Any, serve: ServeProcess, rtsp: RtspServer, cleanup_cameras: None
 ) -> None:
     page = new_page(browser, serve)
     # A wrong URL is refused in words, inline.
@@ -258,12 +171,12 @@ def test_sign_in_quick_add_plays_and_alerts(
     page.locator("[data-sonner-toast]").filter(has_text="127.0.0.1 faces").first.wait_for(
         timeout=60_000
     )
-    shot(page, "dashboard")
+    save_screenshot(page, "dashboard")
     page.get_by_role("button", name="Notifications").click()
     group = page.locator('[data-testid="notification-group"]').filter(has_text="127.0.0.1 faces")
     group.wait_for()
     assert "face" in group.inner_text().lower()
-    shot(page, "notification-panel")
+    save_screenshot(page, "notification-panel")
     # Click → detail with the full snapshot.
     group.get_by_role("button").first.click()
     page.get_by_role("img", name="Snapshot of the alert", exact=False).wait_for()
@@ -272,7 +185,7 @@ def test_sign_in_quick_add_plays_and_alerts(
 
 
 def test_hide_and_show_keeps_the_peer_connection(
-    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+    browser: Any, serve: ServeProcess, rtsp: RtspServer, cleanup_cameras: None
 ) -> None:
     page = new_page(browser, serve)
     # Every WHEP POST/DELETE the page makes, with the server's answer. A POST refused with 503
@@ -296,7 +209,7 @@ def test_hide_and_show_keeps_the_peer_connection(
     sessions = [w for w in whep if w == ("POST", 201)]
     assert sessions == [("POST", 201)], f"WHEP requests before playing: {whep}"
     assert not [w for w in whep if w[0] == "DELETE"], whep
-    on_server = serve.whep_sessions_opened()
+    on_server = whep_sessions_opened(serve)
     before = list(whep)
     pcs = peer_connections(page)
     assert pcs and pcs[-1] == "connected", pcs
@@ -308,14 +221,14 @@ def test_hide_and_show_keeps_the_peer_connection(
     # Instant: it is already playing, no new negotiation, nothing hung up.
     wait_playing(page, t, timeout=5)
     assert whep == before, f"WHEP requests while hiding/showing: {whep[len(before) :]}"
-    assert serve.whep_sessions_opened() == on_server, "a new WHEP session was opened"
+    assert whep_sessions_opened(serve) == on_server, "a new WHEP session was opened"
     # The very same RTCPeerConnection, still connected; none created since.
     assert peer_connections(page) == pcs, peer_connections(page)
     page.context.close()
 
 
 def test_viewer_sees_no_controls(
-    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+    browser: Any, serve: ServeProcess, rtsp: RtspServer, cleanup_cameras: None
 ) -> None:
     r = serve.client.post(
         "/api/cameras", json={"name": "viewer check", "rtspUrl": rtsp.url("street")}
@@ -334,7 +247,7 @@ def test_viewer_sees_no_controls(
 
 
 def test_rtsp_outage_shows_and_recovers(
-    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+    browser: Any, serve: ServeProcess, rtsp: RtspServer, cleanup_cameras: None
 ) -> None:
     page = new_page(browser, serve)
     quick_add(page, rtsp.url("faces"))
@@ -355,7 +268,7 @@ def test_rtsp_outage_shows_and_recovers(
 
 
 def test_second_browser_sees_new_camera_within_a_second(
-    browser: Any, serve: Serve, rtsp: RtspServer, cleanup_cameras: None
+    browser: Any, serve: ServeProcess, rtsp: RtspServer, cleanup_cameras: None
 ) -> None:
     a = new_page(browser, serve)
     b = new_page(browser, serve)
@@ -372,6 +285,6 @@ def test_second_browser_sees_new_camera_within_a_second(
     # The screenshot shows the camera live rather than starting (best effort).
     with contextlib.suppress(Exception):
         b.locator('[data-status="PROCESSING"]').first.wait_for(timeout=10_000)
-    shot(b, "cameras-page")
+    save_screenshot(b, "cameras-page")
     a.context.close()
     b.context.close()

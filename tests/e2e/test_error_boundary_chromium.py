@@ -10,117 +10,45 @@ Needs the built web app (``npm --prefix frontend run build`` → ``src/beholder/
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from fixtures.rtsp_server import free_port  # noqa: E402
-from support.browser import CHROMIUM, launch_chromium  # noqa: E402
-from support.polling import wait_until  # noqa: E402
-from support.settings import TEST_CAMERA_NETWORKS  # noqa: E402
+from support.browser import require_web_app, sign_in, sync_chromium
+from support.polling import wait_until
+from support.serve_process import ServeProcess
+from support.settings import TEST_CAMERA_NETWORKS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-WEB_INDEX = ROOT / "src" / "beholder" / "web" / "index.html"
 ADMIN_PASSWORD = "boundary-admin-password-1"
 CAMERAS = ("Front door", "Garage", "Yard")
 BROKEN = "Garage"
 
 
-@dataclass
-class Serve:
-    base: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-    client: httpx.Client
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        """The server's JSON log lines so far (other lines are skipped)."""
-        out = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if isinstance(entry, dict):
-                    out.append(entry)
-        return out
-
-
 @pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    if not WEB_INDEX.is_file():
-        pytest.skip("web app not built (npm --prefix frontend run build)")
-    data = tmp_path_factory.mktemp("boundary-data")
-    port = free_port()
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    require_web_app()
     env = {
-        **os.environ,
-        "BEHOLDER_DATA_DIR": str(data),
-        "BEHOLDER_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "BEHOLDER_CAMERA_NETWORKS": TEST_CAMERA_NETWORKS,
         "BEHOLDER_LOG_FORMAT": "json",
     }
-    log = data / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "beholder", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    srv = Serve(f"http://127.0.0.1:{port}", proc, log, client)
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"beholder serve exited:\n{log.read_text(errors='replace')}")
-            with contextlib.suppress(httpx.HTTPError):
-                return client.get("/api/system/ready").status_code == 200
-            return False
-
-        wait_until(ready, 30, "beholder serve to be ready")
-        tok = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-        tok.raise_for_status()
-        client.headers["Authorization"] = f"Bearer {tok.json()['accessToken']}"
+    with ServeProcess(tmp_path_factory.mktemp("boundary-data"), ADMIN_PASSWORD, env) as srv:
         for i, name in enumerate(CAMERAS):
             # Not enabled: nothing connects; the tiles show "Camera stopped".
-            r = client.post(
+            r = srv.client.post(
                 "/api/cameras",
                 json={"name": name, "rtspUrl": f"rtsp://127.0.0.1:{9 + i}/x", "enabled": False},
             )
             assert r.status_code == 201, r.text
         yield srv
-    finally:
-        client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = launch_chromium(p.chromium)
+    with sync_chromium() as b:
         yield b
-        b.close()
 
 
 def corrupt_one_camera(route: Any) -> None:
@@ -134,7 +62,7 @@ def corrupt_one_camera(route: Any) -> None:
 
 
 def test_a_crashing_tile_leaves_the_dashboard_working_and_is_logged(
-    browser: Any, serve: Serve
+    browser: Any, serve: ServeProcess
 ) -> None:
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
@@ -142,10 +70,8 @@ def test_a_crashing_tile_leaves_the_dashboard_working_and_is_logged(
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     page.route("**/api/cameras", corrupt_one_camera)
-    page.goto(serve.base + "/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.goto(serve.url + "/")
+    sign_in(page, "admin", ADMIN_PASSWORD)
 
     fallback = page.get_by_test_id("error-fallback")
     fallback.wait_for()
@@ -164,7 +90,7 @@ def test_a_crashing_tile_leaves_the_dashboard_working_and_is_logged(
 
     # The server logged the crash once, as a WARNING under that id.
     def logged() -> list[dict[str, Any]]:
-        return [e for e in serve.log_lines() if e.get("event") == "client error"]
+        return [e for e in serve.json_log() if e.get("event") == "client error"]
 
     wait_until(lambda: bool(logged()), 15, "the client error in the server log")
     [entry] = logged()

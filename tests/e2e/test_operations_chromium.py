@@ -14,123 +14,50 @@ Needs the built web app (``npm --prefix frontend run build`` → ``src/beholder/
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from fixtures.rtsp_server import MEDIA_DIR, RtspServer, free_port  # noqa: E402
-from support.browser import CHROMIUM, launch_chromium  # noqa: E402
-from support.command import beholder_argv  # noqa: E402
-from support.polling import wait_until  # noqa: E402
-from support.settings import TEST_CAMERA_NETWORKS  # noqa: E402
+from fixtures.rtsp_server import MEDIA_DIR, RtspServer
+from support.browser import require_web_app, save_screenshot, sign_in, sync_chromium
+from support.command import beholder_argv
+from support.polling import wait_until
+from support.rtsp import rtsp_fixture_or_skip
+from support.serve_process import ServeProcess, log_tail, stop_process
+from support.settings import TEST_CAMERA_NETWORKS
 
 pytestmark = [pytest.mark.browser, pytest.mark.rtsp, pytest.mark.slow]
 
-WEB_INDEX = ROOT / "src" / "beholder" / "web" / "index.html"
-ARTIFACTS = ROOT / "artifacts" / "e2e"
 ADMIN_PASSWORD = "e2e-admin-password-1"
 HOSTNAME = "e2e-site-nvr"
 DEVICE = "E2E recorder"
 MOUNTS = ("gate", "yard")
 
 
-@pytest.fixture(scope="module")
-def rtsp() -> Iterator[RtspServer]:
-    if not Path("/usr/bin/python3").exists():
-        pytest.skip("system python3 (for the GStreamer RTSP server) is missing")
-    server = RtspServer({m: MEDIA_DIR / "street-cars-no-faces.mp4" for m in MOUNTS})
-    try:
-        server.start()
-    except (RuntimeError, FileNotFoundError, OSError) as exc:
-        pytest.skip(f"RTSP fixture unavailable: {exc}")
-    yield server
-    server.stop()
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-def _tail(path: Path, n: int = 40) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    return ""
-
-
-@dataclass
-class Serve:
-    base: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-    client: httpx.Client
+rtsp = rtsp_fixture_or_skip({m: MEDIA_DIR / "street-cars-no-faces.mp4" for m in MOUNTS})
 
 
 @pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    if not WEB_INDEX.is_file():
-        pytest.skip("web app not built (npm --prefix frontend run build)")
-    data = tmp_path_factory.mktemp("e2e-nvr")
-    port = free_port()
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    require_web_app()
     env = {
-        **os.environ,
-        "BEHOLDER_DATA_DIR": str(data),
-        "BEHOLDER_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "BEHOLDER_WEBRTC_HOSTS": "127.0.0.1",
         "BEHOLDER_CAMERA_NETWORKS": TEST_CAMERA_NETWORKS,
         "BEHOLDER_RATE_LIMIT_LOGIN": "1000/minute",
     }
-    log = data / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "beholder", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=base, timeout=10)
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"beholder serve exited:\n{_tail(log)}")
-            with contextlib.suppress(httpx.HTTPError):
-                return client.get("/api/system/ready").status_code == 200
-            return False
-
-        wait_until(ready, 30, "beholder serve to be ready")
-        tok = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-        tok.raise_for_status()
-        client.headers["Authorization"] = f"Bearer {tok.json()['accessToken']}"
-        yield Serve(base, proc, log, client)
-    finally:
-        client.close()
-        _stop(proc)
+    with ServeProcess(tmp_path_factory.mktemp("e2e-nvr"), ADMIN_PASSWORD, env) as srv:
+        yield srv
 
 
 class Agent:
     """``beholder nvr-agent`` as a separate process (started, killed, started again)."""
 
-    def __init__(self, serve: Serve, key: str, config: Path, log: Path) -> None:
+    def __init__(self, serve: ServeProcess, key: str, config: Path, log: Path) -> None:
         self.serve, self.key, self.config, self.log = serve, key, config, log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -145,7 +72,7 @@ class Agent:
                 [
                     *beholder_argv("nvr-agent"),
                     "--server",
-                    self.serve.base,
+                    self.serve.url,
                     "--config",
                     str(self.config),
                 ],
@@ -163,12 +90,12 @@ class Agent:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc)
+            stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
 def agent(
-    serve: Serve, rtsp: RtspServer, tmp_path_factory: pytest.TempPathFactory
+    serve: ServeProcess, rtsp: RtspServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Agent, str]]:
     r = serve.client.post(
         "/api/nvrs", json={"hostname": HOSTNAME, "deviceName": DEVICE, "region": "north"}
@@ -196,7 +123,7 @@ def agent(
         a.stop()
 
 
-def wait_fleet(serve: Serve, nvr_id: str, status: str, reachable: int, what: str) -> None:
+def wait_fleet(serve: ServeProcess, nvr_id: str, status: str, reachable: int, what: str) -> None:
     """REST agrees (the NVR's status and how many of its cameras are reachable)."""
 
     def ok() -> bool:
@@ -208,32 +135,25 @@ def wait_fleet(serve: Serve, nvr_id: str, status: str, reachable: int, what: str
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = launch_chromium(p.chromium)
+    with sync_chromium() as b:
         yield b
-        b.close()
 
 
-def signed_in(browser: Any, serve: Serve) -> Any:
+def signed_in(browser: Any, serve: ServeProcess) -> Any:
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
     page.set_default_timeout(20_000)
-    page.goto(serve.base + "/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.goto(serve.url + "/")
+    sign_in(page, "admin", ADMIN_PASSWORD)
     page.locator('[data-connection="connected"]').wait_for()
     return ctx, page
 
 
-def open_route(ctx: Any, serve: Serve, route: str) -> Any:
+def open_route(ctx: Any, serve: ServeProcess, route: str) -> Any:
     """Another tab of the signed-in context (its own hub socket) on ``route``."""
     page = ctx.new_page()
     page.set_default_timeout(20_000)
-    page.goto(serve.base + route)
+    page.goto(serve.url + route)
     page.locator('[data-connection="connected"]').wait_for()
     return page
 
@@ -246,32 +166,21 @@ def row(page: Any, nvr_id: str, status: str) -> Any:
     return page.locator(f'[data-nvr-id="{nvr_id}"][data-nvr-status="{status}"]')
 
 
-def shot(page: Any, name: str) -> None:
-    """Save a screenshot once finite animations (the drawer sliding in) have ended."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate(
-        """() => Promise.all(document.getAnimations()
-            .filter(a => Number.isFinite(a.effect?.getComputedTiming().endTime))
-            .map(a => a.finished.catch(() => undefined)))"""
-    )
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
 def test_agent_killed_and_back_live_on_the_three_pages(
-    browser: Any, serve: Serve, agent: tuple[Agent, str]
+    browser: Any, serve: ServeProcess, agent: tuple[Agent, str]
 ) -> None:
     a, nvr_id = agent
     wait_fleet(serve, nvr_id, "online", len(MOUNTS), "the agent registered, both channels up")
 
     ctx, ops = signed_in(browser, serve)
     try:
-        ops.goto(serve.base + "/operations")
+        ops.goto(serve.url + "/operations")
         kpi(ops, "nvrs", 1).wait_for()
         kpi(ops, "cameras", len(MOUNTS)).wait_for()
         kpi(ops, "cameras-offline", 0).wait_for()
         nvrs = open_route(ctx, serve, "/nvrs")
         row(nvrs, nvr_id, "online").wait_for()
-        shot(ops, "operations-online")
+        save_screenshot(ops, "operations-online", full_page=True)
 
         a.kill()
         # Operations: the KPI moves; NVRs: the row turns offline and a toast names the NVR.
@@ -282,12 +191,12 @@ def test_agent_killed_and_back_live_on_the_three_pages(
         toast.wait_for()
         assert f"{len(MOUNTS)} cameras affected" in toast.inner_text()
         ops.locator('[data-event-kind="nvr-offline"]').first.wait_for()
-        shot(ops, "operations-nvr-offline")
+        save_screenshot(ops, "operations-nvr-offline", full_page=True)
         # The drawer of the offline NVR: its cameras offline with the NVR's reason.
         nvrs.locator(f'[data-nvr-id="{nvr_id}"] button').first.click()
         drawer = nvrs.locator('[data-testid="nvr-drawer"]')
         drawer.locator('[data-reachability="offline"]').nth(len(MOUNTS) - 1).wait_for()
-        shot(nvrs, "nvrs-offline-drawer")
+        save_screenshot(nvrs, "nvrs-offline-drawer", full_page=True)
 
         a.start()
         # The toast first: it comes with the agent's registration and times out after a few
@@ -299,14 +208,14 @@ def test_agent_killed_and_back_live_on_the_three_pages(
         kpi(ops, "nvrs-offline", 0).wait_for()
         row(nvrs, nvr_id, "online").wait_for()
         drawer.locator('[data-reachability="online"]').nth(len(MOUNTS) - 1).wait_for()
-        shot(nvrs, "nvrs-back-online")
+        save_screenshot(nvrs, "nvrs-back-online", full_page=True)
 
         cams = open_route(ctx, serve, "/cameras")
         cams.get_by_label("Group by").select_option("nvr")
         cams.locator(f'[data-group="{DEVICE}"]').wait_for()
         assert cams.locator("[data-camera-id]").count() == len(MOUNTS)
-        shot(cams, "cameras-grouped-by-nvr")
+        save_screenshot(cams, "cameras-grouped-by-nvr", full_page=True)
     finally:
         ctx.close()
         if a.proc is not None and a.proc.poll() is not None:
-            print("agent log:\n" + _tail(a.log))
+            print("agent log:\n" + log_tail(a.log))

@@ -20,13 +20,10 @@ ffmpeg (the Y4M file).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,19 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from fixtures.rtsp_server import MEDIA_DIR, free_port  # noqa: E402
-from support.browser import CHROMIUM, launch_chromium  # noqa: E402
-from support.polling import wait_until  # noqa: E402
+from fixtures.rtsp_server import MEDIA_DIR
+from support.browser import ARTIFACTS, require_web_app, sign_in, sync_chromium
+from support.polling import wait_until
+from support.serve_process import ServeProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-WEB_INDEX = ROOT / "src" / "beholder" / "web" / "index.html"
-ARTIFACTS = ROOT / "artifacts" / "e2e"
 ADMIN_PASSWORD = "e2e-admin-password-1"
 PHONE_UA = (
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -56,65 +49,12 @@ DEVICE = "Chrome on Android"  # what /publish names this browser (from the user 
 BUILT_IN_DETECTOR = importlib.util.find_spec("beholder.worker.streams") is not None
 
 
-@dataclass
-class Serve:
-    base: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-    client: httpx.Client
-
-    def log_tail(self, n: int = 60) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        return ""
-
-
 @pytest.fixture(scope="module")
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    if not WEB_INDEX.is_file():
-        pytest.skip("web app not built (npm --prefix frontend run build)")
-    data = tmp_path_factory.mktemp("publish-e2e")
-    port = free_port()
-    env = {
-        **os.environ,
-        "BEHOLDER_DATA_DIR": str(data),
-        "BEHOLDER_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "BEHOLDER_RATE_LIMIT_LOGIN": "1000/minute",
-    }
-    log = data / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "beholder", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    srv = Serve(f"http://127.0.0.1:{port}", proc, log, client)
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"beholder serve exited:\n{srv.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                return client.get("/api/system/ready").status_code == 200
-            return False
-
-        wait_until(ready, 30, "beholder serve to be ready")
-        tok = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-        tok.raise_for_status()
-        client.headers["Authorization"] = f"Bearer {tok.json()['accessToken']}"
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    require_web_app()
+    env = {"BEHOLDER_RATE_LIMIT_LOGIN": "1000/minute"}
+    with ServeProcess(tmp_path_factory.mktemp("publish-e2e"), ADMIN_PASSWORD, env) as srv:
         yield srv
-    finally:
-        client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -136,20 +76,14 @@ def fake_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(fake_camera: Path) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = launch_chromium(
-            p.chromium,
-            extra_args=[
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={fake_camera}",
-            ],
-        )
+    with sync_chromium(
+        extra_args=[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={fake_camera}",
+        ]
+    ) as b:
         yield b
-        b.close()
 
 
 # Records the type of every JSON message the page's hub socket (/ws) receives, in
@@ -170,12 +104,6 @@ HUB_TRACKER = """
   };
 })();
 """
-
-
-def sign_in(page: Any) -> None:
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def shot(page: Any, name: str) -> None:
@@ -267,14 +195,14 @@ class MlClient:
 # -- the test -------------------------------------------------------------------------------
 
 
-def test_phone_publishes_and_dashboard_watches(serve: Serve, browser: Any) -> None:
+def test_phone_publishes_and_dashboard_watches(serve: ServeProcess, browser: Any) -> None:
     # The dashboard is open on the Streams page before the phone starts.
     dash_ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     dash_ctx.add_init_script(HUB_TRACKER)
     dash = dash_ctx.new_page()
     dash.set_default_timeout(20_000)
-    dash.goto(serve.base + "/streams")
-    sign_in(dash)
+    dash.goto(serve.url + "/streams")
+    sign_in(dash, "admin", ADMIN_PASSWORD)
     dash.locator('[data-connection="connected"]').wait_for()
     dash.get_by_role("heading", name="Streams").wait_for()
 
@@ -284,8 +212,8 @@ def test_phone_publishes_and_dashboard_watches(serve: Serve, browser: Any) -> No
     )
     phone = phone_ctx.new_page()
     phone.set_default_timeout(20_000)
-    phone.goto(serve.base + "/publish")
-    sign_in(phone)
+    phone.goto(serve.url + "/publish")
+    sign_in(phone, "admin", ADMIN_PASSWORD)
     name = phone.get_by_label("Device name")
     assert name.input_value() == DEVICE
     assert phone.evaluate("window.isSecureContext") is True
@@ -324,7 +252,7 @@ def test_phone_publishes_and_dashboard_watches(serve: Serve, browser: Any) -> No
     key = serve.client.post("/api/api-keys", json={"name": "e2e-ml", "scope": "ml-service"}).json()[
         "key"
     ]
-    ml = MlClient(serve.base.replace("http", "ws") + "/api/streams/ws", key, stream_id)
+    ml = MlClient(serve.url.replace("http", "ws") + "/api/streams/ws", key, stream_id)
     thread = threading.Thread(target=ml.run, daemon=True)
     thread.start()
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,14 @@ import pytest
 
 from fixtures.rtsp_server import MEDIA_DIR, SYSTEM_PYTHON, JunkServer, RtspServer
 
-__all__ = ["TWO_FACES", "WALKING", "JunkServer", "RtspServer", "rtsp_fixture"]
+__all__ = [
+    "TWO_FACES",
+    "WALKING",
+    "JunkServer",
+    "RtspServer",
+    "rtsp_fixture",
+    "rtsp_fixture_or_skip",
+]
 
 TWO_FACES = MEDIA_DIR / "headpose-two-faces.mp4"  # Constrained Baseline, 12 fps, no B-frames
 WALKING = MEDIA_DIR / "people-walking-one-by-one.mp4"  # Main, 10 fps, B-frames
@@ -116,5 +123,26 @@ def rtsp_fixture(**mounts: Path) -> Any:
     def _rtsp() -> Iterator[RtspServer]:
         with RtspServer(mounts) as server:
             yield server
+
+    return _rtsp
+
+
+def rtsp_fixture_or_skip(mounts: Mapping[str, Path]) -> Any:
+    """:func:`rtsp_fixture` for the browser tests: the module's tests skip, rather than fail,
+    when :data:`SYSTEM_PYTHON` is missing or the server does not start (``RuntimeError``,
+    ``OSError``). ``mounts``: mount name → media file. Use as
+    ``rtsp = rtsp_fixture_or_skip({"faces": TWO_FACES})`` in a test module."""
+
+    @pytest.fixture(scope="module", name="rtsp")
+    def _rtsp() -> Iterator[RtspServer]:
+        if not Path(SYSTEM_PYTHON).exists():
+            pytest.skip("system python3 (for the GStreamer RTSP server) is missing")
+        server = RtspServer(mounts)
+        try:
+            server.start()
+        except (RuntimeError, OSError) as exc:
+            pytest.skip(f"RTSP fixture unavailable: {exc}")
+        yield server
+        server.stop()
 
     return _rtsp
