@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.api import ADMIN_PASSWORD, LiveApi
-from support.browser import CHROMIUM, launch_chromium
-
-WEB_INDEX = Path(__file__).resolve().parents[2] / "src" / "beholder" / "web" / "index.html"
+from support.browser import CHROMIUM, WEB_INDEX, async_chromium, sign_in_async
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,21 +25,13 @@ pytestmark = [
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await launch_chromium(p.chromium)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async with async_chromium() as b:
+        yield b
 
 
 async def _sign_in(page: Any, base: str, user: str, password: str) -> None:
     await page.goto(f"{base}/")
-    await page.get_by_label("Username").fill(user)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Sign in").click()
+    await sign_in_async(page, user, password)
     await page.get_by_role("navigation", name="Main").wait_for()
 
 

@@ -18,15 +18,11 @@ from typing import Any
 import pytest
 
 from fixtures.rtsp_server import RtspServer
-from support.browser import CHROMIUM, launch_chromium
+from support.browser import ARTIFACTS, CHROMIUM, WEB_INDEX, async_chromium, sign_in_async
 from support.cluster_probe import leases, registered_workers
 from support.cluster_up import FAST_LEASES, LocalCluster
 from support.polling import eventually
 from support.settings import ADMIN_PASSWORD
-
-ROOT = Path(__file__).resolve().parents[2]
-WEB_INDEX = ROOT / "src" / "beholder" / "web" / "index.html"
-ARTIFACTS = ROOT / "artifacts" / "e2e"
 
 pytestmark = [
     pytest.mark.browser,
@@ -68,8 +64,6 @@ async def test_a_tile_recovers_on_its_own_when_the_worker_holding_its_camera_die
     rtsp_server_factory: Callable[..., RtspServer],
     rtsp_media: dict[str, Path],
 ) -> None:
-    from playwright.async_api import async_playwright
-
     rtsp = rtsp_server_factory({"faces": rtsp_media["two"]})
 
     async def both_registered() -> bool:
@@ -80,33 +74,27 @@ async def test_a_tile_recovers_on_its_own_when_the_worker_holding_its_camera_die
     await cluster.wait_for_camera_status([camera_id], "PROCESSING", timeout=60)
     worker_b = (await leases(cluster.nats.url))[camera_id].worker_id
 
-    async with async_playwright() as p:
-        browser = await launch_chromium(p.chromium)
-        try:
-            page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(20_000)
-            await page.goto(cluster.url + "/")
-            await page.get_by_label("Username").fill("admin")
-            await page.get_by_label("Password").fill(ADMIN_PASSWORD)
-            await page.get_by_role("button", name="Sign in").click()
-            await page.locator('[data-connection="connected"]').wait_for()
-            tile = page.locator('[data-testid="camera-tile"]').filter(
-                has=page.get_by_role("heading", name="lobby")
-            )
-            await tile.wait_for()
-            await _wait_playing(tile, 45)
+    async with async_chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(20_000)
+        await page.goto(cluster.url + "/")
+        await sign_in_async(page, "admin", ADMIN_PASSWORD)
+        await page.locator('[data-connection="connected"]').wait_for()
+        tile = page.locator('[data-testid="camera-tile"]').filter(
+            has=page.get_by_role("heading", name="lobby")
+        )
+        await tile.wait_for()
+        await _wait_playing(tile, 45)
 
-            cluster.kill(worker_b, signal.SIGKILL)
+        cluster.kill(worker_b, signal.SIGKILL)
 
-            async def moved() -> bool:
-                lease = (await leases(cluster.nats.url)).get(camera_id)
-                return lease is not None and lease.worker_id != worker_b
+        async def moved() -> bool:
+            lease = (await leases(cluster.nats.url)).get(camera_id)
+            return lease is not None and lease.worker_id != worker_b
 
-            await eventually(moved, 30, f"the camera taken over from {worker_b}")
-            await cluster.wait_for_camera_status([camera_id], "PROCESSING", timeout=45)
-            await tile.locator('[data-status="PROCESSING"]').wait_for(timeout=45_000)
-            await _wait_playing(tile, 60)
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "cluster-failover.png"))
-        finally:
-            await browser.close()
+        await eventually(moved, 30, f"the camera taken over from {worker_b}")
+        await cluster.wait_for_camera_status([camera_id], "PROCESSING", timeout=45)
+        await tile.locator('[data-status="PROCESSING"]').wait_for(timeout=45_000)
+        await _wait_playing(tile, 60)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "cluster-failover.png"))

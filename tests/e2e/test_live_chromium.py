@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from support.browser import CHROMIUM, launch_chromium
+from support.browser import CHROMIUM, async_chromium
 from support.live import WorkerStandIn, create_camera, live_env_fixture
 from support.polling import eventually
 from support.rtsp import TWO_FACES, WALKING, RtspServer, rtsp_fixture
@@ -35,24 +35,16 @@ env = live_env_fixture()
 
 @pytest.fixture
 async def page(env: tuple[Any, WorkerStandIn]) -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
     live, _ = env
-    async with async_playwright() as p:
-        browser = await launch_chromium(p.chromium)
-        try:
-            pg = await browser.new_page()
-            pg.on("console", lambda m: print("page:", m.text))
-            # serve the test page from the api's origin (same-origin WHEP requests)
-            page_url = f"{live.url}/__whep_test__.html"
-            html = PAGE.read_text()
-            await pg.route(
-                page_url, lambda route: route.fulfill(body=html, content_type="text/html")
-            )
-            await pg.goto(page_url)
-            yield pg
-        finally:
-            await browser.close()
+    async with async_chromium() as browser:
+        pg = await browser.new_page()
+        pg.on("console", lambda m: print("page:", m.text))
+        # serve the test page from the api's origin (same-origin WHEP requests)
+        page_url = f"{live.url}/__whep_test__.html"
+        html = PAGE.read_text()
+        await pg.route(page_url, lambda route: route.fulfill(body=html, content_type="text/html"))
+        await pg.goto(page_url)
+        yield pg
 
 
 async def poll_stats(page: Any, timeout: float, want: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 from beholder.db.models import Alert
 from support.api import LiveApi
-from support.browser import CHROMIUM, launch_chromium
+from support.browser import CHROMIUM, async_chromium
 
 pytestmark = [
     pytest.mark.browser,
@@ -26,14 +26,8 @@ pytestmark = [
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await launch_chromium(p.chromium)
-        try:
-            yield b
-        finally:
-            await b.close()
+    async with async_chromium() as b:
+        yield b
 
 
 async def _watched_page(browser: Any) -> tuple[Any, list[str], list[str]]:

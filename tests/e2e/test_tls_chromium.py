@@ -19,14 +19,12 @@ import httpx
 import pytest
 
 from fixtures.rtsp_server import MEDIA_DIR, RtspServer
-from support.browser import CHROMIUM, launch_chromium
+from support.browser import CHROMIUM, launch_chromium, require_web_app, sign_in
 from support.polling import wait_until
 from support.settings import TEST_CAMERA_NETWORKS
 from support.tls import ADMIN_PASSWORD, Served, serve, trust
 
 pytestmark = [pytest.mark.browser, pytest.mark.rtsp, pytest.mark.slow]
-
-WEB_INDEX = Path(__file__).resolve().parents[2] / "src" / "beholder" / "web" / "index.html"
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +40,7 @@ def rtsp() -> Iterator[RtspServer]:
 
 @pytest.fixture(scope="module")
 def https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    if not WEB_INDEX.is_file():
-        pytest.skip("web app not built (npm --prefix frontend run build)")
+    require_web_app()
     data = tmp_path_factory.mktemp("tls-e2e")
     with serve(
         data,
@@ -102,9 +99,7 @@ def test_app_signs_in_and_plays_a_tile_over_https(
             "https:",
             True,
         ]
-        page.get_by_label("Username").fill("admin")
-        page.get_by_label("Password").fill(ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, "admin", ADMIN_PASSWORD)
         page.get_by_role("button", name="Notifications").wait_for()
         page.locator('[data-connection="connected"]').wait_for()  # the hub, over wss
 
