@@ -5,6 +5,8 @@ it has persisted; the hub serializes the message once, frames it once and hands 
 bytes to every subscribed connection without awaiting (see :mod:`.connection` and
 :mod:`beholder._compat.uvicorn` for the per-connection send path and its bounds).
 
+What a signed-in dashboard sends, and the answers, is :mod:`.client_messages`.
+
 Mount with ``app.add_api_websocket_route("/ws", hub.endpoint)``; call :meth:`Hub.start` on
 start-up and :meth:`Hub.close` on shutdown. Best served by uvicorn with
 ``ws="websockets-sansio"`` and ``ws_per_message_deflate=False`` (see bench/hub_fanout).
@@ -21,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from beholder import tracing
@@ -29,9 +30,9 @@ from beholder.auth.connections import ConnectionRegistry
 from beholder.auth.ownership import StreamOwner
 from beholder.config import HubSettings
 from beholder.contracts import hub as hub_messages
-from beholder.contracts.hub import HubMessage
 from beholder.errors import ErrorCode
 from beholder.realtime.admission import Admission, ReplayLimiter, client_host, refuse
+from beholder.realtime.client_messages import ClientMessages
 from beholder.realtime.connection import CLOSE_GRACE, Connection, Counters
 from beholder.realtime.frames import Outgoing, alert_id_of
 from beholder.realtime.handshake import Authenticate, sign_in
@@ -40,19 +41,12 @@ from beholder.realtime.leases import HubLeases
 from beholder.realtime.protocol import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL,
-    CLOSE_TOO_BIG,
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
-    MAX_TOPICS,
-    ProtocolError,
-    carries_alerts,
     error_message,
-    last_alert_id_of,
-    parse_text,
-    split_topics,
     subprotocol_token,
 )
-from beholder.realtime.replay import Replay, replay_missed
+from beholder.realtime.replay import Replay
 from beholder.realtime.topics import TopicIndex
 
 log = structlog.get_logger(__name__)
@@ -116,6 +110,9 @@ class Hub:
         self._replay_limit = ReplayLimiter(settings.ws_replay_rate)
         self._closed = False
         self._recent_alerts: deque[str] = deque(maxlen=RECENT_ALERTS)
+        self._client = ClientMessages(
+            settings, self._topics, self._counters, replay, self._replay_limit
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -278,10 +275,6 @@ class Hub:
     def _dead(self, conn: Connection) -> None:
         self._counters.disconnected_dead += 1
 
-    def _reply(self, conn: Connection, message: HubMessage) -> None:
-        self._counters.sent += 1
-        conn.push(Outgoing.reply(message), live=False)
-
     # -- connection ------------------------------------------------------------------------
 
     async def endpoint(self, websocket: WebSocket) -> None:
@@ -318,7 +311,7 @@ class Hub:
                 in_auth_phase = False
                 self._admission.leave(host)
                 if authenticated:
-                    await self._serve(conn)
+                    await self._client.serve(conn)
             except Exception:
                 log.exception("hub connection failed", client=conn.client)
                 conn.close_soon(CLOSE_INTERNAL, "internal error")
@@ -350,7 +343,7 @@ class Hub:
         """Sign the connection in (see :func:`.handshake.sign_in`), then lease it, arm its
         token expiry and answer ``auth-ok``. False when refused (already closed)."""
         signed_in = await sign_in(
-            conn, token, self._authenticate, self.settings, self._counters, self._decode
+            conn, token, self._authenticate, self.settings, self._counters, self._client.decode
         )
         if signed_in is None:
             return False
@@ -363,7 +356,7 @@ class Hub:
         if expires_at is not None:
             loop = asyncio.get_running_loop()
             conn.expiry = loop.call_at(loop.time() + (expires_at - time.time()), self._expire, conn)
-        self._reply(
+        self._client.reply(
             conn,
             hub_messages.auth_ok(
                 principal.name, principal.role.value, expires_at, self.settings.ws_ping_interval
@@ -380,107 +373,4 @@ class Hub:
             error_message(
                 ErrorCode.UNAUTHORIZED, "Your session has expired. Reconnect with a new token."
             ),
-        )
-
-    def _decode(self, conn: Connection, message: Message) -> dict[str, Any] | None:
-        # A plain function, so that a connection parked in receive() holds one frame less.
-        if message["type"] == "websocket.disconnect":
-            return None
-        conn.seen = True  # any message proves the peer alive
-        text = message.get("text")
-        limit = self.settings.ws_max_message_bytes
-        if text is None:
-            if len(message.get("bytes") or b"") > limit:
-                raise ProtocolError("Message too large.", close_code=CLOSE_TOO_BIG)
-            raise ProtocolError("Binary messages are not accepted; send JSON text.")
-        return parse_text(text, limit)
-
-    async def _serve(self, conn: Connection) -> None:
-        """Client message loop after auth; returns when the client leaves or is closed."""
-        while not conn.closing:
-            try:
-                data = self._decode(conn, await conn.websocket.receive())
-                if data is None:
-                    return
-                await self._dispatch(conn, data)
-                # don't keep the last message alive across the (long) wait for the next
-                del data
-            except ProtocolError as exc:
-                self._counters.invalid_messages += 1
-                if exc.close_code is not None:
-                    await conn.close(
-                        exc.close_code, "protocol error", error_message(exc.code, exc.message)
-                    )
-                    return
-                self._reply(conn, error_message(exc.code, exc.message))
-
-    async def _dispatch(self, conn: Connection, data: dict[str, Any]) -> None:
-        kind = data["type"]
-        if kind == "pong":
-            return
-        if kind == "ping":
-            self._reply(conn, hub_messages.pong(now_ms()))
-        elif kind == "subscribe":
-            await self._subscribe(conn, data)
-        elif kind == "unsubscribe":
-            self._unsubscribe(conn, data)
-        elif kind == "replay":
-            last_id = last_alert_id_of(data, required=True)
-            assert last_id is not None  # required=True
-            if not carries_alerts(conn.topics):
-                raise ProtocolError('Subscribe to "alerts" or a camera topic first.')
-            await self._run_replay(conn, last_id)
-        elif kind == "auth":
-            raise ProtocolError("Already authenticated.")
-        else:
-            raise ProtocolError("Unknown message type.")
-
-    # -- subscriptions ---------------------------------------------------------------------
-
-    async def _subscribe(self, conn: Connection, data: dict[str, Any]) -> None:
-        valid, invalid = split_topics(data)
-        last_id = last_alert_id_of(data)
-        if invalid:
-            self._reply(
-                conn, error_message(ErrorCode.INVALID_INPUT, "Unknown topics.", topics=invalid)
-            )
-        new = [t for t in valid if t not in conn.topics]
-        if len(conn.topics) + len(new) > MAX_TOPICS:
-            raise ProtocolError(f"At most {MAX_TOPICS} topics per connection.")
-        had_alerts = carries_alerts(conn.topics)
-        for topic in new:
-            conn.topics.add(topic)
-            self._topics.add(conn, topic)
-        self._reply(conn, hub_messages.subscribed(valid))
-        if last_id is None and not had_alerts:
-            last_id = conn.pending_replay  # lastAlertId given on auth
-        if last_id is not None and carries_alerts(conn.topics):
-            conn.pending_replay = None
-            # No await between adding the topics and holding live messages: nothing is missed.
-            await self._run_replay(conn, last_id)
-
-    def _unsubscribe(self, conn: Connection, data: dict[str, Any]) -> None:
-        valid, invalid = split_topics(data)
-        if invalid:
-            self._reply(
-                conn, error_message(ErrorCode.INVALID_INPUT, "Unknown topics.", topics=invalid)
-            )
-        for topic in valid:
-            if topic in conn.topics:
-                conn.topics.discard(topic)
-                self._topics.remove(conn, topic)
-        self._reply(conn, hub_messages.unsubscribed(valid))
-
-    async def _run_replay(self, conn: Connection, last_id: str) -> None:
-        """Replay after ``last_id`` unless the connection asked too often (``ws_replay_rate``,
-        every replay counts: ``replay`` messages and ``lastAlertId`` on subscribe): then an
-        ``error`` ``RATE_LIMIT_EXCEEDED`` and no replay; the connection stays open."""
-        if not self._replay_limit.hit(conn):
-            self._counters.replays_refused += 1
-            raise ProtocolError(
-                "Too many replay requests; wait a moment, then ask again.",
-                ErrorCode.RATE_LIMIT_EXCEEDED,
-            )
-        await replay_missed(
-            conn, self._replay, last_id, self.settings.alert_replay_limit, self._counters
         )
