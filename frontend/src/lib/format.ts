@@ -15,6 +15,16 @@ export function absoluteTime(iso: string | null | undefined): string {
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleString();
 }
 
+/**
+ * A `datetime-local` input's value (local time, e.g. `2030-01-01T00:00`) as an ISO 8601
+ * instant in UTC; undefined when the input is empty or not a date (nothing is thrown).
+ */
+export function localDateTimeToIso(local: string): string | undefined {
+  if (!local) return undefined;
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
 export const HEALTH_COLORS: Record<HealthStatus, string> = {
   HEALTHY: 'bg-emerald-500',
   DEGRADED: 'bg-orange-500',

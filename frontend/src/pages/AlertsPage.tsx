@@ -1,27 +1,21 @@
-import { useInfiniteQuery } from '@tanstack/react-query';
 import { Check } from 'lucide-react';
 import { useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import { api } from '../api/endpoints';
-import { errorMessage } from '../api/http';
 import { ALERT_TYPES, SEVERITIES, type AlertQuery } from '../api/types';
 import { usePermissions } from '../auth/auth';
 import { AlertThumb, SeverityPill } from '../components/AlertThumb';
-import { Button, ErrorState, Spinner } from '../components/ui';
+import { FilterField, FilterForm, FilterSelect, TimeRangeFilter, filterControl } from '../components/ListFilters';
+import { PagedList } from '../components/PagedList';
+import { Button } from '../components/ui';
 import { sourceName } from '../lib/alertGroups';
 import { useCameraActions, useCameraNames, useCameras } from '../lib/cameras';
 import { useStreamNames, useStreams } from '../lib/streams';
-import { absoluteTime, relativeTime } from '../lib/format';
+import { absoluteTime, localDateTimeToIso, relativeTime } from '../lib/format';
 import { ui } from '../lib/ui';
+import { useCursorPages } from '../lib/useCursorPages';
 
-const select = 'rounded-md border border-slate-700 bg-slate-900 px-2 py-1.5 text-sm';
 const PAGE = 50;
-
-function toIso(local: string): string | undefined {
-  if (!local) return undefined;
-  const d = new Date(local);
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
-}
 
 export default function AlertsPage() {
   const cams = useCameras();
@@ -51,29 +45,22 @@ export default function AlertsPage() {
     if (sev) f.severity = sev;
     const kind = ALERT_TYPES.find((x) => x === type);
     if (kind) f.type = kind;
-    const s = toIso(since);
-    const u = toIso(until);
+    const s = localDateTimeToIso(since);
+    const u = localDateTimeToIso(until);
     if (s) f.since = s;
     if (u) f.until = u;
     if (ack) f.acknowledged = ack === 'yes';
     return f;
   }, [source, severity, type, since, until, ack]);
 
-  const q = useInfiniteQuery({
-    queryKey: ['alerts', 'history', filters],
-    queryFn: ({ pageParam }) => api.listAlerts(pageParam ? { ...filters, cursor: pageParam } : filters),
-    initialPageParam: '',
-    getNextPageParam: (last) => last.nextCursor || undefined,
-  });
-  const items = useMemo(() => q.data?.pages.flatMap((p) => p.items) ?? [], [q.data]);
+  const pages = useCursorPages(['alerts', 'history'], filters, api.listAlerts);
 
   return (
     <div className="space-y-3">
       <h1 className="text-lg font-semibold">Alerts</h1>
-      <form className="flex flex-wrap items-end gap-2" role="search" aria-label="Filter alerts" onSubmit={(e) => e.preventDefault()}>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Source
-          <select className={select} value={source} onChange={(e) => setSource(e.target.value)}>
+      <FilterForm label="Filter alerts">
+        <FilterField label="Source">
+          <select className={filterControl} value={source} onChange={(e) => setSource(e.target.value)}>
             <option value="">All cameras and streams</option>
             {!!cams.data?.length && (
               <optgroup label="Cameras">
@@ -94,54 +81,22 @@ export default function AlertsPage() {
               </optgroup>
             )}
           </select>
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Severity
-          <select className={select} value={severity} onChange={(e) => setSeverity(e.target.value)}>
-            <option value="">Any</option>
-            {SEVERITIES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Type
-          <select className={select} value={type} onChange={(e) => setType(e.target.value)}>
-            <option value="">Any</option>
-            {ALERT_TYPES.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          From
-          <input type="datetime-local" className={select} value={since} onChange={(e) => setSince(e.target.value)} />
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          To
-          <input type="datetime-local" className={select} value={until} onChange={(e) => setUntil(e.target.value)} />
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Acknowledged
-          <select className={select} value={ack} onChange={(e) => setAck(e.target.value as '' | 'yes' | 'no')}>
+        </FilterField>
+        <FilterSelect label="Severity" value={severity} onChange={setSeverity} options={SEVERITIES} />
+        <FilterSelect label="Type" value={type} onChange={setType} options={ALERT_TYPES} />
+        <TimeRangeFilter from={since} to={until} onFromChange={setSince} onToChange={setUntil} />
+        <FilterField label="Acknowledged">
+          <select className={filterControl} value={ack} onChange={(e) => setAck(e.target.value as '' | 'yes' | 'no')}>
             <option value="">Any</option>
             <option value="no">Not acknowledged</option>
             <option value="yes">Acknowledged</option>
           </select>
-        </label>
-      </form>
+        </FilterField>
+      </FilterForm>
 
-      {q.isPending && <Spinner label="Loading alerts…" />}
-      {q.isError && !items.length && <ErrorState message={errorMessage(q.error)} onRetry={() => void q.refetch()} />}
-      {q.isSuccess && !items.length && <p className="py-6 text-center text-sm text-slate-400">No alerts match these filters.</p>}
-
-      {items.length > 0 && (
+      <PagedList pages={pages} loadingLabel="Loading alerts…" emptyText="No alerts match these filters.">
         <ul className="divide-y divide-slate-800 rounded-lg border border-slate-800" aria-label="Alert history">
-          {items.map((a) => (
+          {pages.items.map((a) => (
             <li key={a.id} className="flex items-center gap-3 p-2" data-alert-id={a.id}>
               <button type="button" onClick={() => ui.openAlert(a.id, a)} className="flex min-w-0 flex-1 items-center gap-3 rounded text-left focus-visible:outline-2 focus-visible:outline-cyan-400">
                 <AlertThumb thumbnail={a.thumbnail} className="h-12 w-16 shrink-0" />
@@ -171,15 +126,7 @@ export default function AlertsPage() {
             </li>
           ))}
         </ul>
-      )}
-      {q.isError && items.length > 0 && <ErrorState message={errorMessage(q.error)} onRetry={() => void q.fetchNextPage()} />}
-      {q.hasNextPage && (
-        <div className="flex justify-center">
-          <Button onClick={() => void q.fetchNextPage()} disabled={q.isFetchingNextPage}>
-            {q.isFetchingNextPage ? 'Loading…' : 'Load more'}
-          </Button>
-        </div>
-      )}
+      </PagedList>
     </div>
   );
 }

@@ -3,10 +3,8 @@
  * how it ended, newest first. Filters go to the server; pages follow the cursor as the list
  * scrolls (virtualised, so thousands of rows stay smooth) or with "Load more".
  */
-import { useInfiniteQuery } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { memo, useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
-import { errorMessage } from '../api/http';
 import { usePermissions } from '../auth/auth';
 import {
   ACTION_LABELS,
@@ -17,27 +15,23 @@ import {
   type AuditEvent,
   type AuditQuery,
 } from '../audit/api';
-import { Button, ErrorState, Spinner, cx } from '../components/ui';
-import { absoluteTime, relativeTime } from '../lib/format';
+import { FilterField, FilterForm, FilterSelect, TimeRangeFilter, filterControl } from '../components/ListFilters';
+import { PagedList } from '../components/PagedList';
+import { cx } from '../components/ui';
+import { absoluteTime, localDateTimeToIso, relativeTime } from '../lib/format';
+import { useCursorPages } from '../lib/useCursorPages';
 
 const PAGE = 100;
 const ROW_HEIGHT = 56;
 const rowHeight = () => ROW_HEIGHT;
 /** Fetch the next page when the last rendered row is this close to the end. */
 const PREFETCH_ROWS = 10;
-const select = 'rounded-md border border-slate-700 bg-slate-900 px-2 py-1.5 text-sm';
 const COLS = 'grid grid-cols-[10rem_minmax(10rem,1.3fr)_minmax(8rem,1fr)_minmax(8rem,1fr)_6rem_minmax(8rem,1fr)] items-center gap-3 px-3';
 const OUTCOME_STYLE: Record<string, string> = {
   success: 'text-emerald-300',
   failure: 'text-amber-300',
   denied: 'text-red-300',
 };
-
-function toIso(local: string): string | undefined {
-  if (!local) return undefined;
-  const d = new Date(local);
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
-}
 
 /** `details` in one line: changed field names, then the other facts. */
 function detailText(details: AuditEvent['details']): string {
@@ -115,20 +109,15 @@ function AuditTrail() {
     if (t) f.targetType = t;
     if (actor) f.actor = actor;
     if (targetId) f.targetId = targetId;
-    const s = toIso(since);
-    const u = toIso(until);
+    const s = localDateTimeToIso(since);
+    const u = localDateTimeToIso(until);
     if (s) f.from = s;
     if (u) f.to = u;
     return f;
   }, [action, outcome, targetType, actor, targetId, since, until]);
 
-  const q = useInfiniteQuery({
-    queryKey: ['audit', filters],
-    queryFn: ({ pageParam }) => auditApi.list(pageParam ? { ...filters, cursor: pageParam } : filters),
-    initialPageParam: '',
-    getNextPageParam: (last) => last.nextCursor || undefined,
-  });
-  const items = useMemo(() => q.data?.pages.flatMap((p) => p.items) ?? [], [q.data]);
+  const pages = useCursorPages(['audit'], filters, auditApi.list);
+  const { items } = pages;
 
   const scroller = useRef<HTMLDivElement>(null);
   const getItemKey = useCallback((i: number) => items[i]!.id, [items]);
@@ -136,7 +125,7 @@ function AuditTrail() {
   const virtual = useVirtualizer({ count: items.length, getScrollElement, estimateSize: rowHeight, overscan: 8, getItemKey });
   const shown = virtual.getVirtualItems();
   const lastShown = shown.length ? shown[shown.length - 1]!.index : -1;
-  const { hasNextPage, isFetchingNextPage, isError, fetchNextPage } = q;
+  const { hasNextPage, isFetchingNextPage, isError, fetchNextPage } = pages.query;
   useEffect(() => {
     // Infinite scroll: the next page is asked for before the reader reaches the end.
     if (lastShown >= 0 && lastShown >= items.length - PREFETCH_ROWS && hasNextPage && !isFetchingNextPage && !isError) {
@@ -147,62 +136,20 @@ function AuditTrail() {
   return (
     <div className="space-y-3">
       <h1 className="text-lg font-semibold">Audit trail</h1>
-      <form className="flex flex-wrap items-end gap-2" role="search" aria-label="Filter audit events" onSubmit={(e) => e.preventDefault()}>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Action
-          <select className={select} value={action} onChange={(e) => setAction(e.target.value)}>
-            <option value="">Any</option>
-            {AUDIT_ACTIONS.map((a) => (
-              <option key={a} value={a}>
-                {ACTION_LABELS[a]}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Outcome
-          <select className={select} value={outcome} onChange={(e) => setOutcome(e.target.value)}>
-            <option value="">Any</option>
-            {AUDIT_OUTCOMES.map((o) => (
-              <option key={o} value={o}>
-                {o}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Actor
-          <input className={select} value={actorText} onChange={(e) => setActorText(e.target.value)} placeholder="username or id" />
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Target
-          <select className={select} value={targetType} onChange={(e) => setTargetType(e.target.value)}>
-            <option value="">Any</option>
-            {AUDIT_TARGETS.map((t) => (
-              <option key={t} value={t}>
-                {t.replace('_', ' ')}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          Target id
-          <input className={select} value={targetText} onChange={(e) => setTargetText(e.target.value)} placeholder="exact id" />
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          From
-          <input type="datetime-local" className={select} value={since} onChange={(e) => setSince(e.target.value)} />
-        </label>
-        <label className="flex flex-col gap-0.5 text-xs text-slate-400">
-          To
-          <input type="datetime-local" className={select} value={until} onChange={(e) => setUntil(e.target.value)} />
-        </label>
-      </form>
+      <FilterForm label="Filter audit events">
+        <FilterSelect label="Action" value={action} onChange={setAction} options={AUDIT_ACTIONS} optionLabel={(a) => ACTION_LABELS[a]} />
+        <FilterSelect label="Outcome" value={outcome} onChange={setOutcome} options={AUDIT_OUTCOMES} />
+        <FilterField label="Actor">
+          <input className={filterControl} value={actorText} onChange={(e) => setActorText(e.target.value)} placeholder="username or id" />
+        </FilterField>
+        <FilterSelect label="Target" value={targetType} onChange={setTargetType} options={AUDIT_TARGETS} optionLabel={(t) => t.replace('_', ' ')} />
+        <FilterField label="Target id">
+          <input className={filterControl} value={targetText} onChange={(e) => setTargetText(e.target.value)} placeholder="exact id" />
+        </FilterField>
+        <TimeRangeFilter from={since} to={until} onFromChange={setSince} onToChange={setUntil} />
+      </FilterForm>
 
-      {q.isPending && <Spinner label="Loading audit events…" />}
-      {q.isError && !items.length && <ErrorState message={errorMessage(q.error)} onRetry={() => void q.refetch()} />}
-      {q.isSuccess && !items.length && <p className="py-6 text-center text-sm text-slate-400">No audit event matches these filters.</p>}
-      {items.length > 0 && (
+      <PagedList pages={pages} loadingLabel="Loading audit events…" emptyText="No audit event matches these filters.">
         <div role="table" aria-label="Audit events" aria-rowcount={items.length + 1} className="overflow-x-auto rounded-lg border border-slate-800">
           <div className="min-w-[56rem]">
             <div role="row" className={cx(COLS, 'bg-slate-900 py-2 text-xs uppercase text-slate-400')}>
@@ -222,15 +169,7 @@ function AuditTrail() {
             </div>
           </div>
         </div>
-      )}
-      {q.isError && items.length > 0 && <ErrorState message={errorMessage(q.error)} onRetry={() => void q.fetchNextPage()} />}
-      {q.hasNextPage && (
-        <div className="flex justify-center">
-          <Button onClick={() => void q.fetchNextPage()} disabled={q.isFetchingNextPage}>
-            {q.isFetchingNextPage ? 'Loading…' : 'Load more'}
-          </Button>
-        </div>
-      )}
+      </PagedList>
     </div>
   );
 }
