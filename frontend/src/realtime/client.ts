@@ -125,6 +125,8 @@ export class RealtimeClient {
     this.stop();
     this.lastAlertId = null;
     this.everConnected = false;
+    // The next user's first 4401 gets a refresh, not the previous session's backoff.
+    this.connection.forgetTokenRefreshes();
   }
 
   /** Skip the current backoff wait (e.g. the browser came back online). */

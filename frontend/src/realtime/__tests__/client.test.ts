@@ -211,6 +211,25 @@ describe('RealtimeClient', () => {
     expect(FakeSocket.last().sent[0]).toEqual({ type: 'auth', token: 'token-2' });
   });
 
+  it('after a sign-out, the next session refreshes its token on 4401 again', async () => {
+    const { client, refreshToken } = setup();
+    client.start();
+    for (let i = 0; i < 2; i++) {
+      await tick();
+      FakeSocket.last().open();
+      FakeSocket.last().serverClose(4401); // refused before auth-ok, twice in a row
+      await tick();
+    }
+    expect(refreshToken).toHaveBeenCalledTimes(2);
+    client.reset(); // sign-out, then another sign-in
+    client.start();
+    await tick();
+    FakeSocket.last().open();
+    FakeSocket.last().serverClose(4401);
+    await tick();
+    expect(refreshToken).toHaveBeenCalledTimes(3);
+  });
+
   it('signs out when the refresh token is refused', async () => {
     const { client, onSignedOut, store, flushFrames } = setup({ refreshToken: async () => 'signed-out' as const });
     client.start();
