@@ -27,8 +27,9 @@ from fixtures.rtsp_server import MEDIA_DIR, RtspServer
 from support.browser import require_web_app, save_screenshot, sign_in, sync_chromium
 from support.command import beholder_argv
 from support.polling import wait_until
+from support.processes import log_tail, stop_process
 from support.rtsp import rtsp_fixture_or_skip
-from support.serve_process import ServeProcess, log_tail, stop_process
+from support.serve_process import ServeProcess
 from support.settings import TEST_CAMERA_NETWORKS
 
 pytestmark = [pytest.mark.browser, pytest.mark.rtsp, pytest.mark.slow]

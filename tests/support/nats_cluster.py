@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from support.polling import wait_until
+from support.processes import stop_process
 from support.settings import free_port
 
 __all__ = ["NatsCluster", "NatsNode"]
@@ -114,12 +115,7 @@ class NatsCluster:
 
     def destroy(self) -> None:
         for node in self.nodes:
-            if node.proc is not None and node.proc.poll() is None:
-                node.proc.terminate()
-                try:
-                    node.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    node.proc.kill()
-                    node.proc.wait()
+            if node.proc is not None:
+                stop_process(node.proc)
             node.proc = None
         shutil.rmtree(self.root, ignore_errors=True)

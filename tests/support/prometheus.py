@@ -20,6 +20,7 @@ import yaml
 
 from fixtures.rtsp_server import free_port
 from support.polling import wait_until
+from support.processes import stop_process
 from support.settings import TEST_CAMERA_NETWORKS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,13 +117,8 @@ class ServeProcess:
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout=30)
 
 
 def rules_with_for(source: Path, target: Path, for_durations: dict[str, str]) -> Path:
