@@ -2,9 +2,19 @@
 
 import json
 
+import pytest
+
+from beholder.api.dispatch import Dispatched
 from beholder.bus import BusMessage
 from beholder.db.repositories import cameras as cameras_repo
-from beholder.messages import CameraCommand, Subjects
+from beholder.errors import BusError
+from beholder.messages import (
+    CameraCommand,
+    CameraSpec,
+    CameraStatus,
+    StreamStatusEvent,
+    Subjects,
+)
 from support.api import LiveApi
 from support.polling import eventually
 
@@ -95,6 +105,71 @@ async def test_commands_return_202_and_reach_the_bus(api: LiveApi) -> None:
     assert seen[1].payload == {"enabled": False}
     after = (await api.client.get(f"/api/cameras/{cam['id']}", headers=op)).json()
     assert after["faceDetectionEnabled"] is False
+
+
+class _InstantWorker:
+    """The api's dispatcher with a worker that answers before the request returns: after
+    each START it reports PROCESSING on ``stream.status`` and waits until the api stored it
+    (as a fast worker does while a slow api request has not committed yet)."""
+
+    def __init__(self, api: LiveApi, fenced: bool) -> None:
+        self.api = api
+        self.inner = api.state.dispatcher
+        self.fenced = fenced
+
+    async def send(self, cmd: CameraCommand, spec: CameraSpec | None) -> Dispatched:
+        sent = await self.inner.send(cmd, spec)
+        event = StreamStatusEvent(
+            camera_id=cmd.camera_id,
+            status=CameraStatus.PROCESSING,
+            worker_id="w-fast",
+            epoch=1 if self.fenced else None,
+            seq=1 if self.fenced else None,
+        )
+        await self.api.state.bus.publish(Subjects.STREAM_STATUS, event.to_bytes())
+
+        async def stored() -> bool:
+            async with self.api.state.db.session() as s:
+                cam = await cameras_repo.find(s, cmd.camera_id)
+                return cam is not None and cam.status == CameraStatus.PROCESSING.value
+
+        await eventually(stored, 5, "the worker's PROCESSING stored while the request runs")
+        return sent
+
+
+@pytest.mark.parametrize("fenced", [False, True], ids=["serve", "distributed"])
+async def test_a_worker_answering_before_the_start_request_returns_is_not_overwritten(
+    api: LiveApi, fenced: bool
+) -> None:
+    """The camera's new state is committed before the command leaves: the worker's first
+    status finds the camera enabled (not a late event of a stopped camera), and the request
+    never puts its older STARTING over the worker's PROCESSING."""
+    cam = await _create(api)
+    api.state.dispatcher = _InstantWorker(api, fenced)
+    op = await api.headers("operator")
+    r = await api.client.post(f"/api/cameras/{cam['id']}/start", headers=op)
+    assert r.status_code == 202, r.text
+    got = (await api.client.get(f"/api/cameras/{cam['id']}", headers=op)).json()
+    assert got["status"] == "PROCESSING" and got["workerId"] == "w-fast"
+
+
+class _Unreachable:
+    """A dispatcher whose bus refuses every command."""
+
+    async def send(self, cmd: CameraCommand, spec: CameraSpec | None) -> Dispatched:
+        raise BusError(detail="test: no route to the bus")
+
+
+async def test_a_start_that_cannot_reach_a_worker_leaves_the_camera_as_it_was(
+    api: LiveApi,
+) -> None:
+    cam = await _create(api)
+    api.state.dispatcher = _Unreachable()
+    op = await api.headers("operator")
+    r = await api.client.post(f"/api/cameras/{cam['id']}/start", headers=op)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "SERVICE_UNAVAILABLE", r.text
+    got = (await api.client.get(f"/api/cameras/{cam['id']}", headers=op)).json()
+    assert (got["status"], got["enabled"]) == (cam["status"], cam["enabled"]) == ("OFFLINE", True)
 
 
 async def test_snapshot_of_stopped_camera_is_503(api: LiveApi) -> None:

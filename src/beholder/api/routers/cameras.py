@@ -207,7 +207,14 @@ async def _lifecycle(
     command_type: CommandType,
     principal: Principal,
 ) -> CommandAccepted:
+    """Start, stop or restart ``camera_id``. The camera's new state (enabled, STARTING or
+    STOPPING) is committed and broadcast *before* the command goes out: a worker can answer
+    faster than this request would commit, and its first status events must find the row
+    enabled and must never be overwritten by this request's older STARTING/STOPPING. A
+    command that cannot be sent puts the camera back as it was and raises (503)."""
+    require_bus(state, "Camera commands")
     cam = await cameras_repo.get(session, camera_id)
+    before = (cam.enabled, cam.status, cam.error_code, cam.status_detail)
     spec: CameraSpec | None = None
     if command_type is CommandType.STOP_STREAM:
         payload: dict[str, object] = {}
@@ -218,14 +225,24 @@ async def _lifecycle(
         payload = spec.to_wire()
         new_status = CameraStatus.STARTING
         cam.enabled = True
-    cmd, sent = await send_command(state, cam, command_type, payload, spec)
-    if command_type is CommandType.STOP_STREAM and sent.held is False:
-        # Nobody holds the camera (distributed mode): nobody will report STOPPED but us.
-        new_status = CameraStatus.STOPPED
-        cam.worker_id = None
+    cmd = CameraCommand(command_type=command_type, camera_id=cam.id, payload=payload)
     cam.status = new_status.value
     cam.error_code = None
     cam.status_detail = None
+    await session.commit()
+    await broadcast_camera(state, camera_out(cam), correlation_id=cmd.correlation_id)
+    try:
+        sent = await state.dispatcher.send(cmd, spec)
+    except Exception:
+        cam.enabled, cam.status, cam.error_code, cam.status_detail = before
+        await session.commit()
+        await broadcast_camera(state, camera_out(cam), correlation_id=cmd.correlation_id)
+        raise
+    if command_type is CommandType.STOP_STREAM and sent.held is False:
+        # Nobody holds the camera (distributed mode): nobody will report STOPPED but us.
+        new_status = CameraStatus.STOPPED
+        cam.status = new_status.value
+        cam.worker_id = None
     record(
         session,
         _COMMAND_ACTIONS[command_type],
@@ -235,7 +252,8 @@ async def _lifecycle(
         details={"commandCorrelationId": cmd.correlation_id},
     )
     await session.commit()
-    await broadcast_camera(state, camera_out(cam), correlation_id=cmd.correlation_id)
+    if new_status is CameraStatus.STOPPED:
+        await broadcast_camera(state, camera_out(cam), correlation_id=cmd.correlation_id)
     return CommandAccepted(camera_id=cam.id, status=new_status, correlation_id=cmd.correlation_id)
 
 
