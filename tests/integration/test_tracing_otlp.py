@@ -28,9 +28,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from support.nats import NatsServer
 from support.polling import eventually
+from support.processes import log_tail
 from support.rtsp import RtspServer
 from support.settings import ADMIN_PASSWORD, TEST_CAMERA_NETWORKS, free_port
-from support.tracing import Span, SpanTree, camera_start_trace
+from support.tracing import Span, SpanTree, camera_start_trace, start_trace_outline
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -146,14 +147,19 @@ async def _beholder(role: str, env: dict[str, str], log: Path) -> AsyncIterator[
 
 
 async def _start_camera(
-    base: str, procs: list[Process], rtsp: RtspServer, receiver: OtlpReceiver
+    base: str, procs: dict[Path, Process], rtsp: RtspServer, receiver: OtlpReceiver
 ) -> tuple[str, SpanTree]:
     """Sign in, add the ``two`` camera, start it; the camera start trace once the receiver
-    has all of it."""
+    has all of it. ``procs``: each process by its log file, whose tail a timeout prints."""
+
+    def seen() -> str:
+        logs = "\n".join(f"--- {path.name}\n{log_tail(path, 25)}" for path in procs)
+        return f"the start trace over OTLP; got:\n{start_trace_outline(receiver.tree())}\n{logs}"
+
     async with httpx.AsyncClient(base_url=base, timeout=15) as client:
 
         async def ready() -> bool:
-            assert all(p.returncode is None for p in procs), "a beholder process exited"
+            assert all(p.returncode is None for p in procs.values()), "a beholder process exited"
             try:
                 return (await client.get("/api/system/ready")).status_code == 200
             except httpx.TransportError:
@@ -176,7 +182,7 @@ async def _start_camera(
         trace: SpanTree = await eventually(
             lambda: camera_start_trace(receiver.tree()),
             30,
-            lambda: f"the start trace over OTLP; got {len(receiver.spans)} spans",
+            seen,
             every=0.2,
         )
     return cid, trace
@@ -195,7 +201,9 @@ async def test_serve_exports_the_camera_start_trace_over_otlp_http(
     )
     log_path = tmp_path / "serve.log"
     async with _beholder("serve", env, log_path) as proc:
-        cid, trace = await _start_camera(f"http://127.0.0.1:{port}", [proc], rtsp_camera, receiver)
+        cid, trace = await _start_camera(
+            f"http://127.0.0.1:{port}", {log_path: proc}, rtsp_camera, receiver
+        )
 
     request = trace.named("POST /api/cameras/{camera_id}/start")[0]
     assert request.parent is None and request.kind == "SERVER"
@@ -256,7 +264,10 @@ async def test_api_and_worker_processes_share_one_trace_over_nats(
         _beholder("api", api_env, tmp_path / "api.log") as api,
     ):
         cid, trace = await _start_camera(
-            f"http://127.0.0.1:{port}", [api, worker], rtsp_camera, receiver
+            f"http://127.0.0.1:{port}",
+            {tmp_path / "worker.log": worker, tmp_path / "api.log": api},
+            rtsp_camera,
+            receiver,
         )
 
     request = trace.named("POST /api/cameras/{camera_id}/start")[0]

@@ -20,6 +20,7 @@ __all__ = [
     "finished",
     "in_memory_tracing",
     "persisted_and_broadcast",
+    "start_trace_outline",
 ]
 
 
@@ -95,6 +96,15 @@ class SpanTree:
     def trace(self, trace_id: str) -> SpanTree:
         return SpanTree(s for s in self.spans if s.trace_id == trace_id)
 
+    def outline(self, root: Span, depth: int = 0) -> str:
+        """``root`` and its descendants as indented lines (name, service, status): what a
+        timed-out wait prints so that a missing span can be told from a late one."""
+        status = root.attributes.get("beholder.status")
+        line = "  " * depth + root.name + f" [{root.service}]" * bool(root.service)
+        lines = [line + f" status={status}" * bool(status)]
+        lines += [self.outline(c, depth + 1) for c in self.children(root)]
+        return "\n".join(lines)
+
 
 def delivered(tree: SpanTree, publish: Span, topic: str) -> Span | None:
     """The ``hub broadcast`` span that ``publish hub.broadcast`` led to (None: not yet)."""
@@ -116,10 +126,15 @@ def persisted_and_broadcast(tree: SpanTree, process: Span, what: str, topic: str
     return bool(sql) and any(delivered(tree, p, topic) is not None for p in fan_out)
 
 
+_START_STATUSES = ("STARTING", "CONNECTING", "PROCESSING")
+
+
 def camera_start_trace(tree: SpanTree) -> SpanTree | None:
     """The trace of ``POST /api/cameras/{camera_id}/start`` once it is complete: the worker's
-    session start ended with PROCESSING and the STARTING, CONNECTING and PROCESSING statuses
-    were each persisted and broadcast by the api (``None`` until then)."""
+    session start ended with PROCESSING, the api persisted each of the STARTING, CONNECTING
+    and PROCESSING statuses it published (``None`` until then), and stored and broadcast
+    PROCESSING. The api handles status events concurrently, so an earlier status processed
+    after a later one is rightly dropped as stale: only the newest must reach the hub."""
     requests = tree.named("POST /api/cameras/{camera_id}/start")
     if not requests:
         return None
@@ -127,13 +142,26 @@ def camera_start_trace(tree: SpanTree) -> SpanTree | None:
     starts = trace.named("worker session start", **{"beholder.status": "PROCESSING"})
     if not starts:
         return None
-    complete = [
-        p
+    processed = {
+        persist.attributes.get("beholder.status"): process
         for p in trace.children(starts[0], "publish stream.status")
         for process in trace.children(p, "process stream.status")
-        if persisted_and_broadcast(trace, process, "status", "cameras")
-    ]
-    return trace if len(complete) >= 3 else None
+        for persist in trace.children(process, "persist status")
+    }
+    if not all(status in processed for status in _START_STATUSES):
+        return None
+    if not persisted_and_broadcast(trace, processed["PROCESSING"], "status", "cameras"):
+        return None
+    return trace
+
+
+def start_trace_outline(tree: SpanTree) -> str:
+    """What ``tree`` holds of the camera start trace (for a timed-out wait's message)."""
+    requests = tree.named("POST /api/cameras/{camera_id}/start")
+    if not requests:
+        starts = [s.attributes.get("beholder.status") for s in tree.named("worker session start")]
+        return f"no start request span among {len(tree.spans)}; session starts: {starts}"
+    return tree.trace(requests[0].trace_id).outline(requests[0])
 
 
 @contextmanager

@@ -196,7 +196,12 @@ class EventConsumers:
         (unknown camera, late event of a stopped one, stale: an older lease epoch or an
         older sequence number than the stored state's). Raises ``DatabaseError``."""
         stats = event.stats.to_wire() if event.stats else None
-        async with tracing.persist_span("status", event.camera_id), self.state.db.session() as s:
+        async with (
+            tracing.persist_span(
+                "status", event.camera_id, **{"beholder.status": event.status.value}
+            ),
+            self.state.db.session() as s,
+        ):
             cam = await cameras_repo.find(s, event.camera_id)
             if cam is None:
                 refuse(

@@ -53,7 +53,6 @@ async def store_fenced(
     """The conditional write of a status carrying a lease epoch (distributed mode); False
     (nothing written) for a stale event, counted by reason."""
     assert event.epoch is not None and event.seq is not None
-    seen_epoch, seen_seq = cam.lease_epoch, cam.status_seq  # as read: for the reason only
     if await cameras_repo.set_fenced_status(
         s,
         event.camera_id,
@@ -67,6 +66,10 @@ async def store_fenced(
         revive=not event.status.is_running,
     ):
         return True
+    # The row as it is now, for the reason only: status events are handled concurrently, so
+    # a newer one may have been stored since ``cam`` was read.
+    await s.refresh(cam, ["lease_epoch", "status_seq"])
+    seen_epoch, seen_seq = cam.lease_epoch, cam.status_seq
     if seen_epoch is not None and event.epoch < seen_epoch:
         reason = "stale-epoch"
     elif seen_epoch == event.epoch and seen_seq is not None and event.seq <= seen_seq:

@@ -87,14 +87,18 @@ async def _async_span(tracer: Tracer, name: str, attributes: Attributes) -> Asyn
         yield
 
 
-def persist_span(what: str, camera_id: str | None) -> AbstractAsyncContextManager[Any]:
+def persist_span(
+    what: str, camera_id: str | None, **attributes: str
+) -> AbstractAsyncContextManager[Any]:
     """``async with persist_span("alert", camera_id), db.session() as s:`` a ``persist
     <what>`` span around the api's write of what a worker reported (its SQL statements are
-    its children). Only inside a trace (a message that carried a trace context)."""
+    its children); ``attributes``: more span attributes (e.g. the status being stored).
+    Only inside a trace (a message that carried a trace context)."""
     tracer = STATE.tracer
     if tracer is None or not _in_trace():
         return _NULL
-    attributes: dict[str, str] = {"beholder.camera.id": camera_id} if camera_id else {}
+    if camera_id:
+        attributes["beholder.camera.id"] = camera_id
     return _async_span(tracer, f"persist {what}", attributes)
 
 
