@@ -396,8 +396,7 @@ async def test_a_nats_restart_loses_and_duplicates_no_alert(healthy: World) -> N
         )
         stored = [a["id"] for a in await world.cluster.alerts()]
         assert len(stored) == len(set(stored))
-        received = [a for a in dashboard.alert_ids if a in produced]
-        assert len(received) == len(set(received)), "an alert pushed twice"
+        assert not dashboard.pushed_twice(), f"an alert pushed twice: {dashboard.deliveries}"
     finally:
         await dashboard.stop()
 
@@ -441,7 +440,7 @@ async def test_an_api_killed_mid_stream_loses_nothing_and_dashboards_replay(
                 30,
                 lambda s=s: f"missing on a dashboard: {produced - set(s.alert_ids)}",
             )
-            assert len(s.alert_ids) == len(set(s.alert_ids)), "an alert pushed twice"
+            assert not s.pushed_twice(), f"an alert pushed twice: {s.deliveries}"
         assert any(s.connections >= 2 for s in dashboards), "no dashboard was on api-1"
         assert any(s.replays for s in dashboards), "the reconnected dashboard did not replay"
     finally:
@@ -456,8 +455,14 @@ async def test_a_principals_live_views_are_capped_across_workers_and_apis(
     (through one api) count against an offer for a camera of another worker (through the
     other api); hanging one up frees the slot everywhere."""
     world = healthy
-    held = sorted((await world.by_worker()).items())
-    assert len(held) >= 2, held
+
+    async def spread() -> list[tuple[str, set[str]]] | None:
+        # After the previous test's restarts one worker may hold every camera until the
+        # gentle rebalance moves some (bounded moves per minute).
+        held = sorted((await world.by_worker()).items())
+        return held if len(held) >= 2 else None
+
+    held = await eventually(spread, 90, "cameras on two workers", every=0.5)
     (_, on_first), (_, on_second) = held[0], held[1]
     cam_a, cam_b = sorted(on_first)[0], sorted(on_second)[0]
     token = await world.cluster.token()

@@ -92,6 +92,22 @@ class LeaseWatch:
 
         self._task = asyncio.create_task(run())
 
+    def pushed_twice(self) -> list[str]:
+        """Alert ids the server pushed more than once, other than the one repeat the replay
+        protocol allows: an alert the replay of a later connection sends again. The replay
+        starts after the last id received, and alerts handled concurrently (by two api
+        instances) can arrive out of their stored order, so a reconnecting client may get
+        one it had; clients de-duplicate by id (the web app's store does). A repeat on one
+        connection, or a live repeat, is a real double push (e.g. a redelivery broadcast)."""
+        seen: dict[str, int] = {}
+        twice = []
+        for connection, alert_id, replayed in self.deliveries:
+            earlier = seen.get(alert_id)
+            if earlier is not None and not (replayed and earlier < connection):
+                twice.append(alert_id)
+            seen.setdefault(alert_id, connection)
+        return twice
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -144,9 +160,9 @@ class DashboardSocket:
     """A dashboard on ``/ws`` of ``base_url`` (an api or the load balancer) subscribed to
     cameras and alerts. Like the web app it reconnects when the socket drops (every
     ``retry`` s) and sends the last alert id it saw, so the server replays what it missed.
-    ``alert_ids`` lists every alert id received, duplicates included; ``connections``
-    counts the sockets opened; ``messages`` keeps everything (each with ``_receivedAt``, the
-    ``time.monotonic()`` of its arrival)."""
+    ``alert_ids`` lists every alert id received, duplicates included (see
+    :meth:`pushed_twice`); ``connections`` counts the sockets opened; ``messages`` keeps
+    everything (each with ``_receivedAt``, the ``time.monotonic()`` of its arrival)."""
 
     def __init__(self, base_url: str, token: Callable[[], Any], retry: float = 0.3) -> None:
         self.ws_url = base_url.replace("http", "ws", 1) + "/ws"
@@ -156,6 +172,8 @@ class DashboardSocket:
         self.alert_ids: list[str] = []
         self.connections = 0
         self.replays: list[dict[str, Any]] = []
+        self.deliveries: list[tuple[int, str, bool]] = []
+        """(connection number, alert id, came in the replay) of every alert received."""
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -175,7 +193,8 @@ class DashboardSocket:
                     if asyncio.iscoroutine(token):
                         token = await token
                     auth: dict[str, Any] = {"type": "auth", "token": token}
-                    if self.last_alert_id is not None:
+                    replaying = self.last_alert_id is not None
+                    if replaying:
                         auth["lastAlertId"] = self.last_alert_id
                     await ws.send(json.dumps(auth))
                     await ws.send(
@@ -187,14 +206,33 @@ class DashboardSocket:
                         message["_receivedAt"] = time.monotonic()  # for benches
                         self.messages.append(message)
                         if message.get("type") == "face-detection-alert":
-                            self.alert_ids.append(str(message.get("id")))
+                            alert_id = str(message.get("id"))
+                            self.alert_ids.append(alert_id)
+                            self.deliveries.append((self.connections, alert_id, replaying))
                         elif message.get("type") == "replayed":
                             self.replays.append(message)
+                            replaying = False  # live alerts from here on
             except asyncio.CancelledError:
                 raise
             except Exception:  # dropped, refused, or the balancer has no api: try again
                 pass
             await asyncio.sleep(self.retry)
+
+    def pushed_twice(self) -> list[str]:
+        """Alert ids the server pushed more than once, other than the one repeat the replay
+        protocol allows: an alert the replay of a later connection sends again. The replay
+        starts after the last id received, and alerts handled concurrently (by two api
+        instances) can arrive out of their stored order, so a reconnecting client may get
+        one it had; clients de-duplicate by id (the web app's store does). A repeat on one
+        connection, or a live repeat, is a real double push (e.g. a redelivery broadcast)."""
+        seen: dict[str, int] = {}
+        twice = []
+        for connection, alert_id, replayed in self.deliveries:
+            earlier = seen.get(alert_id)
+            if earlier is not None and not (replayed and earlier < connection):
+                twice.append(alert_id)
+            seen.setdefault(alert_id, connection)
+        return twice
 
     async def stop(self) -> None:
         if self._task is not None:
