@@ -21,8 +21,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import structlog
+
 # ``support`` and ``fixtures`` are imported as top-level packages, whatever the import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The apps the tests run in-process log through structlog's default pipeline (only the CLI
+# configures logging); its console renderer would draw every frame's locals with rich (a dev
+# dependency), seconds per logged exception. Plain tracebacks, as the CLI's renderer does.
+structlog.configure(
+    processors=[
+        *structlog.get_config()["processors"][:-1],
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+    ]
+)
 
 pytest_plugins = [
     "support.database",
