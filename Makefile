@@ -14,10 +14,11 @@ APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-plugins
 APT_PACKAGES += prometheus
 PYTEST_ARGS ?=
 # Test files run on this many processes (pytest-xdist; a file's tests stay on one process, so
-# its module fixtures start once). Most of the suite waits on real servers, video and
-# browsers, not the CPU: two processes on this 2-core machine. `make test PYTEST_WORKERS=0`
-# runs it in one process. --durations lists the 25 slowest steps, to see what holds CI up.
-PYTEST_WORKERS ?= 2
+# its module fixtures start once). Most of the suite waits on real servers, real-time video
+# and browsers, not the CPU: three processes on this 2-core machine kept both cores 88 % busy
+# and took pytest from 18 min (two) to 12 min. `make test PYTEST_WORKERS=0` runs one process.
+# --durations lists the 25 slowest steps, to see what holds CI up.
+PYTEST_WORKERS ?= 3
 # What `beholder` itself needs from the system at run time (the container image, bare-metal
 # installs): pg_dump/pg_restore for `beholder backup|restore` on PostgreSQL and the C++ runtime of
 # the YuNet detector (PyAV, OpenCV and aiortc bring their own FFmpeg/codec libraries in their
