@@ -92,22 +92,6 @@ class LeaseWatch:
 
         self._task = asyncio.create_task(run())
 
-    def pushed_twice(self) -> list[str]:
-        """Alert ids the server pushed more than once, other than the one repeat the replay
-        protocol allows: an alert the replay of a later connection sends again. The replay
-        starts after the last id received, and alerts handled concurrently (by two api
-        instances) can arrive out of their stored order, so a reconnecting client may get
-        one it had; clients de-duplicate by id (the web app's store does). A repeat on one
-        connection, or a live repeat, is a real double push (e.g. a redelivery broadcast)."""
-        seen: dict[str, int] = {}
-        twice = []
-        for connection, alert_id, replayed in self.deliveries:
-            earlier = seen.get(alert_id)
-            if earlier is not None and not (replayed and earlier < connection):
-                twice.append(alert_id)
-            seen.setdefault(alert_id, connection)
-        return twice
-
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
