@@ -19,6 +19,7 @@ from beholder.messages import FaceDetectionAlert
 from beholder.worker.detect import create_detector
 from beholder.worker.detect.motion import MotionGate
 from beholder.worker.detect.pipeline import DetectionPipeline
+from beholder.worker.detect.sampled_frame import SampledFrame
 from beholder.worker.detect.scheduler import CameraDetection, DetectionScheduler
 from beholder.worker.stats import SessionCounters
 from fixtures.scenes import walk_in_clip
@@ -70,7 +71,7 @@ def run_gated(path: Path) -> tuple[list[int], SessionCounters, list[int]]:
     try:
         for i, (t, frame) in enumerate(samples(path)):
             seen = len(alerts)
-            camera.offer(frame, t, None)
+            camera.offer(SampledFrame(frame), t, None)
             wait_until(lambda: not camera.queued and not camera.running, 30, "analysis", 0.01)
             if len(alerts) > seen:
                 alerted.append(i)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 
@@ -15,6 +14,7 @@ from beholder.messages import FaceDetectionAlert
 from beholder.worker.detect.base import Face, Frame
 from beholder.worker.detect.motion import MotionGate
 from beholder.worker.detect.pipeline import DetectionPipeline
+from beholder.worker.detect.sampled_frame import SampledFrame
 from beholder.worker.detect.scheduler import CameraDetection, DetectionScheduler, Sample
 from beholder.worker.stats import SessionCounters
 from support.ids import cam_id
@@ -48,10 +48,10 @@ class RecordingDetector:
         self.closed = True
 
 
-def frame(marker: int, value: int = 100) -> av.VideoFrame:
+def frame(marker: int, value: int = 100) -> SampledFrame:
     img = np.full((64, 64, 3), value, np.uint8)
     img[0, 0, 0] = marker
-    return av.VideoFrame.from_ndarray(img, format="bgr24")
+    return SampledFrame.from_bgr(img)
 
 
 def camera(

@@ -3,6 +3,8 @@
 The ingest thread :meth:`~LatestFrame.put`s every sample (a plain attribute swap, no lock:
 the loop reads a value at most one sample old); the loop encodes a JPEG only when someone
 asks, off the loop, and reuses it while no newer frame was sampled or for ``max_age`` s.
+The sample is a :class:`~beholder.worker.detect.sampled_frame.SampledFrame` because a
+detection thread may be converting the same frame at that moment.
 """
 
 from __future__ import annotations
@@ -11,15 +13,13 @@ import asyncio
 import time
 from concurrent.futures import Executor
 
-import av
-import numpy as np
-
 from beholder.worker.detect.alert_images import SNAPSHOT_QUALITY, encode_jpeg
+from beholder.worker.detect.sampled_frame import SampledFrame
 
 
-def frame_jpeg(frame: av.VideoFrame, quality: int = SNAPSHOT_QUALITY) -> bytes:
-    """JPEG bytes of a decoded frame (full size). Blocking, a few ms for 720p."""
-    return encode_jpeg(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8), quality)
+def frame_jpeg(frame: SampledFrame, quality: int = SNAPSHOT_QUALITY) -> bytes:
+    """JPEG bytes of a sampled frame (full size). Blocking, a few ms for 720p."""
+    return encode_jpeg(frame.bgr(), quality)
 
 
 class LatestFrame:
@@ -31,10 +31,10 @@ class LatestFrame:
     def __init__(self, executor: Executor, max_age: float) -> None:
         self._executor = executor
         self._max_age = max_age
-        self._latest: tuple[av.VideoFrame, float] | None = None
-        self._jpeg: tuple[av.VideoFrame, bytes] | None = None
+        self._latest: tuple[SampledFrame, float] | None = None
+        self._jpeg: tuple[SampledFrame, bytes] | None = None
 
-    def put(self, frame: av.VideoFrame, sampled_at: float) -> None:
+    def put(self, frame: SampledFrame, sampled_at: float) -> None:
         """A new sample (ingest thread); ``sampled_at`` monotonic seconds."""
         self._latest = (frame, sampled_at)
 

@@ -40,6 +40,7 @@ from beholder.messages import CameraSpec, CameraStatus, FaceDetectionAlert, Stre
 from beholder.rtsp_url import mask_rtsp_url
 from beholder.worker import metrics
 from beholder.worker.detect.factory import CameraDetectionFactory
+from beholder.worker.detect.sampled_frame import SampledFrame
 from beholder.worker.detect.scheduler import CameraDetection
 from beholder.worker.fanout import PacketFanout
 from beholder.worker.ingest import IngestError, Interrupter
@@ -348,10 +349,11 @@ class CameraSession:
     # ------------------------------------------------------------------ ingest thread
     def _on_sample(self, frame: Any, sampled_at: float, source_ts: float | None) -> None:
         """A frame picked for detection and snapshot (ingest thread)."""
-        self.latest.put(frame, sampled_at)
+        sample = SampledFrame(frame)  # the snapshot and detection threads both convert it
+        self.latest.put(sample, sampled_at)
         detection = self.detection
         if detection is not None and self.face_detection_enabled:
-            detection.offer(frame, sampled_at, source_ts)
+            detection.offer(sample, sampled_at, source_ts)
 
     def _alert_from_thread(self, alert: FaceDetectionAlert) -> None:
         """A detection thread found something to announce: hand it to the loop."""

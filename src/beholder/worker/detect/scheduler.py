@@ -31,8 +31,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import av
-import numpy as np
 import structlog
 
 from beholder.messages import FaceDetectionAlert
@@ -40,6 +38,7 @@ from beholder.worker import metrics
 from beholder.worker.detect.base import Detector
 from beholder.worker.detect.motion import MotionGate, Region, grid_size
 from beholder.worker.detect.pipeline import DetectionPipeline
+from beholder.worker.detect.sampled_frame import SampledFrame
 from beholder.worker.stats import SessionCounters
 
 log = structlog.get_logger(__name__)
@@ -57,7 +56,7 @@ class Sample:
     pixels; ``[]``: nothing moved, look at the tracked faces; ``None``: the whole frame).
     """
 
-    frame: av.VideoFrame
+    frame: SampledFrame
     ts: float
     source_ts: float | None
     motion: list[Region] | None
@@ -238,10 +237,11 @@ class CameraDetection:
         self._pipeline_reset = False
 
     # ---------------------------------------------------------------- ingest thread
-    def offer(self, frame: av.VideoFrame, ts: float, source_ts: float | None) -> None:
+    def offer(self, frame: SampledFrame, ts: float, source_ts: float | None) -> None:
         """A sampled frame: gate it and queue it for analysis, or count it as skipped.
 
-        ``ts``: monotonic seconds when sampled; ``source_ts``: Unix seconds at the source.
+        ``frame`` may be converted meanwhile by other threads (its snapshot); ``ts``:
+        monotonic seconds when sampled; ``source_ts``: Unix seconds at the source.
         """
         if not self.enabled or self.closed:
             return
@@ -251,9 +251,7 @@ class CameraDetection:
                 self._gate_reset = False
                 self._gate.reset()
             gw, gh = grid_size(frame.width, frame.height)
-            grey = np.asarray(
-                frame.reformat(width=gw, height=gh, format="gray").to_ndarray(), np.uint8
-            )
+            grey = frame.grey(gw, gh)
             verdict = self._gate.update(grey, (frame.width, frame.height))
             refresh_due = self._refresh_s > 0 and (
                 self._last_full is None or ts - self._last_full >= self._refresh_s
@@ -294,7 +292,7 @@ class CameraDetection:
             self.pipeline.reset()
         t0 = time.perf_counter()
         try:
-            img = np.asarray(sample.frame.to_ndarray(format="bgr24"), np.uint8)
+            img = sample.frame.bgr()
             alert = self.pipeline.process(
                 img, sample.ts, source_ts=sample.source_ts, motion=sample.motion, detector=detector
             )

@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-import av
 import structlog
 
 from beholder.contracts.relay_frame import FrameError, decode_frame
 from beholder.worker import metrics
+from beholder.worker.detect.sampled_frame import SampledFrame
 from beholder.worker.detect.scheduler import CameraDetection
 from beholder.worker.stats import SessionCounters
 from beholder.worker.streams.jpeg import MAX_SIDE, BadJpeg, decode_jpeg
@@ -166,7 +166,7 @@ class StreamDetection:
                 continue
             self.counters.decoded += 1
             try:
-                self.detection.offer(av.VideoFrame.from_ndarray(img, format="bgr24"), ts, source_ts)
+                self.detection.offer(SampledFrame.from_bgr(img), ts, source_ts)
             except Exception:
                 self.counters.detection_errors += 1
                 log.exception("stream detection failed", stream_id=self.stream_id)
