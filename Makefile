@@ -18,6 +18,9 @@ PYTEST_ARGS ?=
 # and browsers, not the CPU: three processes on this 2-core machine kept both cores 88 % busy
 # and took pytest from 18 min (two) to 12 min. `make test PYTEST_WORKERS=0` runs one process.
 # --durations lists the 25 slowest steps, to see what holds CI up.
+# --max-worker-restart 0: a crashed test process ends the run at once with the crash's
+# traceback. Replacing it under --dist loadfile can deadlock the whole run (pytest-xdist
+# issue #1378, open; xdist 3.8.0 sat idle for the rest of a 90-min CI after a segfault).
 PYTEST_WORKERS ?= 3
 # What `beholder` itself needs from the system at run time (the container image, bare-metal
 # installs): pg_dump/pg_restore for `beholder backup|restore` on PostgreSQL and the C++ runtime of
@@ -99,7 +102,7 @@ test: system-deps $(STAMP) web services
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(MAKE) --no-print-directory frontend-test
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_COV) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --max-worker-restart 0 --durations=25 $(PYTEST_COV) $(PYTEST_ARGS)
 
 # Web app: type check, unit tests (Vitest, with line coverage and its floors from
 # frontend/vite.config.ts) and drift of the generated API client.
