@@ -56,6 +56,17 @@ async def processed_for(h: WorkerHarness, camera_id: str, seconds: float) -> Str
     )
 
 
+async def snapshot(h: WorkerHarness, camera_id: str) -> bytes:
+    """The camera's snapshot over the bus, once it has one (the reply is empty until the
+    camera's first sample)."""
+
+    async def reply() -> bytes:
+        return bytes(await h.bus.request(snapshot_subject(cam_id(camera_id)), b"", timeout=3))
+
+    jpeg: bytes = await eventually(reply, 10, f"a snapshot of {camera_id}")
+    return jpeg
+
+
 @pytest.mark.asyncio(loop_scope="class")
 class TestThreeClipsSideBySide:
     async def test_two_faces_alert_with_both_faces_quickly(
@@ -66,8 +77,18 @@ class TestThreeClipsSideBySide:
         assert first.thumbnail and first.frame_width == 480
 
     async def test_snapshot_over_the_bus_is_a_jpeg(self, side_by_side: WorkerHarness) -> None:
-        jpeg = await side_by_side.bus.request(snapshot_subject(cam_id("two")), b"", timeout=3)
+        jpeg = await snapshot(side_by_side, "two")
         assert jpeg[:3] == b"\xff\xd8\xff"
+
+    async def test_snapshot_follows_the_stream(self, side_by_side: WorkerHarness) -> None:
+        """Asked often (every 0.2 s, more often than the 1 s snapshot cache), the snapshot
+        of a moving scene still changes: it once froze on the first requested frame."""
+        first = await snapshot(side_by_side, "street")
+
+        async def changed() -> bool:
+            return await snapshot(side_by_side, "street") != first
+
+        await eventually(changed, 10, "a newer snapshot of the street clip", every=0.2)
 
     async def test_street_clip_never_alarms_over_a_full_loop(
         self, side_by_side: WorkerHarness

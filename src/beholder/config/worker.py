@@ -66,7 +66,9 @@ class WorkerSettings(SecretSettings):
     probe_concurrency: int = Field(
         default=16, ge=1, description="probes in flight at once across cameras"
     )
-    snapshot_cache: float = Field(default=1.0, ge=0)
+    snapshot_cache: float = Field(
+        default=1.0, ge=0, description="s a snapshot.jpg is reused after a newer sample"
+    )
     probesize: int = Field(default=262144, ge=32)
     analyzeduration: float = Field(default=1.0, gt=0)
     max_decode_errors: int = Field(default=50, ge=1)

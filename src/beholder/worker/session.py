@@ -236,8 +236,8 @@ class CameraSession:
     async def snapshot_jpeg(self) -> bytes | None:
         """JPEG of the latest sampled frame, or None when the camera is not streaming.
 
-        Encoded lazily on request, off the loop; reused while no newer frame was sampled and
-        for at least ``settings.snapshot_cache`` seconds.
+        Encoded lazily on request, off the loop; reused while no newer frame was sampled or
+        until it is ``settings.snapshot_cache`` seconds old.
         """
         if self.status is not CameraStatus.PROCESSING:
             return None
@@ -350,7 +350,7 @@ class CameraSession:
     def _on_sample(self, frame: Any, sampled_at: float, source_ts: float | None) -> None:
         """A frame picked for detection and snapshot (ingest thread)."""
         sample = SampledFrame(frame)  # the snapshot and detection threads both convert it
-        self.latest.put(sample, sampled_at)
+        self.latest.put(sample)
         detection = self.detection
         if detection is not None and self.face_detection_enabled:
             detection.offer(sample, sampled_at, source_ts)
