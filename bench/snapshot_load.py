@@ -48,20 +48,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from soak import ADMIN_PASSWORD, CLIPS, Serve, log_tail, pct  # noqa: E402
+from soak import CLIPS, Auth, Clock, Errors, Serve, log_tail, pct  # noqa: E402
 
 from fixtures.rtsp_server import RtspServer, free_port  # noqa: E402
 from support.polling import eventually  # noqa: E402
 
 
-async def _login(client: httpx.AsyncClient) -> dict[str, str]:
-    r = await client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-    r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['accessToken']}"}
-
-
 async def _start_cameras(
-    client: httpx.AsyncClient, headers: dict[str, str], rtsp: RtspServer, n: int
+    client: httpx.AsyncClient, auth: Auth, rtsp: RtspServer, n: int
 ) -> list[str]:
     ids = []
     for i in range(n):
@@ -73,14 +67,15 @@ async def _start_cameras(
                 "rtspUrl": rtsp.url(mount),
                 "faceDetectionEnabled": True,
             },
-            headers=headers,
+            headers=await auth.headers(),
         )
         r.raise_for_status()
         ids.append(str(r.json()["id"]))
-        (await client.post(f"/api/cameras/{ids[-1]}/start", headers=headers)).raise_for_status()
+        r = await client.post(f"/api/cameras/{ids[-1]}/start", headers=await auth.headers())
+        r.raise_for_status()
 
     async def all_processing() -> bool:
-        r = await client.get("/api/cameras", headers=headers)
+        r = await client.get("/api/cameras", headers=await auth.headers())
         return all(c["status"] == "PROCESSING" for c in r.json()["items"] if c["id"] in ids)
 
     await eventually(all_processing, 90, "every camera PROCESSING", every=0.5)
@@ -89,7 +84,7 @@ async def _start_cameras(
 
 async def _hammer(
     client: httpx.AsyncClient,
-    headers: dict[str, str],
+    auth: Auth,
     camera_id: str,
     done: asyncio.Event,
     t0: float,
@@ -105,7 +100,9 @@ async def _hammer(
     while not done.is_set():
         t = time.perf_counter()
         try:
-            r = await client.get(f"/api/cameras/{camera_id}/snapshot.jpg", headers=headers)
+            r = await client.get(
+                f"/api/cameras/{camera_id}/snapshot.jpg", headers=await auth.headers()
+            )
         except httpx.HTTPError as exc:
             statuses[type(exc).__name__] += 1
             await asyncio.sleep(0.2)  # the server may be gone: do not spin
@@ -147,8 +144,9 @@ async def run_tree(
                     return False
 
             await eventually(ready, 60, "serve ready", every=0.3)
-            headers = await _login(client)
-            ids = await _start_cameras(client, headers, rtsp, args.cameras)
+            auth = Auth(client, Errors(Clock()))  # refreshes the token ahead of expiry
+            await auth.login()
+            ids = await _start_cameras(client, auth, rtsp, args.cameras)
             latencies: list[float] = []
             statuses: Counter[str] = Counter()
             refusals: Counter[str] = Counter()
@@ -173,7 +171,7 @@ async def run_tree(
                 *(
                     _hammer(
                         client,
-                        headers,
+                        auth,
                         cid,
                         done,
                         t0,
@@ -191,7 +189,7 @@ async def run_tree(
             alive = serve.alive()
             not_processing: dict[str, str] = {}
             if alive:
-                r = await client.get("/api/cameras", headers=headers)
+                r = await client.get("/api/cameras", headers=await auth.headers())
                 r.raise_for_status()
                 not_processing = {
                     c["name"]: c["status"]

@@ -5,6 +5,7 @@ the loop reads a value at most one sample old); the loop encodes a JPEG only whe
 asks, off the loop, and reuses it while no newer frame was sampled or until it is ``max_age``
 s old: at most one encode per ``max_age`` however often clients ask, and never a picture
 older than that while the camera streams.
+
 The sample is a :class:`~beholder.worker.detect.sampled_frame.SampledFrame` because a
 detection thread may be converting the same frame at that moment.
 """

@@ -7,7 +7,7 @@ small grey copy), a detection thread (the BGR image it analyses) and an executor
 the frame, reconfigured for each target size and format with the GIL released, and PyAV 18
 rewrites the source frame's colour tags for the duration of each conversion. Concurrent
 conversions of one frame crashed a worker with a segmentation fault (seen in CI, reproduced
-in tests/unit/test_sampled_frame.py). :class:`SampledFrame` owns the frame and makes its
+in tests/unit/test_detect_sampled_frame.py). :class:`SampledFrame` owns the frame and makes its
 conversions take turns; different frames still convert in parallel.
 """
 
